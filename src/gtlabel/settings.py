@@ -1,0 +1,36 @@
+"""One settings object for gtlabel.
+
+Precedence (highest first): explicit arguments to a function > environment variables ``GTLABEL_*`` >
+defaults here. AWS endpoints, credentials, profiles and regions are *not* settings of ours: boto3 reads
+them exactly as it always does (``AWS_PROFILE``, ``AWS_REGION``/``AWS_DEFAULT_REGION``,
+``AWS_ENDPOINT_URL``, ``AWS_ENDPOINT_URL_S3``, ``AWS_ENDPOINT_URL_SAGEMAKER``, ...).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="GTLABEL_", extra="ignore")
+
+    kms_key_id: str | None = Field(
+        default=None, description="KMS key (id, ARN or alias) used for SSE-KMS on every object gtlabel writes to S3."
+    )
+    max_concurrency: int = Field(default=32, ge=1, le=256, description="Threads for concurrent S3 copies.")
+    progress: bool = Field(default=True, description="Show progress bars on long work.")
+    multipart_threshold_mb: int = Field(default=64, ge=5, description="S3 writes above this size use multipart.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def reload_settings() -> Settings:
+    """Re-read the environment (tests change it)."""
+    get_settings.cache_clear()
+    return get_settings()

@@ -1,0 +1,474 @@
+"""``s3://`` URIs and local paths behind one small API.
+
+- streamed line reads (:func:`iter_lines`): a 1 GB manifest never sits in memory;
+- atomic writes (:func:`atomic_writer`, :func:`write_bytes`): temp file + ``os.replace`` locally, a
+  single PUT or a *completed* multipart upload on S3, so a reader never sees half an object;
+- listing with filters (:func:`list_objects`);
+- concurrent copies (:func:`copy_many`), server-side ``CopyObject`` between S3 locations.
+
+boto3 only. Endpoints, profiles, regions and credentials are resolved by boto3 exactly as it always does
+(``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, ``AWS_PROFILE``, ``AWS_REGION``...). When a KMS key is
+configured (``GTLABEL_KMS_KEY_ID``), every object written gets SSE-KMS with that key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import boto3
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from gtlabel.errors import NotFound, StorageError
+from gtlabel.settings import get_settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+__all__ = [
+    "ObjectInfo",
+    "S3Uri",
+    "atomic_writer",
+    "copy",
+    "copy_many",
+    "delete",
+    "exists",
+    "head",
+    "is_s3",
+    "iter_lines",
+    "join",
+    "list_objects",
+    "parse_s3",
+    "presign",
+    "read_bytes",
+    "read_text",
+    "s3_client",
+    "write_bytes",
+    "write_text",
+]
+
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class S3Uri:
+    bucket: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One object or file: ``uri``, ``size`` in bytes, ``etag`` (S3 ETag without quotes, or a sha1 of a local
+    file's path/size/mtime when ``etag`` is cheap-mode, see :func:`head`), ``version_id`` if S3 versioning."""
+
+    uri: str
+    size: int
+    etag: str | None = None
+    last_modified: datetime | None = None
+    version_id: str | None = None
+
+
+def is_s3(uri: str | os.PathLike[str]) -> bool:
+    return isinstance(uri, str) and uri.startswith("s3://")
+
+
+def parse_s3(uri: str) -> S3Uri:
+    if not is_s3(uri):
+        raise StorageError("expected an s3://bucket/key URI", uri)
+    rest = uri[5:]
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        raise StorageError("the S3 URI has no bucket", uri)
+    return S3Uri(bucket, key)
+
+
+def join(base: str | os.PathLike[str], *parts: str) -> str:
+    """Join path segments onto an S3 URI or a local path (always with ``/`` for S3)."""
+    base = str(base)
+    if is_s3(base):
+        out = base.rstrip("/")
+        for p in parts:
+            out = f"{out}/{p.strip('/')}"
+        return out
+    return str(Path(base, *parts))
+
+
+_clients: dict[tuple[Any, ...], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def s3_client(region: str | None = None, session: boto3.Session | None = None) -> S3Client:
+    """A cached, thread-safe S3 client. boto3 resolves endpoint, profile and credentials as usual."""
+    key = (
+        region,
+        id(session),
+        os.environ.get("AWS_ENDPOINT_URL_S3"),
+        os.environ.get("AWS_ENDPOINT_URL"),
+        os.environ.get("AWS_PROFILE"),
+        os.environ.get("AWS_ACCESS_KEY_ID"),
+    )
+    with _clients_lock:
+        cli = _clients.get(key)
+        if cli is None:
+            sess = session or boto3.session.Session()
+            cfg = Config(
+                max_pool_connections=max(10, get_settings().max_concurrency + 4),
+                retries={"mode": "standard", "max_attempts": 5},
+            )
+            cli = sess.client("s3", region_name=region or sess.region_name or "us-east-1", config=cfg)
+            _clients[key] = cli
+        return cli  # type: ignore[no-any-return]
+
+
+def _sse_args() -> dict[str, str]:
+    kms = get_settings().kms_key_id
+    return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms} if kms else {}
+
+
+def _client_error(exc: ClientError, uri: str) -> StorageError:
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    if code in {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}:
+        return NotFound("does not exist", uri)
+    return StorageError(f"S3 error {code}: {exc}", uri)
+
+
+# ----------------------------------------------------------------------------------------------- reads
+def read_bytes(uri: str | os.PathLike[str]) -> bytes:
+    uri = str(uri)
+    if is_s3(uri):
+        loc = parse_s3(uri)
+        try:
+            return s3_client().get_object(Bucket=loc.bucket, Key=loc.key)["Body"].read()
+        except ClientError as exc:
+            raise _client_error(exc, uri) from exc
+    try:
+        return Path(uri).read_bytes()
+    except FileNotFoundError as exc:
+        raise NotFound("does not exist", uri) from exc
+    except OSError as exc:
+        raise StorageError(str(exc), uri) from exc
+
+
+def read_text(uri: str | os.PathLike[str], encoding: str = "utf-8-sig") -> str:
+    try:
+        return read_bytes(uri).decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise StorageError(f"not valid {encoding} text: {exc}", str(uri)) from exc
+
+
+@contextlib.contextmanager
+def open_read(uri: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """A binary stream of the object/file; S3 bodies are streamed, not loaded."""
+    uri = str(uri)
+    if is_s3(uri):
+        loc = parse_s3(uri)
+        try:
+            body = s3_client().get_object(Bucket=loc.bucket, Key=loc.key)["Body"]
+        except ClientError as exc:
+            raise _client_error(exc, uri) from exc
+        try:
+            yield body  # type: ignore[misc]
+        finally:
+            body.close()
+        return
+    try:
+        fh = open(uri, "rb")  # noqa: SIM115
+    except FileNotFoundError as exc:
+        raise NotFound("does not exist", uri) from exc
+    except OSError as exc:
+        raise StorageError(str(exc), uri) from exc
+    with fh:
+        yield fh
+
+
+def iter_lines(uri: str | os.PathLike[str], *, keep_empty: bool = False) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_number, raw_line_bytes)`` (1-based, without the line break) from a file or S3 object.
+
+    Streams in 1 MiB chunks: memory does not grow with the file. A UTF-8 BOM on the first line and ``\\r\\n``
+    line endings are removed. Empty lines are skipped unless ``keep_empty``.
+    """
+    with open_read(uri) as fh:
+        n = 0
+        rest = b""
+        first = True
+        while True:
+            chunk = fh.read(_CHUNK)
+            if not chunk:
+                break
+            buf = rest + chunk
+            lines = buf.split(b"\n")
+            rest = lines.pop()
+            for raw in lines:
+                n += 1
+                if first:
+                    raw = raw.removeprefix(b"\xef\xbb\xbf")
+                    first = False
+                raw = raw.removesuffix(b"\r")
+                if raw.strip() or keep_empty:
+                    yield n, raw
+        if rest:
+            n += 1
+            if first:
+                rest = rest.removeprefix(b"\xef\xbb\xbf")
+            rest = rest.removesuffix(b"\r")
+            if rest.strip() or keep_empty:
+                yield n, rest
+
+
+# ----------------------------------------------------------------------------------------------- writes
+@contextlib.contextmanager
+def atomic_writer(uri: str | os.PathLike[str], *, content_type: str | None = None) -> Iterator[IO[bytes]]:
+    """Write a file or S3 object so that it appears whole or not at all.
+
+    Locally: a temp file in the same folder, fsync, ``os.replace``. On S3: data is spooled to a temp file,
+    then sent as one PUT (small) or a multipart upload that is only *completed* at the end (large). If the
+    ``with`` body raises, nothing is written and an existing object is left as it was.
+    """
+    uri = str(uri)
+    if is_s3(uri):
+        loc = parse_s3(uri)
+        threshold = get_settings().multipart_threshold_mb * (1 << 20)
+        with tempfile.SpooledTemporaryFile(max_size=8 << 20) as tmp:
+            yield tmp  # type: ignore[misc]
+            tmp.seek(0)
+            extra: dict[str, str] = dict(_sse_args())
+            if content_type:
+                extra["ContentType"] = content_type
+            try:
+                s3_client().upload_fileobj(
+                    tmp, loc.bucket, loc.key, ExtraArgs=extra or None,
+                    Config=TransferConfig(multipart_threshold=threshold, use_threads=False),
+                )
+            except ClientError as exc:
+                raise _client_error(exc, uri) from exc
+        return
+    path = Path(uri)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise StorageError(str(exc), uri) from exc
+    ok = False
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+        ok = True
+    finally:
+        if not ok:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp_name)
+
+
+def write_bytes(uri: str | os.PathLike[str], data: bytes, *, content_type: str | None = None) -> None:
+    with atomic_writer(uri, content_type=content_type) as fh:
+        fh.write(data)
+
+
+def write_text(uri: str | os.PathLike[str], text: str, *, content_type: str | None = None) -> None:
+    write_bytes(uri, text.encode("utf-8"), content_type=content_type)
+
+
+# ----------------------------------------------------------------------------------------------- metadata
+def head(uri: str | os.PathLike[str], *, hash_local: bool = False) -> ObjectInfo:
+    """Size, ETag and version of an object. For a local file the ETag is the MD5 of its bytes when
+    ``hash_local`` (what S3 gives for single-part objects), else ``None``."""
+    uri = str(uri)
+    if is_s3(uri):
+        loc = parse_s3(uri)
+        try:
+            r = s3_client().head_object(Bucket=loc.bucket, Key=loc.key)
+        except ClientError as exc:
+            raise _client_error(exc, uri) from exc
+        return ObjectInfo(uri, int(r["ContentLength"]), str(r.get("ETag", "")).strip('"') or None,
+                          r.get("LastModified"), r.get("VersionId"))
+    p = Path(uri)
+    try:
+        st = p.stat()
+    except FileNotFoundError as exc:
+        raise NotFound("does not exist", uri) from exc
+    etag = md5_file(p) if hash_local else None
+    return ObjectInfo(uri, st.st_size, etag, datetime.fromtimestamp(st.st_mtime))
+
+
+def md5_file(path: str | os.PathLike[str]) -> str:
+    h = hashlib.md5(usedforsecurity=False)
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(_CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def exists(uri: str | os.PathLike[str]) -> bool:
+    try:
+        head(uri)
+    except NotFound:
+        return False
+    return True
+
+
+def list_objects(
+    prefix: str | os.PathLike[str],
+    *,
+    suffixes: Iterable[str] | None = None,
+    max_size: int | None = None,
+    recursive: bool = True,
+    predicate: Callable[[ObjectInfo], bool] | None = None,
+) -> Iterator[ObjectInfo]:
+    """Objects under an S3 prefix or files under a local folder, in lexicographic key order.
+
+    ``suffixes`` filters case-insensitively (``[".jpg", ".png"]``); ``max_size`` drops larger objects;
+    ``predicate`` is any other filter. Local listings are sorted too, so the order is deterministic.
+    """
+    prefix = str(prefix)
+    sfx = tuple(s.lower() if s.startswith(".") else f".{s.lower()}" for s in suffixes) if suffixes else None
+
+    def keep(info: ObjectInfo) -> bool:
+        if sfx and not info.uri.lower().endswith(sfx):
+            return False
+        if max_size is not None and info.size > max_size:
+            return False
+        return predicate(info) if predicate else True
+
+    if is_s3(prefix):
+        loc = parse_s3(prefix)
+        paginator = s3_client().get_paginator("list_objects_v2")
+        kwargs: dict[str, Any] = {"Bucket": loc.bucket, "Prefix": loc.key}
+        if not recursive:
+            kwargs["Delimiter"] = "/"
+        try:
+            for page in paginator.paginate(**kwargs):
+                for obj in page.get("Contents", []):
+                    info = ObjectInfo(f"s3://{loc.bucket}/{obj['Key']}", int(obj["Size"]),
+                                      str(obj.get("ETag", "")).strip('"') or None, obj.get("LastModified"))
+                    if keep(info):
+                        yield info
+        except ClientError as exc:
+            raise _client_error(exc, prefix) from exc
+        return
+    root = Path(prefix)
+    if root.is_file():
+        files = [root]
+    elif root.is_dir():
+        files = sorted((p for p in (root.rglob("*") if recursive else root.iterdir()) if p.is_file()),
+                       key=lambda p: p.as_posix())
+    else:
+        raise NotFound("does not exist", prefix)
+    for p in files:
+        st = p.stat()
+        info = ObjectInfo(str(p), st.st_size, None, datetime.fromtimestamp(st.st_mtime))
+        if keep(info):
+            yield info
+
+
+# ----------------------------------------------------------------------------------------------- copies
+def copy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """Copy one object/file. S3 -> S3 is a server-side copy; other pairs stream through this machine."""
+    src, dst = str(src), str(dst)
+    if is_s3(src) and is_s3(dst):
+        s, d = parse_s3(src), parse_s3(dst)
+        try:
+            s3_client().copy({"Bucket": s.bucket, "Key": s.key}, d.bucket, d.key, ExtraArgs=_sse_args() or None,
+                             Config=TransferConfig(use_threads=False))
+        except ClientError as exc:
+            raise _client_error(exc, src) from exc
+        return
+    if not is_s3(src) and not is_s3(dst):
+        with open_read(src) as fin, atomic_writer(dst) as fout:
+            for chunk in iter(lambda: fin.read(_CHUNK), b""):
+                fout.write(chunk)
+        return
+    if is_s3(dst):
+        d = parse_s3(dst)
+        try:
+            s3_client().upload_file(src, d.bucket, d.key, ExtraArgs=_sse_args() or None,
+                                    Config=TransferConfig(use_threads=False))
+        except FileNotFoundError as exc:
+            raise NotFound("does not exist", src) from exc
+        except ClientError as exc:
+            raise _client_error(exc, dst) from exc
+        return
+    with open_read(src) as fin, atomic_writer(dst) as fout:
+        for chunk in iter(lambda: fin.read(_CHUNK), b""):
+            fout.write(chunk)
+
+
+def copy_many(
+    pairs: Iterable[tuple[str, str]],
+    *,
+    max_workers: int | None = None,
+    on_done: Callable[[str, str], None] | None = None,
+) -> int:
+    """Copy many objects concurrently (thread pool; S3 -> S3 pairs are server-side copies).
+
+    Returns the number copied. The first failure is raised after in-flight copies finish.
+    ``on_done(src, dst)`` is called after each copy (e.g. to advance a progress bar).
+    """
+    workers = max_workers or get_settings().max_concurrency
+    done = 0
+    first_error: BaseException | None = None
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gtlabel-copy") as pool:
+        pending: dict[Future[None], tuple[str, str]] = {}
+        it = iter(pairs)
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < workers * 4:
+                pair = next(it, None)
+                if pair is None:
+                    exhausted = True
+                    break
+                pending[pool.submit(copy, *pair)] = pair
+            if not pending:
+                break
+            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                pair = pending.pop(fut)
+                exc = fut.exception()
+                if exc is not None:
+                    first_error = first_error or exc
+                    exhausted = True
+                    continue
+                done += 1
+                if on_done:
+                    on_done(*pair)
+    if first_error is not None:
+        raise first_error
+    return done
+
+
+def delete(uri: str | os.PathLike[str]) -> None:
+    uri = str(uri)
+    if is_s3(uri):
+        loc = parse_s3(uri)
+        try:
+            s3_client().delete_object(Bucket=loc.bucket, Key=loc.key)
+        except ClientError as exc:
+            raise _client_error(exc, uri) from exc
+        return
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(uri)
+
+
+def presign(uri: str, expires_in: int = 3600) -> str:
+    """A presigned GET URL for an S3 object (on whatever endpoint boto3 resolves)."""
+    loc = parse_s3(uri)
+    return s3_client().generate_presigned_url(
+        "get_object", Params={"Bucket": loc.bucket, "Key": loc.key}, ExpiresIn=expires_in
+    )
