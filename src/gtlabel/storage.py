@@ -131,7 +131,7 @@ def s3_client(region: str | None = None, session: boto3.Session | None = None) -
             )
             cli = sess.client("s3", region_name=region or sess.region_name or "us-east-1", config=cfg)
             _clients[key] = cli
-        return cli  # type: ignore[no-any-return]
+        return cli
 
 
 def _sse_args() -> dict[str, str]:
@@ -243,7 +243,7 @@ def atomic_writer(uri: str | os.PathLike[str], *, content_type: str | None = Non
         loc = parse_s3(uri)
         threshold = get_settings().multipart_threshold_mb * (1 << 20)
         with tempfile.SpooledTemporaryFile(max_size=8 << 20) as tmp:
-            yield tmp  # type: ignore[misc]
+            yield tmp
             tmp.seek(0)
             extra: dict[str, str] = dict(_sse_args())
             if content_type:
