@@ -112,7 +112,7 @@ def test_copy_many_raises_first_error(bucket: str) -> None:
 
 
 def test_missing_objects_raise_not_found(bucket: str, tmp_path: Path) -> None:
-    with pytest.raises(NotFound, match="missing.json"):
+    with pytest.raises(NotFound, match=r"missing\.json"):
         storage.read_bytes(f"s3://{bucket}/missing.json")
     with pytest.raises(NotFound):
         storage.read_bytes(tmp_path / "missing.json")
