@@ -34,3 +34,26 @@ def reload_settings() -> Settings:
     """Re-read the environment (tests change it)."""
     get_settings.cache_clear()
     return get_settings()
+
+
+# --- jobs area (appended by the jobs/cost helper): role, region and facts overrides -----------------------------
+class _JobsSettings(BaseSettings):
+    """Settings of the labeling-job builder (``GTLABEL_ROLE_ARN``, ``GTLABEL_REGION``, ``GTLABEL_FACTS_DIR``)."""
+
+    model_config = SettingsConfigDict(env_prefix="GTLABEL_", extra="ignore")
+
+    role_arn: str | None = Field(
+        default=None, description="IAM execution role for labeling jobs when none is given to the builder."
+    )
+    region: str | None = Field(
+        default=None, description="Region for labeling jobs; else boto3's region (AWS_REGION, profile)."
+    )
+    facts_dir: str | None = Field(
+        default=None,
+        description="A folder whose ground-truth-*.json files replace the packaged facts (prices, limits).",
+    )
+
+
+def get_jobs_settings() -> _JobsSettings:
+    """Read the jobs settings from the environment now (cheap; not cached, so tests can change env vars)."""
+    return _JobsSettings()
