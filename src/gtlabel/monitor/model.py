@@ -1,0 +1,215 @@
+"""Typed records of a watched labeling job: counters, samples, alerts, stall reports, the summary.
+
+Pure values: parsed once from ``DescribeLabelingJob`` at the edge, never dict-sniffed later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+TERMINAL_STATUSES: frozenset[str] = frozenset({"Completed", "Failed", "Stopped"})
+ALL_STATUSES: tuple[str, ...] = ("Initializing", "InProgress", "Completed", "Failed", "Stopping", "Stopped")
+
+
+@dataclass(frozen=True)
+class Counters:
+    """``LabelCounters`` of a job (all optional in the API; missing means 0)."""
+
+    total_labeled: int = 0
+    human_labeled: int = 0
+    machine_labeled: int = 0
+    failed: int = 0
+    unlabeled: int = 0
+
+    @classmethod
+    def from_api(cls, counters: Mapping[str, Any] | None) -> Counters:
+        c = counters or {}
+        return cls(
+            total_labeled=int(c.get("TotalLabeled", 0) or 0),
+            human_labeled=int(c.get("HumanLabeled", 0) or 0),
+            machine_labeled=int(c.get("MachineLabeled", 0) or 0),
+            failed=int(c.get("FailedNonRetryableError", 0) or 0),
+            unlabeled=int(c.get("Unlabeled", 0) or 0),
+        )
+
+    def to_api(self) -> dict[str, int]:
+        return {
+            "TotalLabeled": self.total_labeled,
+            "HumanLabeled": self.human_labeled,
+            "MachineLabeled": self.machine_labeled,
+            "FailedNonRetryableError": self.failed,
+            "Unlabeled": self.unlabeled,
+        }
+
+    @property
+    def total(self) -> int:
+        """Every data object the job knows of: labeled + failed + still unlabeled."""
+        return self.total_labeled + self.failed + self.unlabeled
+
+    @property
+    def done(self) -> int:
+        """Objects that will not change any more (labeled or failed for good)."""
+        return self.total_labeled + self.failed
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class CostPoint:
+    """Cost so far as :mod:`gtlabel.cost` computes it, reduced to what the monitor needs."""
+
+    total_usd: float
+    budget_usd: float | None = None
+    breakdown: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """Where the job is heading at the current labeling rate."""
+
+    rate_per_second: float  # objects finished (labeled or failed) per second, over the recent window
+    remaining: int
+    eta_seconds: float | None  # None when the rate is 0 (no movement: no honest ETA)
+    projected_cost_usd: float | None  # cost at completion if the rest is labeled like so far
+    budget_usd: float | None = None
+
+    @property
+    def projected_over_budget(self) -> bool:
+        return (
+            self.projected_cost_usd is not None
+            and self.budget_usd is not None
+            and self.projected_cost_usd > self.budget_usd
+        )
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One poll: seconds since the watch started, wall-clock time, status, counters and cost."""
+
+    t: float
+    at: datetime
+    status: str
+    counters: Counters
+    cost_usd: float | None
+
+
+@dataclass(frozen=True)
+class Alert:
+    """A budget threshold crossed (fired once per threshold per watch)."""
+
+    job_name: str
+    threshold: float  # fraction of the budget, e.g. 0.8
+    cost_usd: float
+    budget_usd: float
+    t: float
+    at: datetime
+    message: str
+    sns_message_id: str | None = None
+
+
+Likelihood = Literal["likely", "possible", "info", "ok"]
+
+
+@dataclass(frozen=True)
+class StallCause:
+    """One candidate reason a job is not moving, with what was checked."""
+
+    code: str  # stable id: nobody-working, tasks-expired, mturk-expiry, no-cors, lambda-region, ...
+    likelihood: Likelihood
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.likelihood}] {self.code}: {self.message}"
+
+
+@dataclass(frozen=True)
+class StallReport:
+    """A job ``InProgress`` whose counters did not move for ``stalled_for_seconds``."""
+
+    job_name: str
+    status: str
+    counters: Counters
+    stalled_for_seconds: float
+    since: datetime  # wall-clock time of the last movement seen (or watch start)
+    t: float
+    causes: tuple[StallCause, ...]
+
+    def __str__(self) -> str:
+        lines = [
+            f"labeling job {self.job_name!r} is {self.status} but its counters have not moved for "
+            f"{_human_duration(self.stalled_for_seconds)} (labeled {self.counters.total_labeled}/"
+            f"{self.counters.total}, failed {self.counters.failed}). Likely causes, most likely first:"
+        ]
+        lines += [f"  - {c}" for c in self.causes]
+        return "\n".join(lines)
+
+
+@dataclass
+class WatchSummary:
+    """What :func:`watch_labeling_job` saw, start to end."""
+
+    job_name: str
+    job_arn: str | None
+    final_status: str
+    counters: Counters
+    timeline: list[Sample]
+    alerts: list[Alert]
+    stalls: list[StallReport]
+    stopped_by_us: bool
+    stop_reason: str | None
+    failure_reason: str | None
+    output_manifest: str | None
+    cost: CostPoint | None
+    forecast: Forecast | None
+    budget_usd: float | None
+    polls: int
+    elapsed_seconds: float
+    last_response: Mapping[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def completed(self) -> bool:
+        return self.final_status == "Completed"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (datetimes as ISO strings); the raw last response is left out."""
+        d = asdict(self)
+        d.pop("last_response", None)
+        return _jsonable(d)  # type: ignore[no-any-return]
+
+    def plot(self, path: str | None = None, *, show: bool | None = None) -> Any:
+        """Counters, rate and cost over time (see :func:`gtlabel.monitor.plots.plot_watch`)."""
+        from gtlabel.monitor.plots import plot_watch
+
+        return plot_watch(self, path, show=show)
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def _human_duration(seconds: float) -> str:
+    s = round(seconds)
+    if s < 60:
+        return f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    if h < 48:
+        return f"{h}h{m:02d}m"
+    d, h = divmod(h, 24)
+    return f"{d}d{h:02d}h"
+
+
+human_duration = _human_duration
