@@ -1,0 +1,400 @@
+"""Bounding-box consolidation: several workers' answers for one image -> one label (and the Lambda handler).
+
+Ground Truth's built-in consolidation "finds the most similar boxes from different workers based on the
+Jaccard index (IoU) of the boxes and averages them"; its threshold, voting rule and confidence formula are not
+published (reference/ground-truth.md 3.4). This module implements that description, with the choices stated:
+
+- **Matching.** Boxes of the same label from *different* workers are grouped by agglomerative clustering:
+  candidate pairs (IoU >= ``iou_threshold``) are taken from the most similar down; two groups merge when they
+  share no worker (each worker gives at most one box per group) and the mean IoU over all their cross pairs is
+  still >= ``iou_threshold`` (average linkage; this stops two neighbouring objects from being chained together).
+- **Averaging.** A group's box is the mean of its members' edges (left, top, right, bottom), rounded to whole
+  pixels and clipped to the image.
+- **Voting.** A group is kept when at least ``quorum`` workers drew it. Default: ``ceil(n / 2)`` of the ``n``
+  workers who answered (2 of 3, 3 of 5; 1 when one or two workers answered). Workers who answered with no box
+  count in ``n``: they voted "nothing here".
+- **Confidence** per kept box, in 0..1: ``(k / n) * mean IoU(member, consolidated box)`` for a group of ``k``
+  members. It is ``0.0`` when one worker answered, as Ground Truth reports for
+  ``NumberOfHumanWorkersPerDataObject = 1``.
+
+The IoU matrix of one image is computed with numpy; :func:`consolidate_many` runs many images.
+
+:func:`lambda_handler` is a post-annotation (consolidation) Lambda for custom workflows, following the
+documented contract (reference/ground-truth.md 4.4): the event names ``payload.s3Uri``, a JSON list of
+``{datasetObjectId, dataObject, annotations: [{workerId, annotationData: {content: "<json string>" | s3Uri}}]}``;
+the handler returns ``[{datasetObjectId, consolidatedAnnotation: {content: {<labelAttributeName>: {...}}}}]``.
+The value under ``<labelAttributeName>`` is the built-in bounding-box label (``image_size``, ``annotations``)
+plus ``objects`` (per-box confidence) and ``class-map``, because Ground Truth itself only adds ``job_name``,
+``type``, ``human-annotated`` and ``creation_date`` to a custom job's metadata.
+Environment knobs of the handler: ``GTLABEL_IOU_THRESHOLD`` (default 0.5) and ``GTLABEL_QUORUM`` (default
+majority).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+from gtlabel.errors import InputError, LabelError
+
+__all__ = [
+    "AnswerBox",
+    "ConsolidatedObject",
+    "consolidate_bounding_boxes",
+    "consolidate_many",
+    "default_quorum",
+    "lambda_handler",
+    "parse_answer",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerBox:
+    """One box of one worker's answer (pixels, top-left origin)."""
+
+    label: str
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+@dataclass(slots=True)
+class ConsolidatedObject:
+    """The consolidated label of one image, in the output-manifest shapes.
+
+    ``label`` is the value of the label attribute (``image_size`` + ``annotations`` with int pixels),
+    ``objects`` aligns with ``label["annotations"]`` (``{"confidence": float}``), ``class_map`` names the classes
+    present (``{"<id>": "<label>"}``). ``members[i]`` lists ``(worker index, box index)`` of the worker boxes
+    averaged into box ``i``; ``worker_count`` is the number of answers consolidated and ``quorum`` the vote used.
+    """
+
+    label: dict[str, Any]
+    objects: list[dict[str, float]]
+    class_map: dict[str, str]
+    members: list[list[tuple[int, int]]] = field(default_factory=list)
+    worker_count: int = 0
+    quorum: int = 1
+
+    def metadata(self, *, job_name: str | None = None, creation_date: str | None = None,
+                 human_annotated: bool = True) -> dict[str, Any]:
+        """The ``<labelattr>-metadata`` value of a built-in bounding-box output line."""
+        meta: dict[str, Any] = {
+            "objects": [dict(o) for o in self.objects],
+            "class-map": dict(self.class_map),
+            "type": "groundtruth/object-detection",
+            "human-annotated": "yes" if human_annotated else "no",
+        }
+        if creation_date is not None:
+            meta["creation-date"] = creation_date
+        if job_name is not None:
+            meta["job-name"] = job_name
+        return meta
+
+
+def default_quorum(n_workers: int) -> int:
+    """Majority vote used when no quorum is given: ``ceil(n / 2)``, at least 1."""
+    return max(1, math.ceil(n_workers / 2))
+
+
+# --------------------------------------------------------------------------------------------- parsing
+def _num(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise LabelError(f"expected a number, got {value!r}", field=where)
+    f = float(value)
+    if not math.isfinite(f):
+        raise LabelError(f"expected a finite number, got {value!r}", field=where)
+    return f
+
+
+def _unwrap(answer: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Accept the crowd-bounding-box element answer, or the crowd-form output that wraps it by element name."""
+    if "boundingBoxes" in answer:
+        return answer
+    inner = answer.get("boundingBox")
+    if isinstance(inner, Mapping) and "boundingBoxes" in inner:
+        return inner
+    for value in answer.values():
+        if isinstance(value, Mapping) and "boundingBoxes" in value:
+            return value
+    return answer
+
+
+def parse_answer(answer: Mapping[str, Any], where: str = "answer") -> tuple[list[AnswerBox], tuple[int, int] | None]:
+    """One worker answer -> its boxes and the ``(width, height)`` the worker saw (``None`` when absent).
+
+    ``answer`` is ``{"boundingBoxes": [...], "inputImageProperties": {...}}`` or the crowd-form output that
+    wraps it (``{"boundingBox": {...}}``). Raises :class:`LabelError` naming the field that is wrong.
+    """
+    if not isinstance(answer, Mapping):
+        raise LabelError(f"expected an object, got {type(answer).__name__}", field=where)
+    ans = _unwrap(answer)
+    raw_boxes = ans.get("boundingBoxes", [])
+    if raw_boxes is None:
+        raw_boxes = []
+    if not isinstance(raw_boxes, list):
+        raise LabelError(f"expected a list, got {type(raw_boxes).__name__}", field=f"{where}.boundingBoxes")
+    boxes: list[AnswerBox] = []
+    for j, b in enumerate(raw_boxes):
+        bw = f"{where}.boundingBoxes[{j}]"
+        if not isinstance(b, Mapping):
+            raise LabelError(f"expected an object, got {type(b).__name__}", field=bw)
+        label = b.get("label")
+        if not isinstance(label, str):
+            raise LabelError(f"expected a label string, got {label!r}", field=f"{bw}.label")
+        boxes.append(AnswerBox(label, _num(b.get("left"), f"{bw}.left"), _num(b.get("top"), f"{bw}.top"),
+                               _num(b.get("width"), f"{bw}.width"), _num(b.get("height"), f"{bw}.height")))
+    size: tuple[int, int] | None = None
+    props = ans.get("inputImageProperties")
+    if isinstance(props, Mapping) and "width" in props and "height" in props:
+        w = _num(props["width"], f"{where}.inputImageProperties.width")
+        h = _num(props["height"], f"{where}.inputImageProperties.height")
+        if w > 0 and h > 0:
+            size = (round(w), round(h))
+    return boxes, size
+
+
+# --------------------------------------------------------------------------------------------- core
+def _iou_matrix(xyxy: np.ndarray) -> np.ndarray:
+    """Pairwise IoU of ``(N, 4)`` corner boxes."""
+    x0, y0, x1, y1 = xyxy[:, 0], xyxy[:, 1], xyxy[:, 2], xyxy[:, 3]
+    iw = np.minimum(x1[:, None], x1[None, :]) - np.maximum(x0[:, None], x0[None, :])
+    ih = np.minimum(y1[:, None], y1[None, :]) - np.maximum(y0[:, None], y0[None, :])
+    inter = np.clip(iw, 0.0, None) * np.clip(ih, 0.0, None)
+    area = (x1 - x0) * (y1 - y0)
+    union = area[:, None] + area[None, :] - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(union > 0.0, inter / union, 0.0)
+    return out
+
+
+def _iou_to(xyxy: np.ndarray, box: np.ndarray) -> np.ndarray:
+    """IoU of each row of ``(N, 4)`` corner boxes with one corner box."""
+    iw = np.minimum(xyxy[:, 2], box[2]) - np.maximum(xyxy[:, 0], box[0])
+    ih = np.minimum(xyxy[:, 3], box[3]) - np.maximum(xyxy[:, 1], box[1])
+    inter = np.clip(iw, 0.0, None) * np.clip(ih, 0.0, None)
+    union = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]) + (box[2] - box[0]) * (box[3] - box[1]) - inter
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(union > 0.0, inter / union, 0.0)
+    return out
+
+
+def _cluster(iou: np.ndarray, worker: np.ndarray, cls: np.ndarray, threshold: float) -> list[list[int]]:
+    """Average-linkage clustering under the one-box-per-worker constraint; returns groups of box indices."""
+    n = len(worker)
+    ok = (iou >= threshold) & (worker[:, None] != worker[None, :]) & (cls[:, None] == cls[None, :])
+    ii, jj = np.nonzero(np.triu(ok, 1))
+    group = list(range(n))
+    members: dict[int, list[int]] = {i: [i] for i in range(n)}
+    masks: dict[int, int] = {i: 1 << int(worker[i]) for i in range(n)}
+    if len(ii):
+        order = np.argsort(-iou[ii, jj], kind="stable")
+        for a, b in zip(ii[order].tolist(), jj[order].tolist(), strict=True):
+            ga, gb = group[a], group[b]
+            if ga == gb or masks[ga] & masks[gb]:
+                continue
+            ma, mb = members[ga], members[gb]
+            if (len(ma) > 1 or len(mb) > 1) and float(iou[np.ix_(ma, mb)].mean()) < threshold:
+                continue
+            if len(ma) < len(mb):
+                ga, gb, ma, mb = gb, ga, mb, ma
+            ma.extend(mb)
+            masks[ga] |= masks.pop(gb)
+            for k in mb:
+                group[k] = ga
+            del members[gb]
+    return [sorted(m) for m in members.values()]
+
+
+def consolidate_bounding_boxes(worker_answers: Sequence[Mapping[str, Any]], labels: Sequence[str], *,
+                               iou_threshold: float = 0.5, quorum: int | None = None) -> ConsolidatedObject:
+    """Consolidate the bounding-box answers several workers gave for one image.
+
+    ``worker_answers``: one crowd-bounding-box answer per worker, ``{"boundingBoxes": [{"label", "left", "top",
+    "width", "height"}], "inputImageProperties": {"width", "height"}}`` (the crowd-form wrapper
+    ``{"boundingBox": {...}}`` is accepted too). ``labels``: the job's label categories; ``class_id`` is the
+    index into it. See the module docstring for the matching, voting and confidence rules.
+    """
+    if not 0.0 < iou_threshold <= 1.0:
+        raise InputError(f"iou_threshold must be in (0, 1], got {iou_threshold!r}", field="iou_threshold")
+    n_workers = len(worker_answers)
+    if n_workers == 0:
+        raise InputError("no worker answers to consolidate", field="worker_answers")
+    if quorum is None:
+        quorum = default_quorum(n_workers)
+    elif quorum < 1:
+        raise InputError(f"quorum must be >= 1, got {quorum!r}", field="quorum")
+    class_of = {name: i for i, name in enumerate(labels)}
+
+    rows: list[tuple[float, float, float, float]] = []
+    wk: list[int] = []
+    cl: list[int] = []
+    src: list[tuple[int, int]] = []
+    sizes: list[tuple[int, int]] = []
+    for w, answer in enumerate(worker_answers):
+        where = f"worker_answers[{w}]"
+        boxes, size = parse_answer(answer, where)
+        if size is not None:
+            sizes.append(size)
+        for j, b in enumerate(boxes):
+            cid = class_of.get(b.label)
+            if cid is None:
+                raise LabelError(f"label {b.label!r} is not one of the job's labels {list(labels)}",
+                                 field=f"{where}.boundingBoxes[{j}].label")
+            if b.width <= 0 or b.height <= 0:
+                continue  # a degenerate box (a click, not a drag) carries no area to match or average
+            rows.append((b.left, b.top, b.left + b.width, b.top + b.height))
+            wk.append(w)
+            cl.append(cid)
+            src.append((w, j))
+
+    size_wh = max(set(sizes), key=sizes.count) if sizes else None
+    image_size = [{"width": size_wh[0], "height": size_wh[1], "depth": 3}] if size_wh else []
+
+    annotations: list[dict[str, int]] = []
+    objects: list[dict[str, float]] = []
+    members_out: list[list[tuple[int, int]]] = []
+    if rows:
+        xyxy = np.asarray(rows, dtype=np.float64)
+        worker = np.asarray(wk, dtype=np.int64)
+        cls = np.asarray(cl, dtype=np.int64)
+        if n_workers == 1:
+            groups = [[i] for i in range(len(rows))]
+        else:
+            groups = _cluster(_iou_matrix(xyxy), worker, cls, iou_threshold)
+        kept: list[tuple[int, int, int, int, int, float, list[int]]] = []
+        for g in groups:
+            if len(g) < quorum:
+                continue
+            mean = xyxy[g].mean(axis=0)
+            x0, y0, x1, y1 = (float(v) for v in mean)
+            if size_wh is not None:
+                x0, y0 = max(0.0, x0), max(0.0, y0)
+                x1, y1 = min(float(size_wh[0]), x1), min(float(size_wh[1]), y1)
+            left, top = round(x0), round(y0)
+            width, height = round(x1) - left, round(y1) - top
+            if width <= 0 or height <= 0:
+                continue
+            if n_workers == 1:
+                conf = 0.0
+            else:
+                box = np.array([left, top, left + width, top + height], dtype=np.float64)
+                conf = (len(g) / n_workers) * float(_iou_to(xyxy[g], box).mean())
+            kept.append((int(cls[g[0]]), left, top, width, height, round(min(1.0, max(0.0, conf)), 4), g))
+        kept.sort(key=lambda k: (k[0], k[2], k[1], k[3], k[4]))
+        for cid, bl, bt, bw, bh, c, g in kept:
+            annotations.append({"class_id": cid, "left": bl, "top": bt, "width": bw, "height": bh})
+            objects.append({"confidence": c})
+            members_out.append([src[i] for i in g])
+    class_map = {str(cid): labels[cid] for cid in sorted({a["class_id"] for a in annotations})}
+    return ConsolidatedObject(label={"image_size": image_size, "annotations": annotations}, objects=objects,
+                              class_map=class_map, members=members_out, worker_count=n_workers, quorum=quorum)
+
+
+def consolidate_many(items: Iterable[Sequence[Mapping[str, Any]]], labels: Sequence[str], *,
+                     iou_threshold: float = 0.5, quorum: int | None = None) -> list[ConsolidatedObject]:
+    """:func:`consolidate_bounding_boxes` over many images (one list of worker answers per image)."""
+    return [consolidate_bounding_boxes(answers, labels, iou_threshold=iou_threshold, quorum=quorum)
+            for answers in items]
+
+
+# --------------------------------------------------------------------------------------------- Lambda
+def _load_json(data: bytes | str, where: str) -> Any:
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON: {exc}", file=where) from exc
+
+
+def _annotation_content(ann: Mapping[str, Any], where: str) -> Mapping[str, Any]:
+    from gtlabel import storage
+
+    data = ann.get("annotationData")
+    if not isinstance(data, Mapping):
+        raise InputError("expected an object with 'content' or 's3Uri'", field=f"{where}.annotationData")
+    if isinstance(data.get("content"), str):
+        content = _load_json(data["content"], f"{where}.annotationData.content")
+    elif isinstance(data.get("s3Uri"), str):
+        content = _load_json(storage.read_bytes(data["s3Uri"]), data["s3Uri"])
+    else:
+        raise InputError("expected 'content' (a JSON string) or 's3Uri'", field=f"{where}.annotationData")
+    if not isinstance(content, Mapping):
+        raise InputError(f"expected a JSON object, got {type(content).__name__}",
+                         field=f"{where}.annotationData.content")
+    return content
+
+
+def consolidate_payload(items: Sequence[Mapping[str, Any]], labels: Sequence[str], label_attribute: str, *,
+                        iou_threshold: float = 0.5, quorum: int | None = None,
+                        source: str = "payload") -> list[dict[str, Any]]:
+    """The pure part of the Lambda: payload items -> the documented response list.
+
+    Objects with no annotation (every worker declined, or the task expired) are left out, as Ground Truth does.
+    """
+    out: list[dict[str, Any]] = []
+    for i, item in enumerate(items):
+        where = f"{source}[{i}]"
+        if not isinstance(item, Mapping) or "datasetObjectId" not in item:
+            raise InputError("expected an object with 'datasetObjectId'", file=source, field=f"[{i}]")
+        anns = item.get("annotations") or []
+        if not isinstance(anns, list):
+            raise InputError("expected a list", file=source, field=f"[{i}].annotations")
+        answers = [_annotation_content(a, f"{where}.annotations[{k}]") for k, a in enumerate(anns)]
+        if not answers:
+            continue
+        try:
+            result = consolidate_bounding_boxes(answers, labels, iou_threshold=iou_threshold, quorum=quorum)
+        except InputError as exc:
+            raise type(exc)(exc.reason, file=source, field=f"[{i}].{exc.field}" if exc.field else f"[{i}]") from exc
+        value = dict(result.label)
+        value["objects"] = result.objects
+        value["class-map"] = result.class_map
+        out.append({"datasetObjectId": str(item["datasetObjectId"]),
+                    "consolidatedAnnotation": {"content": {label_attribute: value}}})
+    return out
+
+
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise InputError(f"expected a number, got {raw!r}", field=name) from exc
+
+
+def lambda_handler(event: Mapping[str, Any], context: Any = None) -> list[dict[str, Any]]:
+    """Post-annotation (consolidation) Lambda for a custom bounding-box workflow.
+
+    Reads ``event["payload"]["s3Uri"]`` (through :mod:`gtlabel.storage`, so ``AWS_ENDPOINT_URL_S3`` works),
+    consolidates each data object's worker answers with ``event["labelCategories"]`` and returns the list Ground
+    Truth expects. ``GTLABEL_IOU_THRESHOLD`` / ``GTLABEL_QUORUM`` tune matching and voting.
+    """
+    from gtlabel import storage
+
+    if not isinstance(event, Mapping):
+        raise InputError("the Lambda event must be a JSON object", field="event")
+    payload = event.get("payload")
+    if not isinstance(payload, Mapping) or not isinstance(payload.get("s3Uri"), str):
+        raise InputError("expected payload.s3Uri (the annotations file Ground Truth wrote)", field="payload.s3Uri")
+    label_attribute = event.get("labelAttributeName")
+    if not isinstance(label_attribute, str) or not label_attribute:
+        raise InputError("expected the job's labelAttributeName", field="labelAttributeName")
+    labels = event.get("labelCategories")
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels) or not labels:
+        raise InputError("expected labelCategories, the list of the job's label names", field="labelCategories")
+    uri = payload["s3Uri"]
+    items = _load_json(storage.read_bytes(uri), uri)
+    if not isinstance(items, list):
+        raise InputError(f"expected a JSON list of data objects, got {type(items).__name__}", file=uri)
+    quorum_raw = os.environ.get("GTLABEL_QUORUM")
+    quorum = int(_env_float("GTLABEL_QUORUM", 0)) if quorum_raw else None
+    return consolidate_payload(items, labels, label_attribute,
+                               iou_threshold=_env_float("GTLABEL_IOU_THRESHOLD", 0.5), quorum=quorum, source=uri)
