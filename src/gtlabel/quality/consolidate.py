@@ -174,42 +174,101 @@ def _iou_matrix(xyxy: np.ndarray) -> np.ndarray:
     return out
 
 
-def _iou_to(xyxy: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """IoU of each row of ``(N, 4)`` corner boxes with one corner box."""
-    iw = np.minimum(xyxy[:, 2], box[2]) - np.maximum(xyxy[:, 0], box[0])
-    ih = np.minimum(xyxy[:, 3], box[3]) - np.maximum(xyxy[:, 1], box[1])
-    inter = np.clip(iw, 0.0, None) * np.clip(ih, 0.0, None)
-    union = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1]) + (box[2] - box[0]) * (box[3] - box[1]) - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(union > 0.0, inter / union, 0.0)
-    return out
-
-
 def _cluster(iou: np.ndarray, worker: np.ndarray, cls: np.ndarray, threshold: float) -> list[list[int]]:
     """Average-linkage clustering under the one-box-per-worker constraint; returns groups of box indices."""
     n = len(worker)
     ok = (iou >= threshold) & (worker[:, None] != worker[None, :]) & (cls[:, None] == cls[None, :])
     ii, jj = np.nonzero(np.triu(ok, 1))
+    if not len(ii):
+        return [[i] for i in range(n)]
+    order = np.argsort(-iou[ii, jj], kind="stable")
+    wl = worker.tolist()
     group = list(range(n))
     members: dict[int, list[int]] = {i: [i] for i in range(n)}
-    masks: dict[int, int] = {i: 1 << int(worker[i]) for i in range(n)}
-    if len(ii):
-        order = np.argsort(-iou[ii, jj], kind="stable")
-        for a, b in zip(ii[order].tolist(), jj[order].tolist(), strict=True):
-            ga, gb = group[a], group[b]
-            if ga == gb or masks[ga] & masks[gb]:
+    masks: dict[int, int] = {i: 1 << wl[i] for i in range(n)}
+    rows: list[list[float]] | None = None
+    for a, b in zip(ii[order].tolist(), jj[order].tolist(), strict=True):
+        ga, gb = group[a], group[b]
+        if ga == gb or masks[ga] & masks[gb]:
+            continue
+        ma, mb = members[ga], members[gb]
+        if len(ma) > 1 or len(mb) > 1:
+            if rows is None:
+                rows = iou.tolist()
+            total = sum(rows[x][y] for x in ma for y in mb)
+            if total < threshold * len(ma) * len(mb):
                 continue
-            ma, mb = members[ga], members[gb]
-            if (len(ma) > 1 or len(mb) > 1) and float(iou[np.ix_(ma, mb)].mean()) < threshold:
-                continue
-            if len(ma) < len(mb):
-                ga, gb, ma, mb = gb, ga, mb, ma
-            ma.extend(mb)
-            masks[ga] |= masks.pop(gb)
-            for k in mb:
-                group[k] = ga
-            del members[gb]
+        if len(ma) < len(mb):
+            ga, gb, ma, mb = gb, ga, mb, ma
+        ma.extend(mb)
+        masks[ga] |= masks.pop(gb)
+        for k in mb:
+            group[k] = ga
+        del members[gb]
     return [sorted(m) for m in members.values()]
+
+
+_NUMBER = (int, float)
+
+
+def _collect(worker_answers: Sequence[Mapping[str, Any]], class_of: Mapping[str, int], labels: Sequence[str]
+             ) -> tuple[list[list[float]], list[int], list[int], list[tuple[int, int]], list[tuple[int, int]]]:
+    """Boxes of all answers as corner rows + worker / class / (worker, box) source, and the image sizes seen.
+
+    The fast path reads well-formed answers directly; anything unusual is handed to :func:`parse_answer`,
+    which raises the precise error (or accepts it)."""
+    rows: list[list[float]] = []
+    wk: list[int] = []
+    cl: list[int] = []
+    src: list[tuple[int, int]] = []
+    sizes: list[tuple[int, int]] = []
+    for w, answer in enumerate(worker_answers):
+        where = f"worker_answers[{w}]"
+        fast = False
+        if isinstance(answer, Mapping):
+            ans = _unwrap(answer)
+            raw = ans.get("boundingBoxes")
+            props = ans.get("inputImageProperties")
+            fast = isinstance(raw, list)
+        if fast:
+            got: list[tuple[int, list[float], int, str]] = []
+            for j, b in enumerate(raw):  # type: ignore[arg-type]
+                try:
+                    label, x, y, bw, bh = b["label"], b["left"], b["top"], b["width"], b["height"]
+                except (KeyError, TypeError):
+                    fast = False
+                    break
+                if not (type(x) in _NUMBER and type(y) in _NUMBER and type(bw) in _NUMBER
+                        and type(bh) in _NUMBER and type(label) is str):
+                    fast = False
+                    break
+                got.append((j, [x, y, x + bw, y + bh], class_of.get(label, -1), label))
+            if fast:
+                if isinstance(props, Mapping) and type(props.get("width")) in _NUMBER \
+                        and type(props.get("height")) in _NUMBER:
+                    if props["width"] > 0 and props["height"] > 0:
+                        sizes.append((round(props["width"]), round(props["height"])))
+                elif props is not None:
+                    parse_answer(answer, where)  # raises the precise error, or accepts it
+        if not fast:
+            boxes, size = parse_answer(answer, where)
+            if size is not None:
+                sizes.append(size)
+            got = [(j, [b.left, b.top, b.left + b.width, b.top + b.height], class_of.get(b.label, -1), b.label)
+                   for j, b in enumerate(boxes)]
+        for j, row, cid, label in got:
+            if cid < 0:
+                raise LabelError(f"label {label!r} is not one of the job's labels {list(labels)}",
+                                 field=f"{where}.boundingBoxes[{j}].label")
+            if row[2] <= row[0] or row[3] <= row[1]:
+                if not (math.isfinite(row[2] - row[0]) and math.isfinite(row[3] - row[1])):
+                    parse_answer(answer, where)
+                continue  # a degenerate box (a click, not a drag) carries no area to match or average
+            rows.append(row)
+            wk.append(w)
+            cl.append(cid)
+            src.append((w, j))
+    return rows, wk, cl, src, sizes
 
 
 def consolidate_bounding_boxes(worker_answers: Sequence[Mapping[str, Any]], labels: Sequence[str], *,
@@ -231,28 +290,7 @@ def consolidate_bounding_boxes(worker_answers: Sequence[Mapping[str, Any]], labe
     elif quorum < 1:
         raise InputError(f"quorum must be >= 1, got {quorum!r}", field="quorum")
     class_of = {name: i for i, name in enumerate(labels)}
-
-    rows: list[tuple[float, float, float, float]] = []
-    wk: list[int] = []
-    cl: list[int] = []
-    src: list[tuple[int, int]] = []
-    sizes: list[tuple[int, int]] = []
-    for w, answer in enumerate(worker_answers):
-        where = f"worker_answers[{w}]"
-        boxes, size = parse_answer(answer, where)
-        if size is not None:
-            sizes.append(size)
-        for j, b in enumerate(boxes):
-            cid = class_of.get(b.label)
-            if cid is None:
-                raise LabelError(f"label {b.label!r} is not one of the job's labels {list(labels)}",
-                                 field=f"{where}.boundingBoxes[{j}].label")
-            if b.width <= 0 or b.height <= 0:
-                continue  # a degenerate box (a click, not a drag) carries no area to match or average
-            rows.append((b.left, b.top, b.left + b.width, b.top + b.height))
-            wk.append(w)
-            cl.append(cid)
-            src.append((w, j))
+    rows, wk, cl, src, sizes = _collect(worker_answers, class_of, labels)
 
     size_wh = max(set(sizes), key=sizes.count) if sizes else None
     image_size = [{"width": size_wh[0], "height": size_wh[1], "depth": 3}] if size_wh else []
@@ -261,37 +299,49 @@ def consolidate_bounding_boxes(worker_answers: Sequence[Mapping[str, Any]], labe
     objects: list[dict[str, float]] = []
     members_out: list[list[tuple[int, int]]] = []
     if rows:
-        xyxy = np.asarray(rows, dtype=np.float64)
-        worker = np.asarray(wk, dtype=np.int64)
-        cls = np.asarray(cl, dtype=np.int64)
+        xyxy = np.array(rows, dtype=np.float64)
+        if not np.isfinite(xyxy).all():
+            bad = int(np.nonzero(~np.isfinite(xyxy).all(axis=1))[0][0])
+            w, _ = src[bad]
+            parse_answer(worker_answers[w], f"worker_answers[{w}]")  # raises naming the field
+        cls = np.array(cl, dtype=np.int64)
         if n_workers == 1:
             groups = [[i] for i in range(len(rows))]
         else:
-            groups = _cluster(_iou_matrix(xyxy), worker, cls, iou_threshold)
-        kept: list[tuple[int, int, int, int, int, float, list[int]]] = []
-        for g in groups:
-            if len(g) < quorum:
-                continue
-            mean = xyxy[g].mean(axis=0)
-            x0, y0, x1, y1 = (float(v) for v in mean)
+            groups = _cluster(_iou_matrix(xyxy), np.array(wk, dtype=np.int64), cls, iou_threshold)
+        groups = [g for g in groups if len(g) >= quorum]
+        if groups:
+            counts = np.array([len(g) for g in groups], dtype=np.float64)
+            idx = np.fromiter((i for g in groups for i in g), dtype=np.int64, count=int(counts.sum()))
+            gid = np.repeat(np.arange(len(groups)), counts.astype(np.int64))
+            mean = np.empty((len(groups), 4))
+            for c in range(4):
+                mean[:, c] = np.bincount(gid, weights=xyxy[idx, c], minlength=len(groups)) / counts
             if size_wh is not None:
-                x0, y0 = max(0.0, x0), max(0.0, y0)
-                x1, y1 = min(float(size_wh[0]), x1), min(float(size_wh[1]), y1)
-            left, top = round(x0), round(y0)
-            width, height = round(x1) - left, round(y1) - top
-            if width <= 0 or height <= 0:
-                continue
+                np.clip(mean[:, 0::2], 0.0, float(size_wh[0]), out=mean[:, 0::2])
+                np.clip(mean[:, 1::2], 0.0, float(size_wh[1]), out=mean[:, 1::2])
+            box = np.rint(mean)
+            valid = (box[:, 2] > box[:, 0]) & (box[:, 3] > box[:, 1])
             if n_workers == 1:
-                conf = 0.0
+                conf = np.zeros(len(groups))
             else:
-                box = np.array([left, top, left + width, top + height], dtype=np.float64)
-                conf = (len(g) / n_workers) * float(_iou_to(xyxy[g], box).mean())
-            kept.append((int(cls[g[0]]), left, top, width, height, round(min(1.0, max(0.0, conf)), 4), g))
-        kept.sort(key=lambda k: (k[0], k[2], k[1], k[3], k[4]))
-        for cid, bl, bt, bw, bh, c, g in kept:
-            annotations.append({"class_id": cid, "left": bl, "top": bt, "width": bw, "height": bh})
-            objects.append({"confidence": c})
-            members_out.append([src[i] for i in g])
+                m, b = xyxy[idx], box[gid]
+                iw = np.minimum(m[:, 2], b[:, 2]) - np.maximum(m[:, 0], b[:, 0])
+                ih = np.minimum(m[:, 3], b[:, 3]) - np.maximum(m[:, 1], b[:, 1])
+                inter = np.clip(iw, 0.0, None) * np.clip(ih, 0.0, None)
+                union = (m[:, 2] - m[:, 0]) * (m[:, 3] - m[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    pair = np.where(union > 0.0, inter / union, 0.0)
+                mean_iou = np.bincount(gid, weights=pair, minlength=len(groups)) / counts
+                conf = np.clip(counts / n_workers * mean_iou, 0.0, 1.0)
+            kept = [(int(cls[g[0]]), int(bx[0]), int(bx[1]), int(bx[2] - bx[0]), int(bx[3] - bx[1]),
+                     round(float(cf), 4), g)
+                    for g, bx, cf, ok in zip(groups, box.tolist(), conf.tolist(), valid.tolist(), strict=True) if ok]
+            kept.sort(key=lambda k: (k[0], k[2], k[1], k[3], k[4]))
+            for cid, bl, bt, bw, bh, cf, g in kept:
+                annotations.append({"class_id": cid, "left": bl, "top": bt, "width": bw, "height": bh})
+                objects.append({"confidence": cf})
+                members_out.append([src[i] for i in g])
     class_map = {str(cid): labels[cid] for cid in sorted({a["class_id"] for a in annotations})}
     return ConsolidatedObject(label={"image_size": image_size, "annotations": annotations}, objects=objects,
                               class_map=class_map, members=members_out, worker_count=n_workers, quorum=quorum)
