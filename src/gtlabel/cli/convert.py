@@ -1,9 +1,67 @@
-"""CLI commands for this area (see gtlabel.cli)."""
+"""``gtlabel convert``: a Ground Truth output manifest -> an Ultralytics YOLO11 dataset."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import orjson
 import typer
+
+from gtlabel.cli._common import console, handle_errors
+from gtlabel.errors import ConfigError
+
+
+def _parse_split(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(p) for p in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--split: expected ratios like 0.8,0.1,0.1, got {text!r}") from None
+
+
+@handle_errors
+def convert(
+    manifest: Annotated[str, typer.Argument(help="Output manifest (s3:// or local), e.g. .../manifests/output/output.manifest")],
+    out: Annotated[str, typer.Argument(help="Dataset folder or s3:// prefix to write.")],
+    classes: Annotated[str | None, typer.Option(
+        help="Class names in YOLO id order, comma-separated (e.g. drone,vehicle,person,building).")] = None,
+    label_config: Annotated[str | None, typer.Option(
+        help="The job's label category config JSON (s3:// or local); its label order gives the names.")] = None,
+    label_attribute: Annotated[str | None, typer.Option(
+        help="Label attribute to read (needed when chained jobs left several).")] = None,
+    split: Annotated[str, typer.Option(help="train,val,test ratios.")] = "0.8,0.1,0.1",
+    stratify: Annotated[bool, typer.Option("--stratify", help="Keep class proportions in every split.")] = False,
+    seed: Annotated[int, typer.Option(help="Salt of the split hash.")] = 0,
+    drop_unknown: Annotated[bool, typer.Option(
+        "--drop-unknown", help="Drop (and count) boxes of classes not in the names instead of failing.")] = False,
+    copy_images: Annotated[bool, typer.Option(help="Copy the images into the dataset.")] = True,
+    exif: Annotated[str, typer.Option(
+        help="normalize: read image headers and normalize by the EXIF-displayed size; ignore: trust image_size.")] = "normalize",
+    lenient: Annotated[bool, typer.Option("--lenient", help="Skip and count malformed lines.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a different dataset at OUT.")] = False,
+    image_root: Annotated[str | None, typer.Option(help="Base for relative source-refs (default: the manifest's folder).")] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the conversion report as JSON.")] = False,
+) -> None:
+    """Convert a Ground Truth bounding-box output manifest into images/, labels/, data.yaml, lineage.json."""
+    from gtlabel.yolo import convert_ground_truth_to_yolo
+
+    if classes is None and label_config is None:
+        raise ConfigError("give the class names: --classes drone,vehicle,... or --label-config URI")
+    names = [c.strip() for c in classes.split(",")] if classes else None
+    if exif not in ("normalize", "ignore"):
+        raise ConfigError(f"--exif must be normalize or ignore, got {exif!r}")
+    report = convert_ground_truth_to_yolo(
+        manifest, out, names, label_attribute=label_attribute, label_category_config=label_config,
+        splits=_parse_split(split), stratify=stratify, seed=seed, drop_unknown_classes=drop_unknown,
+        copy_images=copy_images, exif="normalize" if exif == "normalize" else "ignore", strict=not lenient,
+        overwrite=overwrite, image_root=image_root, progress=progress and not json_out)
+    if json_out:
+        typer.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+        return
+    console.print(report.summary(), highlight=False, markup=False)
+    console.print(f"data.yaml: {report.data_yaml}", highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
+    app.command("convert")(convert)

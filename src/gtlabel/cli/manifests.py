@@ -1,9 +1,44 @@
-"""CLI commands for this area (see gtlabel.cli)."""
+"""``gtlabel manifest build``: an input manifest from an S3 prefix, a local folder or an existing manifest."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import orjson
 import typer
+
+from gtlabel.cli._common import console, handle_errors
+
+manifest_app = typer.Typer(help="Input manifests for labeling jobs.", no_args_is_help=True)
+
+
+@manifest_app.command("build")
+@handle_errors
+def build(
+    source: Annotated[str, typer.Argument(help="S3 prefix, local folder, or an existing manifest to filter.")],
+    dest: Annotated[str, typer.Argument(help="Where to write the manifest (s3:// or local).")],
+    sample: Annotated[int | None, typer.Option(help="Keep this many images, chosen by a seeded hash.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the sampling hash.")] = 0,
+    suffix: Annotated[list[str] | None, typer.Option(
+        help="Image suffix to keep (repeatable; default .jpg .jpeg .png, case-insensitive).")] = None,
+    max_mb: Annotated[int, typer.Option(help="Skip images larger than this (Ground Truth allows 40 MB).")] = 40,
+    lenient: Annotated[bool, typer.Option(
+        "--lenient", help="Skip and count bad lines of an existing manifest instead of failing.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Write a Ground Truth input manifest (one {"source-ref": ...} line per image, sorted)."""
+    from gtlabel.manifests import IMAGE_SUFFIXES, build_input_manifest
+
+    summary = build_input_manifest(source, dest, suffixes=suffix or IMAGE_SUFFIXES, max_bytes=max_mb * 1024 * 1024,
+                                   sample=sample, seed=seed, strict=not lenient)
+    if json_out:
+        typer.echo(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode())
+        return
+    skipped = ", ".join(f"{k}: {v}" for k, v in sorted(summary.skipped.items())) or "none"
+    console.print(f"wrote {summary.written} line(s) to {summary.dest} (seen {summary.seen}; skipped: {skipped})",
+                  highlight=False, markup=False)
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
+    app.add_typer(manifest_app, name="manifest")
