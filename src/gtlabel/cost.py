@@ -352,6 +352,19 @@ class CostSoFar:
     def over_budget(self) -> bool:
         return self.max_budget_usd is not None and self.total_usd > self.max_budget_usd
 
+    # float views used by gtlabel.monitor (its CostPoint carries floats)
+    @property
+    def budget_usd(self) -> float | None:
+        return float(self.max_budget_usd) if self.max_budget_usd is not None else None
+
+    @property
+    def gt_fee_usd(self) -> float:
+        return float(self.ground_truth_usd + self.free_tier_usd)
+
+    @property
+    def workforce_fee_usd(self) -> float:
+        return float(self.labeler_usd)
+
     @property
     def projected_over_budget(self) -> bool:
         return self.max_budget_usd is not None and self.projected_total_usd > self.max_budget_usd
