@@ -96,7 +96,7 @@ def iou(a: tuple[float, float, float, float], b: tuple[float, float, float, floa
         return 0.0
     inter = iw * ih
     union = max(0.0, a[2]) * max(0.0, a[3]) + max(0.0, b[2]) * max(0.0, b[3]) - inter
-    return inter / union if union > 0 else 0.0
+    return min(1.0, inter / union) if union > 0 else 0.0
 
 
 def swaps_axes(orientation: int | None) -> bool:
