@@ -106,3 +106,70 @@ def truth_error(pred: list[dict[str, Any]], truth: list[dict[str, Any]]) -> floa
     fp = len(pred) - len(used)
     denom = len(truth) + fp
     return (cost + fp) / denom if denom else 0.0
+
+
+# ------------------------------------------------------------------------------------------ a job's output files
+def write_job(root: str, images: list[SimImage], workers: list[SimWorker], *, per_image: int = 3, seed: int = 0,
+              attr: str = "drones", gold_every: int = 4, id_offset: int = 1000, iteration_size: int = 25,
+              ) -> dict[str, Any]:
+    """Write a Ground-Truth-layout job output under ``root`` (local path or s3://) from simulated answers.
+
+    Worker-response files carry no source-ref (as the local service and AWS write them); the consolidation-
+    request files map the (deliberately non-line-number) datasetObjectIds to images. Returns the paths and the
+    per-image answers. Every ``gold_every``-th image goes into a truth manifest.
+    """
+    import json
+
+    from gtlabel import storage
+    from gtlabel.quality.consolidate import consolidate_bounding_boxes
+
+    rng = random.Random(seed)
+    order = list(range(len(images)))
+    rng.shuffle(order)
+    lines: list[str] = []
+    truth_lines: list[str] = []
+    requests: dict[int, list[dict[str, Any]]] = {}
+    answered: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for line_no, img in enumerate(images):
+        object_id = str(id_offset + order[line_no])  # an opaque id, NOT the line number
+        iteration = 1 + line_no // iteration_size
+        team = rng.sample(workers, per_image)
+        answers = [(w.worker_id, answer(w, img, rng)) for w in team]
+        answered[img.source_ref] = answers
+        t0 = 1_700_000_000 + line_no * 100
+        doc = {"answers": [{
+            "workerId": wid, "acceptanceTime": _iso(t0), "submissionTime": _iso(t0 + w.seconds),
+            "timeSpentInSeconds": round(w.seconds * rng.uniform(0.7, 1.3), 3),
+            "answerContent": {"boundingBox": a}} for (wid, a), w in zip(answers, team, strict=True)]}
+        storage.write_bytes(f"{root}/annotations/worker-response/iteration-{iteration}/{object_id}/"
+                            f"2023-11-14_22:13:{line_no % 60:02d}.json", json.dumps(doc).encode())
+        requests.setdefault(iteration, []).append({
+            "datasetObjectId": object_id, "dataObject": {"s3Uri": img.source_ref},
+            "annotations": [{"workerId": wid, "annotationData": {"content": json.dumps({"boundingBox": a})}}
+                            for wid, a in answers]})
+        r = consolidate_bounding_boxes([a for _, a in answers], LABELS)
+        lines.append(json.dumps({"source-ref": img.source_ref, attr: r.label,
+                                 f"{attr}-metadata": r.metadata(job_name="labeling-job/sim",
+                                                                creation_date="2023-11-14T22:13:20.000000")}))
+        if gold_every and line_no % gold_every == 0:
+            tl = {"image_size": [{"width": img.width, "height": img.height, "depth": 3}],
+                  "annotations": [{"class_id": LABELS.index(t["label"]), **{k: t[k] for k in
+                                   ("left", "top", "width", "height")}} for t in img.truth]}
+            cmap = {str(LABELS.index(t["label"])): t["label"] for t in img.truth}
+            truth_lines.append(json.dumps({"source-ref": img.source_ref, "truth": tl, "truth-metadata": {
+                "objects": [{"confidence": 1.0} for _ in img.truth], "class-map": cmap,
+                "type": "groundtruth/object-detection", "human-annotated": "yes"}}))
+    for iteration, items in requests.items():
+        storage.write_bytes(f"{root}/annotations/consolidated-annotation/consolidation-request/"
+                            f"iteration-{iteration}/2023-11-14_22:14:00.json", json.dumps(items).encode())
+    out = f"{root}/manifests/output/output.manifest"
+    storage.write_bytes(out, ("\n".join(lines) + "\n").encode())
+    truth = f"{root}/truth.manifest"
+    storage.write_bytes(truth, ("\n".join(truth_lines) + "\n").encode())
+    return {"output": out, "truth": truth, "answers": answered}
+
+
+def _iso(t: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
