@@ -61,8 +61,26 @@ class StallDetector:
 
 # --------------------------------------------------------------------------------------------- checks
 
-MTURK_MAX_AVAILABILITY_SECONDS = 43_200  # reference/ground-truth.md 6 "MTurk TaskAvailabilityLifetimeInSeconds: <=43,200" [SM]
-JOB_LIFETIME_DAYS = 30  # reference/ground-truth.md 6 "Non-streaming jobs expire or fail after 30 days" [DG:sms-monitor-cloud-watch]
+def _limit(key: str, default: int) -> int:
+    """A number from ``data/ground-truth-limits.json`` (facts are data; the default is only a fallback)."""
+    try:
+        from gtlabel.jobs import facts
+
+        d = facts.load(facts.LIMITS_FILE)
+        node: Any = d
+        for part in key.split("."):
+            node = node[part]
+        return int(node)
+    except Exception:
+        return default
+
+
+def mturk_max_availability_seconds() -> int:
+    return _limit("task_availability_lifetime_seconds.max_public", 43_200)
+
+
+def job_lifetime_days() -> int:
+    return _limit("job_lifetime_days", 30)
 
 
 def diagnose_stall(
@@ -148,7 +166,7 @@ def check_task_expiry(describe: Mapping[str, Any], now: datetime) -> list[StallC
     public = _is_public(str(htc.get("WorkteamArn") or ""))
     out: list[StallCause] = []
     if lifetime is None and public:
-        lifetime = MTURK_MAX_AVAILABILITY_SECONDS
+        lifetime = mturk_max_availability_seconds()
     if lifetime is not None and created is not None:
         age = (now - created).total_seconds()
         if age > float(lifetime):
@@ -163,9 +181,10 @@ def check_task_expiry(describe: Mapping[str, Any], now: datetime) -> list[StallC
                 f"tasks stay available for {human_duration(float(lifetime))} "
                 f"(TaskAvailabilityLifetimeInSeconds={int(lifetime)}), i.e. until "
                 f"{datetime.fromtimestamp(created.timestamp() + float(lifetime), UTC).isoformat(timespec='minutes')}"))
-    if created is not None and (now - created).days >= JOB_LIFETIME_DAYS - 2:
+    days = job_lifetime_days()
+    if created is not None and (now - created).days >= days - 2:
         out.append(StallCause("job-lifetime", "possible",
-                              f"non-streaming jobs end after {JOB_LIFETIME_DAYS} days; this one is "
+                              f"non-streaming jobs end after {days} days; this one is "
                               f"{(now - created).days} days old"))
     return out
 
@@ -233,19 +252,13 @@ def _lambda_arns(describe: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 
 def _builtin_account(region: str) -> str | None:
-    """The AWS account that owns the built-in PRE/ACS Lambdas in ``region`` (from the data files)."""
+    """The AWS account that owns the built-in PRE/ACS Lambdas in ``region`` (data/ground-truth-regions.json)."""
     try:
         from gtlabel.jobs import facts
-    except ImportError:
+
+        return facts.lambda_account(region)
+    except Exception:  # unknown region (ConfigError) or facts unavailable: no account check
         return None
-    fn = getattr(facts, "builtin_lambda_account", None)
-    if fn is None:
-        return None
-    try:
-        account = fn(region)
-    except Exception:
-        return None
-    return str(account) if account else None
 
 
 def check_lambda_region(describe: Mapping[str, Any]) -> list[StallCause]:
