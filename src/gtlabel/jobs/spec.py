@@ -28,6 +28,7 @@ __all__ = [
     "VendorWorkforce",
     "WorkforceSpec",
     "load_spec",
+    "load_spec_data",
 ]
 
 ContentClassifier = Literal["FreeOfPersonallyIdentifiableInformation", "FreeOfAdultContent"]
@@ -176,6 +177,12 @@ class JobSpec(_Model):
 
 def load_spec(path: str | os.PathLike[str]) -> JobSpec:
     """A :class:`JobSpec` from a YAML or JSON file (local or s3://)."""
+    src = str(path)
+    return JobSpec.from_dict(load_spec_data(path), source=src if src.startswith("s3://") else Path(src).name)
+
+
+def load_spec_data(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The raw mapping of a YAML/JSON spec file (not yet validated; the CLI merges options into it)."""
     import yaml
 
     from gtlabel import storage
@@ -189,5 +196,4 @@ def load_spec(path: str | os.PathLike[str]) -> JobSpec:
                          line=(mark.line + 1) if mark is not None else None) from None
     if not isinstance(data, dict):
         raise InputError("a job spec must be a mapping of fields", file=str(path))
-    return JobSpec.from_dict(data, source=str(Path(str(path)).name) if not str(path).startswith("s3://")
-                             else str(path))
+    return data

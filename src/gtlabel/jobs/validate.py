@@ -509,22 +509,27 @@ def validate_or_raise(problems: Sequence[Problem], what: str = "CreateLabelingJo
 
 
 # ------------------------------------------------------------------------------------------- the I/O rim
-def _read_labels(uri: str) -> tuple[list[object] | None, Problem | None]:
+def _read_labels(uri: str) -> tuple[list[object] | None, Problem | None, str | None]:
+    """``(labels, problem, unreadable_reason)`` for a label category file."""
     import json
+
+    from botocore.exceptions import BotoCoreError
 
     from gtlabel import storage
 
     try:
         doc = json.loads(storage.read_text(uri))
-    except GtlabelError as exc:
-        return None, Problem("LabelCategoryConfigS3Uri", f"cannot read the label category file: {exc}")
-    except json.JSONDecodeError as exc:
-        return None, Problem("LabelCategoryConfigS3Uri", f"{uri}: not valid JSON ({exc})")
+    except (GtlabelError, BotoCoreError) as exc:
+        return None, None, f"label category file not checked (cannot read it): {exc}"
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        return None, Problem("LabelCategoryConfigS3Uri", f"{uri}: not valid JSON ({exc})"), None
     raw = doc.get("labels") if isinstance(doc, dict) else None
     if not isinstance(raw, list):
-        return None, Problem("LabelCategoryConfigS3Uri", f"{uri}: expected {{\"labels\": [{{\"label\": ...}}]}}")
+        return None, Problem("LabelCategoryConfigS3Uri",
+                             f"{uri}: expected {{\"document-version\": \"2018-11-28\", \"labels\": "
+                             f"[{{\"label\": ...}}]}}"), None
     labels: list[object] = [item.get("label") if isinstance(item, dict) else item for item in raw]
-    return labels, None
+    return labels, None, None
 
 
 def bucket_region(bucket: str) -> str | None:
@@ -549,15 +554,22 @@ def check_create_labeling_job(
     read_label_config: bool = True,
     lookup_bucket_regions: bool = False,
     bucket_region_of: Callable[[str], str | None] = bucket_region,
+    on_warning: Callable[[str], None] | None = None,
 ) -> list[Problem]:
     """:func:`validate_create_labeling_job` after the I/O it needs: the labels from ``LabelCategoryConfigS3Uri``
-    (when ``labels`` is not given and ``read_label_config``) and the buckets' regions (``lookup_bucket_regions``)."""
+    (when ``labels`` is not given and ``read_label_config``) and the buckets' regions (``lookup_bucket_regions``).
+
+    A label category file that cannot be read is not a problem here (the labels are then unknown); it is
+    reported to ``on_warning``. One that is read but malformed is a problem.
+    """
     extra: list[Problem] = []
-    uri = request.get("LabelCategoryConfigS3Uri") if isinstance(request, Mapping) else None
+    uri = _dig(request, "LabelCategoryConfigS3Uri")
     if labels is None and read_label_config and isinstance(uri, str) and uri.startswith("s3://"):
-        labels, problem = _read_labels(uri)
+        labels, problem, unreadable = _read_labels(uri)
         if problem:
             extra.append(problem)
+        if unreadable and on_warning:
+            on_warning(unreadable)
     regions: dict[str, str] = {}
     if lookup_bucket_regions and isinstance(request, Mapping):
         for b in {_s3_bucket(u) for u in _uris(request).values()} - {None}:

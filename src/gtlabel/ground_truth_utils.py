@@ -1,0 +1,185 @@
+"""The seed's API as a thin facade: the seed's examples run with only their import line changed.
+
+```python
+import boto3
+from gtlabel.ground_truth_utils import create_labeling_job_config
+cfg = create_labeling_job_config(
+    job_name="drone-objects-2026-11-25", input_path="s3://my-bucket/raw/drone/",
+    output_path="s3://my-bucket/labels/", task_type="BoundingBox", worker_type="private",
+    labels=["drone", "vehicle", "person", "building"],
+    instructions="Draw a tight box around every drone, vehicle, person and building.", max_budget_usd=50.0)
+boto3.client("sagemaker").create_labeling_job(**cfg)
+```
+
+:func:`create_labeling_job_config` builds the input manifest when ``input_path`` is an S3 prefix, resolves the
+workteam, estimates the cost and refuses over ``max_budget_usd`` (:class:`~gtlabel.errors.BudgetExceeded`),
+validates the request offline (every problem at once), checks the job name is free, writes the label
+category config and worker template next to the job, and returns the ``CreateLabelingJob`` kwargs.
+:func:`convert_ground_truth_to_yolo` is :func:`gtlabel.yolo.convert_ground_truth_to_yolo` (imported lazily).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from gtlabel.errors import ConfigError, GtlabelError
+
+if TYPE_CHECKING:
+    from mypy_boto3_sagemaker import SageMakerClient
+
+    from gtlabel.jobs.build import BuiltJob
+
+__all__ = ["build_labeling_job", "convert_ground_truth_to_yolo", "create_labeling_job_config"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LABELS = ("drone", "vehicle", "person", "building")
+MANIFEST_SUFFIXES = (".manifest", ".jsonl", ".json")
+_WORKER_TYPES = ("private", "public", "vendor")
+
+
+def _is_manifest(path: str) -> bool:
+    return path.lower().endswith(MANIFEST_SUFFIXES)
+
+
+def build_labeling_job(
+    job_name: str | None,
+    input_path: str,
+    output_path: str,
+    task_type: str = "BoundingBox",
+    worker_type: str = "private",
+    labels: Sequence[str] | None = None,
+    instructions: str | None = None,
+    max_budget_usd: float | Decimal | None = None,
+    *,
+    role_arn: str | None = None,
+    region: str | None = None,
+    workteam: str | None = None,
+    public_price_usd: float | Decimal | str | None = None,
+    vendor_price_usd: float | Decimal | str | None = None,
+    workers_per_object: int = 1,
+    header: str = "Draw a tight box around each object",
+    full_instructions: str | None = None,
+    examples: Sequence[Mapping[str, str]] = (),
+    sample: int | None = None,
+    seed: int = 0,
+    prior_label_attribute_name: str | None = None,
+    label_attribute_name: str | None = None,
+    task_time_limit_s: int = 600,
+    task_availability_lifetime_s: int | None = None,
+    max_concurrent_tasks: int | None = None,
+    free_tier: bool = False,
+    tags: Mapping[str, str] | None = None,
+    kms_key_id: str | None = None,
+    sm_client: SageMakerClient | None = None,
+    check_name: bool = True,
+    upload: bool = True,
+) -> BuiltJob:
+    """Everything :func:`create_labeling_job_config` does, returning the :class:`~gtlabel.jobs.build.BuiltJob`
+    (request, estimate, written URIs, warnings) instead of only the request."""
+    from gtlabel import storage
+    from gtlabel.jobs.build import prepare_job, resolve_region
+    from gtlabel.jobs.names import default_job_name
+    from gtlabel.jobs.spec import JobSpec
+
+    if worker_type not in _WORKER_TYPES:
+        raise ConfigError(f"worker_type must be one of {', '.join(_WORKER_TYPES)}, got {worker_type!r}")
+    if not storage.is_s3(input_path):
+        raise ConfigError(f"input_path {input_path!r} must be an s3:// prefix or manifest (Ground Truth reads S3)")
+    region = resolve_region(region)
+    name = job_name or default_job_name()
+    workforce: dict[str, Any]
+    if worker_type == "private":
+        workforce = {"type": "private", "workteam": workteam}
+    elif worker_type == "public":
+        workforce = {"type": "public", "price_usd": public_price_usd}
+    else:
+        if not workteam:
+            raise ConfigError("worker_type='vendor' needs workteam=<the subscribed vendor workteam ARN>")
+        workforce = {"type": "vendor", "workteam_arn": workteam, "price_usd": vendor_price_usd}
+
+    # the input manifest: given, or built from the prefix next to the job's other files
+    built_manifest: str | None = None
+    objects: int | None = None
+    if _is_manifest(input_path) and sample is None:
+        manifest = input_path
+    else:
+        from gtlabel.manifests import build_input_manifest
+
+        manifest = f"{output_path.rstrip('/')}/{name}/gtlabel/input.manifest"
+        summary = build_input_manifest(input_path, manifest, sample=sample, seed=seed)
+        built_manifest = manifest
+        objects = summary.written
+        log.info("input manifest %s: %d objects (%s skipped)", manifest, summary.written,
+                 sum(summary.skipped.values()))
+        if summary.written == 0:
+            storage.delete(manifest)
+            raise ConfigError(f"no images (.jpg, .jpeg, .png up to 40 MB) found under {input_path}")
+
+    spec_data: dict[str, Any] = {
+        "name": name, "task_type": task_type, "input_manifest": manifest, "output_path": output_path,
+        "role_arn": role_arn, "region": region, "labels": list(labels or DEFAULT_LABELS), "header": header,
+        "short_instructions": instructions, "full_instructions": full_instructions,
+        "examples": [dict(e) for e in examples], "workforce": workforce,
+        "workers_per_object": workers_per_object, "task_time_limit_s": task_time_limit_s,
+        "task_availability_lifetime_s": task_availability_lifetime_s,
+        "max_concurrent_tasks": max_concurrent_tasks, "label_attribute_name": label_attribute_name,
+        "prior_label_attribute_name": prior_label_attribute_name, "tags": dict(tags or {}),
+        "kms_key_id": kms_key_id, "max_budget_usd": max_budget_usd, "free_tier": free_tier,
+    }
+    try:
+        spec = JobSpec.from_dict(spec_data, source="create_labeling_job_config")
+        client = sm_client
+        needs_client = (worker_type == "private" and not (workteam or "").startswith("arn:")) or check_name
+        if client is None and needs_client:
+            import boto3
+
+            client = boto3.client("sagemaker", region_name=region)
+        built = prepare_job(spec, sm_client=client, check_name=check_name, objects=objects, upload=upload)
+    except GtlabelError:
+        if built_manifest is not None:  # leave nothing behind for a job that will not be created
+            storage.delete(built_manifest)
+        raise
+    if built.estimate is not None:
+        log.info("cost estimate for %s:\n%s", name, built.estimate.to_text())
+    for w in built.warnings:
+        log.warning("%s", w)
+    return built
+
+
+def create_labeling_job_config(
+    job_name: str | None,
+    input_path: str,
+    output_path: str,
+    task_type: str = "BoundingBox",
+    worker_type: str = "private",
+    labels: Sequence[str] | None = None,
+    instructions: str | None = None,
+    max_budget_usd: float | Decimal | None = None,
+    **options: Any,
+) -> dict[str, Any]:
+    """kwargs for ``boto3.client("sagemaker").create_labeling_job(**cfg)``.
+
+    ``input_path``: an S3 prefix of images (a manifest is built under ``<output>/<job>/gtlabel/input.manifest``;
+    ``sample=N``/``seed=`` pick a deterministic subset) or an existing ``.manifest``/``.jsonl``.
+    ``worker_type``: ``private`` (``workteam=`` name or ARN, else the only private workteam), ``public``
+    (``public_price_usd=`` one of the allowed prices) or ``vendor`` (``workteam=`` vendor ARN).
+    ``max_budget_usd``: refuse (:class:`~gtlabel.errors.BudgetExceeded`, with the breakdown) when the estimate
+    is over it; the budget is recorded in the job's tags. ``role_arn``: else ``GTLABEL_ROLE_ARN``.
+    Other options: see :func:`build_labeling_job`.
+    """
+    built = build_labeling_job(job_name, input_path, output_path, task_type, worker_type, labels, instructions,
+                               max_budget_usd, **options)
+    return dict(built.request)
+
+
+def convert_ground_truth_to_yolo(
+    input_manifest: Any, output_directory: Any, class_mapping: Any = None, **kwargs: Any
+) -> Any:
+    """The seed's converter: :func:`gtlabel.yolo.convert_ground_truth_to_yolo` (imported on first use)."""
+    from gtlabel import yolo
+
+    return yolo.convert_ground_truth_to_yolo(input_manifest, output_directory, class_mapping, **kwargs)
