@@ -94,7 +94,7 @@ def test_cli_watch_completed_with_plot_and_json(monkeypatch: pytest.MonkeyPatch,
                              ("describe_labeling_job", describe("cli-job", "Completed", counters(10, 0)))],
                ["--json", "--plot", str(png)])
     assert res.exit_code == 0, res.output
-    d = json.loads(res.output)
+    d = json.loads(res.stdout)  # log lines go to stderr
     assert d["final_status"] == "Completed" and d["counters"]["total_labeled"] == 10 and len(d["timeline"]) == 2
     assert png.stat().st_size > 10_000
 

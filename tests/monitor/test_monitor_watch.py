@@ -218,3 +218,35 @@ def test_rich_progress_bar_in_a_terminal_shows_counts_and_cost() -> None:
     out = buf.getvalue()
     assert "10/10" in out and "human 8" in out and "machine 2" in out and "failed 0" in out
     assert "$1.00 of $5.00" in out and "Completed" in out
+
+
+def test_real_cost_model_budget_tag_alerts_and_auto_stop() -> None:
+    """Default cost: gtlabel.cost.cost_so_far on the job's own config (MTurk price x workers) and budget tag."""
+    from monitor_helpers import PUBLIC_TEAM
+
+    from gtlabel.cost import cost_so_far
+
+    clock = FakeClock()
+    client, stub = stubbed_sagemaker()
+
+    def job2(status: str, n: int) -> dict:  # type: ignore[type-arg]
+        return describe(NAME, status, counters(n, 80 - n), workteam=PUBLIC_TEAM, task_price="0.036", workers=3,
+                        tags={"gtlabel:max-budget-usd": "10"})
+
+    for n in (0, 10, 30, 45, 54):
+        stub.add_response("describe_labeling_job", job2("InProgress", n))
+    stub.add_response("stop_labeling_job", {}, {"LabelingJobName": NAME})
+    stub.add_response("describe_labeling_job", job2("Stopping", 55))
+    stub.add_response("describe_labeling_job", job2("Stopped", 55))
+    with stub:
+        s = watch_labeling_job(NAME, sm_client=client, clock=clock, sleep=clock.sleep, progress=False,
+                               stall_after_seconds=0, auto_stop=True)
+        stub.assert_no_pending_responses()
+    assert s.budget_usd == 10.0
+    # 30 objects = $5.64 (>= 50 %), 45 = $8.46 (>= 80 %), 54 = $10.152 (>= 100 %) -> StopLabelingJob
+    assert [(a.threshold, round(a.cost_usd, 3)) for a in s.alerts] == [(0.5, 5.64), (0.8, 8.46), (1.0, 10.152)]
+    assert s.stopped_by_us and s.final_status == "Stopped"
+    assert s.cost is not None and s.cost.total_usd == pytest.approx(float(cost_so_far(job2("Stopped", 55)).total_usd))
+    assert s.cost.breakdown["labeler_usd"] == pytest.approx(55 * 3 * 0.036)
+    # forecast prices the projected counters with the same model: 80 objects x $0.188
+    assert s.forecast is not None and s.forecast.projected_cost_usd == pytest.approx(80 * 0.188)

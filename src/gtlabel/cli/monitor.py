@@ -7,6 +7,7 @@ group exists yet, this module creates it, and :func:`job_group` returns the same
 from __future__ import annotations
 
 import json
+import logging
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -86,14 +87,30 @@ def watch_cmd(
 
     Exit 0 when Completed, 4 when gtlabel stopped it over budget, 6 when Failed/Stopped or still running at --max-wait.
     """
-    from gtlabel.monitor import DEFAULT_THRESHOLDS, watch_labeling_job
+    from rich.logging import RichHandler
 
-    summary = watch_labeling_job(
-        name, poll_seconds=poll, max_poll_seconds=max(max_poll, poll), max_wait_seconds=max_wait,
-        budget_usd=budget, thresholds=tuple(threshold) if threshold else DEFAULT_THRESHOLDS,
-        auto_stop=auto_stop, stop_at=stop_at, sns_topic_arn=sns_topic, stall_after_seconds=stall_after,
-        progress=progress,
-    )
+    from gtlabel.monitor import DEFAULT_THRESHOLDS, watch_labeling_job
+    from gtlabel.monitor.progress import RichView
+
+    # alerts, stalls and the auto-stop are log lines of "gtlabel.monitor": show them above the live bar
+    logger = logging.getLogger("gtlabel.monitor")
+    handler = RichHandler(console=err_console, show_path=False, markup=False)
+    handler.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    old_level, old_propagate = logger.level, logger.propagate
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        summary = watch_labeling_job(
+            name, poll_seconds=poll, max_poll_seconds=max(max_poll, poll), max_wait_seconds=max_wait,
+            budget_usd=budget, thresholds=tuple(threshold) if threshold else DEFAULT_THRESHOLDS,
+            auto_stop=auto_stop, stop_at=stop_at, sns_topic_arn=sns_topic, stall_after_seconds=stall_after,
+            progress=RichView(err_console) if progress else False,
+        )
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        logger.propagate = old_propagate
     if plot:
         summary.plot(plot, show=False)
     if as_json:

@@ -13,25 +13,19 @@ from gtlabel.monitor.model import CostPoint, Counters
 
 CostFn = Callable[[Mapping[str, Any]], CostPoint]
 
-BUDGET_TAG = "gtlabel:max-budget-usd"
+BUDGET_TAG = "gtlabel:max-budget-usd"  # == gtlabel.cost.TAG_MAX_BUDGET (cost is imported lazily)
 
 
 def default_cost_fn(describe: Mapping[str, Any]) -> CostPoint:
-    """Cost so far of a job from its counters and its own config (``gtlabel.cost.cost_so_far``)."""
-    import importlib
+    """Cost so far of a job from its counters and its own config and tags (``gtlabel.cost.cost_so_far``)."""
+    from gtlabel.cost import cost_so_far
 
-    cost: Any = importlib.import_module("gtlabel.cost")
-    c = cost.cost_so_far(describe)
-    breakdown: dict[str, float] = {}
-    for key in ("gt_fee_usd", "workforce_fee_usd", "human_usd", "machine_usd"):
-        val = getattr(c, key, None)
-        if isinstance(val, int | float):
-            breakdown[key] = float(val)
-    budget = getattr(c, "budget_usd", None)
+    c = cost_so_far(describe)
     return CostPoint(
         total_usd=float(c.total_usd),
-        budget_usd=float(budget) if isinstance(budget, int | float) else None,
-        breakdown=breakdown,
+        budget_usd=c.budget_usd,
+        breakdown={"ground_truth_usd": float(c.ground_truth_usd), "labeler_usd": float(c.labeler_usd),
+                   "free_tier_usd": float(c.free_tier_usd)},
     )
 
 
