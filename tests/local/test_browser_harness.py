@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from harness import (
     CHROMIUM_ARGS,
     TEMPLATES,
@@ -238,7 +237,6 @@ def test_pan_and_keyboard_keep_coordinates_exact(tab: Any, harness: Harness) -> 
     after2 = to_client(tab, 100, 100)
     assert abs(after2[0] - after[0] - 50) < 1.5
     # after panning, what is drawn is still exact
-    cx, cy = to_client(tab, 0, 0)
     x0, y0 = to_image(tab, 700, 400)
     box = draw_box(tab, round(x0), round(y0), round(x0) + 80, round(y0) + 50)
     got = value(tab)["boundingBoxes"][0]

@@ -1,0 +1,108 @@
+"""``gtlabel workers simulate``: simulated workers on a local service's portal (gtlabel.local.workforce).
+
+Exit codes (gtlabel.cli._common.Exit): 3 bad options or truth manifest, 5 truth file not found, 1 a worker could
+not log in or the portal refused.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from gtlabel.cli._common import Exit, console, err_console, handle_errors
+from gtlabel.errors import ConfigError
+
+workers_app = typer.Typer(name="workers", help="Simulated workforce for the local service (tests, demos).",
+                          no_args_is_help=True)
+
+
+def _parse_workers(explicit: list[str] | None, count: int | None, prefix: str, password: str | None,
+                   skills: str | None) -> list[tuple[str, str, float]]:
+    out: list[tuple[str, str, float]] = []
+    for spec in explicit or []:
+        parts = spec.split(":")
+        if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
+            raise ConfigError(f"--worker {spec!r}: expected USERNAME:PASSWORD or USERNAME:PASSWORD:SKILL")
+        try:
+            skill = float(parts[2]) if len(parts) == 3 else 1.0
+        except ValueError:
+            raise ConfigError(f"--worker {spec!r}: SKILL must be a number, got {parts[2]!r}") from None
+        out.append((parts[0], parts[1], skill))
+    if count:
+        if not password:
+            raise ConfigError("--workers N needs --password (all N workers share it: PREFIX-1 ... PREFIX-N)")
+        out += [(f"{prefix}-{i}", password, 1.0) for i in range(1, count + 1)]
+    if not out:
+        raise ConfigError("give --worker USERNAME:PASSWORD (repeat) or --workers N --password P")
+    if skills:
+        try:
+            values = [float(x) for x in skills.split(",") if x.strip()]
+        except ValueError:
+            raise ConfigError(f"--skills {skills!r}: expected numbers separated by commas") from None
+        if len(values) != len(out):
+            raise ConfigError(f"--skills gives {len(values)} values for {len(out)} workers")
+        out = [(u, p, s) for (u, p, _), s in zip(out, values, strict=True)]
+    return out
+
+
+@handle_errors
+def simulate_cmd(
+    portal: Annotated[str, typer.Option(help="the portal URL printed by `gtlabel serve`, e.g. http://127.0.0.1:8000")],
+    job: Annotated[str, typer.Option(help="labeling job name")],
+    workers: Annotated[int | None, typer.Option("--workers", help="N workers named PREFIX-1..N (with --password)")]
+    = None,
+    worker: Annotated[list[str] | None, typer.Option("--worker", help="USERNAME:PASSWORD[:SKILL] (repeat)")] = None,
+    prefix: Annotated[str, typer.Option(help="username prefix for --workers")] = "worker",
+    password: Annotated[str | None, typer.Option(help="password for --workers", envvar="GTLABEL_WORKER_PASSWORD")]
+    = None,
+    skills: Annotated[str | None, typer.Option(help="per-worker skill, comma separated (1.0 = nominal)")] = None,
+    truth: Annotated[str | None, typer.Option(help="truth manifest (GT output manifest or {source-ref, boxes})")]
+    = None,
+    jitter: Annotated[float, typer.Option(help="edge noise sigma, relative to the box side")] = 0.03,
+    jitter_px: Annotated[float, typer.Option(help="edge noise sigma added in pixels")] = 0.5,
+    miss_rate: Annotated[float, typer.Option(help="probability a true box is missed")] = 0.05,
+    false_box_rate: Annotated[float, typer.Option(help="mean number of false boxes per image")] = 0.05,
+    wrong_label_rate: Annotated[float, typer.Option(help="probability a box gets another label")] = 0.02,
+    decline_rate: Annotated[float, typer.Option(help="probability a task is skipped")] = 0.0,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    max_tasks: Annotated[int | None, typer.Option(help="stop after this many tasks in total")] = None,
+    concurrency: Annotated[int | None, typer.Option(help="workers running at once (default: all)")] = None,
+    idle_timeout: Annotated[float, typer.Option(help="seconds to wait for new tasks before stopping")] = 30.0,
+    as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+) -> None:
+    """Run simulated workers through the portal's HTTP endpoints until the job has no more work for them."""
+    from gtlabel.local.workforce import NoiseConfig, simulate
+
+    profiles = _parse_workers(worker, workers, prefix, password, skills)
+    noise = NoiseConfig(jitter=jitter, jitter_px=jitter_px, miss_rate=miss_rate, false_box_rate=false_box_rate,
+                        wrong_label_rate=wrong_label_rate, decline_rate=decline_rate)
+    result = simulate(portal, job, profiles, truth=truth, noise=noise, seed=seed, max_tasks=max_tasks,
+                      concurrency=concurrency, idle_timeout_s=idle_timeout, progress=not as_json)
+    summary = result.summary()
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"simulated workers on {job}")
+        for col in ("worker", "submitted", "declined", "errors", "boxes"):
+            table.add_column(col, justify="left" if col == "worker" else "right")
+        for name, w in summary["per_worker"].items():
+            table.add_row(name, str(w["submitted"]), str(w["declined"]), str(w["errors"]), str(w["boxes"]))
+        console.print(table)
+        console.print(f"{summary['submitted']} submitted, {summary['declined']} declined, {summary['errors']} errors "
+                      f"in {summary['elapsed_s']} s ({summary['submissions_per_s']}/s; "
+                      f"p50 {summary['p50_ms']} ms, p99 {summary['p99_ms']} ms)")
+    for name, w in result.per_worker.items():
+        for msg in w.messages[:5]:
+            err_console.print(f"[yellow]{name}:[/] {msg}", markup=True, highlight=False)
+    if result.errors:
+        raise typer.Exit(int(Exit.ERROR))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``gtlabel workers ...``."""
+    workers_app.command("simulate")(simulate_cmd)
+    app.add_typer(workers_app, name="workers")
