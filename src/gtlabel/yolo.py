@@ -576,13 +576,14 @@ def convert_ground_truth_to_yolo(
                 report.stale_caches_removed = _remove_caches(out if s3_out else str(final_local))
                 report.elapsed_s = time.perf_counter() - t0
                 return report
-            if existing is not None and not overwrite:
+            incomplete = existing == _INCOMPLETE  # our own interrupted run: replace it without asking
+            if existing is not None and not incomplete and not overwrite:
                 raise DatasetExists(
                     f"{out}: a different dataset ({existing}) is already there; this one is {version}. "
                     f"Choose another output_directory or pass overwrite=True (CLI: --overwrite)")
-            if final_local is not None and existing is None and _non_empty_foreign(final_local) and not overwrite:
-                raise DatasetExists(f"{final_local}: the folder exists and is not a gtlabel dataset; choose an "
-                                    f"empty or new folder, or pass overwrite=True")
+            if existing is None and not overwrite and _non_empty_foreign(out, final_local):
+                raise DatasetExists(f"{out}: it exists and is not a gtlabel dataset; choose an empty or new "
+                                    f"location, or pass overwrite=True")
 
             data_yaml = render_data_yaml(names, path=None if s3_out else str(final_local),
                                          splits_present=present, version=version)
@@ -597,7 +598,7 @@ def convert_ground_truth_to_yolo(
             }
             if s3_out:
                 _publish_s3(out, staging, state, moved, lineage_head, data_yaml, report, copy_images, workers,
-                            prog, overwrite=existing is not None or overwrite)
+                            prog, clean=existing is not None or overwrite)
             else:
                 assert final_local is not None
                 _publish_local(final_local, staging, state, moved, lineage_head, data_yaml, report, copy_images,
@@ -914,36 +915,29 @@ def _copy_batch(pairs: list[tuple[str, str]], workers: int, prog: _Progress, tas
 
 def _publish_s3(out: str, staging: Path, state: _PassState, moved: Sequence[str], head: Mapping[str, Any],
                 data_yaml: bytes, report: ConversionReport, copy_images: bool, workers: int, prog: _Progress,
-                *, overwrite: bool) -> None:
+                *, clean: bool) -> None:
+    """S3 order: (old dataset removed, data.yaml first), lineage.json, labels + images, report, data.yaml last.
+    A prefix with lineage.json but no data.yaml is an interrupted run, replaced by the next one."""
     base = out.rstrip("/")
-    if overwrite:
+    if clean:
         _delete_prefix_dataset(base)
     lineage_tmp = staging / "lineage.json"
+    with open(lineage_tmp, "wb", buffering=1 << 20) as fh:
+        _write_lineage(fh, head, (entry for entry, _src in _iter_spool(state, moved)))
+    storage.copy(str(lineage_tmp), f"{base}/lineage.json")
     pairs: list[tuple[str, str]] = []
     task = prog.add("uploading labels" + (" + copying images" if copy_images else ""))
-
-    def flush() -> None:
-        _copy_batch(pairs, workers, prog, task)
-        pairs.clear()
-
-    def gen() -> Iterator[dict[str, Any]]:
-        for entry, src in _iter_spool(state, moved):
-            split = entry["split"]
-            lbl_name = entry["label"].rsplit("/", 1)[-1]
-            local_label = staging / "labels" / split / lbl_name
-            pairs.append((str(local_label), f"{base}/{entry['label']}"))
-            if copy_images:
-                pairs.append((src, f"{base}/{entry['image']}"))
-                report.images_copied += 1
-            if len(pairs) >= 4096:
-                flush()
-            yield entry
-
-    with open(lineage_tmp, "wb", buffering=1 << 20) as fh:
-        _write_lineage(fh, head, gen())
+    for entry, src in _iter_spool(state, moved):
+        lbl_name = entry["label"].rsplit("/", 1)[-1]
+        pairs.append((str(staging / "labels" / entry["split"] / lbl_name), f"{base}/{entry['label']}"))
+        if copy_images:
+            pairs.append((src, f"{base}/{entry['image']}"))
+            report.images_copied += 1
+        if len(pairs) >= 4096:
+            _copy_batch(pairs, workers, prog, task)
+            pairs.clear()
     if pairs:
-        flush()
-    storage.copy(str(lineage_tmp), f"{base}/lineage.json")
+        _copy_batch(pairs, workers, prog, task)
     storage.write_bytes(f"{base}/conversion-report.json",
                         orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n",
                         content_type="application/json")
@@ -964,30 +958,32 @@ def _delete_prefix_dataset(base: str) -> None:
 
 # ------------------------------------------------------------------------------------------------ helpers
 _VERSION_RE = re.compile(rb'"version"\s*:\s*"(v-[0-9a-f]+)"')
+_INCOMPLETE = "incomplete"
 
 
 def _existing_version(out: str, final_local: Path | None) -> str | None:
-    """The version of a complete dataset (data.yaml + lineage.json) already at the output, else ``None``."""
+    """The version of the dataset already at the output: its id when complete (data.yaml + lineage.json),
+    ``"incomplete"`` for lineage.json without data.yaml (an interrupted run), ``None`` when there is none."""
     base = out.rstrip("/") if final_local is None else str(final_local)
-    if final_local is not None and not final_local.exists():
-        return None
-    if not storage.exists(storage.join(base, "data.yaml")):
-        lin = storage.join(base, "lineage.json")
-        if storage.exists(lin):
-            return "incomplete"
+    if final_local is not None and not final_local.is_dir():
         return None
     lin = storage.join(base, "lineage.json")
     try:
         with storage.open_read(lin) as fh:
             head = fh.read(4096)
     except NotFound:
-        return "unknown (data.yaml without lineage.json)"
+        return "unknown (data.yaml without lineage.json)" if storage.exists(storage.join(base, "data.yaml")) \
+            else None
+    if not storage.exists(storage.join(base, "data.yaml")):
+        return _INCOMPLETE
     m = _VERSION_RE.search(head)
     return m.group(1).decode() if m else "unknown"
 
 
-def _non_empty_foreign(path: Path) -> bool:
-    return path.is_dir() and any(path.iterdir())
+def _non_empty_foreign(out: str, final_local: Path | None) -> bool:
+    if final_local is not None:
+        return final_local.is_dir() and any(final_local.iterdir())
+    return next(iter(storage.list_objects(out.rstrip("/") + "/")), None) is not None
 
 
 def _etag_of(uri: str) -> str | None:
