@@ -27,3 +27,11 @@ GOOD_REQUEST: dict[str, Any] = {
     },
     "Tags": [{"Key": "gtlabel:max-budget-usd", "Value": "50"}],
 }
+
+
+def team(name: str, arn: str | None = None) -> dict[str, Any]:
+    """A Workteam as ListWorkteams returns it (valid for the Stubber's output-shape check)."""
+    return {"WorkteamName": name, "Description": f"{name} team",
+            "WorkteamArn": arn or f"arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/{name}",
+            "MemberDefinitions": [{"CognitoMemberDefinition": {"UserPool": "us-east-1_abc", "UserGroup": name,
+                                                               "ClientId": "client"}}]}
