@@ -22,6 +22,7 @@ The pure parts (parsing, diff, version recomputation) take values; only the ``lo
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -614,15 +615,17 @@ def verify(
 
     from rich.progress import Progress
 
+    bar = Progress(transient=True) if progress else None
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gtlabel-verify") as pool, \
-            Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("verifying", total=len(lin.images))
+            (bar or contextlib.nullcontext()):
+        task = bar.add_task("verifying", total=len(lin.images)) if bar else None
         for probs, nl, nc, ns in pool.map(one, lin.images):
             rep.problems += probs
             rep.labels_checked += nl
             rep.images_checked += nc
             rep.sources_checked += ns
-            bar.advance(task)
+            if bar is not None and task is not None:
+                bar.advance(task)
             if on_progress:
                 on_progress(1)
     known = {r.label for r in lin.images} | ({r.image for r in lin.images} if copies else set())

@@ -61,7 +61,7 @@ def show(
     found = lineage.find_images(lin, image)
     if not found:
         err_console.print(f"error: {image!r} is not in {lin.uri} ({len(lin.images)} images); give the image "
-                          "or label file name, its path in the dataset, or its source-ref", highlight=False)
+                          "or label file name, its path in the dataset, or its source-ref", highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(int(Exit.NOT_FOUND))
     out = [lineage.provenance(lin, r) for r in found]
     if as_json:
@@ -87,27 +87,27 @@ def diff(
         _print_json(d.as_dict())
         return
     console.print(f"{d.version_a} -> {d.version_b}: {len(d.added)} added, {len(d.removed)} removed, "
-                  f"{len(d.changed)} changed", highlight=False)
+                  f"{len(d.changed)} changed", highlight=False, markup=False, soft_wrap=True)
     for title, items in (("added", d.added), ("removed", d.removed)):
         for ref in items[:limit]:
-            console.print(f"  {'+' if title == 'added' else '-'} {ref}", highlight=False)
+            console.print(f"  {'+' if title == 'added' else '-'} {ref}", highlight=False, markup=False, soft_wrap=True)
         if len(items) > limit:
-            console.print(f"  ... {len(items) - limit} more {title}", highlight=False)
+            console.print(f"  ... {len(items) - limit} more {title}", highlight=False, markup=False, soft_wrap=True)
     for c in d.changed[:limit]:
         parts = [f"{k}: {c.before[k]} -> {c.after[k]}" if k != "label_sha256"
                  else f"label sha256 {str(c.before[k])[:12]} -> {str(c.after[k])[:12]}" for k in c.before]
-        console.print(f"  ~ {c.source_ref}: {'; '.join(parts)}", highlight=False)
+        console.print(f"  ~ {c.source_ref}: {'; '.join(parts)}", highlight=False, markup=False, soft_wrap=True)
     if len(d.changed) > limit:
-        console.print(f"  ... {len(d.changed) - limit} more changed", highlight=False)
+        console.print(f"  ... {len(d.changed) - limit} more changed", highlight=False, markup=False, soft_wrap=True)
     if d.classes:
         console.print(f"classes: added {d.classes['added']}, removed {d.classes['removed']}, renumbered "
-                      f"{d.classes['renumbered']}", highlight=False)
+                      f"{d.classes['renumbered']}", highlight=False, markup=False, soft_wrap=True)
     for k, v in d.settings.items():
-        console.print(f"setting {k}: {v['before']} -> {v['after']}", highlight=False)
+        console.print(f"setting {k}: {v['before']} -> {v['after']}", highlight=False, markup=False, soft_wrap=True)
     for k, v in d.other.items():
-        console.print(f"{k}: {v['before']} -> {v['after']}", highlight=False)
+        console.print(f"{k}: {v['before']} -> {v['after']}", highlight=False, markup=False, soft_wrap=True)
     if d.same:
-        console.print("no differences", highlight=False)
+        console.print("no differences", highlight=False, markup=False, soft_wrap=True)
 
 
 @lineage_app.command("verify")
@@ -121,14 +121,15 @@ def verify(
     from gtlabel import lineage
     from gtlabel.settings import get_settings
 
-    rep = lineage.verify(dataset, sources=sources, progress=get_settings().progress and not as_json)
+    rep = lineage.verify(dataset, sources=sources,
+                         progress=get_settings().progress and not as_json and err_console.is_terminal)
     if as_json:
         _print_json(rep.as_dict())
     elif rep.ok:
-        console.print(rep.summary(), highlight=False)
+        console.out(rep.summary(), highlight=False)
     if not rep.ok:
         if not as_json:
-            err_console.print(rep.summary(), highlight=False, markup=False)
+            err_console.out(rep.summary(), highlight=False)
         raise typer.Exit(int(Exit.INVALID))
 
 
