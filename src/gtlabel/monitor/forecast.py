@@ -18,13 +18,11 @@ def labeling_rate(timeline: Sequence[Sample], *, window_seconds: float = 900.0) 
     if len(timeline) < 2:
         return 0.0
     last = timeline[-1]
-    first = timeline[0]
-    for s in timeline:
-        if last.t - s.t <= window_seconds:
-            first = s
-            break
-    if first is last:
-        first = timeline[-2]
+    # walk back from the end (O(samples in the window), not O(timeline)): the oldest sample in the window
+    i = len(timeline) - 2
+    while i > 0 and last.t - timeline[i - 1].t <= window_seconds:
+        i -= 1
+    first = timeline[i]
     dt = last.t - first.t
     if dt <= 0:
         return 0.0

@@ -1,0 +1,158 @@
+"""watch_labeling_job against the local Ground Truth service (real boto3 over HTTP, real engine, moto S3)."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from gtlabel.monitor import StallReport, list_labeling_jobs, watch_labeling_job
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Env:
+    svc: Any
+    sm: Any
+    s3: Any
+    bucket: str
+    clock: Any  # ManualClock of the service
+
+
+@pytest.fixture()
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    from gtlabel import storage
+    from gtlabel.local import LocalService, ManualClock
+
+    clock = ManualClock()
+    with LocalService(clock=clock, engine_interval=None) as svc:
+        for k, v in svc.env().items():
+            monkeypatch.setenv(k, v)
+        storage._clients.clear()
+        s3 = svc.client("s3")
+        bucket = "gt-images-" + uuid.uuid4().hex[:8]
+        s3.create_bucket(Bucket=bucket)
+        yield Env(svc, svc.client("sagemaker"), s3, bucket, clock)
+    storage._clients.clear()
+
+
+def _create_job(e: Env, n_images: int, *, name: str, workers: int = 1, budget: str | None = None,
+                availability: int | None = None) -> str:
+    from gtlabel.jobs import JobSpec, prepare_job
+    from gtlabel.synth import make_image
+
+    lines = []
+    for i in range(n_images):
+        img = make_image(i, width=160, height=120, exif_every=10_000)
+        key = f"images/{name}/{i:03d}.jpg"
+        e.s3.put_object(Bucket=e.bucket, Key=key, Body=img.jpeg)
+        lines.append(json.dumps({"source-ref": f"s3://{e.bucket}/{key}"}))
+    e.s3.put_object(Bucket=e.bucket, Key=f"manifests/{name}.manifest", Body="\n".join(lines).encode())
+    spec: dict[str, Any] = {
+        "name": name, "input_manifest": f"s3://{e.bucket}/manifests/{name}.manifest",
+        "output_path": f"s3://{e.bucket}/output", "labels": ["drone", "vehicle", "person", "building"],
+        "role_arn": e.svc.role_arn, "region": e.svc.region, "workers_per_object": workers,
+    }
+    if budget:
+        spec["max_budget_usd"] = budget
+    if availability:
+        spec["task_availability_lifetime_s"] = availability
+    built = prepare_job(JobSpec.from_dict(spec), sm_client=e.sm)
+    e.sm.create_labeling_job(**built.request)
+    e.svc.engine.tick()
+    return name
+
+
+class _Time:
+    """The watch's clock and sleep, moving the service's ManualClock and ticking its engine in step."""
+
+    def __init__(self, e: Env) -> None:
+        self.e, self.t = e, 0.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+        self.e.clock.advance(seconds)
+        self.e.svc.engine.tick()
+
+
+def test_stalled_job_on_local_service_reports_causes(env: Env) -> None:
+    """Nobody works on the job: counters stay 0; the watch reports a stall with the real causes, then the
+    callback stops the job (as a user would) and the watch ends on Stopped."""
+    name = _create_job(env, 3, name="stall-" + uuid.uuid4().hex[:6])
+    assert env.sm.describe_labeling_job(LabelingJobName=name)["LabelingJobStatus"] == "InProgress"
+    reports: list[StallReport] = []
+
+    def stop_on_stall(r: StallReport) -> None:
+        reports.append(r)
+        env.sm.stop_labeling_job(LabelingJobName=name)
+
+    t = _Time(env)
+    s = watch_labeling_job(name, sm_client=env.sm, s3_client=env.s3, progress=False, poll_seconds=600,
+                           max_poll_seconds=600, stall_after_seconds=3600, on_stall=stop_on_stall,
+                           clock=t, sleep=t.sleep)
+    assert s.final_status == "Stopped" and not s.stopped_by_us
+    assert len(s.stalls) == 1 and reports == s.stalls
+    r = s.stalls[0]
+    assert r.stalled_for_seconds == 3600 and r.counters.total_labeled == 0 and r.counters.unlabeled == 3
+    by_code = {c.code: c for c in r.causes}
+    assert by_code["nobody-working"].likelihood == "likely"
+    portal = env.svc.portal_url.split("://", 1)[-1].rstrip("/")
+    assert portal in by_code["nobody-working"].message  # the team's SubDomain, i.e. the local portal
+    assert "3 task(s) are waiting" in by_code["nobody-working"].message
+    assert by_code["no-cors"].likelihood == "likely" and env.bucket in by_code["no-cors"].message
+    assert "zero-counters" in by_code
+    assert "lambda-region" not in by_code  # the builder used the region's own Lambda ARNs
+
+
+def test_job_list_on_local_service_with_cost(env: Env) -> None:
+    names = [_create_job(env, 2, name=f"list-{i}-" + uuid.uuid4().hex[:4], budget="5") for i in range(3)]
+    rows = list_labeling_jobs(sm_client=env.sm, name_contains="list-")
+    assert sorted(r.name for r in rows) == sorted(names)
+    assert all(r.status == "InProgress" and r.counters.total == 2 for r in rows)
+    assert all(r.cost_usd == 0.0 and r.budget_usd == 5.0 for r in rows)
+
+
+def _simulate(env: Env, name: str, **kw: Any) -> Any:
+    from gtlabel.local import workforce
+
+    return workforce.simulate(env.svc.portal_url, name, **kw)
+
+
+def test_whole_job_watched_to_completion_with_simulated_workers(env: Env) -> None:
+    pytest.importorskip("gtlabel.local.workforce")
+    name = _create_job(env, 6, name="done-" + uuid.uuid4().hex[:6], workers=1, budget="10")
+    env.svc.add_worker(env.svc.default_team, "ann", "pw-ann-123456")
+    done = threading.Event()
+
+    def work() -> None:
+        try:
+            _simulate(env, name, workers=[("ann", "pw-ann-123456")])
+        finally:
+            done.set()
+
+    threading.Thread(target=work, daemon=True).start()
+
+    class T(_Time):
+        def sleep(self, seconds: float) -> None:
+            done.wait(0.05)
+            super().sleep(seconds)
+
+    t = T(env)
+    s = watch_labeling_job(name, sm_client=env.sm, s3_client=env.s3, progress=False, poll_seconds=5,
+                           max_poll_seconds=5, max_wait_seconds=3600, clock=t, sleep=t.sleep)
+    assert s.final_status == "Completed"
+    assert s.counters.total_labeled + s.counters.failed == 6 and s.counters.total_labeled >= 1
+    labeled = [x.counters.total_labeled for x in s.timeline]
+    assert labeled == sorted(labeled)  # monotonic timeline
+    assert s.cost is not None and s.cost.total_usd == pytest.approx(0.08 * s.counters.total_labeled)
+    assert s.budget_usd == 10.0 and not s.alerts
+    assert s.output_manifest and s.output_manifest.startswith(f"s3://{env.bucket}/output/{name}/")
