@@ -58,8 +58,8 @@ def convert(
     if json_out:
         typer.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
         return
-    console.print(report.summary(), highlight=False, markup=False)
-    console.print(f"data.yaml: {report.data_yaml}", highlight=False, markup=False)
+    console.print(report.summary(), highlight=False, markup=False, soft_wrap=True)
+    console.print(f"data.yaml: {report.data_yaml}", highlight=False, markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

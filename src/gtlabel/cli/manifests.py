@@ -36,7 +36,7 @@ def build(
         return
     skipped = ", ".join(f"{k}: {v}" for k, v in sorted(summary.skipped.items())) or "none"
     console.print(f"wrote {summary.written} line(s) to {summary.dest} (seen {summary.seen}; skipped: {skipped})",
-                  highlight=False, markup=False)
+                  highlight=False, markup=False, soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,82 @@
+"""``gtlabel convert`` in-process (typer CliRunner): report output and exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import yaml
+from test_yolo_helpers import gt_line, make_image, write_manifest
+from typer.testing import CliRunner
+
+from gtlabel.cli import app
+from gtlabel.cli._common import Exit
+
+runner = CliRunner()
+
+
+def scene(tmp_path: Path) -> str:
+    for n in ("a", "b", "c", "d"):
+        make_image(tmp_path / f"{n}.jpg", (64, 48))
+    return write_manifest(tmp_path / "m.manifest", [
+        gt_line("a.jpg", (64, 48), [("drone", 1, 1, 10, 10)]),
+        gt_line("b.jpg", (64, 48), [("vehicle", -5, 1, 10, 10)]),
+        gt_line("c.jpg", (64, 48), [("person", 1, 1, 10, 10)]),
+        gt_line("d.jpg", (64, 48), failure="ClientError: expired"),
+    ])
+
+
+def test_convert_prints_the_report_and_writes_the_dataset(tmp_path: Path) -> None:
+    m = scene(tmp_path)
+    res = runner.invoke(app, ["convert", m, str(tmp_path / "ds"), "--classes", "drone,vehicle,person,building",
+                              "--split", "0.5,0.5,0", "--no-progress"])
+    assert res.exit_code == Exit.OK, res.output
+    assert "images 3" in res.output and "1 clipped" in res.output and "failed (failure-reason): 1" in res.output
+    assert "data.yaml:" in res.output
+    doc = yaml.safe_load((tmp_path / "ds/data.yaml").read_text())
+    assert doc["names"] == {0: "drone", 1: "vehicle", 2: "person", 3: "building"} and "test" not in doc
+    # the same again: a no-op; JSON output
+    res = runner.invoke(app, ["convert", m, str(tmp_path / "ds"), "--classes", "drone,vehicle,person,building",
+                              "--split", "0.5,0.5,0", "--json"])
+    assert res.exit_code == Exit.OK, res.output
+    report = orjson.loads(res.output)
+    assert report["images"] == 3 and report["boxes"]["clipped"] == 1
+    # a different dataset at the same place: exit 7 unless --overwrite
+    res = runner.invoke(app, ["convert", m, str(tmp_path / "ds"), "--classes", "drone,vehicle,person,building",
+                              "--seed", "3", "--no-progress"])
+    assert res.exit_code == Exit.EXISTS and "overwrite" in res.output
+    res = runner.invoke(app, ["convert", m, str(tmp_path / "ds"), "--classes", "drone,vehicle,person,building",
+                              "--seed", "3", "--overwrite", "--no-progress"])
+    assert res.exit_code == Exit.OK, res.output
+
+
+def test_convert_with_label_config_stratify_and_drop_unknown(tmp_path: Path) -> None:
+    m = scene(tmp_path)
+    cfg = tmp_path / "labels.json"
+    cfg.write_bytes(orjson.dumps({"document-version": "2018-11-28",
+                                  "labels": [{"label": "drone"}, {"label": "vehicle"}]}))
+    res = runner.invoke(app, ["convert", m, str(tmp_path / "ds"), "--label-config", str(cfg), "--no-progress"])
+    assert res.exit_code == Exit.INVALID and "m.manifest:3" in res.output and "'person'" in res.output
+    assert not (tmp_path / "ds").exists()
+    res = runner.invoke(app, ["convert", m, str(tmp_path / "ds"), "--label-config", str(cfg), "--drop-unknown",
+                              "--stratify", "--label-attribute", "drone-boxes", "--no-progress"])
+    assert res.exit_code == Exit.OK, res.output
+    assert "1 unknown-class dropped" in res.output
+
+
+def test_convert_exit_codes_for_bad_input(tmp_path: Path) -> None:
+    m = scene(tmp_path)
+    res = runner.invoke(app, ["convert", m, str(tmp_path / "ds")])
+    assert res.exit_code == Exit.INVALID and "--classes" in res.output
+    res = runner.invoke(app, ["convert", str(tmp_path / "nope.manifest"), str(tmp_path / "ds"), "--classes", "a"])
+    assert res.exit_code == Exit.NOT_FOUND and "nope.manifest" in res.output
+    res = runner.invoke(app, ["convert", m, str(tmp_path / "ds"), "--classes", "drone", "--split", "x,y"])
+    assert res.exit_code == Exit.INVALID and "--split" in res.output
+    bad = tmp_path / "bad.manifest"
+    bad.write_bytes(b'{"source-ref": "a.jpg", "x": {"image_size": [{"width": 5}]}, "x-metadata": {}}\n')
+    res = runner.invoke(app, ["convert", str(bad), str(tmp_path / "ds"), "--classes", "drone"])
+    assert res.exit_code == Exit.INVALID and "bad.manifest:1" in res.output and "image_size" in res.output
+    res = runner.invoke(app, ["convert", "--bogus"])
+    assert res.exit_code == Exit.USAGE
+    res = runner.invoke(app, ["convert", "--help"])
+    assert res.exit_code == 0 and "--drop-unknown" in res.output
