@@ -75,3 +75,23 @@ def artifacts_dir(request: pytest.FixtureRequest) -> Path:
     d = ARTIFACTS / request.node.name
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+@pytest.fixture()
+def local_service(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """The local Ground Truth service (``gtlabel serve``: SageMaker labeling API + worker portal + engine) on a free
+    127.0.0.1 port, using the session moto server as its S3. The environment points boto3 at both
+    (``AWS_ENDPOINT_URL_SAGEMAKER`` / ``AWS_ENDPOINT_URL_S3``, credentials testing/testing), so plain
+    ``boto3.client("sagemaker")`` reaches it. ``svc.default_workteam_arn``, ``svc.role_arn``,
+    ``svc.add_worker(team, user, password)``, ``svc.engine.tick()``. Added by the local-service area."""
+    from gtlabel import storage
+    from gtlabel.local import LocalService
+
+    svc = LocalService(data_dir=tmp_path / "gtlabel-serve", s3_endpoint=moto_server, access_key="testing",
+                       secret_key="testing", engine_interval=0.2)
+    with svc:
+        for key, value in svc.env().items():
+            monkeypatch.setenv(key, value)
+        storage._clients.clear()
+        yield svc
+    storage._clients.clear()

@@ -1,9 +1,91 @@
-"""CLI commands for this area (see gtlabel.cli)."""
+"""``gtlabel serve``: run the local Ground-Truth-compatible labeling service (see gtlabel.local)."""
 
 from __future__ import annotations
 
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from gtlabel import errors
+from gtlabel.cli._common import console, err_console, handle_errors
+
+DEFAULT_DATA_DIR = Path.home() / ".gtlabel" / "serve"
+
+
+def _parse_workers(values: list[str], team: str) -> list[tuple[str, str, str]]:
+    out = []
+    for v in values:
+        who, sep, password = v.partition(":")
+        if not sep or not who or not password:
+            raise errors.ConfigError(f"--worker {v!r}: expected [TEAM/]USERNAME:PASSWORD")
+        t, slash, user = who.rpartition("/")
+        out.append((t if slash else team, user, password))
+    return out
+
+
+def _parse_lambdas(values: list[str]) -> dict[str, str]:
+    out = {}
+    for v in values:
+        arn, sep, target = v.partition("=")
+        if not sep or ":" not in target:
+            raise errors.ConfigError(f"--lambda {v!r}: expected ARN_OR_FUNCTION_NAME=package.module:function")
+        out[arn] = target
+    return out
 
 
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
+
+    @app.command("serve")
+    @handle_errors
+    def serve(
+        data_dir: Annotated[Path, typer.Option(help="Where the service keeps its state (SQLite, credentials).")] = DEFAULT_DATA_DIR,
+        host: Annotated[str, typer.Option(help="Interface to bind; loopback unless you mean otherwise.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port of the API and portal (0 = a free port).")] = 0,
+        s3_endpoint: Annotated[str | None, typer.Option(
+            help="Use this S3 endpoint (MinIO, a moto_server, real S3) instead of the embedded in-memory S3.")] = None,
+        region: Annotated[str, typer.Option(help="Region the service answers for.")] = "us-east-1",
+        access_key: Annotated[str | None, typer.Option(help="Access key callers must sign with (default: generated, kept in DATA_DIR).")] = None,
+        secret_key: Annotated[str | None, typer.Option(help="Secret key callers must sign with.")] = None,
+        worker: Annotated[list[str] | None, typer.Option(help="Create a portal account: [TEAM/]USERNAME:PASSWORD (repeatable).")] = None,
+        team: Annotated[str, typer.Option(help="Team of --worker accounts without TEAM/.")] = "default",
+        lambda_: Annotated[list[str] | None, typer.Option("--lambda", help="Map a Lambda ARN (or function name) to a local callable: ARN=package.module:function (repeatable).")] = None,
+        synchronous: Annotated[str, typer.Option(help="SQLite synchronous mode: FULL (fsync each answer) or NORMAL.")] = "FULL",
+    ) -> None:
+        """Start the local labeling service (SageMaker labeling API + worker portal + embedded S3) until Ctrl-C."""
+        from gtlabel.local import LocalService
+
+        workers = _parse_workers(worker or [], team)
+        lambdas = _parse_lambdas(lambda_ or [])
+        svc = LocalService(data_dir=data_dir, s3_endpoint=s3_endpoint, region=region, access_key=access_key,
+                           secret_key=secret_key, host=host, port=port, lambdas=lambdas, synchronous=synchronous)
+        stop = threading.Event()
+
+        def _on_signal(signum: int, frame: Any) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _on_signal)
+        signal.signal(signal.SIGINT, _on_signal)
+        with svc:
+            for t, user, password in workers:
+                if t != "default" and t not in {w["WorkteamName"] for w in svc.backend.list_workteams({"MaxResults": 100})[0]}:
+                    svc.backend.create_workteam({"WorkteamName": t, "Description": f"team {t}", "MemberDefinitions": [
+                        {"CognitoMemberDefinition": {"UserPool": f"{region}_gtlabel", "UserGroup": t,
+                                                     "ClientId": "gtlabel-local"}}]})
+                svc.add_worker(t, user, password)
+            console.print(f"[bold]gtlabel local labeling service[/] (state in {data_dir})")
+            console.print(f"  SageMaker API : {svc.sagemaker_endpoint}")
+            console.print(f"  worker portal : {svc.portal_url}")
+            console.print(f"  S3            : {svc.s3_endpoint}{'' if s3_endpoint else ' (embedded, in memory)'}")
+            console.print(f"  workteam      : {svc.default_workteam_arn}")
+            for t, user, _ in workers:
+                console.print(f"  worker        : {user} (team {t})")
+            console.print("Paste into your shell to point boto3 at it:")
+            for line in svc.export_lines():
+                console.print(line, markup=False, highlight=False, soft_wrap=True)
+            console.file.flush()
+            stop.wait()
+            err_console.print("stopping")

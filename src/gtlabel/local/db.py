@@ -1,0 +1,171 @@
+"""SQLite state of the local service (WAL journal, one connection per thread).
+
+Durability: ``journal_mode=WAL`` with ``synchronous=FULL`` (the default here): a ``COMMIT`` returns only after the
+WAL is fsynced, so a worker answer whose HTTP reply was sent survives ``kill -9`` and a power cut. ``NORMAL``
+(optional) still survives ``kill -9`` (the WAL is in the OS page cache) but not a power cut.
+
+Tables (all times are epoch seconds from the service clock):
+
+- ``workteams``  one row per private team (the SageMaker ``Workteam`` fields as JSON columns)
+- ``workers``    portal accounts: ``username``, salted scrypt ``pw_hash``, the GT-style ``worker_id``
+- ``members``    worker <-> team
+- ``sessions``   portal sessions: sha256 of the cookie token, the CSRF token, expiry
+- ``jobs``       one row per labeling job: status, the request as accepted, counters' inputs, output URI
+- ``objects``    one row per input-manifest line (``idx`` = ``datasetObjectId``): state ``pending`` ->
+                 ``active`` (released in iteration n) -> ``done`` | ``failed``; slot counters
+- ``assignments`` one row per (object, worker) claim: ``claimed`` -> ``submitted`` | ``declined`` |
+                 ``returned`` | ``timedout`` | ``cancelled``; the answer JSON of a submission
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS workteams (
+    name TEXT PRIMARY KEY,
+    arn TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL,
+    members TEXT NOT NULL,
+    extra TEXT NOT NULL DEFAULT '{}',
+    created REAL NOT NULL,
+    updated REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS workers (
+    worker_id TEXT PRIMARY KEY,
+    username TEXT NOT NULL UNIQUE,
+    pw_hash TEXT NOT NULL,
+    sub TEXT NOT NULL,
+    created REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS members (
+    team TEXT NOT NULL,
+    worker_id TEXT NOT NULL,
+    PRIMARY KEY (team, worker_id)
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash TEXT PRIMARY KEY,
+    worker_id TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    expires REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS jobs (
+    name TEXT PRIMARY KEY,
+    name_lower TEXT NOT NULL UNIQUE,
+    arn TEXT NOT NULL,
+    status TEXT NOT NULL,
+    request TEXT NOT NULL,
+    workteam_arn TEXT NOT NULL,
+    team TEXT NOT NULL,
+    job_ref TEXT NOT NULL,
+    created REAL NOT NULL,
+    modified REAL NOT NULL,
+    failure_reason TEXT,
+    labels TEXT,
+    template TEXT,
+    n_objects INTEGER NOT NULL DEFAULT 0,
+    release_cap INTEGER,
+    iteration INTEGER NOT NULL DEFAULT 0,
+    output_uri TEXT,
+    dirty INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status);
+CREATE TABLE IF NOT EXISTS objects (
+    job TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    line TEXT NOT NULL,
+    task_input TEXT,
+    human_required INTEGER NOT NULL DEFAULT 1,
+    state TEXT NOT NULL,
+    iteration INTEGER,
+    released REAL,
+    n_taken INTEGER NOT NULL DEFAULT 0,
+    n_submitted INTEGER NOT NULL DEFAULT 0,
+    n_declined INTEGER NOT NULL DEFAULT 0,
+    result TEXT,
+    human INTEGER NOT NULL DEFAULT 0,
+    failure TEXT,
+    finished REAL,
+    PRIMARY KEY (job, idx)
+);
+CREATE INDEX IF NOT EXISTS objects_state ON objects (job, state, idx);
+CREATE TABLE IF NOT EXISTS assignments (
+    id TEXT PRIMARY KEY,
+    job TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    worker_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    claimed REAL NOT NULL,
+    submitted REAL,
+    answer TEXT
+);
+CREATE INDEX IF NOT EXISTS assign_worker ON assignments (job, worker_id, idx);
+CREATE INDEX IF NOT EXISTS assign_obj ON assignments (job, idx, state);
+CREATE INDEX IF NOT EXISTS assign_state ON assignments (state, claimed);
+"""
+
+
+class Database:
+    """Thread-local SQLite connections to one file, in WAL mode. ``tx()`` is a write transaction."""
+
+    def __init__(self, path: str | Path, *, synchronous: str = "FULL") -> None:
+        if synchronous.upper() not in {"FULL", "NORMAL", "EXTRA"}:
+            raise ValueError(f"synchronous must be FULL, NORMAL or EXTRA, not {synchronous!r}")
+        self.path = Path(path)
+        self.synchronous = synchronous.upper()
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = self.conn()
+        con.executescript(SCHEMA)  # idempotent; executescript commits on its own
+        with self.tx() as c:
+            c.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
+
+    def conn(self) -> sqlite3.Connection:
+        con: sqlite3.Connection | None = getattr(self._local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
+            con.row_factory = sqlite3.Row
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute(f"PRAGMA synchronous={self.synchronous}")
+            con.execute("PRAGMA busy_timeout=30000")
+            con.execute("PRAGMA foreign_keys=ON")
+            self._local.con = con
+            with self._lock:
+                self._all.append(con)
+        return con
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back if the body raises). Returns after the commit."""
+        con = self.conn()
+        con.execute("BEGIN IMMEDIATE")
+        try:
+            yield con
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        return self.conn().execute(sql, params).fetchall()
+
+    def one(self, sql: str, params: tuple[object, ...] = ()) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self.conn().execute(sql, params).fetchone()
+        return row
+
+    def close(self) -> None:
+        with self._lock:
+            for con in self._all:
+                with contextlib.suppress(sqlite3.Error):
+                    con.close()
+            self._all.clear()
+        self._local = threading.local()

@@ -1,0 +1,214 @@
+"""Ground Truth's output files, as the local service writes them (pure formatting + one small S3 writer).
+
+Layout under ``<S3OutputPath>/<job-name>/`` (reference/ground-truth.md 3.1):
+
+    manifests/output/output.manifest                                  final, when the job ends
+    manifests/intermediate/<iteration>/output.manifest                while it runs (one line per input line)
+    annotations/worker-response/iteration-<n>/<datasetObjectId>/<YYYY-mm-dd_HH:MM:SS>.json
+    annotations/consolidated-annotation/consolidation-request/iteration-<n>/<YYYY-mm-dd_HH:MM:SS>.json
+    annotations/consolidated-annotation/consolidation-response/iteration-<n>/<YYYY-mm-dd_HH:MM:SS>.json
+
+``datasetObjectId`` is the 0-based line number of the object in the input manifest (empty lines skipped).
+
+Output manifest line for a bounding-box job (3.2), keys of the input line first and unchanged::
+
+    {"source-ref": ..., "<attr>": {"image_size": [{"width", "height", "depth": 3}],
+                                   "annotations": [{"class_id", "left", "top", "width", "height"}]},
+     "<attr>-metadata": {"objects": [{"confidence"}], "class-map": {"<id>": "<label>"},
+                         "type": "groundtruth/object-detection", "human-annotated": "yes",
+                         "creation-date": "YYYY-mm-ddTHH:MM:SS.ffffff", "job-name": "labeling-job/<name>"
+                         [, "adjustment-status": "adjusted" | "unadjusted"]}}
+
+``image_size`` is the ``inputImageProperties`` the worker's browser reported: the size of the image as displayed,
+i.e. after EXIF orientation is applied (the frame the boxes are drawn in). ``job-name`` is written as
+``labeling-job/<name>``, the form real Ground Truth output carries (the 3.2 doc example shows the bare name;
+``gtlabel.manifests`` accepts both). A failed object gets ``"failure-reason"`` in ``<attr>-metadata`` and no
+``<attr>``; an object never labeled (stopped job) is written as its input line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from gtlabel.errors import NotFound, StorageError
+from gtlabel.storage import parse_s3
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+__all__ = [
+    "OutputLayout",
+    "S3Store",
+    "consolidation_request_item",
+    "dumps_line",
+    "failed_line",
+    "file_timestamp",
+    "iso_ms",
+    "labeled_line",
+    "worker_response_doc",
+]
+
+OBJECT_DETECTION = "groundtruth/object-detection"
+VERIFICATION = "groundtruth/label-verification"
+CUSTOM = "groundTruth/custom"
+
+
+def iso_ms(t: float) -> str:
+    """``2020-12-28T18:59:15.191Z`` (worker-response timestamps)."""
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(t * 1000) % 1000:03d}Z"
+
+
+def creation_date(t: float) -> str:
+    """``2018-10-18T22:18:13.527256`` (output-manifest ``creation-date``: UTC, no zone suffix)."""
+    return datetime.fromtimestamp(t, UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def file_timestamp(t: float) -> str:
+    """``2021-03-08_23:06:49`` (names of worker-response and consolidation files)."""
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d_%H:%M:%S")
+
+
+def dumps_line(obj: Mapping[str, Any]) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+class OutputLayout:
+    """Where each file of one job goes."""
+
+    def __init__(self, s3_output_path: str, job_name: str) -> None:
+        self.root = f"{s3_output_path.rstrip('/')}/{job_name}"
+
+    @property
+    def output_manifest(self) -> str:
+        return f"{self.root}/manifests/output/output.manifest"
+
+    def intermediate_manifest(self, iteration: int) -> str:
+        return f"{self.root}/manifests/intermediate/{iteration}/output.manifest"
+
+    def worker_response(self, iteration: int, object_id: int, stamp: str) -> str:
+        return f"{self.root}/annotations/worker-response/iteration-{iteration}/{object_id}/{stamp}.json"
+
+    def consolidation_request(self, iteration: int, stamp: str) -> str:
+        return f"{self.root}/annotations/consolidated-annotation/consolidation-request/iteration-{iteration}/{stamp}.json"
+
+    def consolidation_response(self, iteration: int, stamp: str) -> str:
+        return f"{self.root}/annotations/consolidated-annotation/consolidation-response/iteration-{iteration}/{stamp}.json"
+
+
+# ----------------------------------------------------------------------------------------------- pure
+def worker_response_doc(answers: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """``{"answers": [{workerId, acceptanceTime, submissionTime, timeSpentInSeconds, answerContent,
+    workerMetadata}]}`` from assignment records ``{worker_id, claimed, submitted, answer(dict), sub, issuer}``."""
+    out = []
+    for a in answers:
+        out.append({
+            "workerId": a["worker_id"],
+            "acceptanceTime": iso_ms(a["claimed"]),
+            "submissionTime": iso_ms(a["submitted"]),
+            "timeSpentInSeconds": round(float(a["submitted"]) - float(a["claimed"]), 3),
+            "answerContent": a["answer"],
+            "workerMetadata": {"identityData": {"identityProviderType": "Cognito", "issuer": a["issuer"],
+                                                "sub": a["sub"]}},
+        })
+    return {"answers": out}
+
+
+def consolidation_request_item(object_id: int, data_object: Mapping[str, Any],
+                               answers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """One element of the post-annotation Lambda payload (reference 4.4)."""
+    if "source-ref" in data_object:
+        dobj: dict[str, Any] = {"s3Uri": data_object["source-ref"]}
+    else:
+        dobj = {"content": data_object.get("source", "")}
+    return {
+        "datasetObjectId": str(object_id),
+        "dataObject": dobj,
+        "annotations": [{"workerId": a["worker_id"],
+                         "annotationData": {"content": json.dumps(a["answer"], separators=(",", ":"))}}
+                        for a in answers],
+    }
+
+
+def labeled_line(line: Mapping[str, Any], attr: str, label: Any, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(line)
+    out[attr] = label
+    out[f"{attr}-metadata"] = dict(metadata)
+    return out
+
+
+def failed_line(line: Mapping[str, Any], attr: str, reason: str, *, job_name: str, created: float,
+                task_type: str = OBJECT_DETECTION) -> dict[str, Any]:
+    out = dict(line)
+    out.pop(attr, None)
+    out[f"{attr}-metadata"] = {"failure-reason": reason, "type": task_type, "human-annotated": "yes",
+                               "creation-date": creation_date(created), "job-name": f"labeling-job/{job_name}"}
+    return out
+
+
+def bbox_metadata(objects: Sequence[Mapping[str, Any]], class_map: Mapping[str, str], *, job_name: str,
+                  created: float, human: bool = True, adjustment_status: str | None = None) -> dict[str, Any]:
+    meta: dict[str, Any] = {
+        "objects": [dict(o) for o in objects],
+        "class-map": dict(class_map),
+        "type": OBJECT_DETECTION,
+        "human-annotated": "yes" if human else "no",
+        "creation-date": creation_date(created),
+        "job-name": f"labeling-job/{job_name}",
+    }
+    if adjustment_status is not None:
+        meta["adjustment-status"] = adjustment_status
+    return meta
+
+
+# ----------------------------------------------------------------------------------------------- S3
+class S3Store:
+    """Reads and whole-object writes on one S3 endpoint (a PUT is atomic: readers never see half a file)."""
+
+    def __init__(self, client: S3Client) -> None:
+        self.client = client
+
+    def read_bytes(self, uri: str) -> bytes:
+        loc = parse_s3(uri)
+        try:
+            return self.client.get_object(Bucket=loc.bucket, Key=loc.key)["Body"].read()
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}:
+                raise NotFound("does not exist", uri) from exc
+            raise StorageError(f"S3 error {code}", uri) from exc
+
+    def exists(self, uri: str) -> bool:
+        loc = parse_s3(uri)
+        try:
+            self.client.head_object(Bucket=loc.bucket, Key=loc.key)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}:
+                return False
+            raise StorageError(f"S3 error {code}", uri) from exc
+        return True
+
+    def write(self, uri: str, data: bytes, content_type: str = "application/json") -> None:
+        loc = parse_s3(uri)
+        try:
+            self.client.put_object(Bucket=loc.bucket, Key=loc.key, Body=data, ContentType=content_type)
+        except ClientError as exc:
+            raise StorageError(f"S3 error {exc.response.get('Error', {}).get('Code', '')}", uri) from exc
+
+    def write_json(self, uri: str, doc: Any) -> None:
+        self.write(uri, json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
+
+    def write_lines(self, uri: str, lines: Iterable[Mapping[str, Any]]) -> None:
+        body = "".join(dumps_line(line) + "\n" for line in lines).encode("utf-8")
+        self.write(uri, body, "application/x-ndjson")
+
+    def presign(self, uri: str, expires_in: int = 900) -> str:
+        loc = parse_s3(uri)
+        url: str = self.client.generate_presigned_url("get_object", Params={"Bucket": loc.bucket, "Key": loc.key},
+                                                      ExpiresIn=expires_in)
+        return url

@@ -1,0 +1,311 @@
+"""The worker portal: login, my jobs, tasks one by one (submit / skip = decline / return), and the JSON API the
+simulated workforce uses. Routes and replies are the contract in docs/ARCHITECTURE.md ("local service").
+
+Security: passwords are salted scrypt hashes; sessions are server-side (random cookie token, only its sha256 is
+stored); every POST needs the session's CSRF token (form field ``csrf_token`` or header ``X-CSRF-Token``), the
+login form a double-submit token; a worker sees only the jobs of their own teams, and another worker's task id
+is "not found". Pages are Liquid with autoescaping; the task page has a Content-Security-Policy that allows only
+this origin and the S3 endpoint.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import secrets
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from liquid import Environment
+from markupsafe import Markup
+
+from gtlabel.local.backend import Assignment, Backend, ServiceError
+from gtlabel.local.liquid_env import make_environment, render_template
+from gtlabel.local.output import S3Store
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+__all__ = ["Portal"]
+
+SESSION_COOKIE = "gtlabel_session"
+LOGIN_CSRF_COOKIE = "gtlabel_login_csrf"
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+MAX_ANSWER_BYTES = 4 << 20
+
+
+class Portal:
+    def __init__(self, backend: Backend, store: S3Store, *, s3_endpoint: str = "", secure_cookies: bool = False,
+                 presign_seconds: int = 900) -> None:
+        self.backend = backend
+        self.store = store
+        self.s3_endpoint = s3_endpoint.rstrip("/")
+        self.secure = secure_cookies
+        self.worker_liquid = make_environment(lambda uri: store.presign(uri, presign_seconds))
+        self.pages = Environment(autoescape=True)
+        self._page_cache: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ plumbing
+    def routes(self) -> list[Any]:
+        from starlette.routing import Route
+
+        return [
+            Route("/login", self.login, methods=["GET", "POST"]),
+            Route("/logout", self.logout, methods=["POST"]),
+            Route("/jobs/{job}/start", self.start, methods=["POST"]),
+            Route("/jobs/{job}/next", self.next_page, methods=["GET"]),
+            Route("/tasks/{task_id}", self.task_page, methods=["GET"]),
+            Route("/tasks/{task_id}/submit", self.submit, methods=["POST"]),
+            Route("/tasks/{task_id}/decline", self.decline, methods=["POST"]),
+            Route("/tasks/{task_id}/return", self.return_task, methods=["POST"]),
+            Route("/api/next-task", self.api_next_task, methods=["GET"]),
+            Route("/api/me", self.api_me, methods=["GET"]),
+        ]
+
+    def _page(self, name: str, status: int = 200, headers: dict[str, str] | None = None, **ctx: Any) -> Response:
+        from starlette.responses import HTMLResponse
+
+        tpl = self._page_cache.get(name)
+        if tpl is None:
+            tpl = self.pages.from_string((TEMPLATES / name).read_text(encoding="utf-8"))
+            self._page_cache[name] = tpl
+        hdrs = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "Cache-Control": "no-store",
+                **(headers or {})}
+        return HTMLResponse(str(tpl.render(**ctx)), status_code=status, headers=hdrs)
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(fn, *args)
+
+    async def _session(self, request: Request) -> tuple[str, str] | None:
+        token = request.cookies.get(SESSION_COOKIE)
+        if not token:
+            return None
+        result: tuple[str, str] | None = await self._run(self.backend.session, token)
+        return result
+
+    @staticmethod
+    def _wants_json(request: Request) -> bool:
+        return ("application/json" in request.headers.get("accept", "")
+                or request.headers.get("content-type", "").startswith("application/json")
+                or request.url.path.startswith("/api/"))
+
+    def _error(self, request: Request, status: int, message: str) -> Response:
+        from starlette.responses import JSONResponse
+
+        if self._wants_json(request):
+            return JSONResponse({"error": message}, status_code=status)
+        return self._page("message.html", status=status, title="Error", message=message)
+
+    async def _auth(self, request: Request, *, csrf: bool) -> tuple[str, str] | Response:
+        """The session's ``(worker_id, csrf)``, or the error response (401, or 403 for a bad CSRF token)."""
+        from starlette.responses import RedirectResponse
+
+        sess = await self._session(request)
+        if sess is None:
+            if self._wants_json(request) or request.method == "POST":
+                return self._error(request, 401, "login required")
+            return RedirectResponse("/login", status_code=303)
+        if csrf:
+            sent = request.headers.get("x-csrf-token")
+            if sent is None and request.headers.get("content-type", "").startswith(
+                    ("application/x-www-form-urlencoded", "multipart/form-data")):
+                form = await request.form()
+                value = form.get("csrf_token")
+                sent = value if isinstance(value, str) else None
+            if not sent or not hmac.compare_digest(sent, sess[1]):
+                return self._error(request, 403, "missing or wrong CSRF token")
+        return sess
+
+    # ------------------------------------------------------------------ login / logout / home
+    async def login(self, request: Request) -> Response:
+        from starlette.responses import RedirectResponse
+
+        if request.method == "GET":
+            token = secrets.token_urlsafe(24)
+            resp = self._page("login.html", csrf_token=token, error="")
+            resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=self.secure)
+            return resp
+        form = await request.form()
+        sent, cookie = form.get("csrf_token"), request.cookies.get(LOGIN_CSRF_COOKIE)
+        if not isinstance(sent, str) or not cookie or not hmac.compare_digest(sent, cookie):
+            return self._page("login.html", status=403, csrf_token=cookie or "", error="The form expired; try again.")
+        username, password = str(form.get("username") or ""), str(form.get("password") or "")
+        worker_id = await self._run(self.backend.authenticate, username, password)
+        if worker_id is None:
+            return self._page("login.html", status=401, csrf_token=cookie, error="Wrong username or password.")
+        token, _csrf = await self._run(self.backend.create_session, worker_id)
+        resp = RedirectResponse("/", status_code=303)
+        resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=self.secure, max_age=12 * 3600)
+        resp.delete_cookie(LOGIN_CSRF_COOKIE)
+        return resp
+
+    async def logout(self, request: Request) -> Response:
+        from starlette.responses import RedirectResponse
+
+        auth = await self._auth(request, csrf=True)
+        if not isinstance(auth, tuple):
+            return auth
+        await self._run(self.backend.delete_session, request.cookies.get(SESSION_COOKIE, ""))
+        resp = RedirectResponse("/login", status_code=303)
+        resp.delete_cookie(SESSION_COOKIE)
+        return resp
+
+    async def home(self, request: Request) -> Response:
+        auth = await self._auth(request, csrf=False)
+        if not isinstance(auth, tuple):
+            return auth
+        worker_id, csrf = auth
+        jobs = await self._run(self.backend.jobs_for_worker, worker_id)
+        worker = await self._run(self.backend.worker, worker_id)
+        return self._page("jobs.html", jobs=jobs, csrf_token=csrf, username=worker["username"],
+                          message=request.query_params.get("msg", ""))
+
+    async def api_me(self, request: Request) -> Response:
+        from starlette.responses import JSONResponse
+
+        auth = await self._auth(request, csrf=False)
+        if not isinstance(auth, tuple):
+            return auth
+        worker = await self._run(self.backend.worker, auth[0])
+        jobs = await self._run(self.backend.jobs_for_worker, auth[0])
+        return JSONResponse({"worker_id": auth[0], "username": worker["username"], "csrf_token": auth[1],
+                             "jobs": jobs})
+
+    # ------------------------------------------------------------------ getting tasks
+    async def _claim(self, request: Request, job: str, worker_id: str) -> tuple[Assignment | None, bool] | Response:
+        try:
+            result: tuple[Assignment | None, bool] = await self._run(self.backend.claim_next, job, worker_id)
+        except ServiceError as exc:
+            return self._error(request, exc.status if exc.status >= 400 and exc.status != 400 else 404, exc.message)
+        return result
+
+    async def start(self, request: Request) -> Response:
+
+        auth = await self._auth(request, csrf=True)
+        if not isinstance(auth, tuple):
+            return auth
+        return await self._next_redirect(request, request.path_params["job"], auth[0])
+
+    async def next_page(self, request: Request) -> Response:
+        auth = await self._auth(request, csrf=False)
+        if not isinstance(auth, tuple):
+            return auth
+        return await self._next_redirect(request, request.path_params["job"], auth[0])
+
+    async def _next_redirect(self, request: Request, job: str, worker_id: str) -> Response:
+        from starlette.responses import RedirectResponse
+
+        claimed = await self._claim(request, job, worker_id)
+        if not isinstance(claimed, tuple):
+            return claimed
+        assignment, done = claimed
+        if assignment is None:
+            msg = "No more tasks in this job for you." if done else "No task is available right now; try again soon."
+            return RedirectResponse(f"/?msg={quote(msg)}", status_code=303)
+        return RedirectResponse(f"/tasks/{assignment.id}", status_code=303)
+
+    async def api_next_task(self, request: Request) -> Response:
+        from starlette.responses import JSONResponse
+
+        auth = await self._auth(request, csrf=False)
+        if not isinstance(auth, tuple):
+            return auth
+        job = request.query_params.get("job", "")
+        if not job:
+            return self._error(request, 400, "query parameter 'job' is required")
+        claimed = await self._claim(request, job, auth[0])
+        if not isinstance(claimed, tuple):
+            return claimed
+        assignment, done = claimed
+        if assignment is None:
+            return JSONResponse({"task_id": None, "done": done})
+        obj = await self._run(self.backend.object_row, assignment.job, assignment.idx)
+        task_input = json.loads(obj["task_input"]) if obj["task_input"] else {}
+        ref = task_input.get("taskObject") if isinstance(task_input, dict) else None
+        image_url = await self._run(self.worker_liquid.filters["grant_read_access"], ref) if ref else ""
+        tid = assignment.id
+        return JSONResponse({"task_id": tid, "job": assignment.job, "input": task_input, "image_url": image_url,
+                             "submit_url": f"/tasks/{tid}/submit", "decline_url": f"/tasks/{tid}/decline",
+                             "return_url": f"/tasks/{tid}/return", "csrf_token": auth[1]})
+
+    # ------------------------------------------------------------------ the task page
+    def _render_task(self, assignment: Assignment) -> tuple[str, dict[str, Any]]:
+        job = self.backend.job_row(assignment.job)
+        obj = self.backend.object_row(assignment.job, assignment.idx)
+        task_input = json.loads(obj["task_input"]) if obj["task_input"] else {}
+        body = render_template(self.worker_liquid, str(job["template"] or ""), task_input)
+        return body, json.loads(job["request"])["HumanTaskConfig"]
+
+    async def task_page(self, request: Request) -> Response:
+        auth = await self._auth(request, csrf=False)
+        if not isinstance(auth, tuple):
+            return auth
+        worker_id, csrf = auth
+        tid = request.path_params["task_id"]
+        try:
+            assignment = await self._run(self.backend.assignment, tid, worker_id)
+        except ServiceError as exc:
+            return self._error(request, exc.status, exc.message)
+        if assignment.state != "claimed":
+            return self._page("message.html", status=409, title="Task closed",
+                              message=f"This task is {assignment.state}.", next_url=f"/jobs/{assignment.job}/next")
+        try:
+            body, hc = await self._run(self._render_task, assignment)
+        except Exception as exc:
+            return self._error(request, 500, f"the worker template could not be rendered: {type(exc).__name__}: {exc}")
+        s3 = self.s3_endpoint
+        csp = (f"default-src 'self' {s3}; img-src 'self' data: blob: {s3}; connect-src 'self' {s3}; "
+               "script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; "
+               "form-action 'self'; base-uri 'none'")
+        return self._page("task.html", headers={"Content-Security-Policy": csp}, csrf_token=csrf, task_id=tid,
+                          job=assignment.job, title=hc["TaskTitle"], description=hc["TaskDescription"],
+                          time_limit=int(hc["TaskTimeLimitInSeconds"]), body=Markup(body))
+
+    # ------------------------------------------------------------------ answers
+    async def submit(self, request: Request) -> Response:
+        from starlette.responses import JSONResponse
+
+        auth = await self._auth(request, csrf=True)
+        if not isinstance(auth, tuple):
+            return auth
+        raw = await request.body()
+        if len(raw) > MAX_ANSWER_BYTES:
+            return self._error(request, 413, f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
+        try:
+            answer = json.loads(raw)
+        except ValueError:
+            return self._error(request, 400, "the answer must be a JSON object (the crowd-form output)")
+        if not isinstance(answer, dict):
+            return self._error(request, 400, "the answer must be a JSON object (the crowd-form output)")
+        try:
+            assignment, first = await self._run(self.backend.submit, request.path_params["task_id"], auth[0], answer)
+        except ServiceError as exc:
+            return self._error(request, exc.status, exc.message)
+        return JSONResponse({"ok": True, "task_id": assignment.id, "duplicate": not first,
+                             "next": f"/jobs/{quote(assignment.job)}/next"})
+
+    async def _close(self, request: Request, action: str) -> Response:
+        from starlette.responses import JSONResponse, RedirectResponse
+
+        auth = await self._auth(request, csrf=True)
+        if not isinstance(auth, tuple):
+            return auth
+        fn = self.backend.decline if action == "decline" else self.backend.return_task
+        try:
+            assignment = await self._run(fn, request.path_params["task_id"], auth[0])
+        except ServiceError as exc:
+            return self._error(request, exc.status, exc.message)
+        nxt = f"/jobs/{quote(assignment.job)}/next" if action == "decline" else "/"
+        if self._wants_json(request) or request.headers.get("x-csrf-token"):
+            return JSONResponse({"ok": True, "task_id": assignment.id, "state": assignment.state, "next": nxt})
+        return RedirectResponse(nxt, status_code=303)
+
+    async def decline(self, request: Request) -> Response:
+        return await self._close(request, "decline")
+
+    async def return_task(self, request: Request) -> Response:
+        return await self._close(request, "return")

@@ -1,0 +1,331 @@
+"""The local Ground-Truth-compatible service: the ASGI app and :class:`LocalService` (what ``gtlabel serve`` runs).
+
+Routing only; the parts are
+
+- ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>`` -> SigV4 check (:mod:`.sigv4`) -> :class:`.api.Api`;
+- the worker portal (:mod:`.portal`) on the other paths, ``/static/`` for crowd-html-elements.js;
+- the job engine (:mod:`.engine`) on a background thread, state in SQLite (:mod:`.db`).
+
+``LocalService`` starts the embedded S3 (moto's ``ThreadedMotoServer`` on 127.0.0.1, in memory) unless an S3
+endpoint is given, then uvicorn on a thread. It binds 127.0.0.1 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import socket
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from gtlabel.errors import ConfigError
+from gtlabel.local.api import Api
+from gtlabel.local.backend import DEFAULT_TEAM, Backend, Clock, ServiceError
+from gtlabel.local.db import Database
+from gtlabel.local.engine import Engine, LambdaFn, LambdaRegistry
+from gtlabel.local.output import S3Store
+from gtlabel.local.sigv4 import AuthFailure, Credentials, verify
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+__all__ = ["LocalService", "build_app"]
+
+log = logging.getLogger("gtlabel.local")
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+MAX_API_BODY = 16 << 20
+JSON_11 = "application/x-amz-json-1.1"
+DEFAULT_ROLE_ARN = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-GroundTruthExecutionRole"
+
+
+def _api_error(code: str, message: str, status: int = 400) -> Response:
+    from starlette.responses import Response
+
+    return Response(json.dumps({"__type": code, "message": message}), status_code=status, media_type=JSON_11,
+                    headers={"x-amzn-RequestId": str(uuid.uuid4()), "x-amzn-ErrorType": code})
+
+
+def build_app(api: Api, credentials: Credentials, region: str, portal: Any | None = None) -> Starlette:
+    """The ASGI app: the SageMaker API on ``POST /`` plus the portal routes and ``/static``."""
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import Response
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
+
+    async def sagemaker_api(request: Request) -> Response:
+        body = await request.body()
+        if len(body) > MAX_API_BODY:
+            return _api_error("ValidationException", "request body too large", 413)
+        headers: dict[str, list[str]] = {}
+        for k, v in request.headers.raw:
+            headers.setdefault(k.decode("latin-1").lower(), []).append(v.decode("latin-1"))
+        try:
+            verify(method=request.method, path=request.scope.get("raw_path", b"/").decode("latin-1").split("?")[0],
+                   raw_query=request.scope.get("query_string", b"").decode("latin-1"), headers=headers, body=body,
+                   credentials=credentials, region=region)
+        except AuthFailure as exc:
+            return _api_error(exc.code, exc.message, 403)
+        target = request.headers.get("x-amz-target", "")
+        prefix, _, operation = target.partition(".")
+        if prefix != "SageMaker" or not operation:
+            return _api_error("UnknownOperationException", f"X-Amz-Target {target!r} is not a SageMaker operation.")
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError as exc:
+            return _api_error("SerializationException", f"request body is not valid JSON: {exc}")
+        if not isinstance(params, dict):
+            return _api_error("SerializationException", "request body must be a JSON object")
+        try:
+            result = await run_in_threadpool(api.dispatch, operation, params)
+        except ServiceError as exc:
+            return _api_error(exc.code, exc.message, 400 if exc.status >= 400 and exc.status < 500 else 500)
+        except Exception as exc:
+            log.exception("%s failed", operation)
+            return _api_error("InternalFailure", f"{type(exc).__name__}: {exc}", 500)
+        return Response(json.dumps(result), media_type=JSON_11, headers={"x-amzn-RequestId": str(uuid.uuid4())})
+
+    async def root(request: Request) -> Response:
+        if request.method == "POST":
+            return await sagemaker_api(request)
+        if portal is None:
+            return Response("gtlabel local service", media_type="text/plain")
+        resp: Response = await portal.home(request)
+        return resp
+
+    routes: list[Any] = [Route("/", root, methods=["GET", "POST"])]
+    if portal is not None:
+        routes.extend(portal.routes())
+    STATIC_DIR.mkdir(parents=True, exist_ok=True)
+    routes.append(Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static"))
+    return Starlette(routes=routes)
+
+
+def _free_socket(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc}") from exc
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+class LocalService:
+    """The local Ground-Truth-compatible service, as a context manager.
+
+    ``with LocalService() as svc: svc.client("sagemaker").create_labeling_job(...)``. ``env()`` gives the
+    variables that point unmodified boto3 code at it. State lives in ``data_dir`` (a temporary folder, removed
+    at exit, when none is given). ``clock`` and ``engine_interval=None`` let tests drive time and the engine
+    (``svc.engine.tick()``).
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        s3_endpoint: str | None = None,
+        region: str = "us-east-1",
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        account_id: str = "123456789012",
+        clock: Clock | None = None,
+        engine_interval: float | None = 0.5,
+        lambdas: Mapping[str, str | LambdaFn] | None = None,
+        synchronous: str = "FULL",
+        default_team: str | None = DEFAULT_TEAM,
+    ) -> None:
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        if data_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="gtlabel-serve-")
+            data_dir = self._tmp.name
+        self.data_dir = Path(data_dir)
+        self.region = region
+        self.host = host
+        self.port = port
+        self.account_id = account_id
+        self._s3_given = s3_endpoint
+        self.s3_endpoint = s3_endpoint or ""
+        self.access_key, self.secret_key = self._credentials(access_key, secret_key)
+        self.clock = clock
+        self.engine_interval = engine_interval
+        self.lambdas = LambdaRegistry(lambdas)
+        self.synchronous = synchronous
+        self.default_team = default_team
+        self.sagemaker_endpoint = ""
+        self.portal_url = ""
+        self._moto: Any = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+        self.db: Database | None = None
+        self._backend: Backend | None = None
+        self._engine: Engine | None = None
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            raise RuntimeError("the service is not started")
+        return self._backend
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            raise RuntimeError("the service is not started")
+        return self._engine
+
+    @property
+    def role_arn(self) -> str:
+        return DEFAULT_ROLE_ARN.replace("123456789012", self.account_id)
+
+    @property
+    def default_workteam_arn(self) -> str:
+        return self.backend.team_arn(self.default_team or DEFAULT_TEAM)
+
+    def _credentials(self, access_key: str | None, secret_key: str | None) -> tuple[str, str]:
+        if access_key and secret_key:
+            return access_key, secret_key
+        path = self.data_dir / "credentials.json"
+        if path.exists():
+            data = json.loads(path.read_text())
+            return access_key or str(data["access_key"]), secret_key or str(data["secret_key"])
+        ak = access_key or "GTLABEL" + secrets.token_hex(6).upper()
+        sk = secret_key or secrets.token_urlsafe(30)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"access_key": ak, "secret_key": sk}, fh)
+        return ak, sk
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> LocalService:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalService:
+        import boto3
+        import uvicorn
+        from botocore.config import Config
+
+        from gtlabel.local.portal import Portal
+
+        if not self._s3_given:
+            from moto.server import ThreadedMotoServer
+
+            logging.getLogger("werkzeug").setLevel(logging.ERROR)
+            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._moto.start()
+            mhost, mport = self._moto.get_host_and_port()
+            self.s3_endpoint = f"http://{mhost}:{mport}"
+            s3 = boto3.client("s3", endpoint_url=self.s3_endpoint, region_name=self.region,
+                              aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
+                              config=Config(max_pool_connections=32))
+        else:
+            s3 = boto3.client("s3", endpoint_url=self.s3_endpoint, region_name=self.region,
+                              config=Config(max_pool_connections=32))
+        sock = _free_socket(self.host, self.port)
+        port = sock.getsockname()[1]
+        shown = f"[{self.host}]" if ":" in self.host else self.host
+        self.sagemaker_endpoint = f"http://{shown}:{port}"
+        self.portal_url = self.sagemaker_endpoint + "/"
+        self.db = Database(self.data_dir / "gtlabel.sqlite3", synchronous=self.synchronous)
+        self._backend = Backend(self.db, clock=self.clock, region=self.region, account_id=self.account_id,
+                                portal_url=self.sagemaker_endpoint)
+        store = S3Store(s3)
+        self._engine = Engine(self._backend, store, lambdas=self.lambdas, issuer=self.sagemaker_endpoint,
+                              interval=self.engine_interval)
+        api = Api(self._backend, lambdas=self.lambdas, presign=store.presign, read_bytes=store.read_bytes)
+        portal = Portal(self._backend, store, s3_endpoint=self.s3_endpoint, secure_cookies=False)
+        app = build_app(api, Credentials(self.access_key, self.secret_key), self.region, portal)
+        if self.default_team and not self.db.one("SELECT 1 FROM workteams WHERE name=?", (self.default_team,)):
+            self._backend.create_workteam({
+                "WorkteamName": self.default_team,
+                "Description": "Default private team of the local gtlabel service",
+                "MemberDefinitions": [{"CognitoMemberDefinition": {
+                    "UserPool": f"{self.region}_gtlabel", "UserGroup": self.default_team, "ClientId": "gtlabel-local"}}],
+            })
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
+                                timeout_keep_alive=30, backlog=2048)
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
+                                        name="gtlabel-uvicorn", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + 20
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                raise RuntimeError("the local service did not start")
+            time.sleep(0.01)
+        self._engine.start()
+        log.info("gtlabel local service on %s (S3 %s)", self.sagemaker_endpoint, self.s3_endpoint)
+        return self
+
+    def stop(self) -> None:
+        if self._engine is not None:
+            self._engine.stop()
+        if self._server is not None:
+            self._server.should_exit = True
+            if self._thread is not None:
+                self._thread.join(timeout=10)
+            self._server = None
+        if self.db is not None:
+            self.db.close()
+        if self._moto is not None:
+            with contextlib.suppress(Exception):
+                self._moto.stop()
+            self._moto = None
+        if self._tmp is not None:
+            with contextlib.suppress(OSError):
+                self._tmp.cleanup()
+
+    # ------------------------------------------------------------------ helpers for callers
+    def env(self) -> dict[str, str]:
+        """Environment variables that point boto3 (and gtlabel) at this service."""
+        return {
+            "AWS_ENDPOINT_URL_SAGEMAKER": self.sagemaker_endpoint,
+            "AWS_ENDPOINT_URL_S3": self.s3_endpoint,
+            "AWS_ACCESS_KEY_ID": self.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.secret_key,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "GTLABEL_ROLE_ARN": self.role_arn,
+            "GTLABEL_WORKTEAM_ARN": self.default_workteam_arn,
+        }
+
+    def export_lines(self) -> list[str]:
+        return [f"export {k}={v}" for k, v in self.env().items()]
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        """A boto3 client for ``sagemaker`` (this service) or ``s3`` (its S3 endpoint)."""
+        import boto3
+        from botocore.config import Config
+
+        endpoint = {"sagemaker": self.sagemaker_endpoint, "s3": self.s3_endpoint}.get(service)
+        if endpoint is None:
+            raise ConfigError(f"the local service serves 'sagemaker' and 's3', not {service!r}")
+        kwargs.setdefault("config", Config(retries={"max_attempts": 2, "mode": "standard"}))
+        session = boto3.session.Session(aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
+                                        region_name=self.region)
+        return session.client(service, endpoint_url=endpoint, **kwargs)  # type: ignore[call-overload]
+
+    def add_worker(self, team: str, username: str, password: str) -> str:
+        """Create a portal account in ``team`` (the team must exist); returns the GT-style worker id."""
+        return self.backend.add_worker(team, username, password)
