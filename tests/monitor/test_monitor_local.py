@@ -43,7 +43,7 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
 
 
 def _create_job(e: Env, n_images: int, *, name: str, workers: int = 1, budget: str | None = None,
-                availability: int | None = None) -> str:
+                availability: int | None = None, tick: bool = True) -> str:
     from gtlabel.jobs import JobSpec, prepare_job
     from gtlabel.synth import make_image
 
@@ -65,7 +65,8 @@ def _create_job(e: Env, n_images: int, *, name: str, workers: int = 1, budget: s
         spec["task_availability_lifetime_s"] = availability
     built = prepare_job(JobSpec.from_dict(spec), sm_client=e.sm)
     e.sm.create_labeling_job(**built.request)
-    e.svc.engine.tick()
+    if tick:
+        e.svc.engine.tick()
     return name
 
 
@@ -121,38 +122,72 @@ def test_job_list_on_local_service_with_cost(env: Env) -> None:
     assert all(r.cost_usd == 0.0 and r.budget_usd == 5.0 for r in rows)
 
 
-def _simulate(env: Env, name: str, **kw: Any) -> Any:
+def _simulate(portal_url: str, name: str, **kw: Any) -> Any:
     from gtlabel.local import workforce
 
-    return workforce.simulate(env.svc.portal_url, name, **kw)
+    return workforce.simulate(portal_url, name, **kw)
 
 
-def test_whole_job_watched_to_completion_with_simulated_workers(env: Env) -> None:
-    pytest.importorskip("gtlabel.local.workforce")
-    name = _create_job(env, 6, name="done-" + uuid.uuid4().hex[:6], workers=1, budget="10")
-    env.svc.add_worker(env.svc.default_team, "ann", "pw-ann-123456")
-    done = threading.Event()
+def test_whole_job_watched_to_completion_with_simulated_workers(local_service: Any, moto_server: str) -> None:
+    """Real time, the service's own engine thread, two simulated workers labeling while the watch polls."""
+    import io
+
+    from rich.console import Console
+
+    from gtlabel.monitor.progress import RichView
+
+    svc = local_service
+    e = Env(svc, svc.client("sagemaker"), svc.client("s3"), "gt-images-" + uuid.uuid4().hex[:8], None)
+    e.s3.create_bucket(Bucket=e.bucket)
+    name = _create_job(e, 8, name="done-" + uuid.uuid4().hex[:6], workers=2, budget="10", tick=False)
+    team = svc.default_team
+    svc.add_worker(team, "ann", "pw-ann-123456")
+    svc.add_worker(team, "bob", "pw-bob-123456")
+    result: dict[str, Any] = {}
 
     def work() -> None:
-        try:
-            _simulate(env, name, workers=[("ann", "pw-ann-123456")])
-        finally:
-            done.set()
+        result["sim"] = _simulate(svc.portal_url, name, workers=[("ann", "pw-ann-123456"), ("bob", "pw-bob-123456")],
+                                  idle_timeout_s=20, timeout_s=60)
 
-    threading.Thread(target=work, daemon=True).start()
-
-    class T(_Time):
-        def sleep(self, seconds: float) -> None:
-            done.wait(0.05)
-            super().sleep(seconds)
-
-    t = T(env)
-    s = watch_labeling_job(name, sm_client=env.sm, s3_client=env.s3, progress=False, poll_seconds=5,
-                           max_poll_seconds=5, max_wait_seconds=3600, clock=t, sleep=t.sleep)
-    assert s.final_status == "Completed"
-    assert s.counters.total_labeled + s.counters.failed == 6 and s.counters.total_labeled >= 1
+    worker = threading.Thread(target=work, daemon=True)
+    worker.start()
+    buf = io.StringIO()
+    s = watch_labeling_job(name, sm_client=e.sm, s3_client=e.s3, poll_seconds=0.1, max_poll_seconds=0.5,
+                           max_wait_seconds=120, progress=RichView(Console(file=buf, width=200, color_system=None)))
+    worker.join(30)
+    assert s.final_status == "Completed", s.failure_reason
+    assert s.counters.total_labeled == 8 and s.counters.human_labeled == 8 and s.counters.unlabeled == 0
+    assert result["sim"].submitted == 16  # 8 objects x 2 workers
     labeled = [x.counters.total_labeled for x in s.timeline]
-    assert labeled == sorted(labeled)  # monotonic timeline
-    assert s.cost is not None and s.cost.total_usd == pytest.approx(0.08 * s.counters.total_labeled)
-    assert s.budget_usd == 10.0 and not s.alerts
-    assert s.output_manifest and s.output_manifest.startswith(f"s3://{env.bucket}/output/{name}/")
+    assert labeled == sorted(labeled) and labeled[0] < 8  # seen while it ran, monotonic
+    assert [x.t for x in s.timeline] == sorted(x.t for x in s.timeline)
+    # private workforce: only the Ground Truth fee per labeled object (data/ground-truth-prices.json: $0.08)
+    assert s.cost is not None and s.cost.total_usd == pytest.approx(0.64)
+    assert s.budget_usd == 10.0 and s.alerts == [] and not s.stopped_by_us
+    assert s.output_manifest and s.output_manifest.startswith(f"s3://{e.bucket}/output/{name}/")
+    out = e.s3.get_object(Bucket=e.bucket, Key=s.output_manifest.split("/", 3)[3])["Body"].read().decode()
+    assert len(out.splitlines()) == 8
+    assert "8/8" in buf.getvalue() and "Completed" in buf.getvalue()
+
+
+def test_over_budget_job_is_stopped_automatically(env: Env) -> None:
+    """Workers label 5 of 10 objects ($0.40 at $0.08); watching with a $0.30 budget and auto_stop stops the job."""
+    name = _create_job(env, 10, name="budget-" + uuid.uuid4().hex[:6])
+    env.svc.add_worker(env.svc.default_team, "cat", "pw-cat-123456")
+    sim = _simulate(env.svc.portal_url, name, workers=[("cat", "pw-cat-123456")], max_tasks=5, timeout_s=30)
+    assert sim.submitted == 5
+    env.svc.engine.tick()
+    got: list[Any] = []
+    t = _Time(env)
+    s = watch_labeling_job(name, sm_client=env.sm, s3_client=env.s3, progress=False, budget_usd=0.30,
+                           auto_stop=True, on_alert=got.append, poll_seconds=10, max_poll_seconds=10,
+                           clock=t, sleep=t.sleep)
+    assert s.stopped_by_us and s.final_status == "Stopped"
+    assert s.stop_reason and "$0.40 reached 100% of the $0.30 budget" in s.stop_reason
+    assert [a.threshold for a in got] == [0.5, 0.8, 1.0]
+    # the service saw StopLabelingJob: Stopping -> Stopped, the 5 answers kept, nothing more handed out
+    d = env.sm.describe_labeling_job(LabelingJobName=name)
+    assert d["LabelingJobStatus"] == "Stopped" and d["LabelCounters"]["TotalLabeled"] == 5
+    assert [x.status for x in s.timeline][:1] == ["InProgress"]
+    after = _simulate(env.svc.portal_url, name, workers=[("cat", "pw-cat-123456")], idle_timeout_s=1, timeout_s=10)
+    assert after.submitted == 0
