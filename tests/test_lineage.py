@@ -47,7 +47,7 @@ def build_dataset(root: str, src_root: str, images: list[Img], *, names: list[st
         info = storage.head(src, hash_local=True)
         stem = im.name.rsplit(".", 1)[0]
         label = im.label.encode()
-        e = {"image": f"images/{im.split}/{im.name}", "label": f"labels/{im.split}/{stem}.txt",
+        e: dict[str, Any] = {"image": f"images/{im.split}/{im.name}", "label": f"labels/{im.split}/{stem}.txt",
              "source_ref": src, "source_etag": info.etag, "source_version_id": info.version_id,
              "split": im.split, "label_sha256": hashlib.sha256(label).hexdigest()}
         storage.write_bytes(storage.join(root, *e["label"].split("/")), label)

@@ -30,7 +30,7 @@ class EnforcingMoto:
     endpoint: str
 
     def client(self, service: str, key: str = "testing", secret: str = "testing") -> Any:
-        return boto3.client(
+        return boto3.client(  # type: ignore[call-overload]
             service, endpoint_url=self.endpoint, region_name="us-east-1", aws_access_key_id=key,
             aws_secret_access_key=secret, config=Config(retries={"max_attempts": 1}),
         )
