@@ -191,3 +191,39 @@ def test_over_budget_job_is_stopped_automatically(env: Env) -> None:
     assert [x.status for x in s.timeline][:1] == ["InProgress"]
     after = _simulate(env.svc.portal_url, name, workers=[("cat", "pw-cat-123456")], idle_timeout_s=1, timeout_s=10)
     assert after.submitted == 0
+
+
+def test_cli_watch_and_list_on_local_service(local_service: Any) -> None:
+    """`gtlabel job watch` / `gtlabel job list` in-process, with boto3 pointed at the service by env vars only."""
+    from typer.testing import CliRunner
+
+    from gtlabel.cli import app
+
+    svc = local_service
+    e = Env(svc, svc.client("sagemaker"), svc.client("s3"), "gt-images-" + uuid.uuid4().hex[:8], None)
+    e.s3.create_bucket(Bucket=e.bucket)
+    name = _create_job(e, 4, name="cli-" + uuid.uuid4().hex[:6], budget="1", tick=False)
+    idle = _create_job(e, 2, name="cli-idle-" + uuid.uuid4().hex[:6], tick=False)
+    svc.add_worker(svc.default_team, "dan", "pw-dan-123456")
+    worker = threading.Thread(target=_simulate, args=(svc.portal_url, name),
+                              kwargs={"workers": [("dan", "pw-dan-123456")], "idle_timeout_s": 20}, daemon=True)
+    worker.start()
+    runner = CliRunner()
+    res = runner.invoke(app, ["job", "watch", name, "--poll", "0.1", "--max-poll", "0.3", "--max-wait", "120",
+                              "--no-progress", "--json"])
+    worker.join(30)
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert d["final_status"] == "Completed" and d["counters"]["total_labeled"] == 4
+    assert d["budget_usd"] == 1.0 and d["cost"]["total_usd"] == pytest.approx(0.32)
+
+    res = runner.invoke(app, ["job", "list", "--name-contains", "cli-", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = {r["name"]: r for r in json.loads(res.stdout)}
+    assert rows[name]["status"] == "Completed" and rows[name]["progress"] == 1.0
+    assert rows[name]["cost_usd"] == pytest.approx(0.32) and rows[name]["budget_usd"] == 1.0
+    assert rows[idle]["status"] == "InProgress" and rows[idle]["labeled"] == 0 and rows[idle]["total"] == 2
+
+    res = runner.invoke(app, ["job", "list", "--status", "Completed", "--name-contains", "cli-"],
+                        env={"COLUMNS": "200"})
+    assert res.exit_code == 0 and name in res.output and idle not in res.output and "$0.32 / $1.00" in res.output
