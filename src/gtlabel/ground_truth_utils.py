@@ -81,7 +81,7 @@ def build_labeling_job(
     """Everything :func:`create_labeling_job_config` does, returning the :class:`~gtlabel.jobs.build.BuiltJob`
     (request, estimate, written URIs, warnings) instead of only the request."""
     from gtlabel import storage
-    from gtlabel.jobs.build import prepare_job, resolve_region
+    from gtlabel.jobs.build import prepare_job, resolve_region, resolve_role
     from gtlabel.jobs.names import default_job_name
     from gtlabel.jobs.spec import JobSpec
 
@@ -90,6 +90,7 @@ def build_labeling_job(
     if not storage.is_s3(input_path):
         raise ConfigError(f"input_path {input_path!r} must be an s3:// prefix or manifest (Ground Truth reads S3)")
     region = resolve_region(region)
+    role_arn = resolve_role(role_arn)  # before any S3 write: a missing role leaves nothing behind
     name = job_name or default_job_name()
     workforce: dict[str, Any]
     if worker_type == "private":

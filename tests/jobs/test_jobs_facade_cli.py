@@ -1,0 +1,234 @@
+"""The seed facade (create_labeling_job_config, convert_ground_truth_to_yolo), the seed example on moto S3 + a
+stubbed SageMaker client, and the CLI (job build / job validate / estimate) in-process."""
+
+from __future__ import annotations
+
+import io
+import json
+import runpy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import ANY, Stubber
+from jobs_helpers import GOOD_REQUEST, ROLE, TEAM_ARN, team
+from PIL import Image
+from typer.testing import CliRunner
+
+from gtlabel import storage
+from gtlabel.cli import app
+from gtlabel.errors import BudgetExceeded, ConfigError, ValidationFailed
+from gtlabel.ground_truth_utils import convert_ground_truth_to_yolo, create_labeling_job_config
+from gtlabel.jobs.validate import validate_create_labeling_job
+
+ROOT = Path(__file__).resolve().parents[2]
+SEED_EXAMPLE = ROOT / "examples" / "seed_create_job.py"
+LIST_TEAMS = {"MaxResults": 100, "SortBy": "Name"}
+
+
+def _jpeg(w: int = 32, h: int = 24) -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), (90, 120, 60)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+def _images(s3: Any, bucket: str, n: int, prefix: str = "raw/drone/") -> None:
+    data = _jpeg()
+    for i in range(n):
+        s3.put_object(Bucket=bucket, Key=f"{prefix}flight-1/img-{i:03d}.jpg", Body=data)
+    s3.put_object(Bucket=bucket, Key=f"{prefix}notes.txt", Body=b"not an image")
+
+
+class _SageMaker:
+    """Hands out one stubbed SageMaker client for every ``boto3.client("sagemaker", ...)`` call."""
+
+    def __init__(self) -> None:
+        self.client = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x",
+                                   aws_secret_access_key="y")
+        self.stub = Stubber(self.client)
+        self.created: list[dict[str, Any]] = []
+        self.client.meta.events.register("provide-client-params.sagemaker.CreateLabelingJob",
+                                         lambda params, **_: self.created.append(dict(params)))
+
+
+@pytest.fixture()
+def fake_sm(monkeypatch: pytest.MonkeyPatch) -> Iterator[_SageMaker]:
+    fake = _SageMaker()
+    real = boto3.client
+
+    def client(service: str, *args: Any, **kwargs: Any) -> Any:
+        return fake.client if service == "sagemaker" else real(service, *args, **kwargs)
+
+    monkeypatch.setattr(boto3, "client", client)
+    with fake.stub:
+        yield fake
+        fake.stub.assert_no_pending_responses()
+
+
+def _keys(s3: Any, bucket: str, prefix: str = "labels/") -> list[str]:
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []))
+
+
+def test_seed_example_runs_unchanged(bucket: str, s3: Any, fake_sm: _SageMaker, role_env: str,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    _images(s3, bucket, 7)
+    monkeypatch.setenv("GTLABEL_EXAMPLE_BUCKET", bucket)
+    job = "drone-objects-2026-11-25"
+    fake_sm.stub.add_response("list_workteams", {"Workteams": [team("drone-team", TEAM_ARN)]}, LIST_TEAMS)
+    fake_sm.stub.add_response("list_labeling_jobs", {"LabelingJobSummaryList": []},
+                              {"NameContains": job, "MaxResults": 100})
+    fake_sm.stub.add_response("create_labeling_job",
+                              {"LabelingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:labeling-job/{job}"},
+                              {k: ANY for k in ("LabelingJobName", "LabelAttributeName", "InputConfig",
+                                                "OutputConfig", "RoleArn", "LabelCategoryConfigS3Uri",
+                                                "HumanTaskConfig", "Tags")})
+    runpy.run_path(str(SEED_EXAMPLE), run_name="__main__")
+
+    (cfg,) = fake_sm.created
+    base = f"labels/{job}/gtlabel/"
+    assert _keys(s3, bucket) == [base + "input.manifest", base + "label-categories.json",
+                                 base + "template.liquid.html"]
+    lines = storage.read_text(f"s3://{bucket}/{base}input.manifest").splitlines()
+    assert len(lines) == 7 and all(json.loads(x)["source-ref"].endswith(".jpg") for x in lines)
+    assert cfg["InputConfig"]["DataSource"]["S3DataSource"]["ManifestS3Uri"] == f"s3://{bucket}/{base}input.manifest"
+    assert cfg["RoleArn"] == ROLE and cfg["HumanTaskConfig"]["WorkteamArn"] == TEAM_ARN
+    tags = {t["Key"]: t["Value"] for t in cfg["Tags"]}
+    assert tags["gtlabel:max-budget-usd"] == "50" and tags["gtlabel:objects"] == "7"
+    assert "Draw a tight box around every drone" in storage.read_text(f"s3://{bucket}/{base}template.liquid.html")
+    assert validate_create_labeling_job(cfg, region="us-east-1",
+                                        labels=["drone", "vehicle", "person", "building"]) == []
+
+
+def test_budget_refusal_leaves_nothing(bucket: str, s3: Any, fake_sm: _SageMaker, role_env: str) -> None:
+    _images(s3, bucket, 3)
+    fake_sm.stub.add_response("list_workteams", {"Workteams": [team("drone-team", TEAM_ARN)]}, LIST_TEAMS)
+    with pytest.raises(BudgetExceeded) as ei:
+        create_labeling_job_config("tiny-budget", f"s3://{bucket}/raw/drone/", f"s3://{bucket}/labels/",
+                                   labels=["drone"], max_budget_usd=0.10)
+    assert "$0.24" in str(ei.value)
+    assert _keys(s3, bucket) == []  # the manifest built for the job was removed again
+
+
+def test_public_workers_with_an_existing_manifest(bucket: str, s3: Any, fake_sm: _SageMaker,
+                                                  role_env: str) -> None:
+    body = "".join(json.dumps({"source-ref": f"s3://{bucket}/img/{i}.jpg"}) + "\n" for i in range(4))
+    s3.put_object(Bucket=bucket, Key="in/input.manifest", Body=body.encode())
+    fake_sm.stub.add_response("list_labeling_jobs", {"LabelingJobSummaryList": []},
+                              {"NameContains": "mturk-1", "MaxResults": 100})
+    cfg = create_labeling_job_config("mturk-1", f"s3://{bucket}/in/input.manifest", f"s3://{bucket}/labels/",
+                                     worker_type="public", labels=["drone", "person"], public_price_usd=0.048,
+                                     workers_per_object=3, max_budget_usd=5)
+    htc = cfg["HumanTaskConfig"]
+    assert htc["WorkteamArn"].endswith(":394669845002:workteam/public-crowd/default")
+    assert htc["PublicWorkforceTaskPrice"]["AmountInUsd"] == {"Dollars": 0, "Cents": 4, "TenthFractionsOfACent": 8}
+    assert cfg["InputConfig"]["DataAttributes"]["ContentClassifiers"] == ["FreeOfPersonallyIdentifiableInformation"]
+    assert _keys(s3, bucket) == ["labels/mturk-1/gtlabel/label-categories.json",
+                                 "labels/mturk-1/gtlabel/template.liquid.html"]
+    with pytest.raises(ConfigError, match="allowed"):
+        create_labeling_job_config("mturk-2", f"s3://{bucket}/in/input.manifest", f"s3://{bucket}/labels/",
+                                   worker_type="public", public_price_usd=0.05, check_name=False)
+
+
+def test_facade_errors(bucket: str, s3: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GTLABEL_ROLE_ARN", raising=False)
+    _images(s3, bucket, 2)
+    with pytest.raises(ConfigError, match="GTLABEL_ROLE_ARN"):
+        create_labeling_job_config("j", f"s3://{bucket}/raw/drone/", f"s3://{bucket}/labels/")
+    assert _keys(s3, bucket) == []
+    monkeypatch.setenv("GTLABEL_ROLE_ARN", ROLE)
+    with pytest.raises(ConfigError, match="worker_type"):
+        create_labeling_job_config("j", f"s3://{bucket}/raw/drone/", f"s3://{bucket}/labels/", worker_type="crowd")
+    with pytest.raises(ConfigError, match="s3://"):
+        create_labeling_job_config("j", "/local/images", f"s3://{bucket}/labels/")
+    with pytest.raises(ConfigError, match="no images"):
+        create_labeling_job_config("j", f"s3://{bucket}/empty/", f"s3://{bucket}/labels/",
+                                   workteam=TEAM_ARN, check_name=False)
+    with pytest.raises(ValidationFailed, match="LabelAttributeName"):
+        create_labeling_job_config("j", f"s3://{bucket}/raw/drone/", f"s3://{bucket}/labels/", workteam=TEAM_ARN,
+                                   check_name=False, label_attribute_name="source-ref")
+    assert _keys(s3, bucket) == []
+
+
+def test_convert_facade_forwards_to_yolo(tmp_path: Path) -> None:
+    img = tmp_path / "data" / "a.jpg"
+    img.parent.mkdir()
+    img.write_bytes(_jpeg(64, 48))
+    manifest = tmp_path / "data" / "output.manifest"
+    manifest.write_text(json.dumps({
+        "source-ref": "a.jpg",
+        "bb": {"image_size": [{"width": 64, "height": 48, "depth": 3}],
+               "annotations": [{"class_id": 0, "left": 8, "top": 8, "width": 16, "height": 12}]},
+        "bb-metadata": {"class-map": {"0": "drone"}, "type": "groundtruth/object-detection",
+                        "human-annotated": "yes"}}) + "\n")
+    report = convert_ground_truth_to_yolo(str(manifest), str(tmp_path / "ds"), ["drone"], progress=False)
+    assert report.boxes_written == 1 and (tmp_path / "ds" / "data.yaml").is_file()
+
+
+# ----------------------------------------------------------------------------------------------------- CLI
+runner = CliRunner()
+
+
+def test_cli_estimate() -> None:
+    r = runner.invoke(app, ["estimate", "--objects", "1000", "--workers", "3", "--workforce", "public",
+                            "--price", "0.036"])
+    assert r.exit_code == 0, r.output
+    assert "$188.00" in r.output
+    r = runner.invoke(app, ["estimate", "--objects", "1000", "--workers", "3", "--workforce", "public",
+                            "--price", "0.036", "--budget", "100"])
+    assert r.exit_code == 4 and "over budget" in r.output.lower()
+    r = runner.invoke(app, ["estimate", "--objects", "10", "--workforce", "public", "--price", "0.05"])
+    assert r.exit_code == 3 and "allowed" in r.output
+    r = runner.invoke(app, ["estimate", "--objects", "10", "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["total_usd"] == 0.8
+
+
+def test_cli_validate(tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(GOOD_REQUEST))
+    r = runner.invoke(app, ["job", "validate", str(good), "--no-read-labels"])
+    assert r.exit_code == 0 and "valid" in r.output
+    bad_req = json.loads(json.dumps(GOOD_REQUEST))
+    bad_req["LabelingJobName"] = "bad name"
+    bad_req["HumanTaskConfig"]["NumberOfHumanWorkersPerDataObject"] = 12
+    bad_req["LabelAttributeName"] = "source-ref"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(bad_req))
+    labels = tmp_path / "labels.json"
+    labels.write_text(json.dumps({"document-version": "2018-11-28", "labels": [{"label": "a"}, {"label": "a"}]}))
+    r = runner.invoke(app, ["job", "validate", str(bad), "--labels-file", str(labels)])
+    assert r.exit_code == 3
+    for path in ("LabelingJobName", "HumanTaskConfig.NumberOfHumanWorkersPerDataObject", "LabelAttributeName",
+                 "LabelCategoryConfigS3Uri.labels[1]"):
+        assert path in r.output, path
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"LabelingJobName": \n')
+    r = runner.invoke(app, ["job", "validate", str(broken)])
+    assert r.exit_code == 3 and "broken.json:2" in r.output
+    r = runner.invoke(app, ["job", "validate", str(tmp_path / "missing.json")])
+    assert r.exit_code == 5
+
+
+def test_cli_build_spec_and_options(tmp_path: Path, bucket: str, s3: Any, role_env: str) -> None:
+    spec = tmp_path / "job.yaml"
+    spec.write_text(f"input_manifest: s3://{bucket}/in/input.manifest\noutput_path: s3://{bucket}/labels/\n"
+                    f"labels: [drone, vehicle]\nheader: Box the drones\nworkers_per_object: 2\n")
+    out = tmp_path / "request.json"
+    r = runner.invoke(app, ["job", "build", str(spec), "-o", str(out), "--name", "cli-job-1", "--workteam", TEAM_ARN,
+                            "--objects", "100", "--no-name-check", "--region", "us-east-1"])
+    assert r.exit_code == 0, r.output
+    req = json.loads(out.read_text())
+    assert req["LabelingJobName"] == "cli-job-1" and req["HumanTaskConfig"]["NumberOfHumanWorkersPerDataObject"] == 2
+    assert "$8.00" in r.output  # the estimate table
+    assert _keys(s3, bucket) == ["labels/cli-job-1/gtlabel/label-categories.json",
+                                 "labels/cli-job-1/gtlabel/template.liquid.html"]
+    r = runner.invoke(app, ["job", "validate", str(out), "--region", "us-east-1"])  # reads the uploaded labels
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["job", "build", str(spec), "--name", "cli-job-2", "--workteam", TEAM_ARN,
+                            "--objects", "100", "--no-name-check", "--budget", "1", "--no-upload"])
+    assert r.exit_code == 4 and "$8.00" in r.output
+    r = runner.invoke(app, ["job", "build", "--input", f"s3://{bucket}/m.manifest", "--output-path",
+                            f"s3://{bucket}/o/", "--label", "a", "--label", "a", "--workteam", TEAM_ARN,
+                            "--no-name-check", "--objects", "1"])
+    assert r.exit_code == 3 and "unique" in r.output
