@@ -109,8 +109,8 @@ def test_show_one_image_answers_where_the_label_came_from(where: tuple[str, str]
         [rec] = lineage.find_images(lin, query)
         assert rec.source_ref == storage.join(src, "b.jpg")
     p = lineage.provenance(lin, lineage.find_images(lin, "b.jpg")[0])
-    assert p["source"] == {"uri": storage.join(src, "b.jpg"), "etag": storage.head(storage.join(src, "b.jpg"),
-                                                                                  hash_local=True).etag,
+    assert p["source"] == {"uri": storage.join(src, "b.jpg"), "ref": storage.join(src, "b.jpg"),
+                           "etag": storage.head(storage.join(src, "b.jpg"), hash_local=True).etag,
                            "version_id": None}
     assert p["source"]["etag"] == hashlib.md5(b"\xff\xd8 image b").hexdigest()
     assert p["jobs"] == ["labeling-job/drone-2026-11-25"]

@@ -184,9 +184,11 @@ def load(dataset: str | os.PathLike[str]) -> Lineage:
 # ================================================================================================ show
 def find_images(lin: Lineage, query: str) -> list[ImageRecord]:
     """Records matching ``query``: the image/label path in the dataset, its file name or stem, or the
-    ``source_ref`` (full URI or its file name)."""
+    ``source_ref`` (as recorded, resolved to a full URI/path, or its file name)."""
     q = query.strip()
     exact = [r for r in lin.images if q in (r.image, r.label, r.source_ref, r.name)]
+    if not exact and (storage_is_s3(q) or os.path.isabs(q)):
+        exact = [r for r in lin.images if _source_uri(lin, r) == q]
     if exact:
         return exact
     stem = q.rsplit("/", 1)[-1]
@@ -216,7 +218,8 @@ def provenance(lin: Lineage, rec: ImageRecord | None = None) -> dict[str, Any]:
         "label": lin.path(rec.label),
         "split": rec.split,
         "label_sha256": rec.label_sha256,
-        "source": {"uri": rec.source_ref, "etag": rec.source_etag, "version_id": rec.source_version_id},
+        "source": {"uri": _source_uri(lin, rec), "ref": rec.source_ref, "etag": rec.source_etag,
+                   "version_id": rec.source_version_id},
         **out,
     }
 
@@ -258,15 +261,12 @@ class DatasetDiff:
         return asdict(self)
 
 
-def _key(r: ImageRecord) -> str:
-    return r.source_ref
-
-
 def diff(a: Lineage, b: Lineage) -> DatasetDiff:
-    """What changed from version ``a`` to version ``b``. Images are matched by ``source_ref``."""
+    """What changed from version ``a`` to version ``b``. Images are matched by their source (``source_ref``
+    resolved against the manifest's folder when relative), and listed by that URI."""
     out = DatasetDiff(a.base, b.base, a.version, b.version)
-    ia = {_key(r): r for r in a.images}
-    ib = {_key(r): r for r in b.images}
+    ia = {_source_uri(a, r): r for r in a.images}
+    ib = {_source_uri(b, r): r for r in b.images}
     out.added = sorted(set(ib) - set(ia))
     out.removed = sorted(set(ia) - set(ib))
     fields = (("label", "label_sha256"), ("split", "split"), ("source", "source_etag"),
