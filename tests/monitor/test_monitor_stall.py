@@ -136,3 +136,39 @@ def test_diagnose_without_clients_still_gives_static_causes() -> None:
     d = describe(created=NOW - timedelta(days=3), availability=3600)
     codes = [c.code for c in diagnose_stall(d, 7200, NOW)]
     assert "tasks-expired" in codes and "nobody-working" in codes and "zero-counters" in codes
+
+
+def test_worker_activity_from_cloudwatch_logs_on_moto(moto_server: str) -> None:
+    import time
+    import uuid
+
+    import boto3
+
+    from gtlabel.monitor.stall import WORKER_ACTIVITY_LOG_GROUP, check_worker_activity
+
+    logs = boto3.client("logs", endpoint_url=moto_server, region_name="us-east-1")
+    try:
+        logs.create_log_group(logGroupName=WORKER_ACTIVITY_LOG_GROUP)
+    except logs.exceptions.ResourceAlreadyExistsException:
+        pass
+    stream = "stream-" + uuid.uuid4().hex[:8]
+    logs.create_log_stream(logGroupName=WORKER_ACTIVITY_LOG_GROUP, logStreamName=stream)
+    now = datetime.now(UTC)
+    busy = describe("busy-" + uuid.uuid4().hex[:6])
+    idle = describe("idle-" + uuid.uuid4().hex[:6])
+    ms = int(time.time() * 1000)
+    events = [{"timestamp": ms - 1000 * i, "message": json.dumps(
+        {"worker_id": "w1", "labeling_job_arn": busy["LabelingJobArn"], "event_type": kind})}
+        for i, kind in enumerate(["TasksAccepted", "TasksReturned", "TasksAccepted"])]
+    logs.put_log_events(logGroupName=WORKER_ACTIVITY_LOG_GROUP, logStreamName=stream, logEvents=events[::-1])
+
+    causes = check_worker_activity(idle, 600, now + timedelta(seconds=5), logs)
+    assert [(c.code, c.likelihood) for c in causes] == [("no-worker-activity", "likely")]
+    causes = check_worker_activity(busy, 600, now + timedelta(seconds=5), logs)
+    assert [c.code for c in causes] == ["worker-activity"]
+    assert "2 TasksAccepted, 1 TasksReturned" in causes[0].message
+
+    # a Region where no private worker ever worked: the log group does not exist
+    other = boto3.client("logs", endpoint_url=moto_server, region_name="eu-west-3")
+    causes = check_worker_activity(idle, 600, now, other)
+    assert causes[0].code == "no-worker-activity" and "does not exist" in causes[0].message

@@ -79,6 +79,7 @@ def watch_cmd(
     stop_at: Annotated[float, typer.Option(help="With --auto-stop: fraction of the budget that stops the job.")] = 1.0,
     sns_topic: Annotated[str | None, typer.Option(help="SNS topic ARN that receives budget and stall alerts.")] = None,
     stall_after: Annotated[float, typer.Option(help="Report a stall after this many seconds without movement (0: never).")] = 3600.0,
+    worker_logs: Annotated[bool, typer.Option("--worker-logs", help="On a stall, also read the CloudWatch WorkerActivity logs (AWS).")] = False,
     plot: Annotated[str | None, typer.Option(help="Save counters/rate/cost plots as PNG here (local or s3://).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON on stdout.")] = False,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Live progress bar on stderr.")] = True,
@@ -90,6 +91,7 @@ def watch_cmd(
     from rich.logging import RichHandler
 
     from gtlabel.monitor import DEFAULT_THRESHOLDS, watch_labeling_job
+    from gtlabel.monitor._aws import make_client
     from gtlabel.monitor.progress import RichView
 
     # alerts, stalls and the auto-stop are log lines of "gtlabel.monitor": show them above the live bar
@@ -106,6 +108,7 @@ def watch_cmd(
             budget_usd=budget, thresholds=tuple(threshold) if threshold else DEFAULT_THRESHOLDS,
             auto_stop=auto_stop, stop_at=stop_at, sns_topic_arn=sns_topic, stall_after_seconds=stall_after,
             progress=RichView(err_console) if progress else False,
+            logs_client=make_client("logs", retry_mode="standard") if worker_logs else None,
         )
     finally:
         logger.removeHandler(handler)

@@ -90,10 +90,15 @@ def diagnose_stall(
     *,
     sm_client: Any = None,
     s3_client: Any = None,
+    logs_client: Any = None,
 ) -> list[StallCause]:
-    """All the checks below, each returning causes; clients are optional (a check without one is skipped)."""
+    """All the checks below, each returning causes; clients are optional (a check without one is skipped).
+
+    ``logs_client`` (CloudWatch Logs, AWS only) enables the worker-activity check.
+    """
     causes: list[StallCause] = []
     causes += check_workforce(describe, stalled_for, sm_client)
+    causes += check_worker_activity(describe, stalled_for, now, logs_client)
     causes += check_task_expiry(describe, now)
     causes += check_cors(describe, s3_client)
     causes += check_lambda_region(describe)
@@ -150,6 +155,55 @@ def check_workforce(describe: Mapping[str, Any], stalled_for: float, sm_client: 
     if pending:
         msg += f"; {pending} task(s) are waiting for a worker"
     return [StallCause("nobody-working", "likely", msg + ".")]
+
+
+WORKER_ACTIVITY_LOG_GROUP = "/aws/sagemaker/groundtruth/WorkerActivity"  # reference/ground-truth.md 7.2
+
+
+def check_worker_activity(describe: Mapping[str, Any], stalled_for: float, now: datetime, logs_client: Any,
+                          *, max_events: int = 2000) -> list[StallCause]:
+    """Worker events (accepted/submitted/returned/declined) for this job in the stall window, from the
+    ``WorkerActivity`` log group (private workforces). None at all: nobody has even opened a task."""
+    if logs_client is None:
+        return []
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    arn = str(describe.get("LabelingJobArn") or "")
+    start_ms = int((now.timestamp() - stalled_for) * 1000)
+    kinds: dict[str, int] = {}
+    seen = 0
+    try:
+        pages = logs_client.get_paginator("filter_log_events").paginate(
+            logGroupName=WORKER_ACTIVITY_LOG_GROUP, startTime=start_ms, endTime=int(now.timestamp() * 1000))
+        for page in pages:
+            for ev in page.get("events") or ():
+                seen += 1
+                try:
+                    rec = json.loads(ev.get("message") or "{}")
+                except ValueError:
+                    continue
+                if rec.get("labeling_job_arn") == arn:
+                    kind = str(rec.get("event_type") or "event")
+                    kinds[kind] = kinds.get(kind, 0) + 1
+            if seen >= max_events:
+                break
+    except ClientError as exc:
+        if error_code(exc) == "ResourceNotFoundException":
+            return [StallCause("no-worker-activity", "possible",
+                               f"log group {WORKER_ACTIVITY_LOG_GROUP} does not exist: no private worker has "
+                               "worked in this Region yet (or the team predates Aug 2019 and lacks logging)")]
+        return [StallCause("worker-activity-unchecked", "info", f"could not read {WORKER_ACTIVITY_LOG_GROUP}: {exc}")]
+    except BotoCoreError as exc:
+        return [StallCause("worker-activity-unchecked", "info", f"could not read {WORKER_ACTIVITY_LOG_GROUP}: {exc}")]
+    window = human_duration(stalled_for)
+    if not kinds:
+        return [StallCause("no-worker-activity", "likely",
+                           f"no worker accepted, submitted, returned or declined a task of this job in the last "
+                           f"{window} ({WORKER_ACTIVITY_LOG_GROUP}): nobody is logged in and working")]
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(kinds.items()))
+    return [StallCause("worker-activity", "info",
+                       f"workers did touch this job in the last {window} ({summary}) yet no object finished: "
+                       "tasks may be returned/declined or fail to load (see CORS)")]
 
 
 def _creation(describe: Mapping[str, Any]) -> datetime | None:

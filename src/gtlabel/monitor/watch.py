@@ -81,6 +81,7 @@ def watch_labeling_job(
     stall_after_seconds: float = 3600.0,
     on_stall: Callable[[StallReport], Any] | None = None,
     s3_client: Any = None,
+    logs_client: Any = None,
     diagnose: Diagnose | None = None,
     on_sample: Callable[[Sample], Any] | None = None,
     progress: bool | ProgressView = True,
@@ -102,7 +103,9 @@ def watch_labeling_job(
     - ``auto_stop``: when the cost reaches ``stop_at`` x budget, calls ``StopLabelingJob`` and keeps
       watching until the job is Stopped (``summary.stopped_by_us``).
     - a job InProgress whose counters do not move for ``stall_after_seconds`` (0 disables) gets a
-      :class:`StallReport` of likely causes (logged, ``on_stall``, SNS), once per stall.
+      :class:`StallReport` of likely causes (logged, ``on_stall``, SNS), once per stall. The checks use
+      ``sm_client``, ``s3_client`` (CORS; created when needed) and, when given, ``logs_client`` (CloudWatch
+      Logs worker activity, AWS only); ``diagnose`` replaces them all.
     - ``progress``: True shows a live bar (rich in a terminal, an HTML bar in Jupyter), False nothing,
       or pass your own view.
     - ``clock``/``sleep`` are injectable for tests (seconds, monotonic).
@@ -126,7 +129,8 @@ def watch_labeling_job(
     def _default_diagnose(describe: Mapping[str, Any], stalled_for: float, now: datetime) -> list[Any]:
         if s3_holder[0] is None:
             s3_holder[0] = make_client("s3", retry_mode="standard", max_attempts=3)
-        return diagnose_stall(describe, stalled_for, now, sm_client=sm, s3_client=s3_holder[0])
+        return diagnose_stall(describe, stalled_for, now, sm_client=sm, s3_client=s3_holder[0],
+                              logs_client=logs_client)
 
     stall = StallDetector(name, stall_after_seconds, diagnose or _default_diagnose)
     view = make_view(progress)
