@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -147,10 +148,8 @@ def test_worker_activity_from_cloudwatch_logs_on_moto(moto_server: str) -> None:
     from gtlabel.monitor.stall import WORKER_ACTIVITY_LOG_GROUP, check_worker_activity
 
     logs = boto3.client("logs", endpoint_url=moto_server, region_name="us-east-1")
-    try:
+    with contextlib.suppress(logs.exceptions.ResourceAlreadyExistsException):
         logs.create_log_group(logGroupName=WORKER_ACTIVITY_LOG_GROUP)
-    except logs.exceptions.ResourceAlreadyExistsException:
-        pass
     stream = "stream-" + uuid.uuid4().hex[:8]
     logs.create_log_stream(logGroupName=WORKER_ACTIVITY_LOG_GROUP, logStreamName=stream)
     now = datetime.now(UTC)
