@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gtlabel.quality.workers import robust_z
+from gtlabel.yolo import MIN_IMAGE_PX, ULTRALYTICS_IMG_FORMATS
 
 if TYPE_CHECKING:
     from gtlabel.manifests import OutputRecord
@@ -45,8 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["ClassStats", "Finding", "ImageSummary", "ValidationConfig", "ValidationReport", "validate_records"]
 
 SEVERITIES = ("error", "warning", "info")
-# ultralytics/data/utils.py IMG_FORMATS (reference/peers.md 1.4)
-IMG_FORMATS = frozenset({"bmp", "dng", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp", "pfm", "heic"})
+IMG_FORMATS = ULTRALYTICS_IMG_FORMATS  # the suffixes Ultralytics reads (one list, kept in gtlabel.yolo)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,8 +216,9 @@ def validate_records(records: Iterable[OutputRecord], *,
         if sfx not in IMG_FORMATS:
             add("yolo.image_format", "error", f"suffix {sfx!r} is not an image format Ultralytics reads "
                 f"({', '.join(sorted(IMG_FORMATS))})")
-        if w < 10 or h < 10:
-            add("yolo.image_too_small", "error", f"image is {w}x{h}; Ultralytics needs at least 10 px a side")
+        if w < MIN_IMAGE_PX or h < MIN_IMAGE_PX:
+            add("yolo.image_too_small", "error",
+                f"image is {w}x{h}; Ultralytics needs at least {MIN_IMAGE_PX} px a side")
         if not rec.boxes:
             add("image.no_boxes", "info", "no boxes (a background image; check it is really empty)")
         confs = [b.confidence for b in rec.boxes if b.confidence is not None]

@@ -481,7 +481,8 @@ def compute_worker_metrics(answers: Iterable[WorkerAnswer], records: Iterable[Ou
             w.z_score = z
             if z < z_threshold:
                 w.flagged = True
-                w.reasons.append(f"agreement score {key_score(w):.2f} far below the team median "
+                what = "gold-standard score" if w.gold is not None and w.gold_score is not None else "agreement score"
+                w.reasons.append(f"{what} {key_score(w):.2f} far below the team median "
                                  f"{team_score:.2f} (robust z {z:.1f} < {z_threshold})")
     for w in workers:
         basis = w.gold if w.gold is not None and w.gold.f1 is not None else w.agreement
