@@ -44,7 +44,7 @@ def plot_watch(summary: WatchSummary, path: str | None = None, *, show: bool | N
         ax1.step(minutes, ys, where="post", label=label)
     ax1.set_ylabel("objects")
     ax1.set_title(f"{summary.job_name}: {summary.final_status}")
-    ax1.legend(loc="upper left", fontsize="small", ncols=5)
+    ax1.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
     ax1.grid(alpha=0.3)
 
     r = rates(tl)
@@ -64,7 +64,7 @@ def plot_watch(summary: WatchSummary, path: str | None = None, *, show: bool | N
     ax3.set_xlabel("minutes since the watch started")
     ax3.grid(alpha=0.3)
     if costs or summary.budget_usd:
-        ax3.legend(loc="upper left", fontsize="small")
+        ax3.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small")
 
     png = figure_png(fig)
     if path is not None:
