@@ -86,7 +86,7 @@ def page(rendered: str, metas: Mapping[str, str] | None = None, title: str = "Ta
     body = rendered.replace(CROWD_JS_AWS, "/static/crowd-html-elements.js")
     return (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
             f'<meta name="viewport" content="width=device-width, initial-scale=1">{head}</head>'
-            f'<body style="margin:0;padding:12px 16px">{body}</body></html>')
+            f'<body style="margin:0">{body}</body></html>')
 
 
 @dataclass

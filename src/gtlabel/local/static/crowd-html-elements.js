@@ -488,7 +488,8 @@
       this._stPos = h('span', { class: 'gtl-st-pos' });
       this._stLabel = h('span', { class: 'gtl-st-label' });
       this._stMsg = h('span', { class: 'gtl-st-msg' });
-      var status = h('div', { class: 'gtl-status' }, this._stLabel, this._stSize, this._stPos, this._stMsg);
+      this._stInit = h('span', { class: 'gtl-st-init', hidden: true });
+      var status = h('div', { class: 'gtl-status' }, this._stLabel, this._stSize, this._stPos, this._stMsg, this._stInit);
 
       var main = h('div', { class: 'gtl-bb-main' }, toolbar, this._stage, status);
       this._root = h('div', { class: 'gtl-bb' }, head, h('div', { class: 'gtl-bb-body' }, side, main));
@@ -640,8 +641,8 @@
       if (this._sel < 0 || !this._showBoxes) return null;
       var b = this._boxes[this._sel];
       var sw = b.width * this._scale, sh = b.height * this._scale;
-      if (Math.min(sw, sh) < 10) return null;  // tiny on screen: drag moves it; zoom in to resize
-      var small = Math.min(sw, sh) < 28;
+      if (Math.min(sw, sh) < 20) return null;  // tiny on screen: drag moves it; zoom in to resize
+      var small = Math.min(sw, sh) < 40;
       var hs = this._handles(b);
       for (var i = 0; i < hs.length; i++) {
         if (small && hs[i][0].length === 1) continue;
@@ -974,6 +975,12 @@
         this._stLabel.appendChild(document.createTextNode(' ' + lab));
       }
       this._stSize.textContent = this._loaded ? this._imgW + ' \u00d7 ' + this._imgH + ' px' : '';
+      if (this._initial !== null && this._loaded) {
+        var mod = this.initialValueModified;
+        this._stInit.hidden = false;
+        this._stInit.textContent = this._initial.length + ' pre-drawn box' + (this._initial.length === 1 ? '' : 'es') + ' \u00b7 ' + (mod ? 'adjusted' : 'unchanged');
+        this._stInit.classList.toggle('gtl-st-init-mod', mod);
+      }
       this._draw();
     }
 
@@ -1115,8 +1122,8 @@
         ctx.lineWidth = 1;
         ctx.strokeRect(x - 3, y - 3, w + 6, hh + 6);
         ctx.setLineDash([]);
-        var small = Math.min(w, hh) < 28;       // small on screen: corners only, so the object stays visible
-        if (Math.min(w, hh) < 10) return;
+        var small = Math.min(w, hh) < 40;       // small on screen: corners only, so the object stays visible
+        if (Math.min(w, hh) < 20) return;
         this._handles(b).forEach(function (hd) {
           if (small && hd[0].length === 1) return;
           ctx.fillStyle = '#ffffff';
