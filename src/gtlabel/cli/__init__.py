@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 
 # area modules, in the order their commands appear in --help
-_AREAS = ("jobs", "manifests", "convert", "serve", "monitor", "quality", "lineage", "iam", "train", "demo")
+_AREAS = ("jobs", "manifests", "convert", "serve", "workers", "monitor", "quality", "lineage", "iam", "train", "demo")
 
 for _area in _AREAS:
     importlib.import_module(f"gtlabel.cli.{_area}").register(app)
