@@ -250,3 +250,29 @@ def test_real_cost_model_budget_tag_alerts_and_auto_stop() -> None:
     assert s.cost.breakdown["labeler_usd"] == pytest.approx(55 * 3 * 0.036)
     # forecast prices the projected counters with the same model: 80 objects x $0.188
     assert s.forecast is not None and s.forecast.projected_cost_usd == pytest.approx(80 * 0.188)
+
+
+def test_refused_stop_is_reported_not_claimed() -> None:
+    client, stub = stubbed_sagemaker()
+    stub.add_response("describe_labeling_job", describe(NAME, "InProgress", counters(15, 5)))
+    stub.add_client_error("stop_labeling_job", "ValidationException", "job is not in a stoppable state", 400)
+    stub.add_response("describe_labeling_job", describe(NAME, "InProgress", counters(18, 2)))  # no second stop
+    stub.add_response("describe_labeling_job", describe(NAME, "Completed", counters(20, 0)))
+    with stub:
+        s = _watch(client, FakeClock(), budget_usd=1.0, auto_stop=True)
+        stub.assert_no_pending_responses()
+    assert s.final_status == "Completed" and not s.stopped_by_us
+    assert s.stop_reason and "StopLabelingJob was refused" in s.stop_reason
+
+
+def test_a_raising_callback_does_not_end_the_watch() -> None:
+    client, stub = stubbed_sagemaker()
+    stub.add_response("describe_labeling_job", describe(NAME, "InProgress", counters(15, 5)))
+    stub.add_response("describe_labeling_job", describe(NAME, "Completed", counters(20, 0)))
+
+    def boom(_: object) -> None:
+        raise RuntimeError("callback bug")
+
+    with stub:
+        s = _watch(client, FakeClock(), budget_usd=1.0, on_alert=boom, on_sample=boom)
+    assert s.final_status == "Completed" and len(s.alerts) == 3

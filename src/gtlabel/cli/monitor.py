@@ -129,6 +129,8 @@ def watch_cmd(
             console.print(f"  alert: {a.message}", highlight=False)
         for s in summary.stalls:
             console.print(f"  stall: {s}", highlight=False)
+        if summary.stop_reason and not summary.stopped_by_us:
+            console.print(f"  {summary.stop_reason}", highlight=False)
         if summary.failure_reason:
             console.print(f"  failure reason: {summary.failure_reason}", highlight=False)
         if summary.output_manifest:

@@ -142,6 +142,7 @@ def watch_labeling_job(
     timeline: list[Sample] = []
     stalls: list[StallReport] = []
     stopped_by_us = False
+    stop_attempted = False
     stop_reason: str | None = None
     last: Mapping[str, Any] = {}
     cost: CostPoint | None = None
@@ -212,19 +213,25 @@ def watch_labeling_job(
                             cost_usd=cost.total_usd if cost else None)
             timeline.append(sample)
             if on_sample is not None:
-                on_sample(sample)
+                try:
+                    on_sample(sample)
+                except Exception:  # like on_alert/on_stall: a broken callback must not end the watch
+                    log.exception("on_sample callback raised")
             if prev is None or prev.status != status:
                 log.info("labeling job %s is %s", name, status)
 
             if cost is not None:
                 alerter.update(cost.total_usd, budget, t=t, at=at)
-                if (auto_stop and not stopped_by_us and budget and cost.total_usd >= stop_at * budget
+                if (auto_stop and not stop_attempted and budget and cost.total_usd >= stop_at * budget
                         and status in ("Initializing", "InProgress")):
-                    stop_reason = (f"stopped by gtlabel: cost ${cost.total_usd:,.2f} reached {stop_at:.0%} of the "
-                                   f"${budget:,.2f} budget")
-                    _stop(sm, name)
-                    stopped_by_us = True
-                    log.warning("%s: %s (StopLabelingJob sent)", name, stop_reason)
+                    stop_attempted = True
+                    reason = (f"cost ${cost.total_usd:,.2f} reached {stop_at:.0%} of the ${budget:,.2f} budget")
+                    if _stop(sm, name):
+                        stopped_by_us = True
+                        stop_reason = f"stopped by gtlabel: {reason}"
+                        log.warning("%s: %s (StopLabelingJob sent)", name, stop_reason)
+                    else:
+                        stop_reason = f"gtlabel tried to stop the job ({reason}) but StopLabelingJob was refused"
 
             report = stall.update(resp, status=status, counters=counters, t=t, at=at)
             if report is not None:
@@ -269,13 +276,18 @@ def watch_labeling_job(
         view.close()
 
 
-def _stop(sm: Any, name: str) -> None:
-    """``StopLabelingJob``; a job that already finished is not an error."""
-    from botocore.exceptions import ClientError
+def _stop(sm: Any, name: str) -> bool:
+    """``StopLabelingJob``; True when accepted. A refusal (e.g. the job just finished) is logged, not raised."""
+    from botocore.exceptions import BotoCoreError, ClientError
 
     try:
         sm.stop_labeling_job(LabelingJobName=name)
     except ClientError as exc:
         if _not_found(exc):
             raise JobError(f"could not stop labeling job {name!r}: not found") from exc
-        log.warning("StopLabelingJob(%s) refused: %s", name, exc)
+        log.error("StopLabelingJob(%s) refused: %s", name, exc)
+        return False
+    except BotoCoreError as exc:
+        log.error("StopLabelingJob(%s) failed: %s", name, exc)
+        return False
+    return True
