@@ -211,3 +211,19 @@ def test_nothing_written_when_name_in_use(bucket: str, s3: Any, sm: Any, sm_stub
     with pytest.raises(JobNameInUse, match="Taken-Name"):
         prepare_job(spec, job_name="taken-name", sm_client=sm)
     assert _written(s3, bucket) == ["in/input.manifest"]
+
+
+def test_bucket_in_another_region_is_caught(bucket: str, s3: Any, role_env: str) -> None:
+    import uuid
+
+    other = f"eu-bucket-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=other, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    manifest = _manifest(s3, bucket, 3)
+    spec = _spec(input_manifest=manifest, output_path=f"s3://{other}/labels/")
+    with pytest.raises(ValidationFailed) as ei:
+        prepare_job(spec, job_name="cross-region-1")
+    bad = {p.path for p in ei.value.problems if "eu-west-1" in p.message}
+    assert bad == {"OutputConfig.S3OutputPath", "LabelCategoryConfigS3Uri", "HumanTaskConfig.UiConfig.UiTemplateS3Uri"}
+    assert s3.list_objects_v2(Bucket=other).get("KeyCount", 0) == 0
+    built = prepare_job(spec, job_name="cross-region-1", check_bucket_regions=False, upload=False)
+    assert built.request["OutputConfig"]["S3OutputPath"] == f"s3://{other}/labels/"

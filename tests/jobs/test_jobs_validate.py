@@ -309,3 +309,16 @@ def test_malformed_sections_of_a_good_request(section: str, value: Any) -> None:
             sm.create_labeling_job(**req)
     except ParamValidationError:
         assert problems
+
+
+def test_every_operation_of_the_model_can_be_validated() -> None:
+    import botocore.session
+
+    from gtlabel.jobs.validate import error_message
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    for op in model.operation_names:
+        problems = validate_params(op, {"Junk": "x" * 5000})
+        assert any(p.path == "Junk" for p in problems), op
+    msg = error_message([Problem("A", "bad"), Problem("B.C", "worse")])
+    assert msg == "2 validation errors detected: A: bad; B.C: worse"

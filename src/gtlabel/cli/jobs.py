@@ -23,7 +23,7 @@ def _job_group(app: typer.Typer) -> typer.Typer:
         name = getattr(info, "name", None) or getattr(getattr(info.typer_instance, "info", None), "name", None)
         if name == JOB_GROUP and info.typer_instance is not None:
             return info.typer_instance
-    group = typer.Typer(name=JOB_GROUP, help="Labeling jobs: build, validate, create, watch, list.",
+    group = typer.Typer(name=JOB_GROUP, help="Labeling jobs: build and validate requests; watch and list jobs.",
                         no_args_is_help=True)
     app.add_typer(group, name=JOB_GROUP)
     return group
@@ -95,7 +95,7 @@ def build(
     needs_client = name_check or (wf.type == "private" and not (wf.workteam or "").startswith("arn:"))
     client = _sm_client(resolve_region(spec.region)) if needs_client else None
     built = prepare_job(spec, sm_client=client, upload=upload, check_name=name_check, objects=objects,
-                        count_objects=objects is None)
+                        count_objects=objects is None, check_bucket_regions=upload)
     if built.estimate is not None:
         err_console.print(built.estimate.table())
     for w in built.warnings:

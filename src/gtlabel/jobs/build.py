@@ -232,8 +232,12 @@ def prepare_job(
     count_objects: bool = True,
     job_name: str | None = None,
     workforce: ResolvedWorkforce | None = None,
+    check_bucket_regions: bool = True,
 ) -> BuiltJob:
     """Resolve, estimate (budget guard), validate, check the name, then write the job's files (``upload``).
+
+    ``check_bucket_regions``: look up the regions of the manifest/output buckets (``GetBucketLocation``; a
+    bucket that cannot be looked up is skipped) so a bucket in another region is caught before the call.
 
     Raises :class:`~gtlabel.errors.ConfigError` (no role/region/workteam), :class:`~gtlabel.errors.BudgetExceeded`
     (over ``spec.max_budget_usd``), :class:`~gtlabel.errors.ValidationFailed` (every problem, with paths) or
@@ -264,7 +268,7 @@ def prepare_job(
                             extra_tags=cost.budget_tags(est) if est is not None else ())
     problems: list[Problem] = check_create_labeling_job(
         request, region=region, labels=spec.labels, prior_label_attribute_name=spec.prior_label_attribute_name,
-        read_label_config=False)
+        read_label_config=False, lookup_bucket_regions=check_bucket_regions)
     validate_or_raise(problems)
     template = render_worker_template(
         header=spec.header, short_instructions=spec.short_instructions, full_instructions=spec.full_instructions,

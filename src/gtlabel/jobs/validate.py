@@ -34,7 +34,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Problem",
+    "bucket_region",
     "check_create_labeling_job",
+    "error_message",
     "ground_truth_problems",
     "label_problems",
     "label_warnings",
@@ -500,6 +502,12 @@ def validate_create_labeling_job(
             seen.add((p.path, p.message))
             unique.append(p)
     return unique
+
+
+def error_message(problems: Sequence[Problem]) -> str:
+    """One AWS-style message for a ``ValidationException`` reply: ``"2 validation errors detected: a; b"``."""
+    n = len(problems)
+    return f"{n} validation error{'s' if n != 1 else ''} detected: " + "; ".join(str(p) for p in problems)
 
 
 def validate_or_raise(problems: Sequence[Problem], what: str = "CreateLabelingJob request") -> None:
