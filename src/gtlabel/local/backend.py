@@ -500,7 +500,7 @@ class Backend:
         for r in rows:
             req = json.loads(r["request"])
             avail = self.db.one(
-                "SELECT count(*) AS n FROM objects o WHERE o.job=? AND o.state='active' AND o.n_taken < ? AND NOT "
+                "SELECT count(*) AS n FROM objects o WHERE o.job=? AND o.state='active' AND o.human_required=1 AND o.n_taken < ? AND NOT "
                 "EXISTS (SELECT 1 FROM assignments a WHERE a.job=o.job AND a.idx=o.idx AND a.worker_id=? AND "
                 "a.state IN ('claimed','submitted','declined'))",
                 (r["name"], req["HumanTaskConfig"]["NumberOfHumanWorkersPerDataObject"], worker_id))
@@ -540,7 +540,7 @@ class Backend:
             if mine is not None:
                 self._release(con, mine, "timedout")
             obj = con.execute(
-                "SELECT idx FROM objects o WHERE o.job=? AND o.state='active' AND o.n_taken < ? AND NOT EXISTS "
+                "SELECT idx FROM objects o WHERE o.job=? AND o.state='active' AND o.human_required=1 AND o.n_taken < ? AND NOT EXISTS "
                 "(SELECT 1 FROM assignments a WHERE a.job=o.job AND a.idx=o.idx AND a.worker_id=? AND "
                 "a.state IN ('claimed','submitted','declined')) ORDER BY o.idx LIMIT 1",
                 (job["name"], int(hc["NumberOfHumanWorkersPerDataObject"]), worker_id)).fetchone()

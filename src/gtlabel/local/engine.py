@@ -438,10 +438,9 @@ class Engine:
         ready = [r for r in self._live_objects(name)
                  if r["state"] == "consolidating" or r["n_submitted"] + r["n_declined"] >= n_workers
                  or not r["human_required"] or float(r["released"]) + lifetime <= now]
-        changed = False
         if ready:
             self._finish_objects(name, ready, now, lifetime=lifetime)
-            changed = True
+            self._write_output(name, final=False)  # manifests/intermediate/<iteration>/output.manifest
         # release the next batch when the current one is finished
         live = self.db.one("SELECT count(*) AS n FROM objects WHERE job=? AND state IN ('active','consolidating')",
                            (name,))
@@ -467,8 +466,6 @@ class Engine:
                 else:
                     self._set_status(name, "Completed", None, uri)
                 return
-        if changed:
-            self._write_output(name, final=False)
 
     def _live_objects(self, name: str) -> list[Any]:
         return self.db.query("SELECT * FROM objects WHERE job=? AND state IN ('active','consolidating') ORDER BY idx",

@@ -1,0 +1,361 @@
+"""The job engine, driven with an injected clock: lifecycle, counters, batches, timeouts, expiry, stopping,
+failures, custom Lambdas, and Ground Truth's output layout with exact line format."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+from localsvc_helpers import Worker, job_request, put_inputs
+
+BOX = {"label": "vehicle", "left": 10, "top": 12, "width": 20, "height": 8}
+
+
+def _sm(svc: Any) -> Any:
+    return svc.client("sagemaker")
+
+
+def _describe(svc: Any, name: str) -> dict[str, Any]:
+    return dict(_sm(svc).describe_labeling_job(LabelingJobName=name))
+
+
+def _workers(svc: Any, n: int, team: str = "default") -> list[Worker]:
+    out = []
+    for i in range(n):
+        svc.add_worker(team, f"w{i}-{team}", f"password-{i}")
+        out.append(Worker(svc.portal_url, f"w{i}-{team}", f"password-{i}"))
+    return out
+
+
+def _read(s3: Any, uri: str) -> bytes:
+    bucket, _, key = uri[5:].partition("/")
+    return bytes(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+
+
+def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:
+    pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    return sorted(o["Key"] for p in pages for o in p.get("Contents", []))
+
+
+def _work_all(worker: Worker, job: str, boxes: list[dict[str, Any]] | None = None) -> int:
+    n = 0
+    while True:
+        t = worker.next_task(job)
+        if not t["task_id"]:
+            return n
+        assert worker.submit(t, boxes if boxes is not None else [BOX]).status_code == 200
+        n += 1
+
+
+def test_whole_job_writes_ground_truth_layout(clocked: Any, s3: Any, bucket: str) -> None:
+    uris = put_inputs(s3, bucket, 3)
+    _sm(clocked).create_labeling_job(**job_request("whole-job", uris, clocked.default_workteam_arn, workers=2))
+    assert _describe(clocked, "whole-job")["LabelingJobStatus"] == "Initializing"
+    clocked.engine.tick()
+    assert _describe(clocked, "whole-job")["LabelingJobStatus"] == "InProgress"
+    ann, bob = _workers(clocked, 2)
+
+    task = ann.next_task("whole-job")
+    assert task["input"]["taskObject"] == f"s3://{bucket}/job/images/img-0000.png"
+    assert task["input"]["labels"] == ["drone", "vehicle", "person", "building"]
+    assert task["image_url"].startswith(clocked.s3_endpoint) and "Signature=" in task["image_url"]
+    assert task["csrf_token"] == ann.csrf
+    # the same unfinished task comes back until it is answered
+    assert ann.next_task("whole-job")["task_id"] == task["task_id"]
+    clocked.clock.advance(7)
+    r = ann.submit(task, [BOX, {"label": "person", "left": 40, "top": 5, "width": 6, "height": 14}])
+    assert r.status_code == 200 and r.json()["duplicate"] is False
+    again = ann.submit(task, [BOX])  # a retried submit changes nothing
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    assert _work_all(ann, "whole-job") == 2
+    assert _work_all(bob, "whole-job", [dict(BOX, left=12), {"label": "person", "left": 41, "top": 5, "width": 6,
+                                                               "height": 14}]) == 3
+    clocked.engine.tick()
+    d = _describe(clocked, "whole-job")
+    assert d["LabelingJobStatus"] == "Completed"
+    assert d["LabelCounters"] == {"TotalLabeled": 3, "HumanLabeled": 3, "MachineLabeled": 0,
+                                  "FailedNonRetryableError": 0, "Unlabeled": 0}
+    root = f"{uris['output']}/whole-job"
+    assert d["LabelingJobOutput"]["OutputDatasetS3Uri"] == f"{root}/manifests/output/output.manifest"
+
+    lines = _read(s3, d["LabelingJobOutput"]["OutputDatasetS3Uri"]).decode().splitlines()
+    assert len(lines) == 3
+    first = json.loads(lines[0])
+    assert list(first) == ["source-ref", "site", "boxes", "boxes-metadata"]  # input keys pass through, first
+    assert first["site"] == "field-0"
+    assert first["boxes"]["image_size"] == [{"width": 64, "height": 48, "depth": 3}]
+    anns = first["boxes"]["annotations"]
+    assert {a["class_id"] for a in anns} == {1, 2}
+    veh = next(a for a in anns if a["class_id"] == 1)
+    assert veh == {"class_id": 1, "left": 11, "top": 12, "width": 20, "height": 8}  # averaged 10 and 12
+    meta = first["boxes-metadata"]
+    assert list(meta) == ["objects", "class-map", "type", "human-annotated", "creation-date", "job-name"]
+    assert meta["class-map"] == {"1": "vehicle", "2": "person"}
+    assert meta["type"] == "groundtruth/object-detection" and meta["human-annotated"] == "yes"
+    assert meta["job-name"] == "labeling-job/whole-job"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}", meta["creation-date"])
+    assert len(meta["objects"]) == len(anns) and all(0 < o["confidence"] <= 1 for o in meta["objects"])
+    assert lines[0].startswith('{"source-ref":"s3://') and ": " not in lines[0]  # compact JSON lines
+
+    keys = _keys(s3, bucket, "job/output/whole-job/")
+    wr = [k for k in keys if "/annotations/worker-response/iteration-1/" in k]
+    assert [k.split("/")[-2] for k in wr] == ["0", "1", "2"]
+    assert all(re.search(r"/\d{4}-\d\d-\d\d_\d\d:\d\d:\d\d\.json$", k) for k in wr)
+    doc = json.loads(_read(s3, f"s3://{bucket}/{wr[0]}"))
+    a0 = max(doc["answers"], key=lambda a: a["timeSpentInSeconds"])  # ann's, claimed 7 s before submitting
+    assert set(a0) == {"workerId", "acceptanceTime", "submissionTime", "timeSpentInSeconds", "answerContent",
+                       "workerMetadata"}
+    assert a0["workerId"].startswith("private.us-east-1.") and a0["timeSpentInSeconds"] == 7.0
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", a0["acceptanceTime"])
+    assert a0["answerContent"]["boundingBox"]["boundingBoxes"][0] == BOX
+    assert a0["workerMetadata"]["identityData"]["identityProviderType"] == "Cognito"
+    assert len(doc["answers"]) == 2 and doc["answers"][0]["workerId"] != doc["answers"][1]["workerId"]
+
+    req_key = next(k for k in keys if "/consolidation-request/iteration-1/" in k)
+    items = json.loads(_read(s3, f"s3://{bucket}/{req_key}"))
+    assert [i["datasetObjectId"] for i in items] == ["0", "1", "2"]
+    assert items[1]["dataObject"] == {"s3Uri": f"s3://{bucket}/job/images/img-0001.png"}
+    content = json.loads(items[0]["annotations"][0]["annotationData"]["content"])
+    assert content["boundingBox"]["inputImageProperties"] == {"width": 64, "height": 48}
+    resp_key = next(k for k in keys if "/consolidation-response/iteration-1/" in k)
+    resp = json.loads(_read(s3, f"s3://{bucket}/{resp_key}"))
+    assert resp[0]["consolidatedAnnotation"]["content"]["boxes"] == first["boxes"]
+    assert "job/output/whole-job/manifests/intermediate/1/output.manifest" in keys
+
+
+def test_batches_timeouts_declines_and_expiry(clocked: Any, s3: Any, bucket: str) -> None:
+    uris = put_inputs(s3, bucket, 5)
+    req = job_request("batched", uris, clocked.default_workteam_arn, workers=2, MaxConcurrentTaskCount=2,
+                      TaskTimeLimitInSeconds=60, TaskAvailabilityLifetimeInSeconds=600)
+    _sm(clocked).create_labeling_job(**req)
+    clocked.engine.tick()
+    a, b, c = _workers(clocked, 3)
+
+    # batch 1 = objects 0 and 1 only
+    t_a = a.next_task("batched")
+    assert t_a["input"]["taskObject"].endswith("img-0000.png")
+    clocked.clock.advance(61)  # a's claim times out
+    clocked.engine.tick()
+    late = a.submit(t_a, [BOX])
+    assert late.status_code == 409 and "error" in late.json()
+    # the slot went back to the pool: both b and c can take object 0
+    t_b, t_c = b.next_task("batched"), c.next_task("batched")
+    assert t_b["input"]["taskObject"].endswith("img-0000.png") and t_c["input"]["taskObject"].endswith("img-0000.png")
+    assert b.submit(t_b, [BOX]).status_code == 200
+    r = c.post(t_c["decline_url"], {})  # skip: the slot is used, no answer
+    assert r.status_code == 200 and r.json()["state"] == "declined"
+    # object 1: everyone declines -> expired
+    for w in (a, b):
+        t = w.next_task("batched")
+        assert t["input"]["taskObject"].endswith("img-0001.png")
+        assert w.post(t["decline_url"], {}).status_code == 200
+    clocked.engine.tick()
+    d = _describe(clocked, "batched")
+    assert d["LabelCounters"] == {"TotalLabeled": 1, "HumanLabeled": 1, "MachineLabeled": 0,
+                                  "FailedNonRetryableError": 1, "Unlabeled": 3}
+    # batch 2 = objects 2 and 3; a returns one (back to the pool), nobody finishes before the lifetime ends
+    t = a.next_task("batched")
+    assert t["input"]["taskObject"].endswith("img-0002.png")
+    assert a.post(t["return_url"], {}).json()["state"] == "returned"
+    t = c.next_task("batched")
+    assert c.submit(t, [BOX]).status_code == 200  # one answer out of two for object 2
+    clocked.clock.advance(601)
+    clocked.engine.tick()  # batch 2 expires: object 2 labeled by its one answer, object 3 failed
+    d = _describe(clocked, "batched")
+    assert d["LabelCounters"]["HumanLabeled"] == 2 and d["LabelCounters"]["FailedNonRetryableError"] == 2
+    # batch 3 = object 4
+    for w in (a, b):
+        assert _work_all(w, "batched") == 1
+    clocked.engine.tick()
+    d = _describe(clocked, "batched")
+    assert d["LabelingJobStatus"] == "Completed"
+    assert d["LabelCounters"] == {"TotalLabeled": 3, "HumanLabeled": 3, "MachineLabeled": 0,
+                                  "FailedNonRetryableError": 2, "Unlabeled": 0}
+    lines = [json.loads(x) for x in _read(s3, d["LabelingJobOutput"]["OutputDatasetS3Uri"]).decode().splitlines()]
+    assert "boxes" in lines[0] and "boxes" in lines[2] and "boxes" in lines[4]
+    assert "declined" in lines[1]["boxes-metadata"]["failure-reason"] and "boxes" not in lines[1]
+    assert "availability lifetime" in lines[3]["boxes-metadata"]["failure-reason"]
+    keys = _keys(s3, bucket, "job/output/batched/")
+    assert any("/worker-response/iteration-3/4/" in k for k in keys)
+    assert any("/consolidation-request/iteration-2/" in k for k in keys)
+    for n in (1, 2, 3):
+        assert f"job/output/batched/manifests/intermediate/{n}/output.manifest" in keys
+
+
+def test_stopping_condition_and_stop(clocked: Any, s3: Any, bucket: str) -> None:
+    uris = put_inputs(s3, bucket, 4)
+    sm = _sm(clocked)
+    sm.create_labeling_job(**{**job_request("capped", uris, clocked.default_workteam_arn),
+                              "StoppingConditions": {"MaxHumanLabeledObjectCount": 2}})
+    sm.create_labeling_job(**{**job_request("pct", uris, clocked.default_workteam_arn),
+                              "StoppingConditions": {"MaxPercentageOfInputDatasetLabeled": 25}})
+    sm.create_labeling_job(**job_request("stopped", uris, clocked.default_workteam_arn, workers=2))
+    clocked.engine.tick()
+    (w, v) = _workers(clocked, 2)
+    assert _work_all(w, "capped") == 2
+    assert _work_all(w, "pct") == 1
+    t = w.next_task("stopped")
+    assert w.submit(t, [BOX]).status_code == 200
+    pending = v.next_task("stopped")
+    sm.stop_labeling_job(LabelingJobName="stopped")
+    assert _describe(clocked, "stopped")["LabelingJobStatus"] == "Stopping"
+    late = v.submit(pending, [BOX])
+    assert late.status_code == 409
+    assert v.next_task("stopped") == {"task_id": None, "done": True}
+    clocked.engine.tick()
+    capped, pct, stopped = (_describe(clocked, n) for n in ("capped", "pct", "stopped"))
+    assert capped["LabelingJobStatus"] == "Stopped" and capped["LabelCounters"]["HumanLabeled"] == 2
+    assert capped["LabelCounters"]["Unlabeled"] == 2
+    assert pct["LabelingJobStatus"] == "Stopped" and pct["LabelCounters"]["HumanLabeled"] == 1
+    assert stopped["LabelingJobStatus"] == "Stopped"
+    # the one answer given before the stop is kept; the rest stays unlabeled, written as the input line
+    assert stopped["LabelCounters"] == {"TotalLabeled": 1, "HumanLabeled": 1, "MachineLabeled": 0,
+                                        "FailedNonRetryableError": 0, "Unlabeled": 3}
+    lines = [json.loads(x) for x in _read(s3, stopped["LabelingJobOutput"]["OutputDatasetS3Uri"]).decode().splitlines()]
+    assert "boxes" in lines[0] and lines[1] == {"source-ref": f"s3://{bucket}/job/images/img-0001.png",
+                                                "site": "field-1"}
+
+
+def test_job_failures_name_the_cause(clocked: Any, s3: Any, bucket: str) -> None:
+    sm = _sm(clocked)
+    team = clocked.default_workteam_arn
+    uris = put_inputs(s3, bucket, 3, missing=[1])
+    sm.create_labeling_job(**job_request("missing-image", uris, team))
+    no_manifest = {**uris, "manifest": f"s3://{bucket}/nope/input.manifest"}
+    sm.create_labeling_job(**job_request("no-manifest", no_manifest, team))
+    s3.put_object(Bucket=bucket, Key="bad/input.manifest",
+                  Body=b'{"source-ref": "s3://' + bucket.encode() + b'/job/images/img-0000.png"}\n{not json\n')
+    sm.create_labeling_job(**job_request("bad-line", {**uris, "manifest": f"s3://{bucket}/bad/input.manifest"}, team))
+    s3.put_object(Bucket=bucket, Key="bad2/input.manifest", Body=b'{"source-ref": "/etc/passwd"}\n')
+    sm.create_labeling_job(**job_request("bad-ref", {**uris, "manifest": f"s3://{bucket}/bad2/input.manifest"}, team))
+    all_missing = put_inputs(s3, bucket, 2, missing=[0, 1], prefix="gone")
+    sm.create_labeling_job(**job_request("all-missing", all_missing, team))
+    clocked.engine.tick()
+
+    d = _describe(clocked, "no-manifest")
+    assert d["LabelingJobStatus"] == "Failed" and "nope/input.manifest" in d["FailureReason"]
+    d = _describe(clocked, "bad-line")
+    assert d["LabelingJobStatus"] == "Failed" and "line 2" in d["FailureReason"]
+    d = _describe(clocked, "bad-ref")
+    assert d["LabelingJobStatus"] == "Failed" and "source-ref" in d["FailureReason"]
+    d = _describe(clocked, "all-missing")
+    assert d["LabelingJobStatus"] == "Failed" and "img-0000.png" in d["FailureReason"]
+    d = _describe(clocked, "missing-image")
+    assert d["LabelingJobStatus"] == "InProgress"
+    assert d["LabelCounters"]["FailedNonRetryableError"] == 1 and d["LabelCounters"]["Unlabeled"] == 2
+    (w,) = _workers(clocked, 1)
+    assert _work_all(w, "missing-image") == 2
+    clocked.engine.tick()
+    d = _describe(clocked, "missing-image")
+    assert d["LabelingJobStatus"] == "Completed"
+    lines = [json.loads(x) for x in _read(s3, d["LabelingJobOutput"]["OutputDatasetS3Uri"]).decode().splitlines()]
+    assert "img-0001.png" in lines[1]["boxes-metadata"]["failure-reason"]
+    assert "boxes" in lines[0] and "boxes" in lines[2]
+
+
+def test_adjustment_job_status(clocked: Any, s3: Any, bucket: str) -> None:
+    prior = {"annotations": [{"class_id": 0, "left": 1, "top": 2, "width": 10, "height": 10}],
+             "image_size": [{"width": 64, "height": 48, "depth": 3}]}
+    meta = {"objects": [{"confidence": 0.9}], "class-map": {"0": "drone"}, "type": "groundtruth/object-detection",
+            "human-annotated": "yes", "creation-date": "2026-01-01T00:00:00.000000", "job-name": "labeling-job/first"}
+    uris = put_inputs(s3, bucket, 0, extra_lines=[])
+    s3.put_object(Bucket=bucket, Key="job/images/a.png", Body=b"x")
+    s3.put_object(Bucket=bucket, Key="job/input.manifest", Body="".join(
+        json.dumps({"source-ref": f"s3://{bucket}/job/images/a.png", "first": prior, "first-metadata": meta}) + "\n"
+        for _ in range(2)).encode())
+    _sm(clocked).create_labeling_job(**job_request("adjust", uris, clocked.default_workteam_arn,
+                                                   task_type="AdjustmentBoundingBox", attr="adjusted"))
+    clocked.engine.tick()
+    (w,) = _workers(clocked, 1)
+    t = w.next_task("adjust")
+    assert t["input"]["manifestLine"]["first"] == prior
+    same = {"label": "drone", "left": 1, "top": 2, "width": 10, "height": 10}
+    w.post(t["submit_url"], {"boundingBox": {"boundingBoxes": [same], "inputImageProperties": {"width": 64, "height": 48}}})
+    t = w.next_task("adjust")
+    w.post(t["submit_url"], {"boundingBox": {"boundingBoxes": [dict(same, left=3)], "inputImageProperties":
+                                             {"width": 64, "height": 48}, "initialValueModified": True}})
+    clocked.engine.tick()
+    d = _describe(clocked, "adjust")
+    lines = [json.loads(x) for x in _read(s3, d["LabelingJobOutput"]["OutputDatasetS3Uri"]).decode().splitlines()]
+    assert lines[0]["first"] == prior  # the earlier attribute stays
+    assert lines[0]["adjusted-metadata"]["adjustment-status"] == "unadjusted"
+    assert lines[1]["adjusted-metadata"]["adjustment-status"] == "adjusted"
+    assert lines[1]["adjusted"]["annotations"][0]["left"] == 3
+
+
+CALLS: list[dict[str, Any]] = []
+
+
+def my_pre(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    CALLS.append(event)
+    ref = event["dataObject"]["source-ref"]
+    return {"taskInput": {"taskObject": ref, "labels": ["a", "b"], "note": "custom"},
+            "isHumanAnnotationRequired": "false" if ref.endswith("0002.png") else "true"}
+
+
+def my_acs(event: dict[str, Any], context: Any) -> list[dict[str, Any]]:
+    import boto3
+
+    CALLS.append(event)
+    bucket, _, key = event["payload"]["s3Uri"][5:].partition("/")
+    items = json.loads(boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read())
+    return [{"datasetObjectId": i["datasetObjectId"],
+             "consolidatedAnnotation": {"content": {event["labelAttributeName"]: {
+                 "workers": len(i["annotations"]), "source": i["dataObject"]["s3Uri"]}}}} for i in items]
+
+
+def test_custom_lambdas_mapped_to_callables(moto_server: str, s3: Any, bucket: str, tmp_path: Any,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from gtlabel.local import LocalService, ManualClock
+
+    pre = "arn:aws:lambda:us-east-1:123456789012:function:my-pre"
+    acs = "arn:aws:lambda:us-east-1:123456789012:function:my-acs"
+    CALLS.clear()
+    with LocalService(data_dir=tmp_path, s3_endpoint=moto_server, access_key="testing", secret_key="testing",
+                      clock=ManualClock(), engine_interval=None,
+                      lambdas={pre: f"{__name__}:my_pre", "my-acs": my_acs}) as svc:
+        uris = put_inputs(s3, bucket, 3)
+        req = job_request("custom", uris, svc.default_workteam_arn, PreHumanTaskLambdaArn=pre,
+                          AnnotationConsolidationConfig={"AnnotationConsolidationLambdaArn": acs})
+        svc.client("sagemaker").create_labeling_job(**req)
+        svc.engine.tick()
+        assert [c["dataObject"]["source-ref"][-12:] for c in CALLS] == ["img-0000.png", "img-0001.png", "img-0002.png"]
+        assert CALLS[0]["version"] == "2018-10-16" and CALLS[0]["labelingJobArn"].endswith("labeling-job/custom")
+        svc.add_worker("default", "cw", "pw-custom-1")
+        w = Worker(svc.portal_url, "cw", "pw-custom-1")
+        t = w.next_task("custom")
+        assert t["input"]["note"] == "custom"
+        assert _work_all(w, "custom") == 2  # object 2 needs no human
+        svc.engine.tick()
+        event = CALLS[-1]
+        assert event["labelAttributeName"] == "boxes" and event["labelCategories"] == ["drone", "vehicle", "person", "building"]
+        assert "/consolidation-request/iteration-1/" in event["payload"]["s3Uri"]
+        d = svc.client("sagemaker").describe_labeling_job(LabelingJobName="custom")
+        assert d["LabelingJobStatus"] == "Completed"
+        assert d["LabelCounters"]["HumanLabeled"] == 2 and d["LabelCounters"]["MachineLabeled"] == 1
+        lines = [json.loads(x) for x in _read(s3, d["LabelingJobOutput"]["OutputDatasetS3Uri"]).decode().splitlines()]
+        assert lines[0]["boxes"] == {"workers": 1, "source": f"s3://{bucket}/job/images/img-0000.png"}
+        assert lines[0]["boxes-metadata"]["type"] == "groundTruth/custom"
+        assert lines[2]["boxes-metadata"]["human-annotated"] == "no"
+
+
+def test_engine_state_survives_restart(moto_server: str, s3: Any, bucket: str, tmp_path: Any) -> None:
+    from gtlabel.local import LocalService, ManualClock
+
+    uris = put_inputs(s3, bucket, 2)
+    kw = {"data_dir": tmp_path, "s3_endpoint": moto_server, "access_key": "testing", "secret_key": "testing",
+          "engine_interval": None}
+    with LocalService(clock=ManualClock(), **kw) as svc:
+        svc.client("sagemaker").create_labeling_job(**job_request("resume", uris, svc.default_workteam_arn))
+        svc.engine.tick()
+        svc.add_worker("default", "rw", "pw-resume-1")
+        w = Worker(svc.portal_url, "rw", "pw-resume-1")
+        assert w.submit(w.next_task("resume"), [BOX]).status_code == 200
+    with LocalService(clock=ManualClock(), **kw) as svc:
+        w = Worker(svc.portal_url, "rw", "pw-resume-1")  # the account survived
+        assert _work_all(w, "resume") == 1  # only the second object is left
+        svc.engine.tick()
+        d = svc.client("sagemaker").describe_labeling_job(LabelingJobName="resume")
+        assert d["LabelingJobStatus"] == "Completed" and d["LabelCounters"]["HumanLabeled"] == 2
