@@ -360,3 +360,19 @@ def test_labels_only_without_reading_images(tmp_path: Path) -> None:
     rep = convert_ground_truth_to_yolo(m, tmp_path / "ds", CLASSES, exif="ignore", copy_images=False,
                                        progress=True)
     assert rep.images == 20 and rep.images_copied == 0 and not (tmp_path / "ds/images").exists()
+
+
+def test_unreadable_images_auto_labels_and_adjustment_status_are_counted(tmp_path: Path) -> None:
+    make_image(tmp_path / "ok.jpg", (40, 40))
+    make_image(tmp_path / "auto.jpg", (40, 40))
+    (tmp_path / "broken.jpg").write_bytes(b"not an image at all")
+    auto = gt_line("auto.jpg", (40, 40), [("drone", 1, 1, 5, 5)])
+    auto[f"{ATTR}-metadata"]["human-annotated"] = "no"
+    ok = gt_line("ok.jpg", (40, 40), [("drone", 1, 1, 5, 5)])
+    ok[f"{ATTR}-metadata"]["adjustment-status"] = "unadjusted"
+    m = write_manifest(tmp_path / "m.manifest", [ok, auto, gt_line("broken.jpg", (40, 40))])
+    with pytest.raises(LabelError, match=r"m\.manifest:3, field 'source-ref': not a readable image \("):
+        convert_ground_truth_to_yolo(m, tmp_path / "ds", CLASSES, progress=False)
+    rep = convert_ground_truth_to_yolo(m, tmp_path / "ds", CLASSES, strict=False, progress=False)
+    assert rep.skipped == {"not a readable image": 1}
+    assert rep.labeled_by == {"human": 1, "auto": 1} and rep.adjustment == {"unadjusted": 1}

@@ -90,6 +90,7 @@ FORMAT = "gtlabel-yolo/1"
 _HEADER_RANGES = (64 * 1024, 512 * 1024, None)
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _ROW = "%d %.6f %.6f %.6f %.6f"
+_INDEX = re.compile(r"\[\d+\]")
 ExifMode = Literal["normalize", "ignore"]
 
 
@@ -276,6 +277,8 @@ class ConversionReport:
     empty_images: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     exif: Counter[str] = field(default_factory=Counter)
+    labeled_by: Counter[str] = field(default_factory=Counter)  # human / auto (ADL) / unknown
+    adjustment: Counter[str] = field(default_factory=Counter)  # adjusted / unadjusted (adjustment jobs)
     class_counts: dict[str, int] = field(default_factory=dict)
     images_copied: int = 0
     stale_caches_removed: int = 0
@@ -297,7 +300,8 @@ class ConversionReport:
                       "dropped_zero_area": self.boxes_zero_area, "dropped_duplicate": self.boxes_duplicate,
                       "dropped_unknown_class": self.boxes_unknown_class},
             "empty_images": self.empty_images, "skipped": dict(sorted(self.skipped.items())),
-            "exif": dict(sorted(self.exif.items())), "class_counts": dict(self.class_counts),
+            "exif": dict(sorted(self.exif.items())), "labeled_by": dict(sorted(self.labeled_by.items())),
+            "adjustment": dict(sorted(self.adjustment.items())), "class_counts": dict(self.class_counts),
             "images_copied": self.images_copied, "warnings": list(self.warnings), "examples": list(self.examples),
         }
 
@@ -329,7 +333,8 @@ class ImageProbe:
     format: str | None = None
     etag: str | None = None
     version_id: str | None = None
-    error: str | None = None
+    error: str | None = None  # a short category (counted in the report)
+    detail: str | None = None
 
 
 def probe_header(data: bytes | io.BufferedIOBase | str) -> tuple[tuple[int, int], int | None, str | None]:
@@ -353,9 +358,9 @@ def _probe(uri: str) -> ImageProbe:
     except NotFound:
         return ImageProbe(error="image not found")
     except StorageError as exc:
-        return ImageProbe(error=f"image unreadable: {exc}")
+        return ImageProbe(error="image unreadable", detail=str(exc))
     except Exception as exc:  # PIL raises many types for non-images
-        return ImageProbe(error=f"not a readable image: {type(exc).__name__}: {exc}")
+        return ImageProbe(error="not a readable image", detail=f"{type(exc).__name__}: {exc}")
 
 
 def _probe_s3(uri: str) -> ImageProbe:
@@ -386,7 +391,7 @@ def _probe_s3(uri: str) -> ImageProbe:
             last = exc
             if len(data) >= total:
                 break
-    return ImageProbe(error=f"not a readable image: {type(last).__name__}: {last}")
+    return ImageProbe(error="not a readable image", detail=f"{type(last).__name__}: {last}")
 
 
 # ================================================================================================ converter
@@ -536,6 +541,7 @@ def convert_ground_truth_to_yolo(
                 "drop_unknown_classes": drop_unknown_classes, "copy_images": copy_images, "exif": exif,
                 "label_attribute": label_attribute, "strict": strict, "precision": 6}
     workers = max_workers or _default_workers()
+    progress = progress and _settings_progress()
 
     if final_local is not None:
         final_local.parent.mkdir(parents=True, exist_ok=True)
@@ -611,6 +617,12 @@ def convert_ground_truth_to_yolo(
     return report
 
 
+def _settings_progress() -> bool:
+    from gtlabel.settings import get_settings
+
+    return get_settings().progress
+
+
 def _default_workers() -> int:
     from gtlabel.settings import get_settings
 
@@ -633,7 +645,8 @@ def _records(manifest: str, label_attribute: str | None, ctx: _Ctx) -> Iterator[
 
     def on_skip(exc: ManifestError) -> None:
         rep.records += 1
-        rep.skip(f"invalid line ({exc.field or 'json'})", f"{exc.file}:{exc.line}: {exc.reason}")
+        fld = _INDEX.sub("[]", exc.field) if exc.field else "json"
+        rep.skip(f"invalid line ({fld})", f"{exc.file}:{exc.line}: {exc.reason}"[:500])
 
     for rec in iter_output_manifest(manifest, label_attribute=label_attribute, strict=ctx.strict,
                                     on_skip=on_skip):
@@ -728,9 +741,10 @@ def _convert_pass(manifest: str, label_attribute: str | None, ratios: tuple[floa
                     if probe is not None:
                         if probe.error is not None:
                             if ctx.strict:
-                                raise LabelError(f"{probe.error}: {src}", file=rec.file, line=rec.line,
+                                why = f"{probe.error} ({probe.detail})" if probe.detail else probe.error
+                                raise LabelError(f"{why}: {src}", file=rec.file, line=rec.line,
                                                  field="source-ref")
-                            rep.skip(probe.error, f"{rec.file}:{rec.line}: {src}")
+                            rep.skip(probe.error, f"{rec.file}:{rec.line}: {src} {probe.detail or ''}".rstrip())
                             continue
                         fmt = (probe.format or "").lower()
                         if fmt not in ULTRALYTICS_IMG_FORMATS:
@@ -763,6 +777,10 @@ def _convert_pass(manifest: str, label_attribute: str | None, ratios: tuple[floa
                         rep.skip("duplicate source-ref", f"{rec.file}:{rec.line}: {rec.source_ref}")
                         continue
                     rep.boxes_written += len(rows)
+                    ha = rec.human_annotated
+                    rep.labeled_by["human" if ha else "auto" if ha is False else "unknown"] += 1
+                    if rec.adjustment_status is not None:
+                        rep.adjustment[rec.adjustment_status] += 1
                     if not rows:
                         rep.empty_images += 1
                     state.counts[split] += 1
