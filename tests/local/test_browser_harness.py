@@ -397,3 +397,71 @@ def test_answer_json_matches_ground_truth_shape(tab: Any, harness: Harness) -> N
     edge = value(tab)["boundingBoxes"][1]
     assert edge["left"] + edge["width"] <= 4000 and edge["top"] + edge["height"] <= 3000
     assert edge["left"] + edge["width"] >= 3999
+
+
+def test_custom_template_elements_and_native_inputs(tab: Any, harness: Harness) -> None:
+    """A Ground Truth template of one's own: author-placed submit button, crowd-alert, crowd-instructions and plain
+    inputs; the answer has every named element, and the submit button is not duplicated."""
+    tpl = """<script src="https://assets.crowd.aws/crowd-html-elements.js"></script>
+<crowd-form>
+  <crowd-alert type="warning">Only label what is <b>inside</b> the field.</crowd-alert>
+  <crowd-instructions link-text="How to label">
+    <short-summary><p>Box the tractors.</p></short-summary>
+    <detailed-instructions><p>Tractors are green.</p></detailed-instructions>
+    <positive-example><p>A tight box.</p></positive-example>
+    <negative-example><p>A loose box.</p></negative-example>
+  </crowd-instructions>
+  <crowd-bounding-box name="annotatedResult" src="{{ task.input.taskObject | grant_read_access }}"
+    header="{{ task.input.header }}" labels="{{ task.input.labels | to_json | escape }}">
+    <full-instructions header="Tractors">Green ones.</full-instructions>
+    <short-instructions>Box tractors.</short-instructions>
+  </crowd-bounding-box>
+  <label>Comment <input name="comment" type="text"></label>
+  <label><input name="blurry" type="checkbox"> blurry</label>
+  <crowd-button form-action="submit" variant="primary">Send answer</crowd-button>
+</crowd-form>"""
+    rendered = render_liquid(tpl, {"taskObject": "s3://b/aerial.jpg", "labels": ["tractor"], "header": "Tractors"},
+                             "/img/aerial.jpg")
+    url = harness.add_page("/custom.html", page(rendered, {"csrf-token": CSRF, "gtlabel-submit": "/custom/submit"}))
+    open_task(tab, url)
+    assert tab.locator("crowd-button[form-action=submit]").count() == 1
+    assert tab.get_attribute("crowd-alert", "role") == "alert"
+    tab.click("crowd-instructions button")
+    modal = tab.locator(".gtl-modal:not([hidden])")
+    assert "Tractors are green." in modal.inner_text() and "good example" in modal.inner_text().lower()
+    tab.keyboard.press("Escape")
+    draw_box(tab, 200, 200, 900, 700)
+    tab.fill("input[name=comment]", "two tractors, one hidden")
+    tab.check("input[name=blurry]")
+    tab.click("crowd-button[form-action=submit] button")
+    tab.wait_for_url("**/done.html")
+    body = harness.posts[-1].body
+    assert set(body) == {"annotatedResult", "comment", "blurry"}
+    assert body["comment"] == "two tractors, one hidden" and body["blurry"] is True
+    assert body["annotatedResult"]["boundingBoxes"][0]["label"] == "tractor"
+
+
+def test_minimap_and_toolbar_keep_keyboard_on_the_image(tab: Any, harness: Harness) -> None:
+    open_task(tab, task_page(harness, "mini"))
+    assert tab.locator(".gtl-minimap").is_hidden(), "no overview at fit zoom"
+    tab.click(".gtl-toolbar button:has-text('1:1')")
+    assert abs(tab.evaluate(f"{BB}.zoom") - 1) < 1e-9
+    assert tab.evaluate("document.activeElement.classList.contains('gtl-stage')"), "toolbar returns focus"
+    mini = tab.locator(".gtl-minimap")
+    assert mini.is_visible()
+    bb = mini.bounding_box()
+    assert bb is not None
+    # click the overview at 3/4 of the image width and 1/4 of its height: the view centres there
+    tab.mouse.click(bb["x"] + bb["width"] * 0.75, bb["y"] + bb["height"] * 0.25)
+    stage = tab.locator(".gtl-stage").bounding_box()
+    centre = to_image(tab, stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2)
+    assert abs(centre[0] - 3000) < 40 and abs(centre[1] - 750) < 40, centre
+    # H hides boxes (nothing can be selected while hidden), H shows them again
+    draw_box(tab, 2900, 700, 3100, 800)
+    tab.keyboard.press("h")
+    tab.keyboard.press("Escape")
+    tab.mouse.click(*to_client(tab, 3000, 750))
+    assert tab.evaluate(f"{BB}.selectedIndex") == -1
+    tab.keyboard.press("h")
+    tab.mouse.click(*to_client(tab, 3000, 750))
+    assert tab.evaluate(f"{BB}.selectedIndex") == 0

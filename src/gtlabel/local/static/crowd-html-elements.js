@@ -461,7 +461,10 @@
             onclick: function () { self._fullModal.open(); } })));
 
       function tool(text, title, fn, cls) {
-        return h('button', { type: 'button', class: 'gtl-btn gtl-tool ' + (cls || ''), title: title, text: text, onclick: fn });
+        // keep keyboard focus on the image, so Space pans instead of pressing the button again
+        return h('button', { type: 'button', class: 'gtl-btn gtl-tool ' + (cls || ''), title: title, text: text,
+          onmousedown: function (e) { e.preventDefault(); },
+          onclick: function () { fn(); self._stage.focus({ preventScroll: true }); } });
       }
       this._zoomLabel = h('span', { class: 'gtl-zoom-label', title: 'Zoom (screen px per image px)', text: '100%' });
       this._btnUndo = tool('Undo', 'Undo (Ctrl+Z)', function () { self.undo(); });
