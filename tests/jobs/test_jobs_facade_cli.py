@@ -232,3 +232,15 @@ def test_cli_build_spec_and_options(tmp_path: Path, bucket: str, s3: Any, role_e
                             f"s3://{bucket}/o/", "--label", "a", "--label", "a", "--workteam", TEAM_ARN,
                             "--no-name-check", "--objects", "1"])
     assert r.exit_code == 3 and "unique" in r.output
+
+
+def test_cli_estimate_from_a_manifest(bucket: str, s3: Any) -> None:
+    body = "".join(json.dumps({"source-ref": f"s3://{bucket}/img/{i}.jpg"}) + "\n" for i in range(30))
+    s3.put_object(Bucket=bucket, Key="in/input.manifest", Body=body.encode())
+    r = runner.invoke(app, ["estimate", "--manifest", f"s3://{bucket}/in/input.manifest", "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["objects"] == 30 and json.loads(r.output)["total_usd"] == 2.4
+    r = runner.invoke(app, ["estimate", "--manifest", f"s3://{bucket}/in/input.manifest", "--objects", "3"])
+    assert r.exit_code == 3 and "exactly one" in r.output
+    r = runner.invoke(app, ["estimate", "--manifest", f"s3://{bucket}/nope.manifest"])
+    assert r.exit_code == 5

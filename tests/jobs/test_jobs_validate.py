@@ -322,3 +322,11 @@ def test_every_operation_of_the_model_can_be_validated() -> None:
         assert any(p.path == "Junk" for p in problems), op
     msg = error_message([Problem("A", "bad"), Problem("B.C", "worse")])
     assert msg == "2 validation errors detected: A: bad; B.C: worse"
+
+
+def test_warm_up_compiles_the_tag_pattern() -> None:
+    from gtlabel.jobs import validate as v
+
+    v.warm_up()
+    assert v._compile("([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)") is not None
+    assert v._compile.cache_info().currsize > 5
