@@ -3,8 +3,8 @@
 Layout written (locally or under an S3 prefix)::
 
     <out>/data.yaml                path (absolute; omitted on S3), train, val, [test], names {0..n-1}
-    <out>/images/{train,val,test}/<stem>-<hash8><ext>
-    <out>/labels/{train,val,test}/<stem>-<hash8>.txt      one per image, empty when it has no boxes
+    <out>/images/{train,val,test}/<stem>-<hash12><ext>
+    <out>/labels/{train,val,test}/<stem>-<hash12>.txt     one per image, empty when it has no boxes
     <out>/lineage.json             version, per-image source_ref/ETag/label sha256/split, manifest, settings
     <out>/conversion-report.json   what was kept, fixed, dropped and skipped, and why
 
@@ -20,7 +20,7 @@ What it guarantees (see ``peers.md`` sections 0, 1, 3, 5 for the bugs it avoids)
   Ultralytics' ``exif_size`` measures). When ``image_size`` is the raw stored size of a 90-degree-rotated
   JPEG, the displayed (swapped) size is used. Headers only are read (local files via PIL; S3 objects with a
   ranged GET of the first 64 KB).
-- Image names are collision-free (stem + 8 hex of a hash of ``source-ref``); splits are a hash of
+- Image names are collision-free (stem + 12 hex of a hash of ``source-ref``); splits are a hash of
   ``source-ref`` (+ ``seed``), optionally stratified by class; a rerun gives the same bytes.
 - Output is atomic: locally it is built in a hidden sibling folder and renamed into place; on S3 data.yaml
   is written last (a prefix without data.yaml is incomplete). An existing different dataset is never
@@ -193,13 +193,13 @@ def split_for(source_ref: str, ratios: tuple[float, float, float], seed: int | s
 
 
 def dataset_name(source_ref: str) -> tuple[str, str]:
-    """Collision-free ``(image_name, label_name)`` for a source: safe stem + 8 hex of the whole ``source-ref``."""
+    """Collision-free ``(image_name, label_name)`` for a source: safe stem + 12 hex of the whole ``source-ref``."""
     base = source_ref.rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
     stem, dot, ext = base.rpartition(".")
     if not dot:
         stem, ext = base, ""
     stem = _SAFE.sub("_", stem).strip("._")[:80] or "image"
-    tag = hashlib.blake2b(source_ref.encode(), digest_size=4).hexdigest()
+    tag = hashlib.blake2b(source_ref.encode(), digest_size=6).hexdigest()
     ext = _SAFE.sub("", ext)
     return (f"{stem}-{tag}.{ext}" if ext else f"{stem}-{tag}"), f"{stem}-{tag}.txt"
 
@@ -539,7 +539,7 @@ def convert_ground_truth_to_yolo(
                report, [0] * len(names))
     settings = {"splits": dict(zip(SPLITS, ratios, strict=True)), "stratify": stratify, "seed": seed,
                 "drop_unknown_classes": drop_unknown_classes, "copy_images": copy_images, "exif": exif,
-                "label_attribute": label_attribute, "strict": strict, "precision": 6}
+                "label_attribute": label_attribute, "precision": 6}
     workers = max_workers or _default_workers()
     progress = progress and _settings_progress()
 
@@ -568,6 +568,7 @@ def convert_ground_truth_to_yolo(
             if report.images == 0:
                 raise ManifestError(f"no image could be converted ({report.summary()})", file=manifest)
             present = {s for s in SPLITS if state.counts[s]}
+            settings["label_attribute"] = state.label_attribute  # the one used (given or detected)
             payload = {"format": FORMAT, "names": names, "settings": settings,
                        "entries": f"{state.entries_sum % (1 << 256):064x}", "count": report.images,
                        "moved_to_val": moved}
@@ -596,6 +597,9 @@ def convert_ground_truth_to_yolo(
             report.data_yaml = storage.join(out if s3_out else str(final_local), "data.yaml")
             if not present.issuperset({"val"}):
                 report.warnings.append("no image in 'val': data.yaml's val points at images/train")
+            if not copy_images:
+                report.warnings.append("copy_images=False: images/ is not written; put each image at the 'image' "
+                                       "path lineage.json gives for it")
             lineage_head = {
                 "version": version, "format": FORMAT, "package_version": __version__,
                 "manifest": {"uri": manifest, "etag": manifest_etag},
@@ -770,6 +774,9 @@ def _convert_pass(manifest: str, label_attribute: str | None, ratios: tuple[floa
                     else:
                         split = split_for(rec.source_ref, ratios, seed)
                     data = ("\n".join(rows) + "\n").encode() if rows else b""
+                    if assign is not None and any((label_dirs[o] / lbl_name).exists() for o in SPLITS if o != split):
+                        rep.skip("duplicate source-ref", f"{rec.file}:{rec.line}: {rec.source_ref}")
+                        continue  # stratified splits are by position: a repeated line could land elsewhere
                     try:
                         with open(label_dirs[split] / lbl_name, "xb") as fh:
                             fh.write(data)
