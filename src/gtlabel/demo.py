@@ -1,0 +1,265 @@
+"""``gtlabel demo``: the seed's whole workflow, end to end, on the local Ground-Truth-compatible service.
+
+1. make drone-like aerial images with known objects (some empty, a few EXIF-rotated) and upload them to S3;
+2. build the labeling job with ``create_labeling_job_config`` (budget guard on) and launch it with boto3;
+3. run simulated workers (3 per image) through the worker portal, and watch the job with a progress bar;
+4. write the quality report (consolidation, worker agreement against the known truth, validation);
+5. convert the output manifest to a YOLO11 dataset with a version id and lineage;
+6. train YOLO11n for a few epochs and evaluate it (when the ``train`` extra is installed).
+
+With ``interactive=True`` the simulated workers are replaced by a person: the portal URL and a login are
+printed, and the demo waits for the job to finish.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from gtlabel import storage
+from gtlabel.synth import DEFAULT_CLASSES, SynthImage, iter_images
+
+BUCKET = "gtlabel-demo"
+RAW_PREFIX = "raw/drone/"
+WORKERS = (("alice", "alice-password-1", 2.0), ("bob", "bob-password-1", 1.0),
+           ("carol", "carol-password-1", 1.0), ("dave", "dave-password-1", 0.35))
+INSTRUCTIONS = ("Draw a tight box around every drone, vehicle, person and building you can see. "
+                "Zoom in for small objects; include partly visible objects at the image border.")
+
+
+@dataclass
+class DemoResult:
+    out_dir: Path
+    job_name: str
+    images: int
+    status: str
+    output_manifest: str
+    report_html: Path
+    dataset_dir: Path
+    dataset_version: str | None
+    train_dir: Path | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+
+@contextmanager
+def _env(values: dict[str, str]) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    storage._clients.clear()
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        storage._clients.clear()
+
+
+def _upload(images: list[SynthImage]) -> list[str]:
+    def put(img: SynthImage) -> str:
+        uri = f"s3://{BUCKET}/{RAW_PREFIX}{img.name}"
+        storage.write_bytes(uri, img.jpeg, content_type="image/jpeg")
+        return uri
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(put, images))
+
+
+def truth_manifest_lines(images: list[SynthImage], uris: list[str], labels: tuple[str, ...]) -> list[bytes]:
+    """The known truth as Ground Truth output-manifest lines (attribute ``truth``), for gold-standard metrics."""
+    ids = {name: i for i, name in enumerate(labels)}
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    lines = []
+    for img, uri in zip(images, uris, strict=True):
+        present = sorted({b.label for b in img.boxes})
+        line = {
+            "source-ref": uri,
+            "truth": {"image_size": [{"width": img.width, "height": img.height, "depth": 3}],
+                      "annotations": [{"class_id": ids[b.label], "left": b.left, "top": b.top, "width": b.width,
+                                       "height": b.height} for b in img.boxes]},
+            "truth-metadata": {"objects": [{"confidence": 1.0} for _ in img.boxes],
+                               "class-map": {str(ids[c]): c for c in present},
+                               "type": "groundtruth/object-detection", "human-annotated": "yes",
+                               "creation-date": now, "job-name": "labeling-job/synthetic-truth"},
+        }
+        lines.append(json.dumps(line, separators=(",", ":")).encode())
+    return lines
+
+
+def train_available() -> bool:
+    return importlib.util.find_spec("ultralytics") is not None
+
+
+def run_demo(
+    out_dir: str | os.PathLike[str] = "demo-output",
+    *,
+    images: int = 24,
+    workers_per_object: int = 3,
+    seed: int = 7,
+    train: bool | None = None,
+    epochs: int = 3,
+    imgsz: int = 320,
+    interactive: bool = False,
+    max_budget_usd: float = 25.0,
+    console: Console | None = None,
+    progress: bool = True,
+) -> DemoResult:
+    """Run the whole workflow on a fresh local service. Returns where everything is."""
+    from gtlabel.ground_truth_utils import convert_ground_truth_to_yolo, create_labeling_job_config
+    from gtlabel.local import LocalService
+    from gtlabel.local.workforce import NoiseConfig, WorkerProfile, simulate
+    from gtlabel.monitor import watch_labeling_job
+    from gtlabel.quality.report import write_report
+
+    con = console or Console()
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    want_train = train_available() if train is None else train
+    timings: dict[str, float] = {}
+    t_all = time.perf_counter()
+    labels = DEFAULT_CLASSES
+
+    with LocalService(data_dir=out / "service") as svc, _env(svc.env()):
+        con.rule("[bold]gtlabel demo[/] on the local Ground-Truth-compatible service")
+        con.print(f"SageMaker API  {svc.sagemaker_endpoint}\nS3             {svc.s3_endpoint}\n"
+                  f"Worker portal  {svc.portal_url}")
+
+        # 1. images -> S3 ------------------------------------------------------------------------------
+        t = time.perf_counter()
+        s3 = svc.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_bucket_cors(Bucket=BUCKET, CORSConfiguration={"CORSRules": [
+            {"AllowedMethods": ["GET"], "AllowedOrigins": ["*"], "ExposeHeaders": ["Access-Control-Allow-Origin"]}]})
+        synth = list(iter_images(images, seed=seed, classes=labels))
+        uris = _upload(synth)
+        truth_uri = f"s3://{BUCKET}/truth/truth.manifest"
+        storage.write_bytes(truth_uri, b"\n".join(truth_manifest_lines(synth, uris, labels)) + b"\n")
+        timings["images"] = time.perf_counter() - t
+        n_rot = sum(1 for s in synth if s.exif_orientation != 1)
+        con.print(f"[green]✓[/] {len(synth)} aerial images uploaded to s3://{BUCKET}/{RAW_PREFIX} "
+                  f"({sum(1 for s in synth if not s.boxes)} without objects, {n_rot} EXIF-rotated)")
+
+        # 2. job request, validated offline, budget guard on -------------------------------------------
+        job_name = "drone-demo-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        cfg = create_labeling_job_config(
+            job_name=job_name, input_path=f"s3://{BUCKET}/{RAW_PREFIX}", output_path=f"s3://{BUCKET}/labels/",
+            task_type="BoundingBox", worker_type="private", labels=list(labels), instructions=INSTRUCTIONS,
+            max_budget_usd=max_budget_usd, workers_per_object=1 if interactive else workers_per_object,
+            role_arn=svc.role_arn, max_concurrent_tasks=1000, task_time_limit_s=600,
+        )
+        sm = svc.client("sagemaker")
+        arn = sm.create_labeling_job(**cfg)["LabelingJobArn"]
+        con.print(f"[green]✓[/] labeling job created: {arn}")
+
+        # 3. workers + watch ----------------------------------------------------------------------------
+        team = svc.default_team or "default"
+        t = time.perf_counter()
+        sim_result: dict[str, Any] = {}
+        sim_thread: threading.Thread | None = None
+        if interactive:
+            svc.add_worker(team, "labeler", "labeler-password")
+            con.print(f"\n[bold]Open {svc.portal_url} and log in as [cyan]labeler[/] / [cyan]labeler-password[/],"
+                      " then label the images. The demo continues when the job completes.[/]\n")
+        else:
+            for user, pw, _skill in WORKERS:
+                svc.add_worker(team, user, pw)
+            profiles = [WorkerProfile(u, p, s) for u, p, s in WORKERS]
+
+            def run_workers() -> None:
+                res = simulate(svc.portal_url, job_name, profiles, truth=truth_uri, seed=seed,
+                               noise=NoiseConfig(), idle_timeout_s=20.0)
+                sim_result["summary"] = res.summary()
+
+            sim_thread = threading.Thread(target=run_workers, name="simulated-workers", daemon=True)
+            sim_thread.start()
+        summary = watch_labeling_job(job_name, sm_client=sm, poll_seconds=0.5, max_poll_seconds=2.0,
+                                     max_wait_seconds=24 * 3600 if interactive else 900, progress=progress,
+                                     stall_after_seconds=3600 if interactive else 120)
+        if sim_thread is not None:
+            sim_thread.join(timeout=60)
+        timings["labeling"] = time.perf_counter() - t
+        if not summary.completed:
+            raise RuntimeError(f"the labeling job ended {summary.final_status}: {summary.failure_reason}")
+        output_manifest = str(summary.output_manifest)
+        cost = summary.cost
+        con.print(f"[green]✓[/] job {summary.final_status}: {summary.counters} "
+                  f"(cost so far ${getattr(cost, 'total_usd', 0)})")
+        watch_json = out / "watch-summary.json"
+        watch_json.write_text(json.dumps(summary.to_dict(), indent=2, default=str))
+
+        # 4. quality report -----------------------------------------------------------------------------
+        t = time.perf_counter()
+        report_html = out / "quality-report.html"
+        write_report(output_manifest, str(report_html), json_out=str(out / "quality-report.json"),
+                           truth=truth_uri, class_names=list(labels), progress=progress)
+        timings["report"] = time.perf_counter() - t
+        con.print(f"[green]✓[/] quality report: {report_html}")
+
+        # 5. YOLO11 dataset with lineage ---------------------------------------------------------------
+        t = time.perf_counter()
+        dataset_dir = out / "dataset"
+        conv = convert_ground_truth_to_yolo(output_manifest, str(dataset_dir), {n: i for i, n in enumerate(labels)},
+                                            progress=progress, overwrite=True)
+        timings["convert"] = time.perf_counter() - t
+        version = getattr(conv, "version", None)
+        con.print(f"[green]✓[/] YOLO11 dataset {version}: {dataset_dir / 'data.yaml'}")
+
+    # 6. train + evaluate (outside the service: it no longer needs S3) ------------------------------------
+    result = DemoResult(out, job_name, len(synth), summary.final_status, output_manifest, report_html,
+                        dataset_dir, version, timings_s=timings)
+    if want_train:
+        from gtlabel.model.evaluate import evaluate
+        from gtlabel.model.train import train_yolo
+
+        t = time.perf_counter()
+        tr = train_yolo(dataset_dir, "yolo11n.yaml", epochs=epochs, imgsz=imgsz, batch=8,
+                        project=out / "runs", name="train", exist_ok=True, verbose=False, plots=True)
+        timings["train"] = time.perf_counter() - t
+        t = time.perf_counter()
+        ev = evaluate(tr.weights, dataset_dir, split="test", imgsz=imgsz, batch=8,
+                      project=out / "runs", name="evaluate", exist_ok=True, verbose=False)
+        timings["evaluate"] = time.perf_counter() - t
+        result.train_dir = Path(tr.run_dir)
+        result.metrics = dict(ev.metrics)
+    else:
+        con.print("[yellow]training skipped[/]: install the train extra (pip install 'gtlabel[train]')")
+    timings["total"] = time.perf_counter() - t_all
+    (out / "demo-summary.json").write_text(json.dumps({
+        "job_name": job_name, "status": result.status, "images": result.images,
+        "output_manifest": output_manifest, "dataset": str(dataset_dir), "dataset_version": version,
+        "metrics": result.metrics, "timings_s": {k: round(v, 1) for k, v in timings.items()},
+        "simulated_workers": sim_result.get("summary"),
+    }, indent=2, default=str))
+    _print_summary(con, result)
+    return result
+
+
+def _print_summary(con: Console, r: DemoResult) -> None:
+    tab = Table(title="gtlabel demo: where everything is", show_header=False)
+    tab.add_row("labeling job", f"{r.job_name} ({r.status}, {r.images} images)")
+    tab.add_row("output manifest", r.output_manifest + "  (in the demo's embedded S3, gone with it)")
+    tab.add_row("quality report", str(r.report_html))
+    tab.add_row("YOLO11 dataset", f"{r.dataset_dir / 'data.yaml'}  version {r.dataset_version}")
+    tab.add_row("lineage", str(r.dataset_dir / "lineage.json"))
+    if r.train_dir:
+        tab.add_row("trained model", str(r.train_dir / "weights" / "best.pt"))
+        tab.add_row("test metrics", ", ".join(f"{k}={v:.4f}" for k, v in r.metrics.items()
+                                              if isinstance(v, float)))
+    tab.add_row("timings (s)", ", ".join(f"{k} {v:.1f}" for k, v in r.timings_s.items()))
+    con.print(tab)
