@@ -55,5 +55,14 @@ class _JobsSettings(BaseSettings):
 
 
 def get_jobs_settings() -> _JobsSettings:
-    """Read the jobs settings from the environment now (cheap; not cached, so tests can change env vars)."""
+    """The jobs settings for the current environment (cached per value of the three variables, so a test or
+    notebook that changes them is seen at once, and the hot paths do not rebuild a settings object)."""
+    import os
+
+    key = tuple(os.environ.get(f"GTLABEL_{n}") for n in ("ROLE_ARN", "REGION", "FACTS_DIR"))
+    return _jobs_settings_for(key)
+
+
+@lru_cache(maxsize=16)
+def _jobs_settings_for(key: tuple[str | None, ...]) -> _JobsSettings:
     return _JobsSettings()
