@@ -72,6 +72,65 @@ def report_cmd(
         raise typer.Exit(int(Exit.INVALID))
 
 
+@handle_errors
+def audit_cmd(
+    target: Annotated[str, typer.Argument(help="Output manifest (s3:// or path) or the job output prefix.")],
+    manifest_out: Annotated[str, typer.Option("--manifest-out", help="Where to write the sample manifest "
+                                                                     "(s3:// for a real job).")],
+    output_path: Annotated[str, typer.Option(help="S3OutputPath of the audit job.")],
+    sample: Annotated[int | None, typer.Option(help="Number of images to audit.")] = None,
+    fraction: Annotated[float | None, typer.Option(help="Fraction of the images to audit (0..1].")] = None,
+    strategy: Annotated[str, typer.Option(help="lowest-confidence or random.")] = "lowest-confidence",
+    seed: Annotated[int, typer.Option(help="Seed of the random sample.")] = 0,
+    kind: Annotated[str, typer.Option(help="adjustment or verification.")] = "adjustment",
+    labels: Annotated[str | None, typer.Option(help="The job's classes in class-id order, comma-separated.")] = None,
+    label_categories: Annotated[str | None, typer.Option(help="The job's label category config JSON.")] = None,
+    label_attribute: Annotated[str | None, typer.Option(help="Label attribute to read (default: detected).")] = None,
+    workers_per_object: Annotated[int, typer.Option(help="Reviewers per image.")] = 1,
+    name: Annotated[str | None, typer.Option(help="Audit job name (default: gtlabel-audit-<kind>-<time>).")] = None,
+    workteam: Annotated[str | None, typer.Option(help="Private workteam name or ARN.")] = None,
+    create: Annotated[bool, typer.Option("--create", help="Call CreateLabelingJob (else print the request).")] = False,
+) -> None:
+    """Sample labeled images (lowest confidence first, or random) and build a verification/adjustment job."""
+    import json
+
+    from gtlabel.quality.audit import audit
+    from gtlabel.quality.report import resolve_output
+
+    if strategy not in ("lowest-confidence", "random"):
+        raise ConfigError(f"--strategy: expected lowest-confidence or random, got {strategy!r}")
+    if kind not in ("adjustment", "verification"):
+        raise ConfigError(f"--kind: expected adjustment or verification, got {kind!r}")
+    manifest, _ = resolve_output(target)
+    overrides: dict[str, object] = {}
+    if name:
+        overrides["name"] = name
+    if workteam:
+        overrides["workforce"] = {"type": "private", "workteam": workteam}
+    sm = None
+    if create or workteam is None:
+        import boto3
+
+        sm = boto3.client("sagemaker")
+    res = audit(manifest, manifest_out, output_path=output_path, kind=kind, n=sample,  # type: ignore[arg-type]
+                fraction=fraction, strategy=strategy, seed=seed,  # type: ignore[arg-type]
+                labels=_class_names(labels, label_categories), label_attribute=label_attribute,
+                workers_per_object=workers_per_object, spec_overrides=overrides, sm_client=sm, check_name=create)
+    for it in res.items:
+        console.print(f"{it.source_ref}  [dim]{it.reason}[/]", highlight=False)
+    console.print(f"sample manifest: {res.manifest_uri} ({len(res.items)} images)")
+    if res.built is None:
+        return
+    if not create:
+        console.print_json(json.dumps(res.built.request, default=str))
+        console.print("dry run: add --create to start the job")
+        return
+    assert sm is not None
+    arn = sm.create_labeling_job(**res.built.request)["LabelingJobArn"]
+    console.print(f"created {arn}")
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
     app.command("report", help="Label-quality report (HTML + JSON) of a job's output.")(report_cmd)
+    app.command("audit", help="Build a verification/adjustment job for a sample of a job's labels.")(audit_cmd)
