@@ -330,3 +330,10 @@ def test_warm_up_compiles_the_tag_pattern() -> None:
     v.warm_up()
     assert v._compile("([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)") is not None
     assert v._compile.cache_info().currsize > 5
+
+
+def test_preflight_label_config_check_can_be_left_to_the_job(good_request: Req) -> None:
+    req = good_request()
+    del req["LabelCategoryConfigS3Uri"]
+    assert paths(validate_create_labeling_job(req)) == ["LabelCategoryConfigS3Uri"]
+    assert validate_create_labeling_job(req, preflight=False) == []  # the API itself accepts it

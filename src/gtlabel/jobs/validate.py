@@ -346,8 +346,12 @@ def ground_truth_problems(
     labels: Sequence[object] | None = None,
     prior_label_attribute_name: str | None = None,
     bucket_regions: Mapping[str, str] | None = None,
+    preflight: bool = True,
 ) -> list[Problem]:
     """The Ground Truth rules the service model does not express. Pure: everything comes in as arguments.
+
+    ``preflight``: also apply gtlabel's own checks for things CreateLabelingJob accepts but the job then fails
+    on (a bounding-box job without a label category file). A server emulating the API passes ``False``.
 
     ``region``: the job's region (else taken from the Lambda/workteam ARNs). ``labels``: the label category
     config's labels when known. ``prior_label_attribute_name``: the attribute an adjustment/verification job
@@ -444,9 +448,6 @@ def ground_truth_problems(
             who = "a public (Mechanical Turk) workforce" if public else "a private or vendor workforce"
             out.append(Problem("HumanTaskConfig.TaskAvailabilityLifetimeInSeconds",
                                f"{avail} s is over the {amax} s maximum for {who}"))
-        if isinstance(ttl, int) and avail < ttl:
-            out.append(Problem("HumanTaskConfig.TaskAvailabilityLifetimeInSeconds",
-                               f"tasks are available for {avail} s, less than the {ttl} s a worker may take"))
 
     # --- Mechanical Turk: price from the allowed list, PII classifier
     if public:
@@ -498,7 +499,7 @@ def ground_truth_problems(
     if task_type and task_type.endswith("BoundingBox") and isinstance(ui, Mapping) and ui.get("HumanTaskUiArn"):
         out.append(Problem("HumanTaskConfig.UiConfig.HumanTaskUiArn",
                            "bounding-box jobs take a worker template in UiTemplateS3Uri, not HumanTaskUiArn"))
-    if task_type and task_type.endswith("BoundingBox") and "LabelCategoryConfigS3Uri" not in request:
+    if preflight and task_type and task_type.endswith("BoundingBox") and "LabelCategoryConfigS3Uri" not in request:
         out.append(Problem("LabelCategoryConfigS3Uri",
                            "a bounding-box job needs a label category file (the template reads task.input.labels)"))
     return out
@@ -511,6 +512,7 @@ def validate_create_labeling_job(
     labels: Sequence[object] | None = None,
     prior_label_attribute_name: str | None = None,
     bucket_regions: Mapping[str, str] | None = None,
+    preflight: bool = True,
 ) -> list[Problem]:
     """Every problem of a ``CreateLabelingJob`` request: :func:`validate_params` + :func:`ground_truth_problems`.
 
@@ -520,7 +522,7 @@ def validate_create_labeling_job(
     if isinstance(request, Mapping):
         problems += ground_truth_problems(request, region=region, labels=labels,
                                           prior_label_attribute_name=prior_label_attribute_name,
-                                          bucket_regions=bucket_regions)
+                                          bucket_regions=bucket_regions, preflight=preflight)
     seen: set[tuple[str, str]] = set()
     unique = []
     for p in problems:
