@@ -470,7 +470,8 @@ def _check_image(lin: Lineage, r: ImageRecord, copies: bool, sources: bool) -> t
     src = _source_uri(lin, r)
     src_fp: _Fingerprint | None = None
     src_unchanged = False
-    if sources or copies:
+    # a local source's recorded ETag is always its MD5: without source checks it need not be read again
+    if sources or (copies and (storage_is_s3(src) or not (r.source_etag and _MD5_RE.match(r.source_etag)))):
         try:
             src_fp = _fingerprint(src)
         except NotFound:
