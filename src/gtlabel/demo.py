@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,7 +84,7 @@ def _upload(images: list[SynthImage]) -> list[str]:
 def truth_manifest_lines(images: list[SynthImage], uris: list[str], labels: tuple[str, ...]) -> list[bytes]:
     """The known truth as Ground Truth output-manifest lines (attribute ``truth``), for gold-standard metrics."""
     ids = {name: i for i, name in enumerate(labels)}
-    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
     lines = []
     for img, uri in zip(images, uris, strict=True):
         present = sorted({b.label for b in img.boxes})
@@ -156,7 +156,7 @@ def run_demo(
                   f"({sum(1 for s in synth if not s.boxes)} without objects, {n_rot} EXIF-rotated)")
 
         # 2. job request, validated offline, budget guard on -------------------------------------------
-        job_name = "drone-demo-" + datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        job_name = "drone-demo-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         cfg = create_labeling_job_config(
             job_name=job_name, input_path=f"s3://{BUCKET}/{RAW_PREFIX}", output_path=f"s3://{BUCKET}/labels/",
             task_type="BoundingBox", worker_type="private", labels=list(labels), instructions=INSTRUCTIONS,
