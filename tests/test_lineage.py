@@ -291,3 +291,65 @@ def test_verify_s3_versioned_and_sse_kms(bucket: str, s3: Any, s3_endpoint: str,
     finally:
         monkeypatch.delenv("GTLABEL_KMS_KEY_ID")
         reload_settings()
+
+
+# ------------------------------------------------------------------------------------------------ properties
+_hex = "0123456789abcdef"
+
+
+def _lin_from(entries: list[dict[str, Any]], names: list[str]) -> lineage.Lineage:
+    total = sum(int.from_bytes(hashlib.sha256(orjson.dumps(e)).digest(), "big") for e in entries) % (1 << 256)
+    version = lineage.version_id({"format": "gtlabel-yolo/1", "names": names, "settings": SETTINGS,
+                                  "entries": f"{total:064x}", "count": len(entries), "moved_to_val": []})
+    doc = {"version": version, "format": "gtlabel-yolo/1", "settings": SETTINGS,
+           "names": {str(i): n for i, n in enumerate(names)}, "manifest": {"uri": "s3://b/m", "etag": "e"},
+           "images": entries}
+    head, recs = lineage.parse(orjson.dumps(doc))
+    return lineage.Lineage("s3://b/ds/lineage.json", "s3://b/ds", head, recs)
+
+
+def _entries_strategy() -> Any:
+    from hypothesis import strategies as st
+
+    entry = st.fixed_dictionaries({
+        "n": st.integers(0, 30), "split": st.sampled_from(["train", "val", "test"]),
+        "sha": st.text(_hex, min_size=64, max_size=64), "etag": st.text(_hex, min_size=32, max_size=32)})
+
+    def build(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        seen: dict[int, dict[str, Any]] = {}
+        for it in items:
+            n = it["n"]
+            seen[n] = {"image": f"images/{it['split']}/i{n}.jpg", "label": f"labels/{it['split']}/i{n}.txt",
+                       "source_ref": f"s3://b/raw/i{n}.jpg", "source_etag": it["etag"], "source_version_id": None,
+                       "split": it["split"], "label_sha256": it["sha"]}
+        return list(seen.values())
+
+    return st.lists(entry, max_size=12).map(build)
+
+
+def test_diff_and_version_properties() -> None:
+    from hypothesis import given, settings
+
+    @settings(max_examples=60, deadline=None)
+    @given(_entries_strategy(), _entries_strategy())
+    def check(ea: list[dict[str, Any]], eb: list[dict[str, Any]]) -> None:
+        a, b = _lin_from(ea, ["car"]), _lin_from(eb, ["car"])
+        assert lineage.recompute_version(a) == a.version
+        d = lineage.diff(a, b)
+        ra, rb = {e["source_ref"] for e in ea}, {e["source_ref"] for e in eb}
+        assert set(d.added) == rb - ra and set(d.removed) == ra - rb
+        same = {e["source_ref"]: e for e in ea}
+        changed = {e["source_ref"] for e in eb if e["source_ref"] in same and
+                   (e["label_sha256"], e["split"], e["source_etag"]) != (same[e["source_ref"]]["label_sha256"],
+                                                                         same[e["source_ref"]]["split"],
+                                                                         same[e["source_ref"]]["source_etag"])}
+        assert {c.source_ref for c in d.changed} == changed
+        assert d.same == (a.version == b.version)
+        assert lineage.diff(a, a).same
+        if ea:  # any edit of one record changes the recomputed version
+            edited = [dict(e) for e in ea]
+            edited[0]["label_sha256"] = "0" * 64 if edited[0]["label_sha256"] != "0" * 64 else "1" * 64
+            doc_lin = lineage.Lineage(a.uri, a.base, a.head, lineage.parse(orjson.dumps({**a.head, "images": edited}))[1])
+            assert lineage.recompute_version(doc_lin) != a.version
+
+    check()

@@ -429,8 +429,13 @@ def _md5(uri: str, version: str | None = None) -> str:
     from gtlabel import storage
 
     if storage.is_s3(uri) and version:
+        from botocore.exceptions import ClientError
+
         loc = storage.parse_s3(uri)
-        body = storage.s3_client().get_object(Bucket=loc.bucket, Key=loc.key, VersionId=version)["Body"]
+        try:
+            body = storage.s3_client().get_object(Bucket=loc.bucket, Key=loc.key, VersionId=version)["Body"]
+        except ClientError as exc:
+            raise StorageError(f"cannot read version {version}: {exc}", uri) from exc
         h = hashlib.md5(usedforsecurity=False)
         for chunk in iter(lambda: body.read(1 << 20), b""):
             h.update(chunk)
@@ -611,7 +616,7 @@ def verify(
             probs = _check_label(lin, r)
             p2, nc, ns = _check_image(lin, r, copies, sources or not copies)
         except GtlabelError as exc:
-            return [Problem("unreadable", r.image, str(exc))], 0, 0, 0
+            return [Problem("unreadable", lin.path(r.image), str(exc))], 0, 0, 0
         return probs + p2, 1, nc, ns
 
     from rich.progress import Progress
