@@ -56,7 +56,7 @@ def yolo_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_yolo_dataset(tmp_path_factory.mktemp("yolo-ds"))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="session", autouse=True)
 def yolo_config_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Ultralytics settings + fonts for this test session (set before ultralytics is imported)."""
     d = tmp_path_factory.mktemp("yolo-config")

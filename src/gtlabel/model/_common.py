@@ -149,7 +149,7 @@ def resolve_dataset(dataset: str | os.PathLike[str], *, cache_dir: str | os.Path
                              field=key)
     names = _parse_names(data["names"], str(yaml_path))
     given = data.get("path")
-    root = Path(str(given)) if given else None
+    root = Path(str(given)) if given and not storage.is_s3(source) else None  # a mirror is its own root
     if root is None or not root.is_absolute() or not root.is_dir():
         root = yaml_path.parent
         fixed = dict(data)

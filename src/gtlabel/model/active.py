@@ -30,6 +30,7 @@ import orjson
 from gtlabel import storage
 from gtlabel.errors import ConfigError
 from gtlabel.model._common import ImageItem, iter_images, load_model, model_names
+from gtlabel.model.offline import import_ultralytics
 from gtlabel.model.preannotate import (
     Detection,
     Prediction,
@@ -154,6 +155,10 @@ def rank(
     """
     from gtlabel.manifests import MAX_ATTRIBUTE_CHARS
 
+    if strategy not in STRATEGIES:
+        raise ConfigError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
+    if top_k < 1:
+        raise ConfigError(f"top_k must be >= 1, got {top_k}")
     if not score_key or score_key in {"source", "source-ref"} or score_key.startswith("$"):
         raise ConfigError(f"score_key {score_key!r} is not a usable manifest key")
     if prelabel_attribute is not None:
@@ -162,6 +167,7 @@ def rank(
             raise ConfigError("score_key and prelabel_attribute must differ")
     if not 0.0 <= conf <= 1.0 or not 0.0 < threshold < 1.0:
         raise ConfigError(f"need 0 <= conf <= 1 and 0 < threshold < 1, got conf={conf}, threshold={threshold}")
+    import_ultralytics()  # the missing extra is the first thing to say
     out = str(out_manifest)
     t0 = time.perf_counter()
     yolo = load_model(model_path, cache_dir=cache_dir)

@@ -21,6 +21,7 @@ import orjson
 from gtlabel import __version__, storage
 from gtlabel.errors import ConfigError
 from gtlabel.model._common import lineage_ref, load_model, metrics_summary, model_names, resolve_dataset
+from gtlabel.model.offline import import_ultralytics
 
 __all__ = ["EvalResult", "evaluate", "plot_confusion_matrix"]
 
@@ -101,6 +102,7 @@ def evaluate(
         raise ConfigError(f"split must be one of train, val, test; got {split!r}")
     if storage.is_s3(str(project)):
         raise ConfigError(f"project must be a local folder, got {project}")
+    import_ultralytics()  # the missing extra is the first thing to say
     ds = resolve_dataset(dataset, cache_dir=cache_dir)
     used = split if split in ds.splits else "val"
     note = None if used == split else f"the dataset has no {split} split; evaluated on val"

@@ -35,6 +35,7 @@ import orjson
 from gtlabel import storage
 from gtlabel.errors import ConfigError, ManifestError
 from gtlabel.model._common import ImageItem, display_image, iter_images, load_model, model_names, progress
+from gtlabel.model.offline import import_ultralytics
 
 __all__ = [
     "Detection",
@@ -236,6 +237,7 @@ def preannotate(
     validate_attribute(attribute)
     if not 0.0 <= conf <= 1.0:
         raise ConfigError(f"conf must be between 0 and 1, got {conf}")
+    import_ultralytics()  # the missing extra is the first thing to say
     out = str(out_manifest)
     t0 = time.perf_counter()
     yolo = load_model(model_path, cache_dir=cache_dir)

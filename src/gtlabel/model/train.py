@@ -21,6 +21,7 @@ import orjson
 from gtlabel import __version__, storage
 from gtlabel.errors import ConfigError
 from gtlabel.model._common import lineage_ref, load_model, metrics_summary, resolve_dataset
+from gtlabel.model.offline import import_ultralytics
 
 __all__ = ["METRICS_FILE", "TrainResult", "train_yolo"]
 
@@ -87,6 +88,7 @@ def train_yolo(
     if bad:
         raise ConfigError(f"extra_args may not set {', '.join(sorted(bad))}; use the named arguments")
 
+    import_ultralytics()  # the missing extra is the first thing to say
     ds = resolve_dataset(dataset, cache_dir=cache_dir)
     lineage = lineage_ref(ds.root)
     yolo = load_model(model, cache_dir=cache_dir)
