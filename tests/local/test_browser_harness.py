@@ -332,12 +332,21 @@ def test_skip_posts_decline_with_csrf(tab: Any, harness: Harness) -> None:
     assert post.path == "/skip/decline" and post.headers["x-csrf-token"] == CSRF and post.body == {}
 
 
+def test_return_posts_return_with_csrf(tab: Any, harness: Harness) -> None:
+    harness.replies["/ret/return"] = (200, {"ok": True, "next": "/done.html?returned"})
+    open_task(tab, task_page(harness, "ret"))
+    tab.click('.gtl-footer button:has-text("Return task")')
+    tab.wait_for_url("**/done.html?returned")
+    post = harness.posts[-1]
+    assert post.path == "/ret/return" and post.headers["x-csrf-token"] == CSRF and post.body == {}
+
+
 def test_preview_without_submit_url_does_not_post(tab: Any, harness: Harness) -> None:
     open_task(tab, task_page(harness, "preview", metas=False))
     assert tab.locator(".gtl-footer button:has-text(\"Skip task\")").count() == 0
     n = len(harness.posts)
     draw_box(tab, 100, 100, 900, 700)
-    tab.click("crowd-form .gtl-btn-primary")
+    tab.keyboard.press("Control+Enter")          # the submit shortcut
     tab.wait_for_selector("crowd-form[data-status=success]")
     last = tab.evaluate("window.gtlabelLastAnswer")
     assert last == {"boundingBox": value(tab)} and len(last["boundingBox"]["boundingBoxes"]) == 1
