@@ -1,11 +1,68 @@
 """gtlabel: raw drone images in S3 -> Ground Truth bounding-box labeling jobs -> YOLO11 datasets.
 
-The public API is small and pinned (``__all__``; a test keeps it stable). Heavy extras (ultralytics, the
-SageMaker SDK, playwright) import lazily.
+The public API is small and pinned (``__all__``; ``tests/test_public_api.py`` keeps it stable). Names are
+imported on first use, so ``import gtlabel`` stays light and heavy extras (ultralytics, the SageMaker SDK,
+playwright) load only when a function that needs them is called.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_EXPORTS: dict[str, str] = {
+    # the seed's facade
+    "create_labeling_job_config": "gtlabel.ground_truth_utils",
+    "convert_ground_truth_to_yolo": "gtlabel.ground_truth_utils",
+    # job requests, validation, cost
+    "JobSpec": "gtlabel.jobs.spec",
+    "validate_create_labeling_job": "gtlabel.jobs.validate",
+    "estimate": "gtlabel.cost",
+    "cost_so_far": "gtlabel.cost",
+    # manifests
+    "build_input_manifest": "gtlabel.manifests",
+    "iter_output_manifest": "gtlabel.manifests",
+    # monitoring
+    "watch_labeling_job": "gtlabel.monitor",
+    # quality
+    "consolidate_bounding_boxes": "gtlabel.quality.consolidate",
+    "write_report": "gtlabel.quality.report",
+    # local service
+    "LocalService": "gtlabel.local",
+    # training (extra: train)
+    "train_yolo": "gtlabel.model.train",
+    "evaluate": "gtlabel.model.evaluate",
+    # demo
+    "run_demo": "gtlabel.demo",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+if TYPE_CHECKING:
+    from gtlabel.cost import cost_so_far, estimate
+    from gtlabel.demo import run_demo
+    from gtlabel.ground_truth_utils import convert_ground_truth_to_yolo, create_labeling_job_config
+    from gtlabel.jobs.spec import JobSpec
+    from gtlabel.jobs.validate import validate_create_labeling_job
+    from gtlabel.local import LocalService
+    from gtlabel.manifests import build_input_manifest, iter_output_manifest
+    from gtlabel.model.evaluate import evaluate
+    from gtlabel.model.train import train_yolo
+    from gtlabel.monitor import watch_labeling_job
+    from gtlabel.quality.consolidate import consolidate_bounding_boxes
+    from gtlabel.quality.report import write_report
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gtlabel' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

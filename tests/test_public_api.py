@@ -1,0 +1,32 @@
+"""The public API is small and pinned; importing gtlabel stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import gtlabel
+
+PINNED = [
+    "JobSpec", "LocalService", "__version__", "build_input_manifest", "consolidate_bounding_boxes",
+    "convert_ground_truth_to_yolo", "cost_so_far", "create_labeling_job_config", "estimate", "evaluate",
+    "iter_output_manifest", "run_demo", "train_yolo", "validate_create_labeling_job", "watch_labeling_job",
+    "write_report",
+]
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(gtlabel.__all__) == sorted(PINNED)
+
+
+def test_every_export_resolves() -> None:
+    for name in gtlabel.__all__:
+        assert getattr(gtlabel, name) is not None, name
+
+
+def test_import_is_light() -> None:
+    code = ("import sys, gtlabel, gtlabel.ground_truth_utils, gtlabel.yolo, gtlabel.jobs.validate, gtlabel.cli;"
+            "heavy = [m for m in ('ultralytics', 'torch', 'sagemaker', 'playwright', 'moto', 'matplotlib')"
+            " if m in sys.modules]; print(','.join(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "", f"heavy modules imported eagerly: {out.stdout}"
