@@ -244,3 +244,30 @@ def test_cli_estimate_from_a_manifest(bucket: str, s3: Any) -> None:
     assert r.exit_code == 3 and "exactly one" in r.output
     r = runner.invoke(app, ["estimate", "--manifest", f"s3://{bucket}/nope.manifest"])
     assert r.exit_code == 5
+
+
+def test_seed_example_against_the_local_service(moto_server: str, s3_endpoint: str, bucket: str, s3: Any,
+                                                tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same unmodified example, now with real SageMaker calls answered by ``gtlabel serve``'s service."""
+    local = pytest.importorskip("gtlabel.local")
+    _images(s3, bucket, 5)
+    with local.LocalService(data_dir=tmp_path / "svc", s3_endpoint=moto_server, access_key="testing",
+                            secret_key="testing", engine_interval=None) as svc:
+        for key, value in svc.env().items():
+            monkeypatch.setenv(key, value)
+        monkeypatch.setenv("GTLABEL_EXAMPLE_BUCKET", bucket)
+        storage._clients.clear()
+        runpy.run_path(str(SEED_EXAMPLE), run_name="__main__")
+        sm = svc.client("sagemaker")
+        job = sm.describe_labeling_job(LabelingJobName="drone-objects-2026-11-25")
+        assert job["LabelCategoryConfigS3Uri"].endswith("/drone-objects-2026-11-25/gtlabel/label-categories.json")
+        assert {t["Key"]: t["Value"] for t in job["Tags"]}["gtlabel:max-budget-usd"] == "50"
+        # a second run: the name is taken (case-insensitively) and nothing new is written
+        before = _keys(s3, bucket)
+        monkeypatch.setenv("GTLABEL_EXAMPLE_JOB_NAME", "DRONE-objects-2026-11-25")
+        from gtlabel.errors import JobNameInUse
+
+        with pytest.raises(JobNameInUse):
+            runpy.run_path(str(SEED_EXAMPLE), run_name="__main__")
+        assert _keys(s3, bucket) == before
+    storage._clients.clear()
