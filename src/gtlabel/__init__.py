@@ -38,7 +38,24 @@ _EXPORTS: dict[str, str] = {
     "run_demo": "gtlabel.demo",
 }
 
-__all__ = ["__version__", *sorted(_EXPORTS)]
+__all__ = [
+    "JobSpec",
+    "LocalService",
+    "__version__",
+    "build_input_manifest",
+    "consolidate_bounding_boxes",
+    "convert_ground_truth_to_yolo",
+    "cost_so_far",
+    "create_labeling_job_config",
+    "estimate",
+    "evaluate",
+    "iter_output_manifest",
+    "run_demo",
+    "train_yolo",
+    "validate_create_labeling_job",
+    "watch_labeling_job",
+    "write_report",
+]
 
 if TYPE_CHECKING:
     from gtlabel.cost import cost_so_far, estimate
