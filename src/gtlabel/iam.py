@@ -92,6 +92,7 @@ class ProjectResources:
     partition: str = "aws"
     allow_workteam_management: bool = False
     forbid_public_workforce: bool = False
+    list_whole_bucket: bool = False
 
     # -- ARNs -----------------------------------------------------------------------------------------
     @property
@@ -153,6 +154,7 @@ def project_resources(
     region: str | None = None,
     allow_workteam_management: bool = False,
     forbid_public_workforce: bool = False,
+    list_whole_bucket: bool = False,
 ) -> ProjectResources:
     """Validate the user's resources and return them, with account, Region and partition taken from the
     ARNs given (or the explicit ``account_id``/``region``). Raises :class:`ConfigError` naming the option."""
@@ -191,6 +193,7 @@ def project_resources(
         lambda_arns=tuple(dict.fromkeys(lambda_arns)), execution_role_arn=execution_role_arn,
         account_id=acct, region=reg, partition=partitions.pop() if partitions else "aws",
         allow_workteam_management=allow_workteam_management, forbid_public_workforce=forbid_public_workforce,
+        list_whole_bucket=list_whole_bucket,
     )
 
 
@@ -349,13 +352,7 @@ def data_scientist_grants(res: ProjectResources) -> list[Statement]:
             "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:AbortMultipartUpload"],
             "Resource": [res.objects_arn(p) for p in prefixes],
         },
-        {
-            "Sid": "ListProjectPrefixes",
-            "Effect": "Allow",
-            "Action": "s3:ListBucket",
-            "Resource": res.bucket_arn,
-            "Condition": _prefix_list_condition(prefixes),
-        },
+        _data_scientist_list(res, prefixes),
     ]
     # GenerateDataKey: SSE-KMS uploads; Decrypt: reads and multipart completion; Encrypt: direct use.
     st += _kms_use(res, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], "UseProjectKey")
@@ -370,6 +367,16 @@ def data_scientist_grants(res: ProjectResources) -> list[Statement]:
             "Resource": res.workteam_arn,
         })
     return st
+
+
+def _data_scientist_list(res: ProjectResources, prefixes: Sequence[str]) -> Statement:
+    """ListBucket on the project prefixes, or (``list_whole_bucket``, for a bucket dedicated to the project)
+    on the whole bucket. Without an unconditional ListBucket, S3 answers a HEAD/GET of a *missing* object with
+    403 instead of 404, so "does this dataset already exist?" checks read as errors (docs/SECURITY.md 1.2)."""
+    if res.list_whole_bucket:
+        return {"Sid": "ListProjectBucket", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": res.bucket_arn}
+    return {"Sid": "ListProjectPrefixes", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": res.bucket_arn,
+            "Condition": _prefix_list_condition(prefixes)}
 
 
 def data_scientist_guardrails(res: ProjectResources) -> list[Statement]:
@@ -461,8 +468,10 @@ def cloudformation_template(
     baked in. Delete protection: the key and the bucket are retained when the stack is deleted."""
     res = _template_resources(input_prefix, output_prefix, lambda_arns, allow_workteam_management,
                               forbid_public_workforce)
-    # The two roles are created by this stack and known only by ARN inside it.
+    # The two roles are created by this stack and known only by ARN inside it. The bucket is dedicated to
+    # the project, so the data scientist may list all of it (404s for missing objects, see _data_scientist_list).
     exec_res = replace(res, execution_role_arn=None)
+    res = replace(res, list_whole_bucket=True)
     root = "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"
     prefix_param = {
         "Type": "String",

@@ -113,6 +113,11 @@ def test_data_scientist_is_least_privilege() -> None:
     assert set(_actions(opt["ManageWorkteams"])) == {
         "sagemaker:CreateWorkteam", "sagemaker:UpdateWorkteam", "sagemaker:DeleteWorkteam"}
     assert "DenyPublicWorkforce" not in opt
+    assert st["ListProjectPrefixes"]["Condition"]["StringLike"]["s3:prefix"][:2] == ["proj/in", "proj/in/*"]
+    whole = _statements(iam.policy_document("data-scientist", _res(list_whole_bucket=True)))
+    assert "ListProjectPrefixes" not in whole
+    assert whole["ListProjectBucket"] == {"Sid": "ListProjectBucket", "Effect": "Allow", "Action": "s3:ListBucket",
+                                          "Resource": "arn:aws:s3:::drone-data"}
     bare = _statements(iam.policy_document("data-scientist", _res(kms_key_arn=None, topic_arn=None)))
     assert not {"UseProjectKey", "PublishBudgetAlerts", "DenyUploadsWithoutSseKms"} & set(bare)
     # parts: grants + guardrails == all
@@ -231,6 +236,12 @@ def test_template_resources() -> None:
     guards = {s["Sid"] for s in ds["gtlabel-data-scientist-guardrails"]["Statement"]}
     assert "DenyPublicWorkforce" in guards  # denied by default in the template
     grants = {s["Sid"]: s for s in ds["gtlabel-data-scientist-grants"]["Statement"]}
+    assert "Condition" not in grants["ListProjectBucket"]  # the template's bucket is the project's own
+    ex = {p["PolicyName"]: p["PolicyDocument"] for p in r["GroundTruthExecutionRole"]["Properties"]["Policies"]}
+    ex_grants = {s["Sid"]: s for s in ex["gtlabel-execution-grants"]["Statement"]}
+    assert ex_grants["ListProjectPrefixes"]["Condition"]["StringLike"]["s3:prefix"] == [
+        {"Fn::Sub": "${InputPrefix}"}, {"Fn::Sub": "${InputPrefix}/*"},
+        {"Fn::Sub": "${OutputPrefix}"}, {"Fn::Sub": "${OutputPrefix}/*"}]
     assert grants["PassExecutionRoleToSageMakerOnly"]["Resource"] == {"Fn::Sub": "${GroundTruthExecutionRole.Arn}"}
     assert set(tpl["Outputs"]) == {"BucketName", "KmsKeyArn", "BudgetTopicArn", "ExecutionRoleArn", "DataScientistRoleArn"}
 

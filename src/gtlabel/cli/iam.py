@@ -39,6 +39,7 @@ def policy(
     region: Annotated[str | None, typer.Option("--region", help="Region, if not in the ARNs")] = None,
     allow_workteam_management: Annotated[bool, typer.Option("--allow-workteam-management", help="Let the data scientist create/update/delete workteams")] = False,
     forbid_public_workforce: Annotated[bool, typer.Option("--forbid-public-workforce", help="Deny jobs on the public (Mechanical Turk) workforce")] = False,
+    list_whole_bucket: Annotated[bool, typer.Option("--list-whole-bucket", help="data-scientist: ListBucket on the whole (dedicated) bucket, so missing objects read as 404 not 403")] = False,
     part: Annotated[str, typer.Option("--part", help="all, grants (Allow statements) or guardrails (conditional Denys)")] = "all",
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout")] = None,
 ) -> None:
@@ -52,7 +53,7 @@ def policy(
         bucket=bucket, input_prefixes=input_prefix, output_prefix=output_prefix, kms_key_arn=kms_key,
         topic_arn=topic, lambda_arns=lambda_arn or [], execution_role_arn=execution_role, account_id=account,
         region=region, allow_workteam_management=allow_workteam_management,
-        forbid_public_workforce=forbid_public_workforce,
+        forbid_public_workforce=forbid_public_workforce, list_whole_bucket=list_whole_bucket,
     )
     doc = iam.policy_document(role, res, cast(iam.Part, part))
     _emit(json.dumps(doc, indent=2) + "\n", out)
