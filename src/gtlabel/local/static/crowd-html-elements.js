@@ -52,6 +52,7 @@
         if (v === null || v === undefined || v === false) return;
         if (k.slice(0, 2) === 'on' && typeof v === 'function') el.addEventListener(k.slice(2), v);
         else if (k === 'text') el.textContent = v;
+        else if (k === 'style') el.style.cssText = v;   // CSSOM: allowed under a CSP without 'unsafe-inline'
         else el.setAttribute(k, v === true ? '' : String(v));
       });
     }
@@ -1342,7 +1343,8 @@
           var r = res.r, data = res.data;
           if (!r.ok) {
             var msg = (data && (data.error || data.message)) || (r.status + ' ' + r.statusText);
-            var hint = r.status === 403 ? ' Your session may have expired: reload the page or log in again.'
+            var hint = r.status === 401 ? ' You are logged out: log in again in another tab, then press Submit again.'
+              : r.status === 403 ? ' Your session may have expired: reload the page or log in again.'
               : r.status === 409 ? ' This task is no longer assigned to you.' : '';
             self._busy(false);
             self._show('The server refused this: ' + msg + '.' + hint, 'error');
