@@ -249,3 +249,42 @@ def test_lambda_bad_input_names_file_and_field(bucket: str, s3: Any) -> None:
     s3.put_object(Bucket=bucket, Key="job/notjson.json", Body=b"{oops")
     with pytest.raises(InputError, match="not valid JSON"):
         lambda_handler({**event, "payload": {"s3Uri": f"s3://{bucket}/job/notjson.json"}}, None)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.lists(st.lists(_box, max_size=12), min_size=1, max_size=6), st.floats(0.05, 1.0),
+       st.one_of(st.none(), st.integers(1, 4)))
+def test_python_and_numpy_engines_agree(workers: list[list[tuple[str, int, int, int, int]]], thr: float,
+                                        quorum: int | None) -> None:
+    import gtlabel.quality.consolidate as c
+
+    answers = [ans(*w) for w in workers]
+    old = c.SMALL_IMAGE_BOXES
+    try:
+        c.SMALL_IMAGE_BOXES = 10**9
+        py = c.consolidate_bounding_boxes(answers, LABELS, iou_threshold=thr, quorum=quorum)
+        c.SMALL_IMAGE_BOXES = -1
+        nu = c.consolidate_bounding_boxes(answers, LABELS, iou_threshold=thr, quorum=quorum)
+    finally:
+        c.SMALL_IMAGE_BOXES = old
+    assert (py.label, py.objects, py.members) == (nu.label, nu.objects, nu.members)
+
+
+def test_engines_agree_on_crowded_images() -> None:
+    import gtlabel.quality.consolidate as c
+
+    rng = random.Random(4)
+    imgs = make_images(30, seed=4)
+    for img in imgs:
+        img.truth = img.truth * 4  # up to 24 objects, overlapping duplicates: > SMALL_IMAGE_BOXES boxes
+    items = [[answer(w, img, rng) for w in GOOD[:4]] for img in imgs]
+    assert max(sum(len(a["boundingBoxes"]) for a in it) for it in items) > c.SMALL_IMAGE_BOXES
+    old = c.SMALL_IMAGE_BOXES
+    try:
+        c.SMALL_IMAGE_BOXES = 10**9
+        py = [c.consolidate_bounding_boxes(it, LABELS) for it in items]
+        c.SMALL_IMAGE_BOXES = -1
+        nu = [c.consolidate_bounding_boxes(it, LABELS) for it in items]
+    finally:
+        c.SMALL_IMAGE_BOXES = old
+    assert [(r.label, r.objects, r.members) for r in py] == [(r.label, r.objects, r.members) for r in nu]

@@ -271,6 +271,141 @@ def _collect(worker_answers: Sequence[Mapping[str, Any]], class_of: Mapping[str,
     return rows, wk, cl, src, sizes
 
 
+# Images with at most this many worker boxes are consolidated in plain Python (numpy's per-call overhead is
+# larger than the work); bigger ones with numpy. Both give the same result (a test holds them to it).
+SMALL_IMAGE_BOXES = 48
+
+_Kept = tuple[int, int, int, int, int, float, list[int]]  # class, left, top, width, height, confidence, members
+
+
+def _finish(groups: list[list[int]], rows: list[list[float]], cl: list[int], n_workers: int,
+            size_wh: tuple[int, int] | None) -> list[_Kept]:
+    """Mean box (clipped, rounded half-to-even) and confidence of each kept group, in plain Python."""
+    out: list[_Kept] = []
+    for g in groups:
+        k = len(g)
+        if k == 1:
+            x0, y0, x1, y1 = rows[g[0]]
+        else:
+            c0, c1, c2, c3 = zip(*[rows[i] for i in g], strict=True)
+            x0, y0, x1, y1 = sum(c0) / k, sum(c1) / k, sum(c2) / k, sum(c3) / k
+        if size_wh is not None:
+            w, h = size_wh
+            x0 = 0.0 if x0 < 0.0 else (w if x0 > w else x0)
+            x1 = 0.0 if x1 < 0.0 else (w if x1 > w else x1)
+            y0 = 0.0 if y0 < 0.0 else (h if y0 > h else y0)
+            y1 = 0.0 if y1 < 0.0 else (h if y1 > h else y1)
+        bx0, by0, bx1, by1 = round(x0), round(y0), round(x1), round(y1)
+        if bx1 <= bx0 or by1 <= by0:
+            continue
+        conf = 0.0
+        if n_workers > 1:
+            barea = (bx1 - bx0) * (by1 - by0)
+            tot = 0.0
+            for i in g:
+                r = rows[i]
+                iw = (r[2] if r[2] < bx1 else bx1) - (r[0] if r[0] > bx0 else bx0)
+                ih = (r[3] if r[3] < by1 else by1) - (r[1] if r[1] > by0 else by0)
+                if iw > 0 and ih > 0:
+                    inter = iw * ih
+                    tot += inter / ((r[2] - r[0]) * (r[3] - r[1]) + barea - inter)
+            conf = k / n_workers * (tot / k)
+            conf = 0.0 if conf < 0.0 else (1.0 if conf > 1.0 else conf)
+        out.append((cl[g[0]], bx0, by0, bx1 - bx0, by1 - by0, round(conf, 4), g))
+    return out
+
+
+def _groups_py(rows: list[list[float]], wk: list[int], cl: list[int], n_workers: int, quorum: int,
+               threshold: float, size_wh: tuple[int, int] | None) -> list[_Kept]:
+    """The pure-Python engine: the same clustering as :func:`_cluster` without numpy."""
+    n = len(rows)
+    if n_workers == 1:
+        groups = [[i] for i in range(n)] if quorum <= 1 else []
+        return _finish(groups, rows, cl, n_workers, size_wh)
+    area = [(r[2] - r[0]) * (r[3] - r[1]) for r in rows]
+    iou: dict[tuple[int, int], float] = {}
+    cand: list[tuple[float, int, int]] = []
+    for i in range(n):
+        xi0, yi0, xi1, yi1 = rows[i]
+        wi, ci, ai = wk[i], cl[i], area[i]
+        for j in range(i + 1, n):
+            if wk[j] == wi or cl[j] != ci:
+                continue
+            r = rows[j]
+            iw = (xi1 if xi1 < r[2] else r[2]) - (xi0 if xi0 > r[0] else r[0])
+            if iw <= 0:
+                continue
+            ih = (yi1 if yi1 < r[3] else r[3]) - (yi0 if yi0 > r[1] else r[1])
+            if ih <= 0:
+                continue
+            inter = iw * ih
+            union = ai + area[j] - inter
+            v = inter / union if union > 0 else 0.0
+            iou[(i, j)] = v
+            if v >= threshold:
+                cand.append((v, i, j))
+    cand.sort(key=lambda t: -t[0])  # stable: ties keep (i, j) order, as the numpy engine
+    group = list(range(n))
+    members: dict[int, list[int]] = {i: [i] for i in range(n)}
+    masks: dict[int, int] = {i: 1 << wk[i] for i in range(n)}
+    for _, a, b in cand:
+        ga, gb = group[a], group[b]
+        if ga == gb or masks[ga] & masks[gb]:
+            continue
+        ma, mb = members[ga], members[gb]
+        if len(ma) > 1 or len(mb) > 1:
+            total = sum(iou.get((x, y) if x < y else (y, x), 0.0) for x in ma for y in mb)
+            if total < threshold * len(ma) * len(mb):
+                continue
+        if len(ma) < len(mb):
+            ga, gb, ma, mb = gb, ga, mb, ma
+        ma.extend(mb)
+        masks[ga] |= masks.pop(gb)
+        for k in mb:
+            group[k] = ga
+        del members[gb]
+    groups = [sorted(m) for m in members.values() if len(m) >= quorum]
+    return _finish(groups, rows, cl, n_workers, size_wh)
+
+
+def _groups_np(rows: list[list[float]], wk: list[int], cl: list[int], n_workers: int, quorum: int,
+               threshold: float, size_wh: tuple[int, int] | None) -> list[_Kept]:
+    """The numpy engine for images with many boxes."""
+    xyxy = np.array(rows, dtype=np.float64)
+    if n_workers == 1:
+        groups = [[i] for i in range(len(rows))]
+    else:
+        groups = _cluster(_iou_matrix(xyxy), np.array(wk, dtype=np.int64), np.array(cl, dtype=np.int64), threshold)
+    groups = [g for g in groups if len(g) >= quorum]
+    if not groups:
+        return []
+    counts = np.array([len(g) for g in groups], dtype=np.float64)
+    idx = np.fromiter((i for g in groups for i in g), dtype=np.int64, count=int(counts.sum()))
+    gid = np.repeat(np.arange(len(groups)), counts.astype(np.int64))
+    mean = np.empty((len(groups), 4))
+    for c in range(4):
+        mean[:, c] = np.bincount(gid, weights=xyxy[idx, c], minlength=len(groups)) / counts
+    if size_wh is not None:
+        np.clip(mean[:, 0::2], 0.0, float(size_wh[0]), out=mean[:, 0::2])
+        np.clip(mean[:, 1::2], 0.0, float(size_wh[1]), out=mean[:, 1::2])
+    box = np.rint(mean)
+    valid = (box[:, 2] > box[:, 0]) & (box[:, 3] > box[:, 1])
+    if n_workers == 1:
+        conf = np.zeros(len(groups))
+    else:
+        m, b = xyxy[idx], box[gid]
+        iw = np.minimum(m[:, 2], b[:, 2]) - np.maximum(m[:, 0], b[:, 0])
+        ih = np.minimum(m[:, 3], b[:, 3]) - np.maximum(m[:, 1], b[:, 1])
+        inter = np.clip(iw, 0.0, None) * np.clip(ih, 0.0, None)
+        union = (m[:, 2] - m[:, 0]) * (m[:, 3] - m[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
+        with np.errstate(divide="ignore", invalid="ignore"):
+            pair = np.where(union > 0.0, inter / union, 0.0)
+        mean_iou = np.bincount(gid, weights=pair, minlength=len(groups)) / counts
+        conf = np.clip(counts / n_workers * mean_iou, 0.0, 1.0)
+    return [(cl[g[0]], int(bx[0]), int(bx[1]), int(bx[2] - bx[0]), int(bx[3] - bx[1]), round(float(cf), 4), g)
+            for g, bx, cf, ok in zip(groups, box.tolist(), conf.tolist(), valid.tolist(), strict=True) if ok]
+
+
 def consolidate_bounding_boxes(worker_answers: Sequence[Mapping[str, Any]], labels: Sequence[str], *,
                                iou_threshold: float = 0.5, quorum: int | None = None) -> ConsolidatedObject:
     """Consolidate the bounding-box answers several workers gave for one image.
@@ -299,49 +434,17 @@ def consolidate_bounding_boxes(worker_answers: Sequence[Mapping[str, Any]], labe
     objects: list[dict[str, float]] = []
     members_out: list[list[tuple[int, int]]] = []
     if rows:
-        xyxy = np.array(rows, dtype=np.float64)
-        if not np.isfinite(xyxy).all():
-            bad = int(np.nonzero(~np.isfinite(xyxy).all(axis=1))[0][0])
+        if not math.isfinite(sum(map(sum, rows))) and not all(math.isfinite(v) for r in rows for v in r):
+            bad = next(k for k, r in enumerate(rows) if not all(math.isfinite(v) for v in r))
             w, _ = src[bad]
             parse_answer(worker_answers[w], f"worker_answers[{w}]")  # raises naming the field
-        cls = np.array(cl, dtype=np.int64)
-        if n_workers == 1:
-            groups = [[i] for i in range(len(rows))]
-        else:
-            groups = _cluster(_iou_matrix(xyxy), np.array(wk, dtype=np.int64), cls, iou_threshold)
-        groups = [g for g in groups if len(g) >= quorum]
-        if groups:
-            counts = np.array([len(g) for g in groups], dtype=np.float64)
-            idx = np.fromiter((i for g in groups for i in g), dtype=np.int64, count=int(counts.sum()))
-            gid = np.repeat(np.arange(len(groups)), counts.astype(np.int64))
-            mean = np.empty((len(groups), 4))
-            for c in range(4):
-                mean[:, c] = np.bincount(gid, weights=xyxy[idx, c], minlength=len(groups)) / counts
-            if size_wh is not None:
-                np.clip(mean[:, 0::2], 0.0, float(size_wh[0]), out=mean[:, 0::2])
-                np.clip(mean[:, 1::2], 0.0, float(size_wh[1]), out=mean[:, 1::2])
-            box = np.rint(mean)
-            valid = (box[:, 2] > box[:, 0]) & (box[:, 3] > box[:, 1])
-            if n_workers == 1:
-                conf = np.zeros(len(groups))
-            else:
-                m, b = xyxy[idx], box[gid]
-                iw = np.minimum(m[:, 2], b[:, 2]) - np.maximum(m[:, 0], b[:, 0])
-                ih = np.minimum(m[:, 3], b[:, 3]) - np.maximum(m[:, 1], b[:, 1])
-                inter = np.clip(iw, 0.0, None) * np.clip(ih, 0.0, None)
-                union = (m[:, 2] - m[:, 0]) * (m[:, 3] - m[:, 1]) + (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]) - inter
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    pair = np.where(union > 0.0, inter / union, 0.0)
-                mean_iou = np.bincount(gid, weights=pair, minlength=len(groups)) / counts
-                conf = np.clip(counts / n_workers * mean_iou, 0.0, 1.0)
-            kept = [(int(cls[g[0]]), int(bx[0]), int(bx[1]), int(bx[2] - bx[0]), int(bx[3] - bx[1]),
-                     round(float(cf), 4), g)
-                    for g, bx, cf, ok in zip(groups, box.tolist(), conf.tolist(), valid.tolist(), strict=True) if ok]
-            kept.sort(key=lambda k: (k[0], k[2], k[1], k[3], k[4]))
-            for cid, bl, bt, bw, bh, cf, g in kept:
-                annotations.append({"class_id": cid, "left": bl, "top": bt, "width": bw, "height": bh})
-                objects.append({"confidence": cf})
-                members_out.append([src[i] for i in g])
+        engine = _groups_py if len(rows) <= SMALL_IMAGE_BOXES else _groups_np
+        kept = engine(rows, wk, cl, n_workers, quorum, iou_threshold, size_wh)
+        kept.sort(key=lambda k: (k[0], k[2], k[1], k[3], k[4]))
+        for cid, bl, bt, bw, bh, cf, g in kept:
+            annotations.append({"class_id": cid, "left": bl, "top": bt, "width": bw, "height": bh})
+            objects.append({"confidence": cf})
+            members_out.append([src[i] for i in g])
     class_map = {str(cid): labels[cid] for cid in sorted({a["class_id"] for a in annotations})}
     return ConsolidatedObject(label={"image_size": image_size, "annotations": annotations}, objects=objects,
                               class_map=class_map, members=members_out, worker_count=n_workers, quorum=quorum)
