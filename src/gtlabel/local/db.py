@@ -123,6 +123,9 @@ class Database:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        # one writer at a time inside this process: SQLite's own busy handler sleeps (up to 100 ms) when two
+        # connections race for the write lock, which wrecks tail latency; a Python lock hands over at once
+        self._write_lock = threading.Lock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = self.conn()
         con.executescript(SCHEMA)  # idempotent; executescript commits on its own
@@ -147,13 +150,14 @@ class Database:
     def tx(self) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back if the body raises). Returns after the commit."""
         con = self.conn()
-        con.execute("BEGIN IMMEDIATE")
-        try:
-            yield con
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        con.execute("COMMIT")
+        with self._write_lock:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
 
     def query(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
         return self.conn().execute(sql, params).fetchall()
