@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jobs_helpers import ROLE, TEAM_ARN, team
 
 from gtlabel import storage
@@ -227,3 +229,42 @@ def test_bucket_in_another_region_is_caught(bucket: str, s3: Any, role_env: str)
     assert s3.list_objects_v2(Bucket=other).get("KeyCount", 0) == 0
     built = prepare_job(spec, job_name="cross-region-1", check_bucket_regions=False, upload=False)
     assert built.request["OutputConfig"]["S3OutputPath"] == f"s3://{other}/labels/"
+
+
+_label = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=40).filter(
+    lambda s: bool(s.strip()))
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    labels=st.lists(_label, min_size=1, max_size=12, unique_by=lambda s: s.strip()),
+    region=st.sampled_from(facts.supported_regions()),
+    task_type=st.sampled_from(facts.TASK_TYPES),
+    workers=st.integers(1, 9),
+    ttl=st.integers(30, 28800),
+    kind=st.sampled_from(["private", "public", "vendor"]),
+    price=st.sampled_from(["0.036", "0.12", "1.2"]),
+    header=st.text(max_size=60),
+)
+def test_any_valid_spec_builds_a_valid_request(labels: list[str], region: str, task_type: str, workers: int,
+                                               ttl: int, kind: str, price: str, header: str) -> None:
+    from decimal import Decimal
+
+    spec = _spec(labels=labels, region=region, task_type=task_type, workers_per_object=workers,
+                 task_time_limit_s=ttl, header=header,
+                 prior_label_attribute_name=None if task_type == "BoundingBox" else "bounding-box")
+    arn = {"private": f"arn:aws:sagemaker:{region}:123456789012:workteam/private-crowd/t",
+           "public": facts.public_workteam_arn(region),
+           "vendor": f"arn:aws:sagemaker:{region}:123456789012:workteam/vendor-crowd/v"}[kind]
+    wf = ResolvedWorkforce(kind, arn, Decimal(price) if kind != "private" else None)  # type: ignore[arg-type]
+    got = _build(spec, region=region, wf=wf)
+    assert validate_create_labeling_job(got, region=region, labels=spec.labels,
+                                        prior_label_attribute_name=spec.prior_label_attribute_name) == []
+
+
+def test_spec_label_limits() -> None:
+    with pytest.raises(ValueError, match="at most 256"):
+        _spec(labels=["x" * 257])
+    with pytest.raises(ValueError, match="at most 50"):
+        _spec(labels=[f"l{i}" for i in range(51)])
+    assert len(_spec(labels=[f"l{i}" for i in range(50)]).labels) == 50

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -104,13 +105,21 @@ def resolve_workforce(spec: JobSpec, region: str, sm_client: SageMakerClient | N
     return resolve_vendor(region, wf.workteam_arn, wf.price_usd)
 
 
+_TITLE_UNSAFE = re.compile("[^\t\n\r \u0020-\ud7ff\ue000-\ufffd]")
+
+
+def _one_line(text: str, limit: int) -> str:
+    """``text`` on one line, with only the characters the TaskTitle/TaskDescription patterns allow."""
+    clean = re.sub(r"\s+", " ", _TITLE_UNSAFE.sub("", text)).strip()
+    return clean if len(clean) <= limit else clean[: limit - 3].rstrip() + "..."
+
+
 def _title(spec: JobSpec) -> str:
     if spec.task_title:
         return spec.task_title
     verb = {"BoundingBox": "Draw boxes", "AdjustmentBoundingBox": "Adjust boxes",
             "VerificationBoundingBox": "Verify boxes"}[spec.task_type]
-    title = f"{verb}: {', '.join(spec.labels)}"
-    return title if len(title) <= 128 else title[:125] + "..."
+    return _one_line(f"{verb}: {', '.join(spec.labels)}", 128)
 
 
 def _description(spec: JobSpec) -> str:
@@ -118,8 +127,7 @@ def _description(spec: JobSpec) -> str:
         return spec.task_description
     what = {"BoundingBox": "Draw a tight box around every", "AdjustmentBoundingBox": "Correct the boxes of every",
             "VerificationBoundingBox": "Check the boxes of every"}[spec.task_type]
-    text = f"{what} {', '.join(spec.labels)} in drone images"
-    return text if len(text) <= 255 else text[:252] + "..."
+    return _one_line(f"{what} {', '.join(spec.labels)} in drone images", 255)
 
 
 def build_request(

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gtlabel.errors import ConfigError, InputError
-from gtlabel.jobs.facts import TaskType
+from gtlabel.jobs.facts import TaskType, limits
 from gtlabel.jobs.template import Example, check_example_uri
 
 __all__ = [
@@ -134,6 +134,12 @@ class JobSpec(_Model):
         dups = sorted({x for x in stripped if stripped.count(x) > 1})
         if dups:
             raise ValueError(f"labels must be unique; repeated: {', '.join(dups)}")
+        lim = limits()
+        long = [x[:40] + "..." for x in stripped if len(x) > lim.max_label_length]
+        if long:
+            raise ValueError(f"labels may have at most {lim.max_label_length} characters: {', '.join(long)}")
+        if len(stripped) > lim.labels_max:
+            raise ValueError(f"{len(stripped)} labels: a bounding-box job allows at most {lim.labels_max}")
         return stripped
 
     @field_validator("input_manifest", "output_path")

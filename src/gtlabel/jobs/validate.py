@@ -115,7 +115,8 @@ def _translate(pattern: str) -> str:
 def _compile(pattern: str) -> re.Pattern[str] | None:
     """A Python regex for a model pattern, or ``None`` where Python cannot express it (then it is skipped)."""
     try:
-        return re.compile(_translate(pattern) if "\\p{" in pattern else pattern, re.DOTALL)
+        # no DOTALL: in Java (the service's regex engine) "." does not match a line break either
+        return re.compile(_translate(pattern) if "\\p{" in pattern else pattern)
     except (re.error, ValueError, OverflowError):
         return None
 
