@@ -192,6 +192,26 @@ def _int(v: object, file: str, line: int, fld: str) -> int:
     raise ManifestError(f"expected an integer, got {type(v).__name__} {v!r}", file=file, line=line, field=fld)
 
 
+_NUMBER = frozenset({int, float})
+_LO, _HI = -1e300, 1e300  # finite (NaN fails every comparison)
+
+
+def _bad_box(a: object, file: str, line: int, p: str) -> None:
+    """Raise the precise error for a box that failed the fast path."""
+    if not isinstance(a, dict):
+        raise ManifestError(f"expected an object, got {type(a).__name__}", file=file, line=line, field=p)
+    cid = _int(a.get("class_id"), file, line, p + ".class_id")
+    if cid < 0:
+        raise ManifestError(f"must be >= 0, got {cid}", file=file, line=line, field=p + ".class_id")
+    _num(a.get("left"), file, line, p + ".left")
+    _num(a.get("top"), file, line, p + ".top")
+    bw = _num(a.get("width"), file, line, p + ".width")
+    bh = _num(a.get("height"), file, line, p + ".height")
+    if bw < 0 or bh < 0:
+        raise ManifestError(f"width and height must be >= 0, got {bw} x {bh}", file=file, line=line, field=p)
+    raise ManifestError("is out of range", file=file, line=line, field=p)  # pragma: no cover - values > 1e300
+
+
 def parse_output_line(obj: object, *, file: str, line: int, label_attribute: str) -> OutputRecord:
     """One decoded output-manifest line -> :class:`OutputRecord` (pure; raises :class:`ManifestError`)."""
     if not isinstance(obj, dict):
@@ -242,28 +262,24 @@ def parse_output_line(obj: object, *, file: str, line: int, label_attribute: str
         objects = meta.get("objects")
         confs = objects if isinstance(objects, list) and len(objects) == len(anns) else None
         for i, a in enumerate(anns):
-            if not isinstance(a, dict):
-                raise ManifestError(f"expected an object, got {type(a).__name__}", file=file, line=line,
-                                    field=f"{attr}.annotations[{i}]")
-            p = f"{attr}.annotations[{i}]"
-            cid = a.get("class_id")
-            if type(cid) is not int:
-                cid = _int(cid, file, line, p + ".class_id")
-            if cid < 0:
-                raise ManifestError(f"must be >= 0, got {cid}", file=file, line=line, field=p + ".class_id")
-            left = _num(a.get("left"), file, line, p + ".left")
-            top = _num(a.get("top"), file, line, p + ".top")
-            bw = _num(a.get("width"), file, line, p + ".width")
-            bh = _num(a.get("height"), file, line, p + ".height")
-            if bw < 0 or bh < 0:
-                raise ManifestError(f"width and height must be >= 0, got {bw} x {bh}", file=file, line=line,
-                                    field=p)
-            conf: float | None = None
-            if confs is not None:
-                c = confs[i].get("confidence") if isinstance(confs[i], dict) else None
-                if (type(c) is float or type(c) is int) and math.isfinite(c):
-                    conf = float(c)
-            boxes.append(OutputBox(cid, left, top, bw, bh, conf))
+            # fast path: well-formed boxes (what Ground Truth writes); anything else gets the precise error below
+            if type(a) is dict:
+                cid: Any = a.get("class_id")
+                left: Any = a.get("left")
+                top: Any = a.get("top")
+                bw: Any = a.get("width")
+                bh: Any = a.get("height")
+                if (type(cid) is int and cid >= 0 and type(left) in _NUMBER and type(top) in _NUMBER
+                        and type(bw) in _NUMBER and type(bh) in _NUMBER and _LO < left < _HI and _LO < top < _HI
+                        and 0 <= bw < _HI and 0 <= bh < _HI):
+                    conf: float | None = None
+                    if confs is not None:
+                        c: Any = confs[i].get("confidence") if type(confs[i]) is dict else None
+                        if type(c) in _NUMBER and _LO < c < _HI:
+                            conf = float(c)
+                    boxes.append(OutputBox(cid, left, top, bw, bh, conf))
+                    continue
+            _bad_box(a, file, line, f"{attr}.annotations[{i}]")
     cmap_raw = meta.get("class-map")
     class_map: dict[int, str] = {}
     if cmap_raw is not None:

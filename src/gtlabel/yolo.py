@@ -67,17 +67,25 @@ from gtlabel.lineage import version_id
 from gtlabel.manifests import OutputRecord, iter_output_manifest, resolve_source_ref
 
 __all__ = [
+    "MIN_IMAGE_PX",
     "SPLITS",
     "ULTRALYTICS_IMG_FORMATS",
     "ConversionReport",
     "ImageProbe",
     "check_label_text",
     "convert_ground_truth_to_yolo",
+    "copy_objects",
     "dataset_name",
     "format_label",
+    "iter_dataset_labels",
+    "label_config_names",
+    "normalize_splits",
+    "preflight_dataset",
+    "probe_header",
     "render_data_yaml",
     "resolve_class_names",
     "split_for",
+    "split_hash",
 ]
 
 SPLITS: tuple[str, str, str] = ("train", "val", "test")
@@ -715,7 +723,7 @@ def _convert_pass(manifest: str, label_attribute: str | None, ratios: tuple[floa
     rep = ctx.report
     state = _PassState()
     state.spool = staging / ".entries.jsonl"
-    label_dirs = {s: staging / "labels" / s for s in SPLITS}
+    label_dirs = {s: f"{staging}{os.sep}labels{os.sep}{s}{os.sep}" for s in SPLITS}
     sha256 = hashlib.sha256
     dumps = orjson.dumps
     ordinal = 0
@@ -774,11 +782,11 @@ def _convert_pass(manifest: str, label_attribute: str | None, ratios: tuple[floa
                     else:
                         split = split_for(rec.source_ref, ratios, seed)
                     data = ("\n".join(rows) + "\n").encode() if rows else b""
-                    if assign is not None and any((label_dirs[o] / lbl_name).exists() for o in SPLITS if o != split):
+                    if assign is not None and any(os.path.exists(label_dirs[o] + lbl_name) for o in SPLITS if o != split):
                         rep.skip("duplicate source-ref", f"{rec.file}:{rec.line}: {rec.source_ref}")
                         continue  # stratified splits are by position: a repeated line could land elsewhere
                     try:
-                        with open(label_dirs[split] / lbl_name, "xb") as fh:
+                        with open(label_dirs[split] + lbl_name, "xb") as fh:
                             fh.write(data)
                     except FileExistsError:
                         rep.skip("duplicate source-ref", f"{rec.file}:{rec.line}: {rec.source_ref}")
