@@ -6,11 +6,11 @@ from pathlib import Path
 
 import orjson
 import yaml
-from test_yolo_helpers import gt_line, make_image, write_manifest
 from typer.testing import CliRunner
 
 from gtlabel.cli import app
 from gtlabel.cli._common import Exit
+from test_yolo_helpers import gt_line, make_image, write_manifest
 
 runner = CliRunner()
 
