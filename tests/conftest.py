@@ -48,9 +48,9 @@ def s3_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[s
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", moto_server)
     from gtlabel import storage
 
-    storage._clients.clear()
+    storage.reset_clients()
     yield moto_server
-    storage._clients.clear()
+    storage.reset_clients()
 
 
 @pytest.fixture()
@@ -92,6 +92,6 @@ def local_service(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: P
     with svc:
         for key, value in svc.env().items():
             monkeypatch.setenv(key, value)
-        storage._clients.clear()
+        storage.reset_clients()
         yield svc
-    storage._clients.clear()
+    storage.reset_clients()

@@ -59,7 +59,7 @@ class DemoResult:
 def _env(values: dict[str, str]) -> Iterator[None]:
     old = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
-    storage._clients.clear()
+    storage.reset_clients()
     try:
         yield
     finally:
@@ -68,7 +68,7 @@ def _env(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-        storage._clients.clear()
+        storage.reset_clients()
 
 
 def _upload(images: list[SynthImage]) -> list[str]:

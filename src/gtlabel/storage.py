@@ -53,6 +53,7 @@ __all__ = [
     "presign",
     "read_bytes",
     "read_text",
+    "reset_clients",
     "s3_client",
     "write_bytes",
     "write_text",
@@ -109,6 +110,14 @@ def join(base: str | os.PathLike[str], *parts: str) -> str:
 
 _clients: dict[tuple[Any, ...], Any] = {}
 _clients_lock = threading.Lock()
+
+
+def reset_clients() -> None:
+    """Forget cached clients and boto3's default session (which keeps the credentials it first resolved), so
+    that the next calls see the environment as it is now (after pointing it at another endpoint or key)."""
+    with _clients_lock:
+        _clients.clear()
+        boto3.DEFAULT_SESSION = None
 
 
 def s3_client(region: str | None = None, session: boto3.Session | None = None) -> S3Client:

@@ -20,7 +20,7 @@ def kms_key(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     arn = boto3.client("kms", endpoint_url=s3_endpoint, region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
     monkeypatch.setenv("GTLABEL_KMS_KEY_ID", arn)
     reload_settings()
-    storage._clients.clear()
+    storage.reset_clients()
     yield str(arn)
     monkeypatch.delenv("GTLABEL_KMS_KEY_ID")
     reload_settings()

@@ -91,9 +91,9 @@ def as_data_scientist(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", u["secret"])
     monkeypatch.setenv("GTLABEL_KMS_KEY_ID", world["key"])
     reload_settings()
-    storage._clients.clear()
+    storage.reset_clients()
     yield
-    storage._clients.clear()
+    storage.reset_clients()
     monkeypatch.delenv("GTLABEL_KMS_KEY_ID")
     reload_settings()
 

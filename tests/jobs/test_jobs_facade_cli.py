@@ -256,7 +256,7 @@ def test_seed_example_against_the_local_service(moto_server: str, s3_endpoint: s
         for key, value in svc.env().items():
             monkeypatch.setenv(key, value)
         monkeypatch.setenv("GTLABEL_EXAMPLE_BUCKET", bucket)
-        storage._clients.clear()
+        storage.reset_clients()
         runpy.run_path(str(SEED_EXAMPLE), run_name="__main__")
         sm = svc.client("sagemaker")
         job = sm.describe_labeling_job(LabelingJobName="drone-objects-2026-11-25")
@@ -270,4 +270,4 @@ def test_seed_example_against_the_local_service(moto_server: str, s3_endpoint: s
         with pytest.raises(JobNameInUse):
             runpy.run_path(str(SEED_EXAMPLE), run_name="__main__")
         assert _keys(s3, bucket) == before
-    storage._clients.clear()
+    storage.reset_clients()

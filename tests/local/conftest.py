@@ -21,7 +21,7 @@ def clocked(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     with svc:
         for key, value in svc.env().items():
             monkeypatch.setenv(key, value)
-        storage._clients.clear()
+        storage.reset_clients()
         svc.clock = clock
         yield svc
-    storage._clients.clear()
+    storage.reset_clients()

@@ -33,7 +33,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     with LocalService(engine_interval=None) as svc:
         for k, v in svc.env().items():
             mp.setenv(k, v)
-        storage._clients.clear()
+        storage.reset_clients()
         s3 = svc.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         d = tmp_path_factory.mktemp("portal-imgs")
@@ -69,7 +69,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         for _ in range(3):
             svc.engine.tick()
         yield svc
-        storage._clients.clear()
+        storage.reset_clients()
     mp.undo()
 
 

@@ -194,7 +194,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             mp.setenv(k, v)
         from gtlabel import storage
 
-        storage._clients.clear()
+        storage.reset_clients()
         s3 = svc.client("s3")
         s3.create_bucket(Bucket="drone-data")
         d = tmp_path_factory.mktemp("imgs")
@@ -212,7 +212,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             svc.add_worker(team, u, f"pw-{u}-123")
         svc.gt_truth = truth  # type: ignore[attr-defined]
         yield svc
-        storage._clients.clear()
+        storage.reset_clients()
     mp.undo()
 
 

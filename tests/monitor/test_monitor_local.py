@@ -34,12 +34,12 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     with LocalService(clock=clock, engine_interval=None) as svc:
         for k, v in svc.env().items():
             monkeypatch.setenv(k, v)
-        storage._clients.clear()
+        storage.reset_clients()
         s3 = svc.client("s3")
         bucket = "gt-images-" + uuid.uuid4().hex[:8]
         s3.create_bucket(Bucket=bucket)
         yield Env(svc, svc.client("sagemaker"), s3, bucket, clock)
-    storage._clients.clear()
+    storage.reset_clients()
 
 
 def _create_job(e: Env, n_images: int, *, name: str, workers: int = 1, budget: str | None = None,
