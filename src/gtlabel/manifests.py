@@ -367,6 +367,7 @@ class ManifestSummary:
     seen: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     examples: list[str] = field(default_factory=list)  # first few skipped items with their reason
+    near_duplicates: list[tuple[str, str]] = field(default_factory=list)  # (dropped image, the image kept)
 
     def skip(self, reason: str, what: str) -> None:
         self.skipped[reason] += 1
@@ -375,7 +376,8 @@ class ManifestSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {"source": self.source, "dest": self.dest, "seen": self.seen, "written": self.written,
-                "skipped": dict(sorted(self.skipped.items())), "examples": list(self.examples)}
+                "skipped": dict(sorted(self.skipped.items())), "examples": list(self.examples),
+                "near_duplicates": [list(p) for p in self.near_duplicates]}
 
 
 def _check_limits(line: bytes, obj: dict[str, Any], *, file: str, lineno: int | None,
@@ -410,6 +412,69 @@ def _sampled(items: Iterable[tuple[str, bytes]], sample: int | None, seed: int) 
     return sorted(((k, ln) for _, k, ln in heap), key=lambda t: t[0])
 
 
+def _deduped(items: Iterable[tuple[str, bytes]], locate: Callable[[str], str], summary: ManifestSummary,
+             distance: int, sample: int | None, seed: int, max_workers: int | None,
+             progress: bool | None) -> list[tuple[str, bytes]]:
+    """Near-duplicate removal (greedy, in key order or, with ``sample``, in sampling order) -> kept items in key
+    order. Images are hashed concurrently in chunks; with ``sample`` it stops at ``sample`` kept items."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from gtlabel.dedupe import NearDuplicateIndex, phash
+    from gtlabel.settings import get_settings
+
+    index = NearDuplicateIndex(distance)  # checks the distance before anything is read
+    todo = list(items)
+    if sample is not None:
+        todo.sort(key=lambda kv: _sample_key(seed, kv[0]))
+    cfg = get_settings()
+    workers = max_workers or min(16, cfg.max_concurrency)
+    show = cfg.progress if progress is None else progress
+
+    def ref_of(line: bytes) -> str | None:
+        ref = orjson.loads(line).get("source-ref")
+        return ref if isinstance(ref, str) else None
+
+    def hash_of(key: str, line: bytes) -> int | str | None:
+        ref = ref_of(line)
+        if ref is None:
+            return None  # a text object: nothing to compare
+        uri = locate(key)
+        try:
+            return phash(storage.read_bytes(uri), where=uri)
+        except ValueError:
+            return "unreadable"
+
+    kept: list[tuple[str, bytes]] = []
+    chunk = max(32, 4 * workers)
+    with ThreadPoolExecutor(max_workers=workers) as pool, \
+            Progress(TextColumn("near-duplicates"), BarColumn(), MofNCompleteColumn(), transient=True,
+                     disable=not show) as bar:
+        task = bar.add_task("hash", total=len(todo))
+        for start in range(0, len(todo), chunk):
+            part = todo[start:start + chunk]
+            for (key, line), h in zip(part, pool.map(lambda kv: hash_of(*kv), part), strict=True):
+                bar.advance(task)
+                if sample is not None and len(kept) >= sample:
+                    break
+                if h == "unreadable":
+                    summary.skip("not a readable image", key)
+                    continue
+                if isinstance(h, int):
+                    dup_of = index.add(key, h)
+                    if dup_of is not None:
+                        summary.skip("near-duplicate", f"{key} ~ {dup_of}")
+                        summary.near_duplicates.append((key, dup_of))
+                        continue
+                kept.append((key, line))
+            if sample is not None and len(kept) >= sample:
+                break
+    if sample is not None:
+        kept.sort(key=lambda kv: kv[0])
+    return kept
+
+
 def build_input_manifest(
     source: str | os.PathLike[str],
     dest: str | os.PathLike[str],
@@ -421,6 +486,9 @@ def build_input_manifest(
     strict: bool = True,
     max_line_chars: int = MAX_LINE_CHARS,
     max_attribute_chars: int = MAX_ATTRIBUTE_CHARS,
+    dedupe_distance: int | None = None,
+    max_workers: int | None = None,
+    progress: bool | None = None,
 ) -> ManifestSummary:
     """Write a Ground Truth input manifest to ``dest`` (atomically) and say what was kept and skipped.
 
@@ -429,6 +497,12 @@ def build_input_manifest(
     through unchanged, with their extra keys). ``sample``: keep that many, chosen by a hash seeded with
     ``seed`` (the same seed gives the same sample). ``strict=False`` skips bad manifest lines instead of
     raising, counting them in the summary.
+
+    ``dedupe_distance``: drop near-duplicate images (:mod:`gtlabel.dedupe`: perceptual hashes within this many
+    bits; 8 suits drone bursts). Every candidate image is read once (``max_workers`` threads; with ``sample``
+    only until ``sample`` distinct images are found, in sampling order); the first of each group is kept, the
+    others are counted as ``near-duplicate`` and listed in ``summary.near_duplicates``; undecodable images are
+    skipped as ``not a readable image``.
     """
     src, dst = str(source), str(dest)
     if sample is not None and sample < 1:
@@ -441,7 +515,12 @@ def build_input_manifest(
 
     items = _manifest_items(src, summary, sfx, strict, max_line_chars, max_attribute_chars) if is_manifest \
         else _listing_items(src, dst, summary, sfx, max_bytes, max_line_chars, max_attribute_chars)
-    chosen = _sampled(items, sample, seed)
+    chosen: list[tuple[str, bytes]] | None
+    if dedupe_distance is not None:
+        locate = (lambda key: resolve_source_ref(key, src)) if is_manifest else (lambda key: key)
+        chosen = _deduped(items, locate, summary, dedupe_distance, sample, seed, max_workers, progress)
+    else:
+        chosen = _sampled(items, sample, seed)
     with storage.atomic_writer(dst, content_type="application/jsonlines") as fh:
         for _key, line in chosen if chosen is not None else items:
             fh.write(line + b"\n")

@@ -22,6 +22,10 @@ def build(
     suffix: Annotated[list[str] | None, typer.Option(
         help="Image suffix to keep (repeatable; default .jpg .jpeg .png, case-insensitive).")] = None,
     max_mb: Annotated[int, typer.Option(help="Skip images larger than this (Ground Truth allows 40 MB).")] = 40,
+    dedupe: Annotated[int | None, typer.Option(
+        "--dedupe", metavar="BITS",
+        help="Drop near-duplicate images: perceptual hashes within BITS bits (8 suits drone bursts; reads every "
+             "candidate image once).")] = None,
     lenient: Annotated[bool, typer.Option(
         "--lenient", help="Skip and count bad lines of an existing manifest instead of failing.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
@@ -30,13 +34,18 @@ def build(
     from gtlabel.manifests import IMAGE_SUFFIXES, build_input_manifest
 
     summary = build_input_manifest(source, dest, suffixes=suffix or IMAGE_SUFFIXES, max_bytes=max_mb * 1024 * 1024,
-                                   sample=sample, seed=seed, strict=not lenient)
+                                   sample=sample, seed=seed, strict=not lenient,
+                                   dedupe_distance=dedupe)
     if json_out:
         typer.echo(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode())
         return
     skipped = ", ".join(f"{k}: {v}" for k, v in sorted(summary.skipped.items())) or "none"
     console.print(f"wrote {summary.written} line(s) to {summary.dest} (seen {summary.seen}; skipped: {skipped})",
                   highlight=False, markup=False, soft_wrap=True)
+    for dropped, kept in summary.near_duplicates[:20]:
+        console.print(f"  near-duplicate: {dropped} ~ {kept}", highlight=False, markup=False, soft_wrap=True)
+    if len(summary.near_duplicates) > 20:
+        console.print(f"  ... and {len(summary.near_duplicates) - 20} more (--json lists them all)")
 
 
 def register(app: typer.Typer) -> None:
