@@ -147,3 +147,58 @@ def test_real_dataset_without_copied_images(tmp_path: Path) -> None:
     storage.write_bytes(str(tmp_path / "job" / "images" / "img002.jpg"), _jpeg(50))
     probs: list[Any] = lineage.verify(out).problems
     assert [(p.kind, Path(p.file).name) for p in probs] == [("source-changed", "img002.jpg")]
+
+
+def test_lineage_records_quality_summary_and_job_settings(tmp_path: Path) -> None:
+    import boto3
+    from botocore.stub import Stubber
+
+    manifest = _make_job_output(str(tmp_path / "src"), 6)
+    report_json = tmp_path / "quality-report.json"
+    report_json.write_text(json.dumps({"summary": {"images": 6, "mean_confidence": 0.81,
+                                                   "findings_by_code": {"box.tiny": 1}}}))
+    sm = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:labeling-job/drones-2026-11-25"
+    with Stubber(sm) as stub:
+        stub.add_response("describe_labeling_job", {
+            "LabelingJobStatus": "Completed", "LabelCounters": {"TotalLabeled": 6}, "CreationTime": "2026-11-25",
+            "LastModifiedTime": "2026-11-25", "JobReferenceCode": "x", "LabelingJobName": "drones-2026-11-25",
+            "LabelingJobArn": arn, "LabelAttributeName": "boxes",
+            "InputConfig": {"DataSource": {"S3DataSource": {"ManifestS3Uri": "s3://b/in.manifest"}}},
+            "OutputConfig": {"S3OutputPath": "s3://b/out/"}, "RoleArn": "arn:aws:iam::123456789012:role/r",
+            "HumanTaskConfig": {
+                "WorkteamArn": "arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/t",
+                "UiConfig": {"UiTemplateS3Uri": "s3://b/t.liquid"}, "TaskTitle": "t", "TaskDescription": "d",
+                "NumberOfHumanWorkersPerDataObject": 3, "TaskTimeLimitInSeconds": 600,
+                "PreHumanTaskLambdaArn": "arn:aws:lambda:us-east-1:432418664414:function:PRE-BoundingBox",
+                "AnnotationConsolidationConfig": {"AnnotationConsolidationLambdaArn":
+                                                  "arn:aws:lambda:us-east-1:432418664414:function:ACS-BoundingBox"}},
+        }, {"LabelingJobName": "drones-2026-11-25"})
+        rep = convert_ground_truth_to_yolo(manifest, tmp_path / "ds", ["car", "person"], quality=str(report_json),
+                                           describe_jobs=True, sm_client=sm, progress=False)
+        stub.assert_no_pending_responses()
+    head = json.loads((tmp_path / "ds" / "lineage.json").read_text())
+    assert head["quality"] == {"images": 6, "mean_confidence": 0.81, "report": str(report_json)}
+    job = head["job_details"]["drones-2026-11-25"]
+    assert job["LabelingJobArn"] == arn and job["HumanTaskConfig"]["NumberOfHumanWorkersPerDataObject"] == 3
+    assert job["HumanTaskConfig"]["UiConfig"] == {"UiTemplateS3Uri": "s3://b/t.liquid"}
+    assert lineage.provenance(lineage.load(tmp_path / "ds"))["job_details"]["drones-2026-11-25"]["RoleArn"]
+    res = CliRunner(env={"COLUMNS": "400"}).invoke(app, ["lineage", "show", str(tmp_path / "ds")])
+    assert res.exit_code == 0 and f"job drones-2026-11-25 {arn}" in " ".join(res.output.split())
+    # the summary describes the labels; it is not part of the version id
+    again = convert_ground_truth_to_yolo(manifest, tmp_path / "ds2", ["car", "person"], progress=False)
+    assert again.version == rep.version
+
+    # a job that cannot be described is a warning, not a failed dataset; a bad report is a clear error
+    with Stubber(sm) as stub:
+        stub.add_client_error("describe_labeling_job", "ResourceNotFound", "no such job")
+        rep3 = convert_ground_truth_to_yolo(manifest, tmp_path / "ds3", ["car", "person"], describe_jobs=True,
+                                            sm_client=sm, progress=False)
+    assert any("drones-2026-11-25: not described (ResourceNotFound" in w for w in rep3.warnings)
+    (tmp_path / "bad.json").write_text("[1, 2]")
+    from gtlabel.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"bad\.json has no 'summary' object"):
+        convert_ground_truth_to_yolo(manifest, tmp_path / "ds4", ["car", "person"], quality=str(tmp_path / "bad.json"),
+                                     progress=False)
+    assert not (tmp_path / "ds4").exists()

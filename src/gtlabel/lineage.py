@@ -53,7 +53,7 @@ __all__ = [
 LINEAGE_FILE = "lineage.json"
 _MD5_RE = re.compile(r"^[0-9a-f]{32}$")
 _HEAD_FIELDS = ("version", "format", "package_version", "manifest", "jobs", "label_attribute", "settings",
-                "names", "splits", "quality")
+                "names", "splits", "quality", "job_details")
 
 
 def version_id(payload: Mapping[str, Any]) -> str:
@@ -204,6 +204,7 @@ def provenance(lin: Lineage, rec: ImageRecord | None = None) -> dict[str, Any]:
         "package_version": lin.head.get("package_version"),
         "manifest": lin.manifest,
         "jobs": lin.jobs,
+        "job_details": lin.head.get("job_details"),
         "label_attribute": lin.head.get("label_attribute"),
         "settings": lin.settings,
         "names": {str(k): v for k, v in sorted(lin.names.items())},

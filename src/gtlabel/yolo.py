@@ -500,6 +500,9 @@ def convert_ground_truth_to_yolo(
     image_root: str | None = None,
     progress: bool = True,
     max_workers: int | None = None,
+    quality: Mapping[str, Any] | str | None = None,
+    describe_jobs: bool = False,
+    sm_client: Any = None,
 ) -> ConversionReport:
     """Convert a Ground Truth bounding-box output manifest into an Ultralytics YOLO11 detect dataset.
 
@@ -522,6 +525,12 @@ def convert_ground_truth_to_yolo(
         image_root: where relative ``source-ref`` s point (default: the manifest's folder).
         progress: show rich progress bars.
         max_workers: threads for header reads and copies (default: ``GTLABEL_MAX_CONCURRENCY``).
+        quality: the quality report's summary for ``lineage.json`` (a dict, e.g.
+            :func:`gtlabel.quality.report.quality_summary`, or the URI of the report's JSON); not part of the
+            version id (it describes the labels, it does not change them).
+        describe_jobs: record each labeling job's ARN and settings (workteam, workers per object, time limits,
+            price, template, label categories, input manifest) in ``lineage.json`` with ``DescribeLabelingJob``
+            (``sm_client`` or boto3's default); a job that cannot be described is noted in the warnings.
 
     Returns:
         The :class:`ConversionReport` (also written as ``conversion-report.json``).
@@ -614,6 +623,10 @@ def convert_ground_truth_to_yolo(
                 "jobs": sorted(state.jobs), "label_attribute": state.label_attribute, "settings": settings,
                 "names": dict(enumerate(names)), "splits": report.splits,
             }
+            if describe_jobs and state.jobs:
+                lineage_head["job_details"] = _describe_jobs(sorted(state.jobs), sm_client, report)
+            if quality is not None:
+                lineage_head["quality"] = _quality_summary(quality)
             if s3_out:
                 _publish_s3(out, staging, state, moved, lineage_head, data_yaml, report, copy_images, workers,
                             prog, clean=existing is not None or overwrite)
@@ -858,6 +871,50 @@ def _iter_spool(state: _PassState, moved: Sequence[str]) -> Iterator[tuple[dict[
                 entry["label"] = entry["label"].replace("labels/train/", "labels/val/", 1)
                 entry["split"] = "val"
             yield entry, src.decode()
+
+
+def _quality_summary(quality: Mapping[str, Any] | str) -> dict[str, Any]:
+    if isinstance(quality, Mapping):
+        return dict(quality)
+    try:
+        data = orjson.loads(storage.read_bytes(str(quality)))
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"quality: {quality} is not a quality report JSON ({exc})") from None
+    summary = data.get("summary") if isinstance(data, dict) else None
+    if not isinstance(summary, dict):
+        raise ConfigError(f"quality: {quality} has no 'summary' object (expected `gtlabel report --json` output)")
+    return {**{k: v for k, v in summary.items() if k != "findings_by_code"}, "report": str(quality)}
+
+
+#: DescribeLabelingJob fields kept in lineage.json (the job's settings; no counters, they change)
+_JOB_FIELDS = ("LabelingJobArn", "LabelingJobStatus", "CreationTime", "LabelAttributeName", "RoleArn",
+               "LabelCategoryConfigS3Uri", "InputConfig", "OutputConfig", "HumanTaskConfig", "StoppingConditions",
+               "LabelingJobAlgorithmsConfig", "Tags")
+
+
+def _describe_jobs(jobs: Sequence[str], sm_client: Any, report: ConversionReport) -> dict[str, Any]:
+    """``{job name: its settings}`` from DescribeLabelingJob (``labeling-job/`` prefixes removed)."""
+    import boto3
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    if sm_client is None:
+        sm_client = boto3.client("sagemaker")
+    out: dict[str, Any] = {}
+    for job in jobs:
+        name = job.removeprefix("labeling-job/")
+        try:
+            d = sm_client.describe_labeling_job(LabelingJobName=name)
+        except (BotoCoreError, ClientError) as exc:  # an undescribable job is a note, not a failed dataset
+            report.warnings.append(f"labeling job {name}: not described ({type(exc).__name__}: {exc})")
+            out[name] = None
+            continue
+        kept = {k: d[k] for k in _JOB_FIELDS if k in d}
+        hc = kept.get("HumanTaskConfig")
+        if isinstance(hc, dict):  # the template itself can be long: its URI is enough
+            kept["HumanTaskConfig"] = {k: v for k, v in hc.items() if k != "UiConfig"} | \
+                {"UiConfig": {k: v for k, v in (hc.get("UiConfig") or {}).items() if k != "UiTemplate"}}
+        out[name] = orjson.loads(orjson.dumps(kept, default=str))
+    return out
 
 
 def _write_lineage(fh: Any, head: Mapping[str, Any], entries: Iterable[Mapping[str, Any]]) -> None:

@@ -39,6 +39,10 @@ def convert(
     lenient: Annotated[bool, typer.Option("--lenient", help="Skip and count malformed lines.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a different dataset at OUT.")] = False,
     image_root: Annotated[str | None, typer.Option(help="Base for relative source-refs (default: the manifest's folder).")] = None,
+    quality: Annotated[str | None, typer.Option(
+        help="The quality report JSON (`gtlabel report --json`): its summary goes into lineage.json.")] = None,
+    describe_jobs: Annotated[bool, typer.Option(
+        "--describe-jobs", help="Record each labeling job's ARN and settings in lineage.json (DescribeLabelingJob).")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the conversion report as JSON.")] = False,
 ) -> None:
@@ -54,7 +58,8 @@ def convert(
         manifest, out, names, label_attribute=label_attribute, label_category_config=label_config,
         splits=_parse_split(split), stratify=stratify, seed=seed, drop_unknown_classes=drop_unknown,
         copy_images=copy_images, exif="normalize" if exif == "normalize" else "ignore", strict=not lenient,
-        overwrite=overwrite, image_root=image_root, progress=progress and not json_out)
+        overwrite=overwrite, image_root=image_root, progress=progress and not json_out, quality=quality,
+        describe_jobs=describe_jobs)
     if json_out:
         typer.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
         return

@@ -34,6 +34,11 @@ def _render_provenance(p: dict[str, Any]) -> None:
         t.add_row("images", f"{p['images']}  {p.get('splits')}")
     t.add_row("dataset", f"{p['dataset']}  ({p['version']})")
     t.add_row("labeling jobs", ", ".join(p["jobs"]) or "-")
+    for name, d in sorted((p.get("job_details") or {}).items()):
+        if d:
+            hc = d.get("HumanTaskConfig") or {}
+            t.add_row(f"job {name}", f"{d.get('LabelingJobArn')}  workteam {hc.get('WorkteamArn')}, "
+                                     f"{hc.get('NumberOfHumanWorkersPerDataObject')} worker(s)/object")
     t.add_row("label attribute", str(p.get("label_attribute")))
     t.add_row("manifest", f"{p['manifest'].get('uri')}  (ETag {p['manifest'].get('etag')})")
     t.add_row("classes", ", ".join(f"{k}={v}" for k, v in p["names"].items()))
