@@ -244,7 +244,9 @@ def test_render_ui_template(sm: Any, local_service: Any) -> None:
                                    "header": "<script>alert(1)</script>"})})
     html = out["RenderedContent"]
     assert out["Errors"] == []
-    assert '<script src="/static/crowd-html-elements.js">' in html and "assets.crowd.aws" not in html
+    # absolute, so a preview shown outside the portal (a notebook's iframe, a saved file) still loads it
+    assert f'<script src="{local_service.sagemaker_endpoint}/static/crowd-html-elements.js">' in html
+    assert "assets.crowd.aws" not in html
     assert f'src="{local_service.s3_endpoint}/some-bucket/a%20b.png?' in html and "Signature=" in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert" not in html
     assert "[&#34;drone&#34;, &#34;vehicle&#34;, &#34;person&#34;, &#34;building&#34;]" in html

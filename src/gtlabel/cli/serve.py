@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import signal
 import threading
 from pathlib import Path
@@ -34,6 +37,25 @@ def _parse_lambdas(values: list[str]) -> dict[str, str]:
             raise errors.ConfigError(f"--lambda {v!r}: expected ARN_OR_FUNCTION_NAME=package.module:function")
         out[arn] = target
     return out
+
+
+def _write_endpoints(data_dir: Path, svc: Any, *, embedded_s3: bool) -> Path:
+    """``DATA_DIR/endpoints.json`` (0600: it holds the keys): how other processes (the notebooks) find and
+    reach this running service. Written atomically; removed when the service stops."""
+    path = Path(data_dir) / "endpoints.json"
+    tmp = path.with_name(f".endpoints.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump({"pid": os.getpid(), "env": svc.env(), "portal_url": svc.portal_url,
+                   "s3_embedded": embedded_s3}, fh, indent=2)
+    os.replace(tmp, path)
+    return path
+
+
+def _remove_endpoints(path: Path) -> None:
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text()).get("pid") == os.getpid():
+            path.unlink()
 
 
 def register(app: typer.Typer) -> None:
@@ -87,5 +109,9 @@ def register(app: typer.Typer) -> None:
             for line in svc.export_lines():
                 console.print(line, markup=False, highlight=False, soft_wrap=True)
             console.file.flush()
-            stop.wait()
+            endpoints = _write_endpoints(data_dir, svc, embedded_s3=not s3_endpoint)
+            try:
+                stop.wait()
+            finally:
+                _remove_endpoints(endpoints)
             err_console.print("stopping")

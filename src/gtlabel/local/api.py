@@ -17,7 +17,7 @@ from gtlabel.errors import GtlabelError, Problem
 from gtlabel.jobs.validate import validate_create_labeling_job, validate_params
 from gtlabel.local.backend import Backend, ServiceError
 from gtlabel.local.engine import LambdaRegistry
-from gtlabel.local.liquid_env import make_environment, render_template
+from gtlabel.local.liquid_env import CROWD_JS_LOCAL, make_environment, render_template
 
 __all__ = ["OPERATIONS", "Api"]
 
@@ -147,6 +147,8 @@ class Api:
             html = render_template(self.liquid, str(content), task_input)
         except Exception as exc:  # Liquid syntax / render errors are reported in Errors, as AWS does
             return {"RenderedContent": "", "Errors": [{"Code": type(exc).__name__, "Message": str(exc)}]}
+        if self.backend.portal_url:  # a preview is shown outside the portal (a notebook, a file): absolute URL
+            html = html.replace(f'src="{CROWD_JS_LOCAL}"', f'src="{self.backend.portal_url.rstrip("/")}{CROWD_JS_LOCAL}"')
         return {"RenderedContent": html, "Errors": []}
 
 
