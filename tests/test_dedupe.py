@@ -159,3 +159,18 @@ def test_manifest_dedupe_from_an_existing_manifest_and_cli(tmp_path: Path) -> No
     res = CliRunner().invoke(app, ["manifest", "build", str(imgs), str(tmp_path / "d.manifest"), "--dedupe", "40"])
     assert res.exit_code == Exit.INVALID and "0..16" in res.output
     assert not (tmp_path / "d.manifest").exists()  # nothing written on bad input
+
+
+def test_unreadable_bytes_after_ultralytics_patched_pillow() -> None:
+    """Ultralytics, once imported, patches Image.open to try pi-heif on unknown bytes (ModuleNotFoundError when
+    it is not installed): a broken image must still be a clear 'not a readable image' for us."""
+    pytest.importorskip("ultralytics")
+    import ultralytics.utils.patches  # noqa: F401  (installs the patch)
+
+    from gtlabel.errors import InputError
+    from gtlabel.model._common import display_image
+
+    with pytest.raises(ValueError, match="not a readable image"):
+        phash(b"GIF89 nope", where="broken.gif")
+    with pytest.raises(InputError, match="not a readable image"):
+        display_image(b"GIF89 nope", "broken.gif")

@@ -63,7 +63,8 @@ def phash(data: bytes, *, where: str = "image") -> int:
                 img.draft("L", (128, 128))  # decode at a fraction of the size: ample for 32x32, much faster
             shown = ImageOps.exif_transpose(img)
             return phash_image(shown if shown is not None else img)
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as exc:
+    # ImportError: once Ultralytics is imported, its patched Image.open tries pi-heif on unknown bytes
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError, ImportError) as exc:
         raise ValueError(f"{where}: not a readable image ({exc})") from None
 
 

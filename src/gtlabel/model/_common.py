@@ -347,7 +347,8 @@ def display_image(data: bytes, uri: str) -> Any:
     try:
         with Image.open(io.BytesIO(data)) as im:
             shown = ImageOps.exif_transpose(im).convert("RGB")
-    except (UnidentifiedImageError, OSError) as exc:
+    # ImportError: Ultralytics' patched Image.open tries pi-heif (not installed) on bytes Pillow cannot identify
+    except (UnidentifiedImageError, OSError, ImportError) as exc:
         raise InputError(f"not a readable image: {exc}", file=uri) from None
     arr = np.asarray(shown)[:, :, ::-1]
     return np.ascontiguousarray(arr)
