@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -182,20 +182,31 @@ def _cluster(iou: np.ndarray, worker: np.ndarray, cls: np.ndarray, threshold: fl
     if not len(ii):
         return [[i] for i in range(n)]
     order = np.argsort(-iou[ii, jj], kind="stable")
-    wl = worker.tolist()
+    rows: list[list[float]] = []
+
+    def pair_iou(x: int, y: int) -> float:
+        if not rows:
+            rows.extend(iou.tolist())
+        return float(rows[x][y])
+
+    return _merge(n, zip(ii[order].tolist(), jj[order].tolist(), strict=True), worker.tolist(), pair_iou, threshold)
+
+
+def _merge(n: int, pairs: Iterable[tuple[int, int]], wk: Sequence[int], pair_iou: Callable[[int, int], float],
+           threshold: float) -> list[list[int]]:
+    """Greedy average-linkage merge of candidate pairs (best IoU first): two groups join when they share no
+    worker and, for groups of more than one box, their mean pairwise IoU reaches ``threshold``. Both engines
+    (numpy and pure Python) use it, so they cluster identically."""
     group = list(range(n))
     members: dict[int, list[int]] = {i: [i] for i in range(n)}
-    masks: dict[int, int] = {i: 1 << wl[i] for i in range(n)}
-    rows: list[list[float]] | None = None
-    for a, b in zip(ii[order].tolist(), jj[order].tolist(), strict=True):
+    masks: dict[int, int] = {i: 1 << wk[i] for i in range(n)}
+    for a, b in pairs:
         ga, gb = group[a], group[b]
         if ga == gb or masks[ga] & masks[gb]:
             continue
         ma, mb = members[ga], members[gb]
         if len(ma) > 1 or len(mb) > 1:
-            if rows is None:
-                rows = iou.tolist()
-            total = sum(rows[x][y] for x in ma for y in mb)
+            total = sum(pair_iou(x, y) for x in ma for y in mb)
             if total < threshold * len(ma) * len(mb):
                 continue
         if len(ma) < len(mb):
@@ -345,26 +356,9 @@ def _groups_py(rows: list[list[float]], wk: list[int], cl: list[int], n_workers:
             if v >= threshold:
                 cand.append((v, i, j))
     cand.sort(key=lambda t: -t[0])  # stable: ties keep (i, j) order, as the numpy engine
-    group = list(range(n))
-    members: dict[int, list[int]] = {i: [i] for i in range(n)}
-    masks: dict[int, int] = {i: 1 << wk[i] for i in range(n)}
-    for _, a, b in cand:
-        ga, gb = group[a], group[b]
-        if ga == gb or masks[ga] & masks[gb]:
-            continue
-        ma, mb = members[ga], members[gb]
-        if len(ma) > 1 or len(mb) > 1:
-            total = sum(iou.get((x, y) if x < y else (y, x), 0.0) for x in ma for y in mb)
-            if total < threshold * len(ma) * len(mb):
-                continue
-        if len(ma) < len(mb):
-            ga, gb, ma, mb = gb, ga, mb, ma
-        ma.extend(mb)
-        masks[ga] |= masks.pop(gb)
-        for k in mb:
-            group[k] = ga
-        del members[gb]
-    groups = [sorted(m) for m in members.values() if len(m) >= quorum]
+    merged = _merge(n, ((i, j) for _, i, j in cand), wk,
+                    lambda x, y: iou.get((x, y) if x < y else (y, x), 0.0), threshold)
+    groups = [g for g in merged if len(g) >= quorum]
     return _finish(groups, rows, cl, n_workers, size_wh)
 
 
