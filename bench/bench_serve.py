@@ -43,15 +43,40 @@ def _png() -> bytes:
     return buf.getvalue()
 
 
-def start_service(data_dir: Path, workers: int, synchronous: str) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
+def start_moto(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """moto's S3 as its own process (as S3 is, in production), on a free port."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    exe = Path(sys.executable).with_name("moto_server")
+    proc = subprocess.Popen([str(exe), "-H", "127.0.0.1", "-p", str(port)], stdout=(data_dir / "moto.log").open("wb"),
+                            stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return proc, f"http://127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise SystemExit("moto_server did not start")
+
+
+def start_service(data_dir: Path, workers: int, synchronous: str,
+                  s3_endpoint: str | None = None) -> tuple[subprocess.Popen[bytes], dict[str, str]]:
     exe = Path(sys.executable).with_name("gtlabel")
     args = [str(exe), "serve", "--data-dir", str(data_dir), "--access-key", "bench", "--secret-key", "bench-secret",
             "--synchronous", synchronous]
+    if s3_endpoint:
+        args += ["--s3-endpoint", s3_endpoint]
     for i in range(workers):
         args += ["--worker", f"bench{i}:pw-bench-{i}"]
     log = data_dir / "serve.log"
     proc = subprocess.Popen(args, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            env={**os.environ, "COLUMNS": "400"})
+                            env={**os.environ, "COLUMNS": "400", "AWS_ACCESS_KEY_ID": "bench",
+                                 "AWS_SECRET_ACCESS_KEY": "bench-secret"})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         text = log.read_text(errors="replace")
@@ -96,7 +121,10 @@ def _cookies(headers: list[tuple[str, str]]) -> str:
     return "; ".join(v.split(";", 1)[0] for k, v in headers if k.lower() == "set-cookie")
 
 
-def client_proc(host: str, port: int, ids: list[int], job: str, out: Any, start_at: float) -> None:
+def client_proc(host: str, port: int, ids: list[int], job: str, out: Any, start_at: float,
+                cycle_s: float = 0.0) -> None:
+    """Each worker: next task, submit, repeat. ``cycle_s`` > 0 paces it (an open-loop load: one submission per
+    worker every ``cycle_s`` seconds, whatever the replies take), 0 runs it flat out (a closed loop)."""
     lat_submit: list[float] = []
     lat_next: list[float] = []
     done_at: list[float] = []
@@ -109,7 +137,13 @@ def client_proc(host: str, port: int, ids: list[int], job: str, out: Any, start_
                                                                 "width": 12, "height": 9}],
                                              "inputImageProperties": {"width": 64, "height": 48}}}).encode()
         idle = 0
+        due = time.perf_counter() + (i % 50) / 50 * cycle_s  # spread the workers over one cycle
         while True:
+            if cycle_s:
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                due += cycle_s
             t0 = time.perf_counter()
             status, _, body = conn.req("GET", f"/api/next-task?job={job}")
             lat_next.append(time.perf_counter() - t0)
@@ -148,10 +182,19 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=50)
     ap.add_argument("--procs", type=int, default=2, help="client processes the workers are spread over")
     ap.add_argument("--synchronous", default="FULL", choices=["FULL", "NORMAL"])
+    ap.add_argument("--rate", type=float, default=0.0,
+                    help="offered load in submissions/s over all workers (paced, open loop); 0: flat out")
+    ap.add_argument("--s3", default="embedded", choices=["embedded", "process"],
+                    help="embedded: gtlabel serve's in-process moto S3 (the default); process: moto_server as its "
+                         "own process, given with --s3-endpoint (as real S3 is)")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
-        proc, env = start_service(Path(tmp), args.workers, args.synchronous)
+        moto = None
+        s3_endpoint = None
+        if args.s3 == "process":
+            moto, s3_endpoint = start_moto(Path(tmp))
+        proc, env = start_service(Path(tmp), args.workers, args.synchronous, s3_endpoint)
         try:
             endpoint = env["AWS_ENDPOINT_URL_SAGEMAKER"]
             cfg = Config(retries={"max_attempts": 2}, max_pool_connections=32)
@@ -188,8 +231,9 @@ def main() -> None:
             queue: Any = mp.get_context("spawn").Queue()
             start_at = time.time() + 3 + args.workers * 0.08
             ids = list(range(args.workers))
+            cycle_s = args.workers / args.rate if args.rate > 0 else 0.0
             procs = [mp.get_context("spawn").Process(target=client_proc, args=(host, int(port), ids[p::args.procs],
-                                                                                job, queue, start_at))
+                                                                                job, queue, start_at, cycle_s))
                      for p in range(args.procs)]
             for p in procs:
                 p.start()
@@ -220,7 +264,8 @@ def main() -> None:
             del t_workers_done
             report = {
                 "images": args.images, "workers_per_object": args.per_object, "concurrent_workers": args.workers,
-                "client_processes": args.procs, "sqlite_synchronous": args.synchronous,
+                "client_processes": args.procs, "sqlite_synchronous": args.synchronous, "s3": args.s3,
+                "offered_submissions_per_s": args.rate or "flat out (closed loop)",
                 "status": d["LabelingJobStatus"], "counters": d["LabelCounters"],
                 "submissions": len(submit),
                 "submissions_per_s": round((len(submit) - 1) / work_s, 1),
@@ -237,6 +282,9 @@ def main() -> None:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+            if moto is not None:
+                moto.kill()
+                moto.wait()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ Task model (one object goes to ``NumberOfHumanWorkersPerDataObject`` = N distinc
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -116,6 +117,13 @@ def check_password(password: str, stored: str) -> bool:
     dk = hashlib.scrypt(password.encode("utf-8"), salt=bytes.fromhex(salt_hex), n=int(n), r=int(r), p=int(p),
                         dklen=len(dk_hex) // 2)
     return hmac.compare_digest(dk.hex(), dk_hex)
+
+
+@functools.lru_cache(maxsize=256)
+def _task_settings(request_json: str) -> tuple[float, int]:
+    """(task time limit s, workers per object) of a job's stored request (parsed once per job, not per claim)."""
+    hc = json.loads(request_json)["HumanTaskConfig"]
+    return float(hc["TaskTimeLimitInSeconds"]), int(hc["NumberOfHumanWorkersPerDataObject"])
 
 
 def _token_hash(token: str) -> str:
@@ -521,7 +529,8 @@ class Backend:
         job has nothing more for this worker (finished, or every remaining object already answered by them).
         """
         now = self.clock.now()
-        with self.db.tx() as con:
+        # not durable: a claim lost in a power cut only means the task is offered again (kill -9 keeps it)
+        with self.db.tx(durable=False) as con:
             job = con.execute("SELECT * FROM jobs WHERE name_lower=?", (job_name.lower(),)).fetchone()
             if job is None:
                 raise ServiceError("ResourceNotFound", f"no labeling job {job_name!r} for you", 404)
@@ -530,9 +539,7 @@ class Backend:
                 return None, True
             if job["status"] != "InProgress":
                 return None, False
-            req = json.loads(job["request"])
-            hc = req["HumanTaskConfig"]
-            limit = float(hc["TaskTimeLimitInSeconds"])
+            limit, n_workers = _task_settings(job["request"])
             mine = con.execute("SELECT * FROM assignments WHERE job=? AND worker_id=? AND state='claimed' "
                                "ORDER BY claimed LIMIT 1", (job["name"], worker_id)).fetchone()
             if mine is not None and mine["claimed"] + limit > now:
@@ -543,7 +550,7 @@ class Backend:
                 "SELECT idx FROM objects o WHERE o.job=? AND o.state='active' AND o.human_required=1 AND o.n_taken < ? AND NOT EXISTS "
                 "(SELECT 1 FROM assignments a WHERE a.job=o.job AND a.idx=o.idx AND a.worker_id=? AND "
                 "a.state IN ('claimed','submitted','declined')) ORDER BY o.idx LIMIT 1",
-                (job["name"], int(hc["NumberOfHumanWorkersPerDataObject"]), worker_id)).fetchone()
+                (job["name"], n_workers, worker_id)).fetchone()
             if obj is None:
                 left = con.execute(
                     "SELECT 1 FROM objects o WHERE o.job=? AND (o.state='pending' OR (o.state='active' AND NOT "
@@ -584,7 +591,7 @@ class Backend:
                 return _assignment(row), False
             if row["state"] != "claimed":
                 raise ServiceError("Conflict", f"this task is no longer yours (it was {row['state']})", 409)
-            limit = float(json.loads(job["request"])["HumanTaskConfig"]["TaskTimeLimitInSeconds"])
+            limit = _task_settings(job["request"])[0]
             if job["status"] != "InProgress":
                 raise ServiceError("Conflict", f"the labeling job is {job['status']}", 409)
             if row["claimed"] + limit < now:

@@ -51,6 +51,7 @@ log = logging.getLogger("gtlabel.local.engine")
 
 LambdaFn = Callable[[dict[str, Any], Any], Any]
 JOB_MAX_SECONDS = 30 * 24 * 3600  # "Labeling jobs fail after 30 days" (StoppingConditions shape doc)
+INTERMEDIATE_EVERY_S = 10.0  # the intermediate output manifest is rewritten at most this often (and per batch)
 MAX_LINE_CHARS = 100_000  # input manifest line limit (reference 3.5)
 BUILTIN_PRE = {"PRE-BoundingBox": "bbox", "PRE-AdjustmentBoundingBox": "adjust",
                "PRE-VerificationBoundingBox": "verify", "PRE-PassThrough": "passthrough"}
@@ -199,6 +200,8 @@ class Engine:
         self.lambdas = lambdas or LambdaRegistry()
         self.issuer = issuer
         self.interval = interval
+        self._intermediate_at: dict[str, float] = {}  # job -> service time of the last intermediate manifest
+        self._dirty: dict[str, bool] = {}  # job -> objects finished since that manifest
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -222,6 +225,8 @@ class Engine:
 
     def _loop(self) -> None:
         assert self.interval is not None
+        import gtlabel.quality.consolidate  # noqa: F401  (numpy: loaded now, not in the middle of the first job)
+
         while not self._stop.is_set():
             try:
                 self.tick()
@@ -440,11 +445,19 @@ class Engine:
                  or not r["human_required"] or float(r["released"]) + lifetime <= now]
         if ready:
             self._finish_objects(name, ready, now, lifetime=lifetime)
-            self._write_output(name, final=False)  # manifests/intermediate/<iteration>/output.manifest
-        # release the next batch when the current one is finished
+        # manifests/intermediate/<iteration>/output.manifest, "written periodically while the job is in
+        # progress": every INTERMEDIATE_EVERY_S (each write has every line of the job), and when a batch ends
         live = self.db.one("SELECT count(*) AS n FROM objects WHERE job=? AND state IN ('active','consolidating')",
                            (name,))
-        if live and live["n"] == 0:
+        batch_done = bool(live and live["n"] == 0)
+        if self._dirty.get(name, False) or ready:
+            self._dirty[name] = True
+            if batch_done or now - self._intermediate_at.get(name, float("-inf")) >= INTERMEDIATE_EVERY_S:
+                self._write_output(name, final=False)
+                self._intermediate_at[name] = now
+                self._dirty[name] = False
+        # release the next batch when the current one is finished
+        if batch_done:
             released = self.db.one("SELECT count(*) AS n FROM objects WHERE job=? AND iteration IS NOT NULL", (name,))
             cap = int(job["release_cap"] if job["release_cap"] is not None else job["n_objects"])
             room = cap - int(released["n"] if released else 0)

@@ -29,6 +29,8 @@ i.e. after EXIF orientation is applied (the frame the boxes are drawn in). ``job
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -171,6 +173,10 @@ class S3Store:
 
     def __init__(self, client: S3Client) -> None:
         self.client = client
+        # presigned URLs, reused while more than half of their validity is left (every worker of an object, and
+        # every reload of its task page, asks for the same image; botocore's signer costs about a millisecond)
+        self._presigned: dict[tuple[str, int], tuple[str, float]] = {}
+        self._presign_lock = threading.Lock()
 
     def read_bytes(self, uri: str) -> bytes:
         loc = parse_s3(uri)
@@ -208,7 +214,16 @@ class S3Store:
         self.write(uri, body, "application/x-ndjson")
 
     def presign(self, uri: str, expires_in: int = 900) -> str:
+        now = time.monotonic()
+        with self._presign_lock:
+            hit = self._presigned.get((uri, expires_in))
+        if hit is not None and hit[1] - now > expires_in / 2:
+            return hit[0]
         loc = parse_s3(uri)
         url: str = self.client.generate_presigned_url("get_object", Params={"Bucket": loc.bucket, "Key": loc.key},
                                                       ExpiresIn=expires_in)
+        with self._presign_lock:
+            if len(self._presigned) >= 50_000:
+                self._presigned.clear()
+            self._presigned[(uri, expires_in)] = (url, now + expires_in)
         return url

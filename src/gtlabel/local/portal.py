@@ -84,8 +84,9 @@ class Portal:
         token = request.cookies.get(SESSION_COOKIE)
         if not token:
             return None
-        result: tuple[str, str] | None = await self._run(self.backend.session, token)
-        return result
+        # one indexed read on the event loop's own connection (WAL: readers never wait for writers); a thread
+        # hop per request costs more than the query under load
+        return self.backend.session(token)
 
     @staticmethod
     def _wants_json(request: Request) -> bool:
@@ -217,20 +218,26 @@ class Portal:
         job = request.query_params.get("job", "")
         if not job:
             return self._error(request, 400, "query parameter 'job' is required")
-        claimed = await self._claim(request, job, auth[0])
-        if not isinstance(claimed, tuple):
-            return claimed
-        assignment, done = claimed
+        try:  # claim, task input and image URL in one thread hop
+            assignment, done, task_input, image_url = await self._run(self._next_task, job, auth[0])
+        except ServiceError as exc:
+            return self._error(request, exc.status if exc.status >= 400 and exc.status != 400 else 404, exc.message)
         if assignment is None:
             return JSONResponse({"task_id": None, "done": done})
-        obj = await self._run(self.backend.object_row, assignment.job, assignment.idx)
-        task_input = json.loads(obj["task_input"]) if obj["task_input"] else {}
-        ref = task_input.get("taskObject") if isinstance(task_input, dict) else None
-        image_url = await self._run(self.worker_liquid.filters["grant_read_access"], ref) if ref else ""
         tid = assignment.id
         return JSONResponse({"task_id": tid, "job": assignment.job, "input": task_input, "image_url": image_url,
                              "submit_url": f"/tasks/{tid}/submit", "decline_url": f"/tasks/{tid}/decline",
                              "return_url": f"/tasks/{tid}/return", "csrf_token": auth[1]})
+
+    def _next_task(self, job: str, worker_id: str) -> tuple[Assignment | None, bool, Any, str]:
+        assignment, done = self.backend.claim_next(job, worker_id)
+        if assignment is None:
+            return None, done, None, ""
+        obj = self.backend.object_row(assignment.job, assignment.idx)
+        task_input = json.loads(obj["task_input"]) if obj["task_input"] else {}
+        ref = task_input.get("taskObject") if isinstance(task_input, dict) else None
+        image_url = str(self.worker_liquid.filters["grant_read_access"](ref)) if ref else ""
+        return assignment, done, task_input, image_url
 
     # ------------------------------------------------------------------ the task page
     def _render_task(self, assignment: Assignment) -> tuple[str, dict[str, Any]]:
