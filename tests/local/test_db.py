@@ -1,0 +1,91 @@
+"""The service's SQLite layer: group commit (FULL) makes every transaction durable before tx() returns, with far
+fewer fsyncs than commits when many threads commit at once."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from gtlabel.local import db as dbmod
+from gtlabel.local.db import Database
+
+
+def _table(db: Database) -> None:
+    with db.tx() as con:
+        con.execute("CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, who TEXT)")
+
+
+def test_group_commit_covers_every_commit_before_tx_returns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "g.sqlite3"
+    db = Database(path)
+    _table(db)
+    seen_at_fsync: list[int] = []  # rows committed when each fsync started
+    real_fsync = dbmod.os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        with sqlite3.connect(path) as peek:
+            n = peek.execute("SELECT count(*) FROM t").fetchone()[0]
+        time.sleep(0.004)  # a slow disk: other commits pile up meanwhile
+        real_fsync(fd)
+        seen_at_fsync.append(n)
+
+    monkeypatch.setattr(dbmod.os, "fsync", slow_fsync)
+    failures: list[str] = []
+    before = db.fsyncs
+
+    def writer(k: int) -> None:
+        for j in range(5):
+            with db.tx() as con:
+                position = con.execute("SELECT count(*) FROM t").fetchone()[0] + 1  # our row's rank
+                con.execute("INSERT INTO t (who) VALUES (?)", (f"{k}-{j}",))
+            if max(seen_at_fsync, default=0) < position:
+                failures.append(f"{k}-{j}: returned before an fsync covered row {position}")
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    commits = 200
+    assert db.one("SELECT count(*) AS n FROM t")["n"] == commits  # type: ignore[index]
+    assert 0 < db.fsyncs - before < commits / 4, db.fsyncs - before  # grouped, not one per commit
+    db.close()
+
+
+def test_normal_mode_and_non_durable_writes_do_not_wait_for_fsync(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[int] = []
+    monkeypatch.setattr(dbmod.os, "fsync", lambda fd: calls.append(fd))
+    full = Database(tmp_path / "f.sqlite3")
+    _table(full)
+    n = len(calls)
+    with full.tx(durable=False) as con:
+        con.execute("INSERT INTO t (who) VALUES ('claim')")
+    assert len(calls) == n  # a claim: committed (survives kill -9) without waiting for the disk
+    with full.tx() as con:
+        con.execute("INSERT INTO t (who) VALUES ('answer')")
+    assert len(calls) == n + 1
+    full.close()
+    normal = Database(tmp_path / "n.sqlite3", synchronous="NORMAL")
+    _table(normal)
+    with normal.tx() as con:
+        con.execute("INSERT INTO t (who) VALUES ('x')")
+    assert normal.fsyncs == 0
+    normal.close()
+    with pytest.raises(ValueError, match="synchronous must be FULL, NORMAL or EXTRA"):
+        Database(tmp_path / "bad.sqlite3", synchronous="OFF")
+
+
+def test_a_failed_transaction_is_rolled_back(tmp_path: Path) -> None:
+    db = Database(tmp_path / "r.sqlite3")
+    _table(db)
+    with pytest.raises(RuntimeError), db.tx() as con:
+        con.execute("INSERT INTO t (who) VALUES ('half')")
+        raise RuntimeError("boom")
+    assert db.one("SELECT count(*) AS n FROM t")["n"] == 0  # type: ignore[index]
+    db.close()
