@@ -41,6 +41,7 @@ from gtlabel.local.output import (
     creation_date,
     failed_line,
     file_timestamp,
+    json_bytes,
     labeled_line,
     worker_response_doc,
 )
@@ -440,9 +441,11 @@ class Engine:
             for a in late:
                 con.execute("UPDATE assignments SET state='timedout' WHERE id=?", (a["id"],))
                 con.execute("UPDATE objects SET n_taken=n_taken-1 WHERE job=? AND idx=?", (name, a["idx"]))
-        ready = [r for r in self._live_objects(name)
-                 if r["state"] == "consolidating" or r["n_submitted"] + r["n_declined"] >= n_workers
-                 or not r["human_required"] or float(r["released"]) + lifetime <= now]
+        # the objects to finish now, selected in SQL (a tick must not read every live row of a big batch)
+        ready = self.db.query(
+            "SELECT * FROM objects WHERE job=? AND (state='consolidating' OR (state='active' AND "
+            "(n_submitted + n_declined >= ? OR human_required=0 OR released + ? <= ?))) ORDER BY idx",
+            (name, n_workers, lifetime, now))
         if ready:
             self._finish_objects(name, ready, now, lifetime=lifetime)
         # manifests/intermediate/<iteration>/output.manifest, "written periodically while the job is in
@@ -541,13 +544,15 @@ class Engine:
         for iteration, group in sorted(by_iter.items()):
             items = []
             wr_uris: dict[int, str] = {}
+            wr_files: list[tuple[str, bytes, str]] = []
             for i in group:
                 line = json.loads(by_obj[i]["line"])
                 if answers[i]:
                     stamp = self._stamp(name, f"wr/{iteration}/{i}", now)
                     wr_uris[i] = layout.worker_response(iteration, i, stamp)
-                    self.store.write_json(wr_uris[i], worker_response_doc(answers[i]))
+                    wr_files.append((wr_uris[i], json_bytes(worker_response_doc(answers[i])), "application/json"))
                 items.append(consolidation_request_item(i, line, answers[i]))
+            self.store.write_many(wr_files)  # every worker response is stored before consolidation starts
             stamp = self._stamp(name, f"cons/{iteration}", now)
             request_uri = layout.consolidation_request(iteration, stamp)
             self.store.write_json(request_uri, items)

@@ -176,6 +176,7 @@ class LocalService:
         self.db: Database | None = None
         self._backend: Backend | None = None
         self._engine: Engine | None = None
+        self._store: S3Store | None = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -254,7 +255,12 @@ class LocalService:
         self.db = Database(self.data_dir / "gtlabel.sqlite3", synchronous=self.synchronous)
         self._backend = Backend(self.db, clock=self.clock, region=self.region, account_id=self.account_id,
                                 portal_url=self.sagemaker_endpoint)
-        store = S3Store(s3)
+        # writer processes reach the same endpoint with the same keys (embedded S3: ours; else boto3's chain)
+        client_kwargs: dict[str, Any] = {"endpoint_url": self.s3_endpoint, "region_name": self.region}
+        if not self._s3_given:
+            client_kwargs.update(aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key)
+        store = S3Store(s3, client_kwargs=client_kwargs)
+        self._store = store
         self._engine = Engine(self._backend, store, lambdas=self.lambdas, issuer=self.sagemaker_endpoint,
                               interval=self.engine_interval)
         api = Api(self._backend, lambdas=self.lambdas, presign=store.presign, read_bytes=store.read_bytes)
@@ -285,6 +291,9 @@ class LocalService:
     def stop(self) -> None:
         if self._engine is not None:
             self._engine.stop()
+        if self._store is not None:
+            self._store.close()
+            self._store = None
         if self._server is not None:
             self._server.should_exit = True
             if self._thread is not None:
