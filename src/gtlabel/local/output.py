@@ -180,8 +180,19 @@ _child_client: Any = None
 
 def _child_init(client_kwargs: dict[str, Any]) -> None:
     global _child_client
+    import os
+
     import boto3
     from botocore.config import Config
+
+    parent = os.getppid()
+
+    def exit_with_parent() -> None:  # a service killed with -9 must not leave writer processes behind
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=exit_with_parent, name="gtlabel-writer-watchdog", daemon=True).start()
 
     _child_client = boto3.client("s3", config=Config(max_pool_connections=4, request_checksum_calculation="when_required",
                                                      parameter_validation=False), **client_kwargs)
