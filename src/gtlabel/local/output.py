@@ -29,6 +29,7 @@ i.e. after EXIF orientation is applied (the frame the boxes are drawn in). ``job
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -178,14 +179,10 @@ def json_bytes(doc: Any) -> bytes:
 _child_client: Any = None
 
 
-def _child_init(client_kwargs: dict[str, Any]) -> None:
+def _child_init(client_kwargs: dict[str, Any], parent: int) -> None:
     global _child_client
-    import os
-
     import boto3
     from botocore.config import Config
-
-    parent = os.getppid()
 
     def exit_with_parent() -> None:  # a service killed with -9 must not leave writer processes behind
         while os.getppid() == parent:
@@ -293,7 +290,7 @@ class S3Store:
                 from concurrent.futures import ProcessPoolExecutor
 
                 self._pool = ProcessPoolExecutor(self._writers, mp_context=mp.get_context("spawn"),
-                                                 initializer=_child_init, initargs=(self._client_kwargs,))
+                                                 initializer=_child_init, initargs=(self._client_kwargs, os.getpid()))
             return self._pool
 
     def close(self) -> None:
