@@ -45,6 +45,13 @@ def test_demo_runs_end_to_end_with_training(tmp_path: Path) -> None:
     assert lineage["version"] == summary["dataset_version"]
     assert len(lineage["images"]) == 16
 
+    # the job's own Ground Truth files, copied out of the embedded S3
+    job_out = out / "job-output"
+    assert len((job_out / "manifests" / "output" / "output.manifest").read_text().splitlines()) == 16
+    responses = sorted((job_out / "annotations" / "worker-response").rglob("*.json"))
+    assert len(responses) == 16 and all(len(json.loads(p.read_text())["answers"]) == 3 for p in responses)
+    assert summary["job_output"] == str(job_out)
+
     # training + evaluation ran; metrics are in range (tiny from-scratch data: mechanics, not accuracy)
     metrics = summary["metrics"]
     for key in ("precision", "recall", "mAP50", "mAP50-95"):

@@ -50,6 +50,7 @@ class DemoResult:
     report_html: Path
     dataset_dir: Path
     dataset_version: str | None
+    job_output: Path | None = None  # a local copy of the job's S3 output (manifests/, annotations/)
     train_dir: Path | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
@@ -202,6 +203,10 @@ def run_demo(
                   f"(cost so far ${getattr(cost, 'total_usd', 0)})")
         watch_json = out / "watch-summary.json"
         watch_json.write_text(json.dumps(summary.to_dict(), indent=2, default=str))
+        # the job's Ground Truth output files (manifests/, annotations/), kept after the embedded S3 is gone
+        job_prefix = f"s3://{BUCKET}/labels/{job_name}/"
+        job_files = out / "job-output"
+        storage.copy_many((o.uri, str(job_files / o.uri[len(job_prefix):])) for o in storage.list_objects(job_prefix))
 
         # 4. quality report -----------------------------------------------------------------------------
         t = time.perf_counter()
@@ -222,7 +227,7 @@ def run_demo(
 
     # 6. train + evaluate (outside the service: it no longer needs S3) ------------------------------------
     result = DemoResult(out, job_name, len(synth), summary.final_status, output_manifest, report_html,
-                        dataset_dir, version, timings_s=timings)
+                        dataset_dir, version, timings_s=timings, job_output=job_files)
     if want_train:
         from gtlabel.model.evaluate import evaluate
         from gtlabel.model.train import train_yolo
@@ -242,7 +247,8 @@ def run_demo(
     timings["total"] = time.perf_counter() - t_all
     (out / "demo-summary.json").write_text(json.dumps({
         "job_name": job_name, "status": result.status, "images": result.images,
-        "output_manifest": output_manifest, "dataset": str(dataset_dir), "dataset_version": version,
+        "output_manifest": output_manifest, "job_output": str(job_files), "dataset": str(dataset_dir),
+        "dataset_version": version,
         "metrics": result.metrics, "timings_s": {k: round(v, 1) for k, v in timings.items()},
         "simulated_workers": sim_result.get("summary"),
     }, indent=2, default=str))
@@ -253,7 +259,11 @@ def run_demo(
 def _print_summary(con: Console, r: DemoResult) -> None:
     tab = Table(title="gtlabel demo: where everything is", show_header=False)
     tab.add_row("labeling job", f"{r.job_name} ({r.status}, {r.images} images)")
-    tab.add_row("output manifest", r.output_manifest + "  (in the demo's embedded S3, gone with it)")
+    if r.job_output is not None:
+        tab.add_row("job output", f"{r.job_output}  (Ground Truth's files: manifests/output/output.manifest, "
+                                  "annotations/worker-response/..., copied from the demo's embedded S3)")
+    else:
+        tab.add_row("output manifest", r.output_manifest)
     tab.add_row("quality report", str(r.report_html))
     tab.add_row("YOLO11 dataset", f"{r.dataset_dir / 'data.yaml'}  version {r.dataset_version}")
     tab.add_row("lineage", str(r.dataset_dir / "lineage.json"))
