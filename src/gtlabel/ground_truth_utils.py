@@ -25,7 +25,8 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from gtlabel.errors import ConfigError, GtlabelError
+from gtlabel import storage
+from gtlabel.errors import ConfigError, GtlabelError, ValidationFailed
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
@@ -80,7 +81,6 @@ def build_labeling_job(
 ) -> BuiltJob:
     """Everything :func:`create_labeling_job_config` does, returning the :class:`~gtlabel.jobs.build.BuiltJob`
     (request, estimate, written URIs, warnings) instead of only the request."""
-    from gtlabel import storage
     from gtlabel.jobs.build import prepare_job, resolve_region, resolve_role
     from gtlabel.jobs.names import default_job_name
     from gtlabel.jobs.spec import JobSpec
@@ -102,6 +102,21 @@ def build_labeling_job(
             raise ConfigError("worker_type='vendor' needs workteam=<the subscribed vendor workteam ARN>")
         workforce = {"type": "vendor", "workteam_arn": workteam, "price_usd": vendor_price_usd}
 
+    client = sm_client
+    needs_client = (worker_type == "private" and not (workteam or "").startswith("arn:")) or check_name
+    if client is None and needs_client:
+        import boto3
+
+        client = boto3.client("sagemaker", region_name=region)
+    if check_name and client is not None:
+        # before anything is written under <output>/<name>/: a taken name must not touch that job's files
+        from gtlabel.jobs.names import check_job_name, ensure_name_available
+
+        bad_name = check_job_name(name)
+        if bad_name:
+            raise ValidationFailed(bad_name)
+        ensure_name_available(client, name)
+
     # the input manifest: given, or built from the prefix next to the job's other files
     built_manifest: str | None = None
     objects: int | None = None
@@ -117,7 +132,7 @@ def build_labeling_job(
         log.info("input manifest %s: %d objects (%s skipped)", manifest, summary.written,
                  sum(summary.skipped.values()))
         if summary.written == 0:
-            storage.delete(manifest)
+            _discard(manifest)
             raise ConfigError(f"no images (.jpg, .jpeg, .png up to 40 MB) found under {input_path}")
 
     spec_data: dict[str, Any] = {
@@ -133,22 +148,25 @@ def build_labeling_job(
     }
     try:
         spec = JobSpec.from_dict(spec_data, source="create_labeling_job_config")
-        client = sm_client
-        needs_client = (worker_type == "private" and not (workteam or "").startswith("arn:")) or check_name
-        if client is None and needs_client:
-            import boto3
-
-            client = boto3.client("sagemaker", region_name=region)
-        built = prepare_job(spec, sm_client=client, check_name=check_name, objects=objects, upload=upload)
+        built = prepare_job(spec, sm_client=client, check_name=False, objects=objects, upload=upload)
     except GtlabelError:
         if built_manifest is not None:  # leave nothing behind for a job that will not be created
-            storage.delete(built_manifest)
+            _discard(built_manifest)
         raise
     if built.estimate is not None:
         log.info("cost estimate for %s:\n%s", name, built.estimate.to_text())
     for w in built.warnings:
         log.warning("%s", w)
     return built
+
+
+def _discard(uri: str) -> None:
+    """Remove a manifest we wrote for a job that will not be created; a refused delete (a policy without
+    s3:DeleteObject) is logged and must not replace the error that explains why there is no job."""
+    try:
+        storage.delete(uri)
+    except GtlabelError as exc:
+        log.warning("could not remove %s (%s); delete it by hand", uri, exc)
 
 
 def create_labeling_job_config(

@@ -76,9 +76,10 @@ def test_seed_example_runs_unchanged(bucket: str, s3: Any, fake_sm: _SageMaker, 
     _images(s3, bucket, 7)
     monkeypatch.setenv("GTLABEL_EXAMPLE_BUCKET", bucket)
     job = "drone-objects-2026-11-25"
-    fake_sm.stub.add_response("list_workteams", {"Workteams": [team("drone-team", TEAM_ARN)]}, LIST_TEAMS)
+    # the name is checked first, before anything is written under labels/<job>/
     fake_sm.stub.add_response("list_labeling_jobs", {"LabelingJobSummaryList": []},
                               {"NameContains": job, "MaxResults": 100})
+    fake_sm.stub.add_response("list_workteams", {"Workteams": [team("drone-team", TEAM_ARN)]}, LIST_TEAMS)
     fake_sm.stub.add_response("create_labeling_job",
                               {"LabelingJobArn": f"arn:aws:sagemaker:us-east-1:123456789012:labeling-job/{job}"},
                               {k: ANY for k in ("LabelingJobName", "LabelAttributeName", "InputConfig",
@@ -103,6 +104,8 @@ def test_seed_example_runs_unchanged(bucket: str, s3: Any, fake_sm: _SageMaker, 
 
 def test_budget_refusal_leaves_nothing(bucket: str, s3: Any, fake_sm: _SageMaker, role_env: str) -> None:
     _images(s3, bucket, 3)
+    fake_sm.stub.add_response("list_labeling_jobs", {"LabelingJobSummaryList": []},
+                              {"NameContains": "tiny-budget", "MaxResults": 100})
     fake_sm.stub.add_response("list_workteams", {"Workteams": [team("drone-team", TEAM_ARN)]}, LIST_TEAMS)
     with pytest.raises(BudgetExceeded) as ei:
         create_labeling_job_config("tiny-budget", f"s3://{bucket}/raw/drone/", f"s3://{bucket}/labels/",
@@ -270,4 +273,13 @@ def test_seed_example_against_the_local_service(moto_server: str, s3_endpoint: s
         with pytest.raises(JobNameInUse):
             runpy.run_path(str(SEED_EXAMPLE), run_name="__main__")
         assert _keys(s3, bucket) == before
+        # the very same name: the running job's own input manifest is neither rewritten nor deleted
+        manifest_key = "labels/drone-objects-2026-11-25/gtlabel/input.manifest"
+        original = s3.get_object(Bucket=bucket, Key=manifest_key)
+        monkeypatch.setenv("GTLABEL_EXAMPLE_JOB_NAME", "drone-objects-2026-11-25")
+        _images(s3, bucket, 7)  # more images now: a rebuilt manifest would differ
+        with pytest.raises(JobNameInUse):
+            runpy.run_path(str(SEED_EXAMPLE), run_name="__main__")
+        again = s3.get_object(Bucket=bucket, Key=manifest_key)
+        assert again["ETag"] == original["ETag"] and again["LastModified"] == original["LastModified"]
     storage.reset_clients()
