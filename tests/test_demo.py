@@ -59,3 +59,14 @@ def test_demo_runs_end_to_end_with_training(tmp_path: Path) -> None:
     assert (out / "runs" / "train" / "weights" / "best.pt").is_file()
     assert (out / "runs" / "train" / "metrics.json").is_file()
     assert (out / "runs" / "evaluate" / "confusion_matrix.png").is_file()
+
+
+@pytest.mark.slow
+def test_demo_with_more_workers_per_image_than_the_default_team(tmp_path: Path) -> None:
+    from gtlabel.demo import run_demo, worker_accounts
+
+    assert len(worker_accounts(3)) == 4 and len(worker_accounts(7)) == 8
+    res = run_demo(tmp_path / "demo5", images=5, workers_per_object=5, train=False, progress=False)
+    assert res.status == "Completed"
+    summary = json.loads((tmp_path / "demo5" / "demo-summary.json").read_text())
+    assert summary["simulated_workers"]["submitted"] == 5 * 5 and summary["simulated_workers"]["errors"] == 0

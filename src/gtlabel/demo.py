@@ -82,6 +82,16 @@ def _upload(images: list[SynthImage]) -> list[str]:
         return list(pool.map(put, images))
 
 
+def worker_accounts(workers_per_object: int) -> list[tuple[str, str, float]]:
+    """The simulated team: :data:`WORKERS` (one of them deliberately bad), plus more average workers so that
+    there is always one more account than workers per object (each object needs that many distinct workers)."""
+    accounts = list(WORKERS)
+    while len(accounts) < workers_per_object + 1:
+        n = len(accounts) + 1
+        accounts.append((f"worker{n}", f"worker{n}-password-1", 1.0))
+    return accounts
+
+
 def truth_manifest_lines(images: list[SynthImage], uris: list[str], labels: tuple[str, ...]) -> list[bytes]:
     """The known truth as Ground Truth output-manifest lines (attribute ``truth``), for gold-standard metrics."""
     ids = {name: i for i, name in enumerate(labels)}
@@ -178,9 +188,10 @@ def run_demo(
             con.print(f"\n[bold]Open {svc.portal_url} and log in as [cyan]labeler[/] / [cyan]labeler-password[/],"
                       " then label the images. The demo continues when the job completes.[/]\n")
         else:
-            for user, pw, _skill in WORKERS:
+            accounts = worker_accounts(workers_per_object)
+            for user, pw, _skill in accounts:
                 svc.add_worker(team, user, pw)
-            profiles = [WorkerProfile(u, p, s) for u, p, s in WORKERS]
+            profiles = [WorkerProfile(u, p, s) for u, p, s in accounts]
 
             def run_workers() -> None:
                 res = simulate(svc.portal_url, job_name, profiles, truth=truth_uri, seed=seed,

@@ -125,6 +125,20 @@ def test_whole_job_writes_ground_truth_layout(clocked: Any, s3: Any, bucket: str
     assert "job/output/whole-job/manifests/intermediate/1/output.manifest" in keys
 
 
+def test_a_late_submit_frees_the_slot_at_once(clocked: Any, s3: Any, bucket: str) -> None:
+    uris = put_inputs(s3, bucket, 1)
+    _sm(clocked).create_labeling_job(**job_request("late", uris, clocked.default_workteam_arn, workers=1,
+                                                   TaskTimeLimitInSeconds=60))
+    clocked.engine.tick()
+    (a,) = _workers(clocked, 1)
+    task = a.next_task("late")
+    clocked.clock.advance(61)  # no engine tick: the submit itself finds the claim late
+    assert a.submit(task, [BOX]).status_code == 409
+    db = clocked.backend.db
+    assert db.one("SELECT state FROM assignments WHERE id=?", (task["task_id"],))["state"] == "timedout"
+    assert db.one("SELECT n_taken FROM objects WHERE job='late' AND idx=0")["n_taken"] == 0
+
+
 def test_batches_timeouts_declines_and_expiry(clocked: Any, s3: Any, bucket: str) -> None:
     uris = put_inputs(s3, bucket, 5)
     req = job_request("batched", uris, clocked.default_workteam_arn, workers=2, MaxConcurrentTaskCount=2,

@@ -585,6 +585,7 @@ class Backend:
         """Store a worker's answer; committed when this returns. ``(assignment, first_time)``."""
         now = self.clock.now()
         body = json.dumps(answer, separators=(",", ":"))
+        late: ServiceError | None = None
         with self.db.tx() as con:
             row, job = self._own_claim(con, aid, worker_id)
             if row["state"] == "submitted":
@@ -595,11 +596,16 @@ class Backend:
             if job["status"] != "InProgress":
                 raise ServiceError("Conflict", f"the labeling job is {job['status']}", 409)
             if row["claimed"] + limit < now:
+                # the slot goes back to the pool (committed with this transaction), then the worker hears why
                 self._release(con, row, "timedout")
-                raise ServiceError("Conflict", f"the task time limit ({int(limit)} s) has passed", 409)
-            con.execute("UPDATE assignments SET state='submitted', submitted=?, answer=? WHERE id=?",
-                        (now, body, aid))
-            con.execute("UPDATE objects SET n_submitted=n_submitted+1 WHERE job=? AND idx=?", (row["job"], row["idx"]))
+                late = ServiceError("Conflict", f"the task time limit ({int(limit)} s) has passed", 409)
+            else:
+                con.execute("UPDATE assignments SET state='submitted', submitted=?, answer=? WHERE id=?",
+                            (now, body, aid))
+                con.execute("UPDATE objects SET n_submitted=n_submitted+1 WHERE job=? AND idx=?",
+                            (row["job"], row["idx"]))
+        if late is not None:
+            raise late
         return Assignment(aid, row["job"], int(row["idx"]), worker_id, "submitted", row["claimed"], now, body), True
 
     def decline(self, aid: str, worker_id: str) -> Assignment:
