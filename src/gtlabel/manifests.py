@@ -259,7 +259,9 @@ def parse_output_line(obj: object, *, file: str, line: int, label_attribute: str
         if not isinstance(anns, list):
             raise ManifestError(f"expected a list, got {type(anns).__name__}", file=file, line=line,
                                 field=f"{attr}.annotations")
-        objects = meta.get("objects")
+        # built-in jobs keep objects/class-map in -metadata; a custom workflow's consolidation Lambda (ours
+        # included) returns them inside the label, because Ground Truth writes the custom job's metadata itself
+        objects = meta.get("objects", label.get("objects"))
         confs = objects if isinstance(objects, list) and len(objects) == len(anns) else None
         for i, a in enumerate(anns):
             # fast path: well-formed boxes (what Ground Truth writes); anything else gets the precise error below
@@ -281,6 +283,8 @@ def parse_output_line(obj: object, *, file: str, line: int, label_attribute: str
                     continue
             _bad_box(a, file, line, f"{attr}.annotations[{i}]")
     cmap_raw = meta.get("class-map")
+    if cmap_raw is None and isinstance(label, dict):
+        cmap_raw = label.get("class-map")
     class_map: dict[int, str] = {}
     if cmap_raw is not None:
         if not isinstance(cmap_raw, dict):

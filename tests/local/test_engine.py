@@ -355,6 +355,37 @@ def test_custom_lambdas_mapped_to_callables(moto_server: str, s3: Any, bucket: s
         assert lines[2]["boxes-metadata"]["human-annotated"] == "no"
 
 
+def test_our_consolidation_lambda_in_a_custom_workflow(moto_server: str, s3: Any, bucket: str, tmp_path: Any) -> None:
+    """A custom workflow whose ACS Lambda is gtlabel's own handler: per-box confidences and the class map come
+    through the output manifest (inside the label, as a custom job has it) and are read back by the parser."""
+    from gtlabel.local import LocalService, ManualClock
+    from gtlabel.manifests import iter_output_manifest
+
+    pre = "arn:aws:lambda:us-east-1:123456789012:function:my-pre"
+    acs = "arn:aws:lambda:us-east-1:123456789012:function:gtlabel-consolidate"
+    with LocalService(data_dir=tmp_path, s3_endpoint=moto_server, access_key="testing", secret_key="testing",
+                      clock=ManualClock(), engine_interval=None,
+                      lambdas={pre: f"{__name__}:my_pre", acs: "gtlabel.quality.consolidate:lambda_handler"}) as svc:
+        uris = put_inputs(s3, bucket, 2)
+        req = job_request("ours", uris, svc.default_workteam_arn, workers=2, PreHumanTaskLambdaArn=pre,
+                          AnnotationConsolidationConfig={"AnnotationConsolidationLambdaArn": acs})
+        svc.client("sagemaker").create_labeling_job(**req)
+        svc.engine.tick()
+        workers = _workers(svc, 2)
+        shifted = {**BOX, "left": BOX["left"] + 2}
+        for w, box in zip(workers, (BOX, shifted), strict=True):
+            _work_all(w, "ours", [box])
+        svc.engine.tick()
+        d = svc.client("sagemaker").describe_labeling_job(LabelingJobName="ours")
+        assert d["LabelingJobStatus"] == "Completed"
+        recs = list(iter_output_manifest(d["LabelingJobOutput"]["OutputDatasetS3Uri"], label_attribute="boxes"))
+    assert len(recs) == 2
+    for rec in recs:
+        (box,) = rec.boxes
+        assert box.confidence is not None and 0.5 < box.confidence < 1.0  # two workers, IoU ~0.82
+        assert rec.class_map == {1: "vehicle"}
+
+
 def test_engine_state_survives_restart(moto_server: str, s3: Any, bucket: str, tmp_path: Any) -> None:
     from gtlabel.local import LocalService, ManualClock
 

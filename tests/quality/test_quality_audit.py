@@ -45,9 +45,23 @@ def test_lowest_confidence_first(tmp_path: Path) -> None:
     items = select_sample(recs, n=3)
     assert [i.source_ref for i in items] == ["s3://data/img5.jpg", "s3://data/img1.jpg", "s3://data/img3.jpg"]
     assert items[0].min_confidence == 0.1 and "0.10" in items[0].reason
-    # validation findings rank an image first; a fraction rounds (8 labeled images x 0.25 = 2)
+    # a fraction rounds (8 labeled images x 0.25 = 2)
     rep = validate_records(recs, class_names=NAMES)
     assert len(select_sample(recs, fraction=0.25, validation=rep)) == 2
+    # findings break ties between equal confidences; they never outrank a lower confidence
+    from types import SimpleNamespace
+
+    def finding(ref: str) -> SimpleNamespace:
+        return SimpleNamespace(source_ref=ref, severity="warning")
+
+    confs = {i.source_ref: i.min_confidence for i in select_sample(recs, n=100)}
+    high = max(confs, key=lambda r: confs[r] or 0)
+    ties = [r for r in confs if confs[r] == confs[high]]
+    flagged = SimpleNamespace(findings=[finding(high)] * 3)
+    order = [i.source_ref for i in select_sample(recs, n=100, validation=flagged)]  # type: ignore[arg-type]
+    assert order[0] == "s3://data/img5.jpg" and order.index(high) == min(order.index(r) for r in ties)
+    assert "3 validation finding(s)" in next(i.reason for i in select_sample(
+        recs, n=100, validation=flagged) if i.source_ref == high)  # type: ignore[arg-type]
     assert all("failed" not in i.source_ref for i in select_sample(recs, n=100))  # failed lines are left out
     assert len(select_sample(recs, n=100)) == 8
 

@@ -84,8 +84,9 @@ def select_sample(records: Iterable[OutputRecord], *, n: int | None = None, frac
             key: tuple[Any, ...] = (hashlib.sha256(f"{seed}\0{rec.source_ref}".encode()).hexdigest(),)
             reason = f"random sample (seed {seed})"
         else:
-            # images without boxes (nothing to be confident about) sort after boxed ones with the same issues
-            key = (-issues.get(rec.source_ref, 0), low if low is not None else 2.0, rec.file, rec.line)
+            # lowest confidence first; validation findings break ties; images without boxes (nothing to be
+            # confident about) come after every boxed image
+            key = (low if low is not None else 2.0, -issues.get(rec.source_ref, 0), rec.file, rec.line)
             reason = (f"lowest box confidence {low:.2f}" if low is not None else "no box confidence") + (
                 f", {issues[rec.source_ref]} validation finding(s)" if rec.source_ref in issues else "")
         cands.append((key, AuditItem(rec.source_ref, rec.file, rec.line, low, len(rec.boxes), reason)))
