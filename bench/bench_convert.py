@@ -5,7 +5,8 @@
 
 What is measured (all in this run, same machine, same files):
 
-- **gtlabel**: ``convert_ground_truth_to_yolo(manifest, out, names, exif="ignore", copy_images=False)``: the
+- **gtlabel**: ``convert_ground_truth_to_yolo(manifest, out, names, exif="ignore", copy_images=False,
+  fingerprint_sources=False)`` (labels only: no image is touched, the images do not exist here): the
   whole conversion: streamed parse into typed records, validation, class mapping, clipping, de-duplication,
   splits, one label file per image in a staging folder renamed into place, lineage.json (per-image sha256),
   conversion-report.json, data.yaml.
@@ -80,7 +81,8 @@ def run_gtlabel(manifest: Path, out: Path) -> tuple[float, object]:
         shutil.rmtree(out)
     gc.collect()
     t0 = time.perf_counter()
-    rep = convert_ground_truth_to_yolo(manifest, out, NAMES, exif="ignore", copy_images=False, progress=False)
+    rep = convert_ground_truth_to_yolo(manifest, out, NAMES, exif="ignore", copy_images=False,
+                                       fingerprint_sources=False, progress=False)
     return time.perf_counter() - t0, rep
 
 
@@ -114,7 +116,8 @@ def child(manifest: str, out: str) -> None:
     from gtlabel.yolo import convert_ground_truth_to_yolo
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    rep = convert_ground_truth_to_yolo(manifest, out, NAMES, exif="ignore", copy_images=False, progress=False)
+    rep = convert_ground_truth_to_yolo(manifest, out, NAMES, exif="ignore", copy_images=False,
+                                       fingerprint_sources=False, progress=False)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps({"peak_rss_mb": peak / 1024, "after_import_mb": base / 1024, "images": rep.images}))
 

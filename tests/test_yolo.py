@@ -354,12 +354,40 @@ def test_config_errors(tmp_path: Path) -> None:
 
 
 def test_labels_only_without_reading_images(tmp_path: Path) -> None:
-    # exif="ignore" + copy_images=False: no image is opened (these do not exist)
+    # exif="ignore" + copy_images=False + fingerprint_sources=False: no image is touched (these do not exist)
     m = write_manifest(tmp_path / "m.manifest", [gt_line(f"s3x/{i}.jpg", (640, 480), [("drone", 1, 1, 8, 8)])
                                                  for i in range(20)])
     rep = convert_ground_truth_to_yolo(m, tmp_path / "ds", CLASSES, exif="ignore", copy_images=False,
-                                       progress=True)
+                                       fingerprint_sources=False, progress=True)
     assert rep.images == 20 and rep.images_copied == 0 and not (tmp_path / "ds/images").exists()
+    # fingerprinting (the default) needs the sources: a missing one is named, nothing is written
+    with pytest.raises(LabelError, match=r"m\.manifest:1, field 'source-ref': image not found"):
+        convert_ground_truth_to_yolo(m, tmp_path / "ds2", CLASSES, exif="ignore", copy_images=False, progress=False)
+    assert not (tmp_path / "ds2").exists()
+
+
+def test_exif_ignore_still_fingerprints_the_sources(tmp_path: Path) -> None:
+    """exif="ignore" reads no header but records each source's MD5: the version id sees a changed image and
+    lineage verify can check the sources."""
+    from gtlabel import lineage
+
+    for i in range(4):
+        make_image(tmp_path / f"img{i}.jpg", (64, 48), color=10 * i + 5)
+    m = write_manifest(tmp_path / "m.manifest", [gt_line(f"img{i}.jpg", (64, 48), [("drone", 1, 1, 8, 8)])
+                                                 for i in range(4)])
+    a = convert_ground_truth_to_yolo(m, tmp_path / "a", CLASSES, exif="ignore", progress=False)
+    lin = lineage.load(tmp_path / "a")
+    assert all(r.source_etag for r in lin.images)
+    assert lineage.verify(tmp_path / "a").ok
+    make_image(tmp_path / "img2.jpg", (64, 48), color=250)  # the source changes
+    b = convert_ground_truth_to_yolo(m, tmp_path / "b", CLASSES, exif="ignore", progress=False)
+    assert b.version != a.version
+    labels_only = convert_ground_truth_to_yolo(m, tmp_path / "c", CLASSES, exif="ignore",
+                                               fingerprint_sources=False, progress=False)
+    assert labels_only.version not in (a.version, b.version)
+    problems = lineage.verify(tmp_path / "c").problems
+    unverifiable = [p for p in problems if p.kind == "unverifiable"]
+    assert len(unverifiable) == 4 and all("no source fingerprint was recorded" in p.detail for p in unverifiable)
 
 
 def test_unreadable_images_auto_labels_and_adjustment_status_are_counted(tmp_path: Path) -> None:

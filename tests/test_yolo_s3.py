@@ -109,10 +109,15 @@ def test_missing_s3_image_fails_before_anything_is_published(s3: Any, bucket: st
     with pytest.raises(LabelError, match=r"m\.manifest:1, field 'source-ref': image not found"):
         convert_ground_truth_to_yolo(f"s3://{bucket}/m.manifest", f"s3://{bucket}/out", CLASSES, progress=False)
     assert keys(s3, bucket, "out/") == []
-    # labels only (no image reads): the copy fails, so data.yaml is never written
-    with pytest.raises(StorageError, match=r"missing\.jpg"):
+    # no header reads (exif="ignore"): the source fingerprint (a HEAD) finds it missing, nothing is published
+    with pytest.raises(LabelError, match=r"image not found: s3://.*missing\.jpg"):
         convert_ground_truth_to_yolo(f"s3://{bucket}/m.manifest", f"s3://{bucket}/out", CLASSES, exif="ignore",
                                      progress=False)
+    assert keys(s3, bucket, "out/") == []
+    # labels only (no image touched at all): the copy fails, so data.yaml is never written
+    with pytest.raises(StorageError, match=r"missing\.jpg"):
+        convert_ground_truth_to_yolo(f"s3://{bucket}/m.manifest", f"s3://{bucket}/out", CLASSES, exif="ignore",
+                                     fingerprint_sources=False, progress=False)
     assert "out/data.yaml" not in keys(s3, bucket, "out/")
 
 

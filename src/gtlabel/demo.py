@@ -18,6 +18,7 @@ import json
 import os
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -32,7 +33,7 @@ from rich.table import Table
 from gtlabel import storage
 from gtlabel.synth import DEFAULT_CLASSES, SynthImage, iter_images
 
-BUCKET = "gtlabel-demo"
+BUCKET = "gtlabel-demo"  # + a per-run suffix: moto's in-memory S3 is shared by every server in one process
 RAW_PREFIX = "raw/drone/"
 WORKERS = (("alice", "alice-password-1", 2.0), ("bob", "bob-password-1", 1.0),
            ("carol", "carol-password-1", 1.0), ("dave", "dave-password-1", 0.35))
@@ -72,9 +73,9 @@ def _env(values: dict[str, str]) -> Iterator[None]:
         storage.reset_clients()
 
 
-def _upload(images: list[SynthImage]) -> list[str]:
+def _upload(images: list[SynthImage], bucket: str) -> list[str]:
     def put(img: SynthImage) -> str:
-        uri = f"s3://{BUCKET}/{RAW_PREFIX}{img.name}"
+        uri = f"s3://{bucket}/{RAW_PREFIX}{img.name}"
         storage.write_bytes(uri, img.jpeg, content_type="image/jpeg")
         return uri
 
@@ -154,22 +155,23 @@ def run_demo(
         # 1. images -> S3 ------------------------------------------------------------------------------
         t = time.perf_counter()
         s3 = svc.client("s3")
-        s3.create_bucket(Bucket=BUCKET)
-        s3.put_bucket_cors(Bucket=BUCKET, CORSConfiguration={"CORSRules": [
+        bucket = f"{BUCKET}-{uuid.uuid4().hex[:8]}"
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [
             {"AllowedMethods": ["GET"], "AllowedOrigins": ["*"], "ExposeHeaders": ["Access-Control-Allow-Origin"]}]})
         synth = list(iter_images(images, seed=seed, classes=labels))
-        uris = _upload(synth)
-        truth_uri = f"s3://{BUCKET}/truth/truth.manifest"
+        uris = _upload(synth, bucket)
+        truth_uri = f"s3://{bucket}/truth/truth.manifest"
         storage.write_bytes(truth_uri, b"\n".join(truth_manifest_lines(synth, uris, labels)) + b"\n")
         timings["images"] = time.perf_counter() - t
         n_rot = sum(1 for s in synth if s.exif_orientation != 1)
-        con.print(f"[green]✓[/] {len(synth)} aerial images uploaded to s3://{BUCKET}/{RAW_PREFIX} "
+        con.print(f"[green]✓[/] {len(synth)} aerial images uploaded to s3://{bucket}/{RAW_PREFIX} "
                   f"({sum(1 for s in synth if not s.boxes)} without objects, {n_rot} EXIF-rotated)")
 
         # 2. job request, validated offline, budget guard on -------------------------------------------
         job_name = "drone-demo-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         cfg = create_labeling_job_config(
-            job_name=job_name, input_path=f"s3://{BUCKET}/{RAW_PREFIX}", output_path=f"s3://{BUCKET}/labels/",
+            job_name=job_name, input_path=f"s3://{bucket}/{RAW_PREFIX}", output_path=f"s3://{bucket}/labels/",
             task_type="BoundingBox", worker_type="private", labels=list(labels), instructions=INSTRUCTIONS,
             max_budget_usd=max_budget_usd, workers_per_object=1 if interactive else workers_per_object,
             role_arn=svc.role_arn, max_concurrent_tasks=1000, task_time_limit_s=600,
@@ -215,7 +217,7 @@ def run_demo(
         watch_json = out / "watch-summary.json"
         watch_json.write_text(json.dumps(summary.to_dict(), indent=2, default=str))
         # the job's Ground Truth output files (manifests/, annotations/), kept after the embedded S3 is gone
-        job_prefix = f"s3://{BUCKET}/labels/{job_name}/"
+        job_prefix = f"s3://{bucket}/labels/{job_name}/"
         job_files = out / "job-output"
         storage.copy_many((o.uri, str(job_files / o.uri[len(job_prefix):])) for o in storage.list_objects(job_prefix))
 

@@ -523,8 +523,10 @@ def _check_image(lin: Lineage, r: ImageRecord, copies: bool, sources: bool) -> t
         except (NotFound, StorageError):
             expected = None
     if expected is None:
-        problems.append(Problem("unverifiable", uri, "the source as converted is gone and its ETag is not "
-                                                     "an MD5: the copy cannot be compared"))
+        why = ("no source fingerprint was recorded (converted with fingerprint_sources=False, 'labels only')"
+               if not r.source_etag and not r.source_version_id else
+               "the source as converted is gone and its ETag is not an MD5")
+        problems.append(Problem("unverifiable", uri, f"{why}: the copy cannot be compared"))
         return problems, 0, n_src
     if copy_md5 != expected:
         problems.append(Problem("image-changed", uri, f"MD5 {copy_md5} but the source recorded in lineage.json "

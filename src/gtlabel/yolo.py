@@ -371,6 +371,18 @@ def _probe(uri: str) -> ImageProbe:
         return ImageProbe(error="not a readable image", detail=f"{type(exc).__name__}: {exc}")
 
 
+def _fingerprint(uri: str) -> ImageProbe:
+    """ETag / version id (S3: a HEAD) or MD5 (local) of a source image, without reading its header: what
+    ``exif="ignore"`` records so that the version id and ``lineage verify`` still see image changes."""
+    try:
+        info = storage.head(uri, hash_local=True)
+    except (FileNotFoundError, NotFound):
+        return ImageProbe(error="image not found")
+    except StorageError as exc:
+        return ImageProbe(error="image unreadable", detail=str(exc))
+    return ImageProbe(etag=info.etag, version_id=info.version_id)
+
+
 def _probe_s3(uri: str) -> ImageProbe:
     from botocore.exceptions import ClientError
 
@@ -503,6 +515,7 @@ def convert_ground_truth_to_yolo(
     quality: Mapping[str, Any] | str | None = None,
     describe_jobs: bool = False,
     sm_client: Any = None,
+    fingerprint_sources: bool = True,
 ) -> ConversionReport:
     """Convert a Ground Truth bounding-box output manifest into an Ultralytics YOLO11 detect dataset.
 
@@ -519,7 +532,12 @@ def convert_ground_truth_to_yolo(
         drop_unknown_classes: drop boxes whose class is not in the names (counted) instead of failing.
         copy_images: copy the images into ``images/<split>/`` (S3 -> S3 server-side, concurrently).
         exif: ``"normalize"`` reads each image header (size, EXIF orientation, format) and normalizes against
-            the displayed size; ``"ignore"`` trusts ``image_size`` and reads no image.
+            the displayed size; ``"ignore"`` trusts ``image_size`` and reads no image (it still fingerprints
+            each source, see ``fingerprint_sources``).
+        fingerprint_sources: with ``exif="ignore"``, record each source's ETag/version (S3 HEAD) or MD5
+            (local) in lineage.json and the version id, and treat a missing image as with ``"normalize"``.
+            ``False`` ("labels only") touches no image: the version id then does not see image changes and
+            ``lineage verify`` cannot check the sources.
         strict: raise on a malformed line (default) or skip and count it.
         overwrite: replace a different dataset already at ``output_directory``.
         image_root: where relative ``source-ref`` s point (default: the manifest's folder).
@@ -557,6 +575,9 @@ def convert_ground_truth_to_yolo(
     settings = {"splits": dict(zip(SPLITS, ratios, strict=True)), "stratify": stratify, "seed": seed,
                 "drop_unknown_classes": drop_unknown_classes, "copy_images": copy_images, "exif": exif,
                 "label_attribute": label_attribute, "precision": 6}
+    probe_sources = exif == "normalize" or fingerprint_sources
+    if not probe_sources:
+        settings["fingerprint_sources"] = False  # "labels only": recorded (and in the version id) only when off
     workers = max_workers or _default_workers()
     progress = progress and _settings_progress()
 
@@ -574,7 +595,8 @@ def convert_ground_truth_to_yolo(
         with _Progress(progress) as prog:
             assign = _stratified_assignment(manifest, label_attribute, ratios, seed, ctx, prog) if stratify \
                 else None
-            state = _convert_pass(manifest, label_attribute, ratios, seed, assign, ctx, staging, exif,
+            state = _convert_pass(manifest, label_attribute, ratios, seed, assign, ctx, staging,
+                                  exif if exif == "normalize" else "fingerprint" if probe_sources else "ignore",
                                   copy_images, image_root, workers, prog)
             moved = _ensure_val(state, ratios, staging, report)
             report.images = sum(state.counts.values())
@@ -741,14 +763,16 @@ def _convert_pass(manifest: str, label_attribute: str | None, ratios: tuple[floa
     dumps = orjson.dumps
     ordinal = 0
     task = prog.add("converting")
+    # exif: "normalize" (read headers), "fingerprint" (ETag/MD5 only) or "ignore" (touch no image)
+    probe_fn = {"normalize": _probe, "fingerprint": _fingerprint}.get(exif)
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gtlabel-probe") \
-        if exif == "normalize" else None
+        if probe_fn is not None else None
     try:
         with open(state.spool, "wb", buffering=1 << 20) as spool:
             for batch in _batched(_records(manifest, label_attribute, ctx), 64 if pool else 1024):
                 srcs = [resolve_source_ref(r.source_ref, manifest, image_root) for r in batch]
-                probes: Sequence[ImageProbe | None] = list(pool.map(_probe, srcs)) if pool is not None \
-                    else [None] * len(batch)
+                probes: Sequence[ImageProbe | None] = list(pool.map(probe_fn, srcs)) \
+                    if pool is not None and probe_fn is not None else [None] * len(batch)
                 for rec, src, probe in zip(batch, srcs, probes, strict=True):
                     this = ordinal
                     ordinal += 1
@@ -763,14 +787,15 @@ def _convert_pass(manifest: str, label_attribute: str | None, ratios: tuple[floa
                     size = rec.image_size
                     assert size is not None
                     reported = (size[0], size[1])
-                    if probe is not None:
-                        if probe.error is not None:
-                            if ctx.strict:
-                                why = f"{probe.error} ({probe.detail})" if probe.detail else probe.error
-                                raise LabelError(f"{why}: {src}", file=rec.file, line=rec.line,
-                                                 field="source-ref")
-                            rep.skip(probe.error, f"{rec.file}:{rec.line}: {src} {probe.detail or ''}".rstrip())
-                            continue
+                    if probe is not None and probe.error is not None:
+                        if ctx.strict:
+                            why = f"{probe.error} ({probe.detail})" if probe.detail else probe.error
+                            raise LabelError(f"{why}: {src}", file=rec.file, line=rec.line, field="source-ref")
+                        rep.skip(probe.error, f"{rec.file}:{rec.line}: {src} {probe.detail or ''}".rstrip())
+                        continue
+                    if probe is not None and probe.size is None:  # a fingerprint only: trust image_size
+                        frame = reported
+                    elif probe is not None:
                         fmt = (probe.format or "").lower()
                         if fmt not in ULTRALYTICS_IMG_FORMATS:
                             rep.skip(f"image format {probe.format} not readable by Ultralytics",

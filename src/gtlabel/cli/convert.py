@@ -36,6 +36,9 @@ def convert(
     copy_images: Annotated[bool, typer.Option(help="Copy the images into the dataset.")] = True,
     exif: Annotated[str, typer.Option(
         help="normalize: read image headers and normalize by the EXIF-displayed size; ignore: trust image_size.")] = "normalize",
+    fingerprint_sources: Annotated[bool, typer.Option(
+        help="With --exif ignore, still record each source's ETag/MD5 (version id, lineage verify); "
+             "--no-fingerprint-sources touches no image (labels only).")] = True,
     lenient: Annotated[bool, typer.Option("--lenient", help="Skip and count malformed lines.")] = False,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace a different dataset at OUT.")] = False,
     image_root: Annotated[str | None, typer.Option(help="Base for relative source-refs (default: the manifest's folder).")] = None,
@@ -59,7 +62,7 @@ def convert(
         splits=_parse_split(split), stratify=stratify, seed=seed, drop_unknown_classes=drop_unknown,
         copy_images=copy_images, exif="normalize" if exif == "normalize" else "ignore", strict=not lenient,
         overwrite=overwrite, image_root=image_root, progress=progress and not json_out, quality=quality,
-        describe_jobs=describe_jobs)
+        describe_jobs=describe_jobs, fingerprint_sources=fingerprint_sources)
     if json_out:
         typer.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
         return

@@ -131,7 +131,9 @@ class LocalService:
     ``with LocalService() as svc: svc.client("sagemaker").create_labeling_job(...)``. ``env()`` gives the
     variables that point unmodified boto3 code at it. State lives in ``data_dir`` (a temporary folder, removed
     at exit, when none is given). ``clock`` and ``engine_interval=None`` let tests drive time and the engine
-    (``svc.engine.tick()``).
+    (``svc.engine.tick()``). Without ``s3_endpoint`` an embedded moto S3 runs in this process; moto keeps its
+    buckets per *process*, so services started one after another in one process see each other's buckets
+    (use distinct bucket names, as the demo does).
     """
 
     def __init__(
