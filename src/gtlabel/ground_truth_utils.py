@@ -126,7 +126,8 @@ def build_labeling_job(
         from gtlabel.manifests import build_input_manifest
 
         manifest = f"{output_path.rstrip('/')}/{name}/gtlabel/input.manifest"
-        summary = build_input_manifest(input_path, manifest, sample=sample, seed=seed)
+        with storage.encrypt_with(kms_key_id):  # the job's own key, else GTLABEL_KMS_KEY_ID
+            summary = build_input_manifest(input_path, manifest, sample=sample, seed=seed)
         built_manifest = manifest
         objects = summary.written
         log.info("input manifest %s: %d objects (%s skipped)", manifest, summary.written,

@@ -14,6 +14,7 @@ configured (``GTLABEL_KMS_KEY_ID``), every object written gets SSE-KMS with that
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import os
 import tempfile
@@ -40,9 +41,11 @@ __all__ = [
     "ObjectInfo",
     "S3Uri",
     "atomic_writer",
+    "configured_kms_key",
     "copy",
     "copy_many",
     "delete",
+    "encrypt_with",
     "exists",
     "head",
     "is_s3",
@@ -143,9 +146,29 @@ def s3_client(region: str | None = None, session: boto3.Session | None = None) -
         return cli
 
 
+_SSE_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar("gtlabel_sse_key", default=None)
+
+
 def _sse_args() -> dict[str, str]:
-    kms = get_settings().kms_key_id
+    kms = _SSE_KEY.get() or get_settings().kms_key_id
     return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms} if kms else {}
+
+
+@contextlib.contextmanager
+def encrypt_with(kms_key_id: str | None) -> Iterator[None]:
+    """Within the block, S3 writes from this thread use SSE-KMS with ``kms_key_id`` (``None``: the configured
+    ``GTLABEL_KMS_KEY_ID``, if any). The job builder uses it so that a job's own key also encrypts the files
+    it uploads next to the job (manifest, label categories, template)."""
+    token = _SSE_KEY.set(kms_key_id)
+    try:
+        yield
+    finally:
+        _SSE_KEY.reset(token)
+
+
+def configured_kms_key() -> str | None:
+    """The key S3 writes use right now (an :func:`encrypt_with` block's, else ``GTLABEL_KMS_KEY_ID``)."""
+    return _SSE_KEY.get() or get_settings().kms_key_id
 
 
 def _client_error(exc: ClientError, uri: str) -> StorageError:
@@ -443,7 +466,9 @@ def copy_many(
                 if pair is None:
                     exhausted = True
                     break
-                pending[pool.submit(copy, *pair)] = pair
+                # each copy runs in a copy of this context: an encrypt_with() key reaches the pool's threads
+                ctx = contextvars.copy_context()
+                pending[pool.submit(ctx.run, copy, pair[0], pair[1])] = pair
             if not pending:
                 break
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)

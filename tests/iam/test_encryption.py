@@ -105,3 +105,41 @@ def test_job_builder_maps_the_key_to_output_and_volume() -> None:
     plain: dict[str, Any] = dict(build_request(spec.model_copy(update={"kms_key_id": None}), **common))
     assert "KmsKeyId" not in plain["OutputConfig"]
     assert "LabelingJobResourceConfig" not in plain["LabelingJobAlgorithmsConfig"]
+
+
+def _build_job(bucket: str, s3: Any, name: str, **kw: Any) -> Any:
+    from gtlabel.ground_truth_utils import build_labeling_job
+
+    s3.put_object(Bucket=bucket, Key="raw/a.jpg", Body=b"\xff\xd8 jpeg")
+    return build_labeling_job(name, f"s3://{bucket}/raw/", f"s3://{bucket}/labels/", labels=["drone"],
+                              role_arn="arn:aws:iam::123456789012:role/gt-exec", region="us-east-1",
+                              workteam="arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/t",
+                              check_name=False, **kw)
+
+
+def test_one_key_for_the_job_and_the_files_written_next_to_it(bucket: str, s3: Any, s3_endpoint: str,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """GTLABEL_KMS_KEY_ID alone also becomes the job's OutputConfig.KmsKeyId (the guardrail requires it), and a
+    key given to the builder alone also encrypts the manifest, label categories and template it uploads (the
+    bucket policy requires SSE-KMS on every upload)."""
+    kms = boto3.client("kms", endpoint_url=s3_endpoint, region_name="us-east-1")
+    env_key = kms.create_key()["KeyMetadata"]["Arn"]
+    job_key = kms.create_key()["KeyMetadata"]["Arn"]
+    files = ("input.manifest", "label-categories.json", "template.liquid.html")
+
+    monkeypatch.setenv("GTLABEL_KMS_KEY_ID", env_key)
+    reload_settings()
+    built = _build_job(bucket, s3, "env-key-only")
+    assert built.request["OutputConfig"]["KmsKeyId"] == env_key
+    for f in files:
+        assert _sse(s3, bucket, f"labels/env-key-only/gtlabel/{f}") == ("aws:kms", env_key), f
+
+    monkeypatch.delenv("GTLABEL_KMS_KEY_ID")
+    reload_settings()
+    built = _build_job(bucket, s3, "job-key-only", kms_key_id=job_key)
+    assert built.request["OutputConfig"]["KmsKeyId"] == job_key
+    for f in files:
+        assert _sse(s3, bucket, f"labels/job-key-only/gtlabel/{f}") == ("aws:kms", job_key), f
+    # outside the job build, writes are back to the configured key (none here)
+    storage.write_bytes(f"s3://{bucket}/after.txt", b"x")
+    assert _sse(s3, bucket, "after.txt")[0] != "aws:kms"

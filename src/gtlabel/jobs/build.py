@@ -270,6 +270,11 @@ def prepare_job(
                             max_budget_usd=spec.max_budget_usd)
         cost.check_budget(est)
 
+    # one key for the job and its files: the spec's, else GTLABEL_KMS_KEY_ID (the guardrail policy requires the
+    # job's OutputConfig.KmsKeyId, the bucket policy SSE-KMS on every upload)
+    kms = spec.kms_key_id or storage.configured_kms_key()
+    if kms != spec.kms_key_id:
+        spec = spec.model_copy(update={"kms_key_id": kms})
     label_uri, template_uri = artifact_uris(spec.output_path, name)
     request = build_request(spec, job_name=name, region=region, role_arn=role, workforce=wf,
                             label_config_uri=label_uri, template_uri=template_uri,
@@ -286,9 +291,10 @@ def prepare_job(
     if check_name and sm_client is not None:
         ensure_name_available(sm_client, name)
     if upload:
-        storage.write_bytes(label_uri, json.dumps(config, indent=2).encode("utf-8") + b"\n",
-                            content_type="application/json")
-        storage.write_bytes(template_uri, template.encode("utf-8"), content_type="text/html; charset=utf-8")
+        with storage.encrypt_with(kms):
+            storage.write_bytes(label_uri, json.dumps(config, indent=2).encode("utf-8") + b"\n",
+                                content_type="application/json")
+            storage.write_bytes(template_uri, template.encode("utf-8"), content_type="text/html; charset=utf-8")
     warnings = label_warnings(spec.labels)
     if est is not None and est.notes:
         warnings += list(est.notes)
