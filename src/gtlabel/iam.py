@@ -353,6 +353,9 @@ def data_scientist_grants(res: ProjectResources) -> list[Statement]:
             "Resource": [res.objects_arn(p) for p in prefixes],
         },
         _data_scientist_list(res, prefixes),
+        # the job builder checks that the manifest/output buckets are in the job's region before the call
+        {"Sid": "LocateProjectBucket", "Effect": "Allow", "Action": "s3:GetBucketLocation",
+         "Resource": res.bucket_arn},
     ]
     # GenerateDataKey: SSE-KMS uploads; Decrypt: reads and multipart completion; Encrypt: direct use.
     st += _kms_use(res, ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"], "UseProjectKey")

@@ -118,6 +118,35 @@ def test_data_scientist_workflow_calls_succeed(world: dict[str, Any], as_data_sc
     assert any(o.uri.endswith("data.yaml") for o in storage.list_objects(f"{base}/{OUT}/"))
     storage.copy(f"{base}/{IN}/images/a.jpg", f"{base}/{OUT}/datasets/v1/images/train/a.jpg")
     assert storage.copy_many([(f"{base}/{IN}/images/a.jpg", f"{base}/{OUT}/datasets/v1/images/val/a.jpg")]) == 1
+    # the workflow's own entry points, as this user: input manifest, the job's files, a dataset on S3
+    from gtlabel.ground_truth_utils import build_labeling_job
+    from gtlabel.jobs.validate import bucket_region
+    from gtlabel.yolo import convert_ground_truth_to_yolo
+
+    assert bucket_region(BUCKET) is not None  # GetBucketLocation: the cross-region check is not skipped
+    built = build_labeling_job("proof-job", f"{base}/{IN}/images/", f"{base}/{OUT}/", labels=["car"],
+                               role_arn="arn:aws:iam::123456789012:role/gt-exec", region="us-east-1",
+                               workteam="arn:aws:sagemaker:us-east-1:123456789012:workteam/private-crowd/t",
+                               check_name=False)
+    assert built.request["OutputConfig"]["KmsKeyId"] == world["key"]
+    assert storage.exists(f"{base}/{OUT}/proof-job/gtlabel/template.liquid.html")
+    line = ('{"source-ref": "%s/%s/images/a.jpg", "b": {"image_size": [{"width": 64, "height": 48, "depth": 3}], '
+            '"annotations": [{"class_id": 0, "left": 1, "top": 2, "width": 10, "height": 8}]}, "b-metadata": '
+            '{"class-map": {"0": "car"}, "type": "groundtruth/object-detection", "human-annotated": "yes", '
+            '"job-name": "labeling-job/proof-job"}}\n') % (base, IN)
+    storage.write_bytes(f"{base}/{OUT}/proof-job/manifests/output/output.manifest", line.encode())
+    rep = convert_ground_truth_to_yolo(f"{base}/{OUT}/proof-job/manifests/output/output.manifest",
+                                       f"{base}/{OUT}/datasets/proof", ["car"], exif="ignore", progress=False)
+    assert rep.images == 1 and storage.exists(f"{base}/{OUT}/datasets/proof/data.yaml")
+    # replacing a dataset needs deletes, which this policy does not grant: a clear error, the old one stays whole
+    from gtlabel.errors import StorageError
+
+    old_yaml = storage.read_bytes(f"{base}/{OUT}/datasets/proof/data.yaml")
+    with pytest.raises(StorageError, match=r"s3:DeleteObject"):
+        convert_ground_truth_to_yolo(f"{base}/{OUT}/proof-job/manifests/output/output.manifest",
+                                     f"{base}/{OUT}/datasets/proof", ["car"], exif="ignore", splits=(0.5, 0.5, 0),
+                                     overwrite=True, progress=False)
+    assert storage.read_bytes(f"{base}/{OUT}/datasets/proof/data.yaml") == old_yaml
     # budget alert and direct use of the project key
     sns = _as(world, "data-scientist", "sns")
     assert sns.publish(TopicArn=world["topic"], Subject="budget", Message="80% of budget")["MessageId"]
