@@ -404,3 +404,22 @@ def test_engine_state_survives_restart(moto_server: str, s3: Any, bucket: str, t
         svc.engine.tick()
         d = svc.client("sagemaker").describe_labeling_job(LabelingJobName="resume")
         assert d["LabelingJobStatus"] == "Completed" and d["LabelCounters"]["HumanLabeled"] == 2
+
+
+def test_restart_with_the_embedded_s3_fails_unfinished_jobs_clearly(tmp_path: Any) -> None:
+    """The embedded S3 lives in memory: after a restart the jobs' images are gone, so unfinished jobs are failed
+    with a reason that says so (instead of handing out tasks whose images no longer exist)."""
+    from gtlabel.local import LocalService
+
+    with LocalService(data_dir=tmp_path, engine_interval=None) as svc:
+        s3 = svc.client("s3")
+        s3.create_bucket(Bucket="embedded-restart")
+        uris = put_inputs(s3, "embedded-restart", 2)
+        svc.client("sagemaker").create_labeling_job(**job_request("before-restart", uris, svc.default_workteam_arn))
+        svc.engine.tick()
+        assert svc.client("sagemaker").describe_labeling_job(
+            LabelingJobName="before-restart")["LabelingJobStatus"] == "InProgress"
+    with LocalService(data_dir=tmp_path, engine_interval=None) as svc:
+        d = svc.client("sagemaker").describe_labeling_job(LabelingJobName="before-restart")
+        assert d["LabelingJobStatus"] == "Failed"
+        assert "embedded, in-memory S3" in d["FailureReason"] and "--s3-endpoint" in d["FailureReason"]

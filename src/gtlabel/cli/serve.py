@@ -102,6 +102,10 @@ def register(app: typer.Typer) -> None:
             console.print(f"  SageMaker API : {svc.sagemaker_endpoint}")
             console.print(f"  worker portal : {svc.portal_url}")
             console.print(f"  S3            : {svc.s3_endpoint}{'' if s3_endpoint else ' (embedded, in memory)'}")
+            if not s3_endpoint:
+                console.print("  note          : the embedded S3 is lost when the service stops; unfinished jobs "
+                              "of an earlier run are failed at start. Use --s3-endpoint to keep them.",
+                              highlight=False)
             console.print(f"  workteam      : {svc.default_workteam_arn}")
             for t, user, _ in workers:
                 console.print(f"  worker        : {user} (team {t})")

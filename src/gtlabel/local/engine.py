@@ -261,6 +261,17 @@ class Engine:
         row = self.db.one("SELECT status FROM jobs WHERE name=?", (name,))
         return str(row["status"]) if row else ""
 
+    def fail_unfinished(self, reason: str) -> list[str]:
+        """Fail every job that is not Completed/Failed/Stopped with ``reason`` (used at start-up when the state
+        the jobs need is gone); returns their names."""
+        rows = self.db.query("SELECT name FROM jobs WHERE status NOT IN ('Completed','Failed','Stopped')")
+        names = [str(r["name"]) for r in rows]
+        for name in names:
+            with self.db.tx() as con:
+                con.execute("UPDATE assignments SET state='cancelled' WHERE job=? AND state='claimed'", (name,))
+            self._set_status(name, "Failed", reason)
+        return names
+
     def _set_status(self, name: str, status: str, reason: str | None = None, output_uri: str | None = None) -> None:
         with self.db.tx() as con:
             con.execute("UPDATE jobs SET status=?, modified=?, failure_reason=coalesce(?, failure_reason), "

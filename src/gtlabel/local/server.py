@@ -286,6 +286,15 @@ class LocalService:
             if time.monotonic() > deadline or not self._thread.is_alive():
                 raise RuntimeError("the local service did not start")
             time.sleep(0.01)
+        if not self._s3_given:
+            # the embedded S3 lives in memory: the images and outputs of jobs from an earlier run are gone
+            lost = self._engine.fail_unfinished(
+                "ClientError: the local service restarted with its embedded, in-memory S3, so this job's input "
+                "and output objects are gone. Give gtlabel serve --s3-endpoint (MinIO, moto_server, S3) for jobs "
+                "that survive a restart.")
+            if lost:
+                log.warning("failed %d unfinished job(s) of an earlier run (embedded S3 is in memory): %s",
+                            len(lost), ", ".join(lost))
         self._engine.start()
         log.info("gtlabel local service on %s (S3 %s)", self.sagemaker_endpoint, self.s3_endpoint)
         return self
