@@ -423,3 +423,18 @@ def test_restart_with_the_embedded_s3_fails_unfinished_jobs_clearly(tmp_path: An
         d = svc.client("sagemaker").describe_labeling_job(LabelingJobName="before-restart")
         assert d["LabelingJobStatus"] == "Failed"
         assert "embedded, in-memory S3" in d["FailureReason"] and "--s3-endpoint" in d["FailureReason"]
+
+
+def test_a_job_older_than_30_days_fails_with_its_results_so_far(clocked: Any, s3: Any, bucket: str) -> None:
+    uris = put_inputs(s3, bucket, 2)
+    _sm(clocked).create_labeling_job(**job_request("month", uris, clocked.default_workteam_arn, workers=1))
+    clocked.engine.tick()
+    (w,) = _workers(clocked, 1)
+    assert w.submit(w.next_task("month"), [BOX]).status_code == 200  # one of two objects labeled
+    clocked.clock.advance(30 * 24 * 3600 + 1)
+    clocked.engine.tick()
+    d = _sm(clocked).describe_labeling_job(LabelingJobName="month")
+    assert d["LabelingJobStatus"] == "Failed" and "more than 30 days" in d["FailureReason"]
+    out = d["LabelingJobOutput"]["OutputDatasetS3Uri"]
+    lines = [json.loads(x) for x in _read(s3, out).decode().splitlines()]
+    assert len(lines) == 2 and sum("boxes" in ln and "annotations" in ln["boxes"] for ln in lines) == 1

@@ -61,7 +61,11 @@ BUILTIN_ACS = {"ACS-BoundingBox": "bbox", "ACS-AdjustmentBoundingBox": "adjust",
 
 
 class JobFailure(Exception):
-    """The job cannot go on; the message becomes ``FailureReason``."""
+    """The job cannot go on; the message becomes ``FailureReason`` (``output_uri``: results written so far)."""
+
+    def __init__(self, message: str, output_uri: str | None = None) -> None:
+        super().__init__(message)
+        self.output_uri = output_uri
 
 
 def function_name(arn: str) -> str:
@@ -251,7 +255,7 @@ class Engine:
                     elif status == "Stopping":
                         self._stop_job(name)
                 except JobFailure as exc:
-                    self._set_status(name, "Failed", str(exc))
+                    self._set_status(name, "Failed", str(exc), exc.output_uri)
                 except Exception as exc:
                     log.exception("job %s failed in the engine", name)
                     self._set_status(name, "Failed", f"InternalServerError: {type(exc).__name__}: {exc}")
@@ -440,9 +444,9 @@ class Engine:
         now = self.backend.clock.now()
         if now - float(job["created"]) > JOB_MAX_SECONDS:
             self._finish_objects(name, self._live_objects(name), now, stopping=True)
-            self._write_output(name, final=True)
+            uri = self._write_output(name, final=True)
             raise JobFailure("ClientError: the labeling job ran for more than 30 days and was stopped "
-                             "(results so far are in the output manifest).")
+                             "(results so far are in the output manifest).", uri)
         n_workers = int(hc["NumberOfHumanWorkersPerDataObject"])
         limit = float(hc["TaskTimeLimitInSeconds"])
         lifetime = float(hc.get("TaskAvailabilityLifetimeInSeconds") or _default_lifetime(str(job["workteam_arn"])))
