@@ -126,6 +126,28 @@ def test_endpoint_comes_from_standard_env_var(bucket: str, s3_endpoint: str) -> 
     assert client.meta.endpoint_url == s3_endpoint
 
 
+def test_region_profile_and_keys_are_resolved_by_boto3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Region and credentials come from boto3's own chain (env vars, AWS_PROFILE with a config/credentials file),
+    and a change after the first call is seen (the client cache is keyed on them)."""
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    assert storage.s3_client().meta.region_name == "eu-west-1"
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
+    assert storage.s3_client().meta.region_name == "ap-southeast-2"
+    (tmp_path / "config").write_text("[profile drones]\nregion = eu-central-1\n")
+    (tmp_path / "credentials").write_text("[drones]\naws_access_key_id = AKIDPROFILE\n"
+                                          "aws_secret_access_key = profile-secret\n")
+    for var in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_PROFILE", "drones")
+    storage.reset_clients()
+    cli = storage.s3_client()
+    assert cli.meta.region_name == "eu-central-1"
+    assert cli._request_signer._credentials.access_key == "AKIDPROFILE"
+    storage.reset_clients()
+
+
 def test_presign_gives_working_url(bucket: str) -> None:
     import urllib.request
 

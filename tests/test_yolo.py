@@ -404,3 +404,13 @@ def test_unreadable_images_auto_labels_and_adjustment_status_are_counted(tmp_pat
     rep = convert_ground_truth_to_yolo(m, tmp_path / "ds", CLASSES, strict=False, progress=False)
     assert rep.skipped == {"not a readable image": 1}
     assert rep.labeled_by == {"human": 1, "auto": 1} and rep.adjustment == {"unadjusted": 1}
+
+
+def test_a_repeated_source_ref_is_skipped_and_not_counted_in_the_classes(tmp_path: Path) -> None:
+    make_image(tmp_path / "a.jpg", (64, 48))
+    line = gt_line("a.jpg", (64, 48), [("drone", 1, 1, 8, 8), ("person", 20, 20, 8, 8)])
+    m = write_manifest(tmp_path / "m.manifest", [line, line])
+    rep = convert_ground_truth_to_yolo(m, tmp_path / "ds", CLASSES, progress=False)
+    assert rep.images == 1 and rep.boxes_written == 2 and rep.skipped["duplicate source-ref"] == 1
+    assert rep.class_counts["drone"] == 1 and rep.class_counts["person"] == 1
+    assert sum(rep.class_counts.values()) == rep.boxes_written

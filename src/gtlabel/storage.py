@@ -132,6 +132,10 @@ def s3_client(region: str | None = None, session: boto3.Session | None = None) -
         os.environ.get("AWS_ENDPOINT_URL"),
         os.environ.get("AWS_PROFILE"),
         os.environ.get("AWS_ACCESS_KEY_ID"),
+        os.environ.get("AWS_SECRET_ACCESS_KEY"),
+        os.environ.get("AWS_SESSION_TOKEN"),
+        os.environ.get("AWS_REGION"),
+        os.environ.get("AWS_DEFAULT_REGION"),
     )
     with _clients_lock:
         cli = _clients.get(key)

@@ -427,14 +427,14 @@ class _Ctx:
     class_counts: list[int]
 
 
-def _rows_for(rec: OutputRecord, frame: tuple[int, int], ctx: _Ctx) -> tuple[list[str], set[int]]:
-    """The label rows of one record (formatted), with boxes mapped, clipped and de-duplicated. Counts go to
-    the report."""
+def _rows_for(rec: OutputRecord, frame: tuple[int, int], ctx: _Ctx) -> tuple[list[str], list[int]]:
+    """The label rows of one record (formatted), with boxes mapped, clipped and de-duplicated, and each row's
+    class id. Box counts go to the report; class counts are the caller's (once the image is accepted)."""
     rep = ctx.report
     fw, fh = frame
     rows: list[str] = []
     seen: set[str] = set()
-    classes: set[int] = set()
+    classes: list[int] = []
     cmap = rec.class_map
     n2i = ctx.name_to_id
     for i, b in enumerate(rec.boxes):
@@ -477,8 +477,7 @@ def _rows_for(rec: OutputRecord, frame: tuple[int, int], ctx: _Ctx) -> tuple[lis
             continue
         seen.add(row)
         rows.append(row)
-        classes.add(gid)
-        ctx.class_counts[gid] += 1
+        classes.append(gid)
     return rows, classes
 
 
@@ -715,13 +714,13 @@ def _stratified_assignment(manifest: str, label_attribute: str | None, ratios: t
     masks = array("Q")
     big: dict[int, set[int]] = {}
     img_counts = [0] * len(ctx.names)
-    saved = (ctx.report, ctx.class_counts)
-    ctx.report, ctx.class_counts = ConversionReport(manifest, ""), [0] * len(ctx.names)
+    saved = ctx.report  # this scan's box counts are not the conversion's
+    ctx.report = ConversionReport(manifest, "")
     task = prog.add("scanning classes (stratify)")
     try:
         for rec in _records(manifest, label_attribute, ctx):
             w, h = rec.image_size[0], rec.image_size[1]  # type: ignore[index]
-            _, classes = _rows_for(rec, (w, h), ctx)
+            classes = set(_rows_for(rec, (w, h), ctx)[1])
             hashes.append(split_hash(rec.source_ref, seed))
             mask = 0
             for c in classes:
@@ -733,7 +732,7 @@ def _stratified_assignment(manifest: str, label_attribute: str | None, ratios: t
             masks.append(mask)
             prog.advance(task)
     finally:
-        ctx.report, ctx.class_counts = saved
+        ctx.report = saved
     strata: dict[int, list[int]] = {}
     for i, mask in enumerate(masks):
         present = [c for c in range(min(64, len(img_counts))) if mask >> c & 1] + sorted(big.get(i, ()))
@@ -814,7 +813,7 @@ def _convert_pass(manifest: str, label_attribute: str | None, ratios: tuple[floa
                         rep.skip(f"image smaller than {MIN_IMAGE_PX} px (Ultralytics drops it)",
                                  f"{rec.file}:{rec.line}")
                         continue
-                    rows, _classes = _rows_for(rec, frame, ctx)
+                    rows, row_classes = _rows_for(rec, frame, ctx)
                     if assign is not None:
                         split = SPLITS[assign[this]]
                     else:
@@ -830,6 +829,8 @@ def _convert_pass(manifest: str, label_attribute: str | None, ratios: tuple[floa
                         rep.skip("duplicate source-ref", f"{rec.file}:{rec.line}: {rec.source_ref}")
                         continue
                     rep.boxes_written += len(rows)
+                    for gid in row_classes:  # counted only for an accepted image (not a repeated source-ref)
+                        ctx.class_counts[gid] += 1
                     ha = rec.human_annotated
                     rep.labeled_by["human" if ha else "auto" if ha is False else "unknown"] += 1
                     if rec.adjustment_status is not None:

@@ -130,10 +130,12 @@ def test_data_scientist_workflow_calls_succeed(world: dict[str, Any], as_data_sc
                                check_name=False)
     assert built.request["OutputConfig"]["KmsKeyId"] == world["key"]
     assert storage.exists(f"{base}/{OUT}/proof-job/gtlabel/template.liquid.html")
-    line = ('{"source-ref": "%s/%s/images/a.jpg", "b": {"image_size": [{"width": 64, "height": 48, "depth": 3}], '
-            '"annotations": [{"class_id": 0, "left": 1, "top": 2, "width": 10, "height": 8}]}, "b-metadata": '
-            '{"class-map": {"0": "car"}, "type": "groundtruth/object-detection", "human-annotated": "yes", '
-            '"job-name": "labeling-job/proof-job"}}\n') % (base, IN)
+    line = json.dumps({
+        "source-ref": f"{base}/{IN}/images/a.jpg",
+        "b": {"image_size": [{"width": 64, "height": 48, "depth": 3}],
+              "annotations": [{"class_id": 0, "left": 1, "top": 2, "width": 10, "height": 8}]},
+        "b-metadata": {"class-map": {"0": "car"}, "type": "groundtruth/object-detection", "human-annotated": "yes",
+                       "job-name": "labeling-job/proof-job"}}) + "\n"
     storage.write_bytes(f"{base}/{OUT}/proof-job/manifests/output/output.manifest", line.encode())
     rep = convert_ground_truth_to_yolo(f"{base}/{OUT}/proof-job/manifests/output/output.manifest",
                                        f"{base}/{OUT}/datasets/proof", ["car"], exif="ignore", progress=False)
