@@ -62,6 +62,25 @@ def test_budget_alerts_published_to_sns_once_each(moto_server: str) -> None:
     assert all(a.sns_message_id for a in s.alerts)
 
 
+def test_auto_stop_is_published_to_sns_and_told_to_the_callback(moto_server: str) -> None:
+    topic, q, sqs = _topic_with_queue(moto_server)
+    client, stub = stubbed_sagemaker()
+    stub.add_response("describe_labeling_job", describe("pricey", "InProgress", counters(11, 9)))  # $1.10 >= $1
+    stub.add_response("stop_labeling_job", {}, {"LabelingJobName": "pricey"})
+    stub.add_response("describe_labeling_job", describe("pricey", "Stopped", counters(12, 8)))
+    told: list[str] = []
+    clock = FakeClock()
+    with stub:
+        s = watch_labeling_job("pricey", sm_client=client, sns_client=_client("sns", moto_server),
+                               sns_topic_arn=topic, budget_usd=1.0, auto_stop=True, on_stop=told.append,
+                               cost_fn=per_object_cost(0.10), progress=False, stall_after_seconds=0,
+                               clock=clock, sleep=clock.sleep)
+    assert s.stopped_by_us and told == [s.stop_reason]
+    stops = [m for m in _drain(sqs, q) if m["type"] == "auto-stop"]
+    assert len(stops) == 1 and stops[0]["stopped"] is True and stops[0]["job"] == "pricey"
+    assert "reached 100% of the $1.00 budget" in stops[0]["message"]
+
+
 def test_stall_published_to_sns(moto_server: str) -> None:
     topic, q, sqs = _topic_with_queue(moto_server)
     client, stub = stubbed_sagemaker()

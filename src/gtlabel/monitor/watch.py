@@ -78,6 +78,7 @@ def watch_labeling_job(
     sns_client: Any = None,
     auto_stop: bool = False,
     stop_at: float = 1.0,
+    on_stop: Callable[[str], Any] | None = None,
     stall_after_seconds: float = 3600.0,
     on_stall: Callable[[StallReport], Any] | None = None,
     s3_client: Any = None,
@@ -101,7 +102,8 @@ def watch_labeling_job(
       job's ``gtlabel:max-budget-usd`` tag. Each of ``thresholds`` (fractions of the budget) fires once:
       ``on_alert(alert)``, a warning log line, and an SNS message when ``sns_topic_arn`` is given.
     - ``auto_stop``: when the cost reaches ``stop_at`` x budget, calls ``StopLabelingJob`` and keeps
-      watching until the job is Stopped (``summary.stopped_by_us``).
+      watching until the job is Stopped (``summary.stopped_by_us``); it says so in the log, to ``on_stop(reason)``
+      and, with ``sns_topic_arn``, in an SNS message of ``"type": "auto-stop"``.
     - a job InProgress whose counters do not move for ``stall_after_seconds`` (0 disables) gets a
       :class:`StallReport` of likely causes (logged, ``on_stall``, SNS), once per stall. The checks use
       ``sm_client``, ``s3_client`` (CORS; created when needed) and, when given, ``logs_client`` (CloudWatch
@@ -232,6 +234,17 @@ def watch_labeling_job(
                         log.warning("%s: %s (StopLabelingJob sent)", name, stop_reason)
                     else:
                         stop_reason = f"gtlabel tried to stop the job ({reason}) but StopLabelingJob was refused"
+                    # whoever gets the budget alerts also hears that the job was (or could not be) stopped
+                    if sns_topic_arn:
+                        publish(sns_client, sns_topic_arn, subject=f"gtlabel: {name} auto-stop",
+                                payload={"type": "auto-stop", "job": name, "stopped": stopped_by_us,
+                                         "cost_usd": round(cost.total_usd, 4), "budget_usd": budget,
+                                         "message": stop_reason})
+                    if on_stop is not None:
+                        try:
+                            on_stop(stop_reason)
+                        except Exception:
+                            log.exception("on_stop callback raised")
 
             report = stall.update(resp, status=status, counters=counters, t=t, at=at)
             if report is not None:
