@@ -107,7 +107,8 @@ def test_stalled_job_on_local_service_reports_causes(env: Env) -> None:
     by_code = {c.code: c for c in r.causes}
     assert by_code["nobody-working"].likelihood == "likely"
     portal = env.svc.portal_url.split("://", 1)[-1].rstrip("/")
-    assert portal in by_code["nobody-working"].message  # the team's SubDomain, i.e. the local portal
+    # the team's SubDomain, i.e. the local portal, as a URL a worker can open (plain http on loopback)
+    assert f"http://{portal}" in by_code["nobody-working"].message
     assert "3 task(s) are waiting" in by_code["nobody-working"].message
     assert by_code["no-cors"].likelihood == "likely" and env.bucket in by_code["no-cors"].message
     assert "zero-counters" in by_code

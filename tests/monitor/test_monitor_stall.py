@@ -171,3 +171,14 @@ def test_worker_activity_from_cloudwatch_logs_on_moto(moto_server: str) -> None:
     other = boto3.client("logs", endpoint_url=moto_server, region_name="eu-west-3")
     causes = check_worker_activity(idle, 600, now, other)
     assert causes[0].code == "no-worker-activity" and "does not exist" in causes[0].message
+
+
+def test_portal_url_scheme() -> None:
+    from gtlabel.monitor.stall import portal_url
+
+    assert portal_url("abc123.labeling.us-east-1.sagemaker.aws") == "https://abc123.labeling.us-east-1.sagemaker.aws"
+    assert portal_url("127.0.0.1:8080") == "http://127.0.0.1:8080"
+    assert portal_url("[::1]:8080") == "http://[::1]:8080"
+    assert portal_url("localhost:9000") == "http://localhost:9000"
+    assert portal_url("10.0.0.5:8080") == "http://10.0.0.5:8080"
+    assert portal_url("https://x.example") == "https://x.example"

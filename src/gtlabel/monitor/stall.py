@@ -110,6 +110,23 @@ def _is_public(workteam_arn: str) -> bool:
     return workteam_arn.endswith("workteam/public-crowd/default")
 
 
+def portal_url(sub_domain: str) -> str:
+    """The portal URL for a ``Workteam.SubDomain``: https for Ground Truth's ``*.labeling.<region>.sagemaker.aws``,
+    http for a local service on a loopback or IP address with a port (``gtlabel serve``)."""
+    if sub_domain.startswith(("http://", "https://")):
+        return sub_domain
+    host = sub_domain.split("/", 1)[0]
+    name = host.rsplit(":", 1)[0].strip("[]") if not host.startswith("[") else host[1:].split("]", 1)[0]
+    try:
+        import ipaddress
+
+        ipaddress.ip_address(name)
+        local = True
+    except ValueError:
+        local = name == "localhost"
+    return f"{'http' if local else 'https'}://{sub_domain}"
+
+
 def check_workforce(describe: Mapping[str, Any], stalled_for: float, sm_client: Any) -> list[StallCause]:
     htc = describe.get("HumanTaskConfig") or {}
     arn = str(htc.get("WorkteamArn") or "")
@@ -147,8 +164,8 @@ def check_workforce(describe: Mapping[str, Any], stalled_for: float, sm_client: 
                     break
         except (ClientError, BotoCoreError) as exc:
             log.debug("list_labeling_jobs_for_workteam failed: %s", exc)
-    where = f"the worker portal https://{portal}" if portal and not str(portal).startswith("http") else (
-        f"the worker portal {portal}" if portal else "the team's worker portal (Workteam.SubDomain)")
+    where = f"the worker portal {portal_url(str(portal))}" if portal else \
+        "the team's worker portal (Workteam.SubDomain)"
     msg = f"nobody seems to be working: no answer for {waited}. Private workers must log in to {where}"
     if members is not None:
         msg += f"; team {team!r} has {members} member definition(s)"
