@@ -32,7 +32,14 @@ def unpack_model(model_dir: Path, work: Path) -> Path:
         raise NotFound("no best.pt and no model.tar.gz", str(model_dir))
     work.mkdir(parents=True, exist_ok=True)
     with tarfile.open(tars[0]) as tf:
-        tf.extractall(work, filter="data")
+        if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4: the safe extraction filter
+            tf.extractall(work, filter="data")
+        else:  # older 3.11: refuse what the filter would refuse (escaping paths, links, devices)
+            for m in tf.getmembers():
+                target = (work / m.name).resolve()
+                if not (m.isfile() or m.isdir()) or not target.is_relative_to(work.resolve()):
+                    raise InputError(f"unsafe member {m.name!r} in model.tar.gz", file=str(tars[0]))
+            tf.extractall(work)  # members checked above
     found = sorted(work.rglob("best.pt"))
     if not found:
         raise InputError("model.tar.gz has no best.pt", file=str(tars[0]))
