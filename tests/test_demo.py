@@ -70,3 +70,46 @@ def test_demo_with_more_workers_per_image_than_the_default_team(tmp_path: Path) 
     assert res.status == "Completed"
     summary = json.loads((tmp_path / "demo5" / "demo-summary.json").read_text())
     assert summary["simulated_workers"]["submitted"] == 5 * 5 and summary["simulated_workers"]["errors"] == 0
+
+
+@pytest.mark.slow
+def test_interactive_demo_waits_for_a_person_in_the_portal(tmp_path: Path) -> None:
+    """--interactive: the demo prints the portal and a login, and goes on once that person has labeled the job
+    (here the person is a scripted worker on the same portal endpoints the browser uses)."""
+    import io
+    import re
+    import threading
+    import time
+
+    from rich.console import Console
+
+    from gtlabel.demo import run_demo
+    from gtlabel.local.workforce import simulate
+
+    buf = io.StringIO()
+    result: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            result["res"] = run_demo(tmp_path / "interactive", images=4, train=False, interactive=True,
+                                     open_browser=False, progress=False,
+                                     console=Console(file=buf, width=300, force_terminal=False))
+        except BaseException as exc:  # surfaced below
+            result["error"] = exc
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    deadline = time.monotonic() + 120
+    portal = job = None
+    while time.monotonic() < deadline and not (portal and job):
+        text = buf.getvalue()
+        m_portal = re.search(r"Open (http://127\.0\.0\.1:\d+/) and log in as labeler / labeler-password", text)
+        m_job = re.search(r"labeling-job/(drone-demo-[0-9-]+)", text)
+        portal, job = (m_portal.group(1) if m_portal else None), (m_job.group(1) if m_job else None)
+        time.sleep(0.1)
+    assert portal and job, buf.getvalue()
+    person = simulate(portal, job, [("labeler", "labeler-password")], idle_timeout_s=30.0)
+    assert person.submitted == 4 and person.errors == 0  # one worker per image in interactive mode
+    t.join(timeout=120)
+    assert "error" not in result, result.get("error")
+    assert result["res"].status == "Completed"  # type: ignore[attr-defined]

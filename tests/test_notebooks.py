@@ -87,8 +87,12 @@ def test_notebooks_run_end_to_end_on_the_local_service(tmp_path: Path, monkeypat
         assert "crowd-bounding-box" in text1 and f"{endpoints['portal_url']}static/crowd-html-elements.js" in text1
         assert "created arn:aws:sagemaker:us-east-1:123456789012:labeling-job/" in text1
 
-        nb2, text2 = _run(ORDER[1], tmp_path, WORKDIR=str(work), POLL_SECONDS=0.5, STALL_AFTER_MINUTES=5)
+        # a budget below the job's cost ($0.08 x 8 images): the 50/80/100 % alerts fire, once each
+        nb2, text2 = _run(ORDER[1], tmp_path, WORKDIR=str(work), POLL_SECONDS=0.5, STALL_AFTER_MINUTES=5,
+                          BUDGET_USD=0.5)
         assert f"Completed: Counters(total_labeled={n_images}, human_labeled={n_images}" in text2
+        alerts = [ln for ln in text2.splitlines() if ln.startswith("alert: ")]
+        assert [a.split("(threshold ")[-1] for a in alerts] == ["50%)", "80%)", "100%)"], alerts
         assert f"'submitted': {3 * n_images}, 'declined': 0, 'errors': 0" in text2
         htmls = [o["data"]["text/html"] for c in nb2.cells for o in c.get("outputs", [])
                  if "text/html" in o.get("data", {})]

@@ -114,6 +114,21 @@ def truth_manifest_lines(images: list[SynthImage], uris: list[str], labels: tupl
     return lines
 
 
+def _open_portal(url: str, con: Console) -> None:
+    """Open the portal in the user's browser where there is a desktop to show it (never a text browser in the
+    terminal the demo is printing to)."""
+    import sys
+    import webbrowser
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return  # a server or container: the URL above is the way in
+    try:
+        if webbrowser.open(url, new=2):
+            con.print(f"(opened {url} in your browser)")
+    except webbrowser.Error:
+        pass
+
+
 def train_available() -> bool:
     return importlib.util.find_spec("ultralytics") is not None
 
@@ -128,6 +143,7 @@ def run_demo(
     epochs: int = 3,
     imgsz: int = 320,
     interactive: bool = False,
+    open_browser: bool = True,
     max_budget_usd: float = 25.0,
     console: Console | None = None,
     progress: bool = True,
@@ -189,6 +205,8 @@ def run_demo(
             svc.add_worker(team, "labeler", "labeler-password")
             con.print(f"\n[bold]Open {svc.portal_url} and log in as [cyan]labeler[/] / [cyan]labeler-password[/],"
                       " then label the images. The demo continues when the job completes.[/]\n")
+            if open_browser:
+                _open_portal(svc.portal_url, con)
         else:
             accounts = worker_accounts(workers_per_object)
             for user, pw, _skill in accounts:

@@ -21,6 +21,8 @@ def register(app: typer.Typer) -> None:
         imgsz: int = typer.Option(320, min=32, help="Training image size."),
         seed: int = typer.Option(7, help="Seed of the synthetic images and the simulated workers."),
         interactive: bool = typer.Option(False, "--interactive", help="Label in the browser yourself instead."),
+        browser: bool = typer.Option(True, "--browser/--no-browser",
+                                     help="With --interactive, open the worker portal in your browser."),
         budget: float = typer.Option(25.0, help="Budget (USD) for the job; over it the job is refused."),
     ) -> None:
         """Run the whole workflow on the local service: images -> labeling job -> quality -> YOLO11 -> train."""
@@ -29,4 +31,4 @@ def register(app: typer.Typer) -> None:
         if train and not train_available():
             typer.echo("note: the train extra is not installed; training is skipped", err=True)
         run_demo(out_dir, images=images, workers_per_object=workers, seed=seed, train=train and train_available(),
-                 epochs=epochs, imgsz=imgsz, interactive=interactive, max_budget_usd=budget)
+                 epochs=epochs, imgsz=imgsz, interactive=interactive, open_browser=browser, max_budget_usd=budget)
