@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -285,3 +286,21 @@ def test_local_folder_to_s3_manifest_is_refused(tmp_path: Path, bucket: str) -> 
     _images(tmp_path / "imgs", ["a.jpg"])
     with pytest.raises(ConfigError, match="cannot point at local images"):
         build_input_manifest(tmp_path / "imgs", f"s3://{bucket}/in.manifest")
+
+
+def test_custom_workflow_line_without_a_label_is_no_label(tmp_path: Path) -> None:
+    """A custom workflow without a post-annotation Lambda writes ``<attr>: {}`` with groundTruth/custom metadata
+    (reference 3.2): read as a line with no label (the converter skips and counts it), not as a broken line."""
+    from gtlabel.yolo import convert_ground_truth_to_yolo
+
+    line = {"source-ref": "s3://b/a.jpg", "c": {}, "c-metadata": {
+        "type": "groundTruth/custom", "job_name": "labeling-job/custom-1", "creation_date": "2026-11-25T05:00:00",
+        "human-annotated": "yes", "worker-response-ref": "s3://b/out/annotations/worker-response/x.json"}}
+    m = tmp_path / "out.manifest"
+    m.write_text(json.dumps(line) + "\n" + json.dumps({**line, "source-ref": "s3://b/b.jpg"}) + "\n")
+    (rec, _) = list(iter_output_manifest(str(m), label_attribute="c"))
+    assert rec.image_size is None and rec.boxes == [] and rec.failure_reason is None
+    assert rec.job_name == "labeling-job/custom-1"
+    with pytest.raises(ManifestError, match="no image could be converted"):
+        convert_ground_truth_to_yolo(str(m), tmp_path / "ds", ["drone"], label_attribute="c", progress=False)
+    assert not (tmp_path / "ds").exists()

@@ -240,6 +240,8 @@ def parse_output_line(obj: object, *, file: str, line: int, label_attribute: str
                                 file=file, line=line, field=attr)
     elif not isinstance(label, dict):
         raise ManifestError(f"expected an object, got {type(label).__name__}", file=file, line=line, field=attr)
+    elif not label and str(meta.get("type", "")).lower() == "groundtruth/custom":
+        pass  # a custom workflow without a consolidation Lambda writes {}: a line with no label, not an error
     elif failure is None or "image_size" in label:
         sizes = label.get("image_size")
         if sizes is None:
