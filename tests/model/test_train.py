@@ -113,3 +113,15 @@ def test_s3_dataset_is_mirrored_to_the_cache(yolo_dataset: Path, bucket: str, s3
     mtime = marker.stat().st_mtime_ns
     again = resolve_dataset(f"s3://{bucket}/ds/", cache_dir=tmp_path / "cache")
     assert again.root == ds.root and marker.stat().st_mtime_ns == mtime
+
+
+def test_fine_tune_from_existing_weights(trained: dict[str, object], yolo_dataset: Path, tmp_path: Path) -> None:
+    """``model=`` a .pt (the weights of an earlier run) fine-tunes instead of starting from scratch."""
+    from gtlabel.model.train import train_yolo
+
+    res = train_yolo(yolo_dataset, str(trained["weights"]), epochs=1, imgsz=64, batch=4, project=tmp_path,
+                     name="ft", verbose=False, plots=False)
+    assert res.weights.is_file() and res.epochs == 1
+    record = json.loads(res.metrics_path.read_text())
+    assert str(trained["weights"]) in json.dumps(record)  # the starting weights are recorded with the run
+    assert all(0.0 <= v <= 1.0 for v in res.metrics.values() if isinstance(v, float))

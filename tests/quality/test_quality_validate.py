@@ -62,6 +62,8 @@ def test_crafted_bad_data(tmp_path: Path) -> None:
         line("s3://b/bad/small.jpg", [], size=(8, 8)),
         line("s3://b/bad/doc.gif", []),
         line("s3://b/bad/aspect.jpg", [(2, 10, 10, 200, 12)]),                    # a "person" 200x12
+        line("s3://b/bad/bigvehicle.jpg", [(1, 10, 10, 320, 160)]),               # a vehicle 16x the usual area
+        line("s3://b/bad/flat.jpg", [(0, 10, 10, 0, 30)]),                        # zero width
         {"source-ref": "s3://b/bad/failed.jpg", "lab-metadata": {"failure-reason": "ClientError: expired",
                                                                    "type": "groundtruth/object-detection"}},
     ]
@@ -82,6 +84,10 @@ def test_crafted_bad_data(tmp_path: Path) -> None:
     assert c("small.jpg")[("yolo.image_too_small", None)] == "error"
     assert c("doc.gif")[("yolo.image_format", None)] == "error"
     assert c("aspect.jpg")[("box.aspect_outlier", 0)] == "info"
+    size = [f for f in rep.findings if f.code == "box.size_outlier" and f.source_ref == "s3://b/bad/bigvehicle.jpg"]
+    assert len(size) == 1 and size[0].severity == "info" and "vehicle" in size[0].message
+    assert ("box.aspect_outlier", 0) not in c("bigvehicle.jpg")  # same shape as a vehicle, only bigger
+    assert c("flat.jpg")[("yolo.zero_area", 0)] == "error"
     assert c("failed.jpg") == {("image.failed", None): "error"}
     # the normal images raise nothing but the odd outlier info
     normal = [f for f in rep.findings if f.source_ref and "/ok/" in f.source_ref]
@@ -93,7 +99,7 @@ def test_crafted_bad_data(tmp_path: Path) -> None:
     assert [x.class_name for x in rep.findings if x.code == "class.imbalance"] == ["building"]
     assert rep.count(code="class.unused") == 0
     s = rep.summary()
-    assert s["images"] == 44 and s["failed_images"] == 1 and s["errors"] == rep.count("error") >= 5
+    assert s["images"] == 46 and s["failed_images"] == 1 and s["errors"] == rep.count("error") >= 5
     assert not rep.ok
     assert rep.findings[0].severity == "error"  # sorted by severity
     assert rep.classes[2].boxes == 33 and rep.classes[2].name == "person"
