@@ -342,3 +342,23 @@ def test_sigv4_matches_botocore_signer() -> None:
         with pytest.raises(AuthFailure):
             verify(method="PUT", path=path, raw_query=query, headers=headers, body=prepared.body,
                    credentials=Credentials("AK", "SK"), region="us-east-1")
+
+
+def test_loopback_by_default_and_no_open_embedded_s3(moto_server: str, tmp_path: Any) -> None:
+    from gtlabel.errors import ConfigError
+    from gtlabel.local import LocalService
+
+    with LocalService(data_dir=tmp_path / "a", engine_interval=None) as svc:
+        assert svc.bound_address[0] == "127.0.0.1" and svc.sagemaker_endpoint.startswith("http://127.0.0.1:")
+        assert svc.s3_endpoint.startswith("http://127.0.0.1:")
+    # another interface with the embedded S3 (no credential checks) is refused, with the way out
+    with pytest.raises(ConfigError, match="--s3-endpoint"):
+        LocalService(data_dir=tmp_path / "b", host="0.0.0.0", engine_interval=None)
+    # with a real object store it binds there, and advertises the public host (never 0.0.0.0)
+    with LocalService(data_dir=tmp_path / "c", host="0.0.0.0", s3_endpoint=moto_server, access_key="testing",
+                      secret_key="testing", engine_interval=None) as svc:
+        assert svc.bound_address[0] == "0.0.0.0" and svc.sagemaker_endpoint.startswith("http://127.0.0.1:")
+        assert svc.client("sagemaker").list_workteams()["Workteams"]
+    with LocalService(data_dir=tmp_path / "d", host="0.0.0.0", s3_endpoint=moto_server, access_key="testing",
+                      secret_key="testing", engine_interval=None, public_host="labeling.example.internal") as svc:
+        assert svc.portal_url.startswith("http://labeling.example.internal:")

@@ -65,7 +65,11 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def serve(
         data_dir: Annotated[Path, typer.Option(help="Where the service keeps its state (SQLite, credentials).")] = DEFAULT_DATA_DIR,
-        host: Annotated[str, typer.Option(help="Interface to bind; loopback unless you mean otherwise.")] = "127.0.0.1",
+        host: Annotated[str, typer.Option(help="Interface to bind; loopback unless you mean otherwise (another "
+                                                "interface needs --s3-endpoint: the embedded S3 checks no credentials).")] = "127.0.0.1",
+        public_host: Annotated[str | None, typer.Option(
+            help="Host name or address workers and clients use to reach the service (in the printed endpoints, "
+                 "the portal and image URLs); default: --host, or 127.0.0.1 for 0.0.0.0.")] = None,
         port: Annotated[int, typer.Option(help="Port of the API and portal (0 = a free port).")] = 0,
         s3_endpoint: Annotated[str | None, typer.Option(
             help="Use this S3 endpoint (MinIO, a moto_server, real S3) instead of the embedded in-memory S3.")] = None,
@@ -83,7 +87,8 @@ def register(app: typer.Typer) -> None:
         workers = _parse_workers(worker or [], team)
         lambdas = _parse_lambdas(lambda_ or [])
         svc = LocalService(data_dir=data_dir, s3_endpoint=s3_endpoint, region=region, access_key=access_key,
-                           secret_key=secret_key, host=host, port=port, lambdas=lambdas, synchronous=synchronous)
+                           secret_key=secret_key, host=host, port=port, lambdas=lambdas, synchronous=synchronous,
+                           public_host=public_host)
         stop = threading.Event()
 
         def _on_signal(signum: int, frame: Any) -> None:

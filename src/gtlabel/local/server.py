@@ -13,6 +13,7 @@ endpoint is given, then uvicorn on a thread. It binds 127.0.0.1 unless told othe
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import logging
 import os
@@ -125,6 +126,15 @@ def _free_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 class LocalService:
     """The local Ground-Truth-compatible service, as a context manager.
 
@@ -152,6 +162,7 @@ class LocalService:
         lambdas: Mapping[str, str | LambdaFn] | None = None,
         synchronous: str = "FULL",
         default_team: str | None = DEFAULT_TEAM,
+        public_host: str | None = None,
     ) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
@@ -160,6 +171,14 @@ class LocalService:
         self.data_dir = Path(data_dir)
         self.region = region
         self.host = host
+        if not _is_loopback(host) and not s3_endpoint:
+            raise ConfigError(
+                f"host {host!r} would let other machines reach the service, but the embedded S3 checks no "
+                "credentials (anyone who can reach it could read and change every image and label). Serve "
+                "workers on other machines with a real object store: --s3-endpoint (S3, MinIO), and "
+                "--public-host for the address they use.")
+        # the address put in URLs (endpoints, portal, presigned images): never the wildcard itself
+        self.public_host = public_host or (host if host not in ("0.0.0.0", "::", "") else "127.0.0.1")
         self.port = port
         self.account_id = account_id
         self._s3_given = s3_endpoint
@@ -250,8 +269,9 @@ class LocalService:
             s3 = boto3.client("s3", endpoint_url=self.s3_endpoint, region_name=self.region,
                               config=s3_config)
         sock = _free_socket(self.host, self.port)
+        self.bound_address = sock.getsockname()[:2]  # (interface, port) actually listened on
         port = sock.getsockname()[1]
-        shown = f"[{self.host}]" if ":" in self.host else self.host
+        shown = f"[{self.public_host}]" if ":" in self.public_host else self.public_host
         self.sagemaker_endpoint = f"http://{shown}:{port}"
         self.portal_url = self.sagemaker_endpoint + "/"
         self.db = Database(self.data_dir / "gtlabel.sqlite3", synchronous=self.synchronous)
