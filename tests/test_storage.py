@@ -155,3 +155,15 @@ def test_presign_gives_working_url(bucket: str) -> None:
     url = storage.presign(f"s3://{bucket}/p/img.jpg", expires_in=60)
     with urllib.request.urlopen(url) as resp:  # loopback moto server
         assert resp.read() == b"pixels"
+
+
+def test_private_json_is_owner_only_and_atomic(tmp_path: Path) -> None:
+    import json
+    import stat
+
+    target = tmp_path / "svc" / "credentials.json"
+    storage.write_private_json(target, {"secret_key": "s1"})
+    assert stat.S_IMODE(target.stat().st_mode) == 0o600
+    storage.write_private_json(target, {"secret_key": "s2"})
+    assert json.loads(target.read_text()) == {"secret_key": "s2"}
+    assert [p.name for p in target.parent.iterdir()] == ["credentials.json"]  # no temp file left behind

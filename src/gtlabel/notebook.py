@@ -160,10 +160,7 @@ def _worker_logins(data_dir: Path) -> list[tuple[str, str, float]]:
     if known and isinstance(known.get("workers"), list):
         return [(str(w[0]), str(w[1]), float(w[2])) for w in known["workers"]]
     logins = [(user, secrets.token_urlsafe(12), skill) for user, skill in SIM_WORKERS]
-    data_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump({"workers": logins}, fh)
+    storage.write_private_json(path, {"workers": logins})
     return logins
 
 

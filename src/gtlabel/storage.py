@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import hashlib
+import json
 import os
 import tempfile
 import threading
@@ -59,6 +60,7 @@ __all__ = [
     "reset_clients",
     "s3_client",
     "write_bytes",
+    "write_private_json",
     "write_text",
 ]
 
@@ -311,6 +313,24 @@ def atomic_writer(uri: str | os.PathLike[str], *, content_type: str | None = Non
         if not ok:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp_name)
+
+
+def write_private_json(path: str | os.PathLike[str], doc: Any) -> None:
+    """A local JSON file only its owner can read (mode 0600, for keys and passwords), written atomically."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(doc, fh, indent=2)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def write_bytes(uri: str | os.PathLike[str], data: bytes, *, content_type: str | None = None) -> None:

@@ -42,13 +42,11 @@ def _parse_lambdas(values: list[str]) -> dict[str, str]:
 def _write_endpoints(data_dir: Path, svc: Any, *, embedded_s3: bool) -> Path:
     """``DATA_DIR/endpoints.json`` (0600: it holds the keys): how other processes (the notebooks) find and
     reach this running service. Written atomically; removed when the service stops."""
+    from gtlabel.storage import write_private_json
+
     path = Path(data_dir) / "endpoints.json"
-    tmp = path.with_name(f".endpoints.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump({"pid": os.getpid(), "env": svc.env(), "portal_url": svc.portal_url,
-                   "s3_embedded": embedded_s3}, fh, indent=2)
-    os.replace(tmp, path)
+    write_private_json(path, {"pid": os.getpid(), "env": svc.env(), "portal_url": svc.portal_url,
+                              "s3_embedded": embedded_s3})
     return path
 
 

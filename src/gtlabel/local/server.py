@@ -34,6 +34,7 @@ from gtlabel.local.db import Database
 from gtlabel.local.engine import Engine, LambdaFn, LambdaRegistry
 from gtlabel.local.output import S3Store
 from gtlabel.local.sigv4 import AuthFailure, Credentials, verify
+from gtlabel.storage import write_private_json
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -229,10 +230,7 @@ class LocalService:
             return access_key or str(data["access_key"]), secret_key or str(data["secret_key"])
         ak = access_key or "GTLABEL" + secrets.token_hex(6).upper()
         sk = secret_key or secrets.token_urlsafe(30)
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            json.dump({"access_key": ak, "secret_key": sk}, fh)
+        write_private_json(path, {"access_key": ak, "secret_key": sk})
         return ak, sk
 
     # ------------------------------------------------------------------ lifecycle
