@@ -43,6 +43,7 @@ __all__ = [
     "OutputBox",
     "OutputRecord",
     "build_input_manifest",
+    "check_line_limits",
     "check_source_ref",
     "detect_label_attributes",
     "iter_output_manifest",
@@ -386,8 +387,10 @@ class ManifestSummary:
                 "near_duplicates": [list(p) for p in self.near_duplicates]}
 
 
-def _check_limits(line: bytes, obj: dict[str, Any], *, file: str, lineno: int | None,
-                  max_line_chars: int, max_attribute_chars: int) -> None:
+def check_line_limits(line: bytes, obj: dict[str, Any], *, file: str, lineno: int | None,
+                      max_line_chars: int = MAX_LINE_CHARS, max_attribute_chars: int = MAX_ATTRIBUTE_CHARS) -> None:
+    """Ground Truth's input-manifest limits for one line (characters per line and per attribute); raises
+    :class:`~gtlabel.errors.ManifestError` naming the file, line and attribute."""
     text = line.decode("utf-8")
     if len(text) > max_line_chars:
         raise ManifestError(f"line has {len(text)} characters; Ground Truth allows {max_line_chars}",
@@ -562,7 +565,7 @@ def _manifest_items(src: str, summary: ManifestSummary, sfx: tuple[str, ...], st
             else:
                 raise ManifestError("needs 'source-ref' (an image) or 'source' (text)", file=src, line=lineno,
                                     field="source-ref")
-            _check_limits(raw, obj, file=src, lineno=lineno, max_line_chars=max_line_chars,
+            check_line_limits(raw, obj, file=src, lineno=lineno, max_line_chars=max_line_chars,
                           max_attribute_chars=max_attribute_chars)
         except ManifestError as exc:
             if strict:
@@ -602,7 +605,7 @@ def _listing_items(src: str, dst: str, summary: ManifestSummary, sfx: tuple[str,
         obj = {"source-ref": ref}
         line = orjson.dumps(obj)
         try:
-            _check_limits(line, obj, file=src, lineno=None, max_line_chars=max_line_chars,
+            check_line_limits(line, obj, file=src, lineno=None, max_line_chars=max_line_chars,
                           max_attribute_chars=max_attribute_chars)
         except ManifestError as exc:
             summary.skip(exc.reason, info.uri)

@@ -246,7 +246,25 @@ def test_job_failures_name_the_cause(clocked: Any, s3: Any, bucket: str) -> None
     sm.create_labeling_job(**job_request("bad-ref", {**uris, "manifest": f"s3://{bucket}/bad2/input.manifest"}, team))
     all_missing = put_inputs(s3, bucket, 2, missing=[0, 1], prefix="gone")
     sm.create_labeling_job(**job_request("all-missing", all_missing, team))
+    ref = f"s3://{bucket}/job/images/img-0000.png"
+    s3.put_object(Bucket=bucket, Key="long/attr.manifest",
+                  Body=json.dumps({"source-ref": ref, "note": "x" * 20_001}).encode() + b"\n")
+    sm.create_labeling_job(**job_request("long-attr", {**uris, "manifest": f"s3://{bucket}/long/attr.manifest"}, team))
+    s3.put_object(Bucket=bucket, Key="long/line.manifest", Body=json.dumps(
+        {"source-ref": ref, **{f"n{i}": "y" * 19_000 for i in range(6)}}).encode() + b"\n")
+    sm.create_labeling_job(**job_request("long-line", {**uris, "manifest": f"s3://{bucket}/long/line.manifest"}, team))
+    sm.create_labeling_job(**job_request("no-labels", {**uris, "labels": f"s3://{bucket}/nope/labels.json"}, team))
+    sm.create_labeling_job(**job_request("no-template", {**uris, "template": f"s3://{bucket}/nope/t.html"}, team))
     clocked.engine.tick()
+
+    d = _describe(clocked, "long-attr")
+    assert d["LabelingJobStatus"] == "Failed" and "line 1" in d["FailureReason"] and "'note'" in d["FailureReason"]
+    assert "20000" in d["FailureReason"].replace(",", "")
+    d = _describe(clocked, "long-line")
+    assert d["LabelingJobStatus"] == "Failed" and "100000" in d["FailureReason"].replace(",", "")
+    for name, what in (("no-labels", "nope/labels.json"), ("no-template", "nope/t.html")):
+        d = _describe(clocked, name)
+        assert d["LabelingJobStatus"] == "Failed" and what in d["FailureReason"], (name, d.get("FailureReason"))
 
     d = _describe(clocked, "no-manifest")
     assert d["LabelingJobStatus"] == "Failed" and "nope/input.manifest" in d["FailureReason"]
@@ -297,6 +315,37 @@ def test_adjustment_job_status(clocked: Any, s3: Any, bucket: str) -> None:
     assert lines[0]["adjusted-metadata"]["adjustment-status"] == "unadjusted"
     assert lines[1]["adjusted-metadata"]["adjustment-status"] == "adjusted"
     assert lines[1]["adjusted"]["annotations"][0]["left"] == 3
+
+
+def test_verification_job_output(clocked: Any, s3: Any, bucket: str) -> None:
+    """Built-in PRE-/ACS-VerificationBoundingBox: the majority label's index as the new attribute, with
+    class-name, confidence, the verification type and the workers' comments (reference 3.2)."""
+    prior = {"annotations": [{"class_id": 0, "left": 1, "top": 2, "width": 10, "height": 10}],
+             "image_size": [{"width": 64, "height": 48, "depth": 3}]}
+    meta = {"objects": [{"confidence": 0.9}], "class-map": {"0": "drone"}, "type": "groundtruth/object-detection",
+            "human-annotated": "yes", "creation-date": "2026-01-01T00:00:00.000000", "job-name": "labeling-job/first"}
+    uris = put_inputs(s3, bucket, 0, labels=["good", "bad"])
+    s3.put_object(Bucket=bucket, Key="job/images/a.png", Body=b"x")
+    s3.put_object(Bucket=bucket, Key="job/input.manifest", Body=(json.dumps(
+        {"source-ref": f"s3://{bucket}/job/images/a.png", "first": prior, "first-metadata": meta}) + "\n").encode())
+    _sm(clocked).create_labeling_job(**job_request("verify", uris, clocked.default_workteam_arn, workers=3,
+                                                   task_type="VerificationBoundingBox", attr="checked"))
+    clocked.engine.tick()
+    workers = _workers(clocked, 3)
+    votes = [{"label": "good"}, {"label": "bad", "comment": "the box misses the rotor"}, {"label": "good"}]
+    for w, vote in zip(workers, votes, strict=True):
+        t = w.next_task("verify")
+        assert t["input"]["manifestLine"]["first"] == prior  # the boxes to verify reach the template
+        assert w.post(t["submit_url"], {"verification": vote}).status_code == 200
+    clocked.engine.tick()
+    d = _describe(clocked, "verify")
+    assert d["LabelingJobStatus"] == "Completed"
+    (line,) = [json.loads(x) for x in _read(s3, d["LabelingJobOutput"]["OutputDatasetS3Uri"]).decode().splitlines()]
+    assert line["first"] == prior and line["checked"] == "0"
+    m = line["checked-metadata"]
+    assert m["class-name"] == "good" and m["confidence"] == 0.67
+    assert m["type"] == "groundtruth/label-verification"
+    assert m["worker-feedback"] == [{"comment": "the box misses the rotor"}]
 
 
 CALLS: list[dict[str, Any]] = []
@@ -438,3 +487,24 @@ def test_a_job_older_than_30_days_fails_with_its_results_so_far(clocked: Any, s3
     out = d["LabelingJobOutput"]["OutputDatasetS3Uri"]
     lines = [json.loads(x) for x in _read(s3, out).decode().splitlines()]
     assert len(lines) == 2 and sum("boxes" in ln and "annotations" in ln["boxes"] for ln in lines) == 1
+
+
+def test_max_human_labeled_counts_labels_not_releases(clocked: Any, s3: Any, bucket: str) -> None:
+    """MaxHumanLabeledObjectCount stops the job after that many human-labeled objects: an object every worker
+    declined (expired) does not use up the allowance, so another one is sent out instead."""
+    uris = put_inputs(s3, bucket, 5)
+    _sm(clocked).create_labeling_job(**{**job_request("cap3", uris, clocked.default_workteam_arn, workers=1,
+                                                      MaxConcurrentTaskCount=2),
+                                        "StoppingConditions": {"MaxHumanLabeledObjectCount": 3}})
+    clocked.engine.tick()
+    (w,) = _workers(clocked, 1)
+    t0 = w.next_task("cap3")
+    assert w.post(t0["decline_url"], {}).status_code == 200  # object 0: declined by its only worker -> expired
+    assert w.submit(w.next_task("cap3"), [BOX]).status_code == 200  # object 1
+    clocked.engine.tick()  # batch 1 done: 1 human-labeled, room for 2 more
+    assert _work_all(w, "cap3") == 2  # objects 2 and 3
+    clocked.engine.tick()
+    d = _describe(clocked, "cap3")
+    assert d["LabelingJobStatus"] == "Stopped"
+    assert d["LabelCounters"]["HumanLabeled"] == 3 and d["LabelCounters"]["FailedNonRetryableError"] == 1
+    assert d["LabelCounters"]["Unlabeled"] == 1

@@ -80,7 +80,7 @@ CREATE TABLE IF NOT EXISTS jobs (
     labels TEXT,
     template TEXT,
     n_objects INTEGER NOT NULL DEFAULT 0,
-    release_cap INTEGER,
+    release_cap INTEGER,  -- unused since StoppingConditions count labels at each release (kept for old files)
     iteration INTEGER NOT NULL DEFAULT 0,
     output_uri TEXT,
     dirty INTEGER NOT NULL DEFAULT 0

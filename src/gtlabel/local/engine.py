@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from gtlabel.errors import GtlabelError, NotFound
+from gtlabel.errors import GtlabelError, ManifestError, NotFound
 from gtlabel.local.backend import Backend, ServiceError
 from gtlabel.local.output import (
     CUSTOM,
@@ -45,6 +45,7 @@ from gtlabel.local.output import (
     labeled_line,
     worker_response_doc,
 )
+from gtlabel.manifests import check_line_limits
 
 __all__ = ["Engine", "LambdaRegistry", "job_kind"]
 
@@ -53,7 +54,6 @@ log = logging.getLogger("gtlabel.local.engine")
 LambdaFn = Callable[[dict[str, Any], Any], Any]
 JOB_MAX_SECONDS = 30 * 24 * 3600  # "Labeling jobs fail after 30 days" (StoppingConditions shape doc)
 INTERMEDIATE_EVERY_S = 10.0  # the intermediate output manifest is rewritten at most this often (and per batch)
-MAX_LINE_CHARS = 100_000  # input manifest line limit (reference 3.5)
 BUILTIN_PRE = {"PRE-BoundingBox": "bbox", "PRE-AdjustmentBoundingBox": "adjust",
                "PRE-VerificationBoundingBox": "verify", "PRE-PassThrough": "passthrough"}
 BUILTIN_ACS = {"ACS-BoundingBox": "bbox", "ACS-AdjustmentBoundingBox": "adjust",
@@ -335,14 +335,17 @@ class Engine:
             line = line.rstrip("\r")
             if not line.strip():
                 continue
-            if len(line) > MAX_LINE_CHARS:
-                raise JobFailure(f"ClientError: input manifest {uri}, line {n}: longer than {MAX_LINE_CHARS} characters.")
             try:
                 obj = json.loads(line)
             except ValueError as exc:
                 raise JobFailure(f"ClientError: input manifest {uri}, line {n}: not valid JSON ({exc}).") from None
             if not isinstance(obj, dict):
                 raise JobFailure(f"ClientError: input manifest {uri}, line {n}: expected a JSON object.")
+            try:  # the documented per-line limits, the same check the manifest builder applies
+                check_line_limits(line.encode("utf-8"), obj, file=uri, lineno=n)
+            except ManifestError as exc:
+                where = f", field {exc.field!r}" if exc.field else ""
+                raise JobFailure(f"ClientError: input manifest {uri}, line {n}{where}: {exc.reason}.") from None
             if "source-ref" in obj:
                 ref = obj["source-ref"]
                 if not isinstance(ref, str) or not ref.startswith("s3://") or "/" not in ref[5:]:
@@ -414,20 +417,14 @@ class Engine:
                          failure, now if failure else None))
         if all(r[5] == "failed" for r in rows):
             raise JobFailure(f"ClientError: none of the {len(rows)} data objects can be labeled; first: {first_error}")
-        sc = req.get("StoppingConditions") or {}
-        caps = [len(rows)]
-        if sc.get("MaxHumanLabeledObjectCount"):
-            caps.append(int(sc["MaxHumanLabeledObjectCount"]))
-        if sc.get("MaxPercentageOfInputDatasetLabeled"):
-            caps.append(max(1, len(rows) * int(sc["MaxPercentageOfInputDatasetLabeled"]) // 100))
         with self.db.tx() as con:
             cur = con.execute("SELECT status FROM jobs WHERE name=?", (name,)).fetchone()
             con.execute("DELETE FROM objects WHERE job=?", (name,))
             con.executemany("INSERT INTO objects (job, idx, line, task_input, human_required, state, result, failure, "
                             "finished) VALUES (?,?,?,?,?,?,?,?,?)", rows)
             new_status = "InProgress" if cur["status"] == "Initializing" else cur["status"]
-            con.execute("UPDATE jobs SET status=?, modified=?, labels=?, template=?, n_objects=?, release_cap=? "
-                        "WHERE name=?", (new_status, now, json.dumps(labels), template, len(rows), min(caps), name))
+            con.execute("UPDATE jobs SET status=?, modified=?, labels=?, template=?, n_objects=? WHERE name=?",
+                        (new_status, now, json.dumps(labels), template, len(rows), name))
         log.info("labeling job %s: %d data objects, %d failed at start", name, len(rows),
                  sum(1 for r in rows if r[5] == "failed"))
 
@@ -476,10 +473,18 @@ class Engine:
                 self._dirty[name] = False
         # release the next batch when the current one is finished
         if batch_done:
-            released = self.db.one("SELECT count(*) AS n FROM objects WHERE job=? AND iteration IS NOT NULL", (name,))
-            cap = int(job["release_cap"] if job["release_cap"] is not None else job["n_objects"])
-            room = cap - int(released["n"] if released else 0)
-            batch = min(int(hc.get("MaxConcurrentTaskCount") or 1000), room)
+            # StoppingConditions count what was labeled, not what was sent out: an object that expired or that
+            # every worker declined leaves room for another one
+            sc = req.get("StoppingConditions") or {}
+            done = self.db.one("SELECT coalesce(sum(state='done' AND human=1), 0) AS human, "
+                               "coalesce(sum(state='done'), 0) AS labeled FROM objects WHERE job=?", (name,))
+            rooms = [int(hc.get("MaxConcurrentTaskCount") or 1000)]
+            if sc.get("MaxHumanLabeledObjectCount"):
+                rooms.append(int(sc["MaxHumanLabeledObjectCount"]) - int(done["human"] if done else 0))
+            if sc.get("MaxPercentageOfInputDatasetLabeled"):
+                target = max(1, int(job["n_objects"]) * int(sc["MaxPercentageOfInputDatasetLabeled"]) // 100)
+                rooms.append(target - int(done["labeled"] if done else 0))
+            batch = min(rooms)
             pending = self.db.query("SELECT idx FROM objects WHERE job=? AND state='pending' ORDER BY idx LIMIT ?",
                                     (name, max(batch, 0)))
             if pending and batch > 0:
