@@ -167,3 +167,17 @@ def test_private_json_is_owner_only_and_atomic(tmp_path: Path) -> None:
     storage.write_private_json(target, {"secret_key": "s2"})
     assert json.loads(target.read_text()) == {"secret_key": "s2"}
     assert [p.name for p in target.parent.iterdir()] == ["credentials.json"]  # no temp file left behind
+
+
+def test_no_credentials_is_a_storage_error_naming_the_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    storage.reset_clients()
+    try:
+        with pytest.raises(StorageError, match=r"s3://some-bucket/a\.jpg: cannot reach S3 \(NoCredentialsError"):
+            storage.head("s3://some-bucket/a.jpg")
+    finally:
+        storage.reset_clients()

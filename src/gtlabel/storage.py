@@ -30,7 +30,7 @@ from typing import IO, TYPE_CHECKING, Any
 import boto3
 from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from gtlabel.errors import NotFound, StorageError
 from gtlabel.settings import get_settings
@@ -177,7 +177,9 @@ def configured_kms_key() -> str | None:
     return _SSE_KEY.get() or get_settings().kms_key_id
 
 
-def _client_error(exc: ClientError, uri: str) -> StorageError:
+def _client_error(exc: ClientError | BotoCoreError, uri: str) -> StorageError:
+    if not isinstance(exc, ClientError):  # no credentials, no route to the endpoint, a timeout...
+        return StorageError(f"cannot reach S3 ({type(exc).__name__}: {exc})", uri)
     code = str(exc.response.get("Error", {}).get("Code", ""))
     if code in {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}:
         return NotFound("does not exist", uri)
@@ -191,7 +193,7 @@ def read_bytes(uri: str | os.PathLike[str]) -> bytes:
         loc = parse_s3(uri)
         try:
             return s3_client().get_object(Bucket=loc.bucket, Key=loc.key)["Body"].read()
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise _client_error(exc, uri) from exc
     try:
         return Path(uri).read_bytes()
@@ -216,7 +218,7 @@ def open_read(uri: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         loc = parse_s3(uri)
         try:
             body = s3_client().get_object(Bucket=loc.bucket, Key=loc.key)["Body"]
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise _client_error(exc, uri) from exc
         try:
             yield body  # type: ignore[misc]
@@ -291,7 +293,7 @@ def atomic_writer(uri: str | os.PathLike[str], *, content_type: str | None = Non
                     tmp, loc.bucket, loc.key, ExtraArgs=extra or None,
                     Config=TransferConfig(multipart_threshold=threshold, use_threads=False),
                 )
-            except ClientError as exc:
+            except (ClientError, BotoCoreError) as exc:
                 raise _client_error(exc, uri) from exc
         return
     path = Path(uri)
@@ -351,7 +353,7 @@ def head(uri: str | os.PathLike[str], *, hash_local: bool = False) -> ObjectInfo
         loc = parse_s3(uri)
         try:
             r = s3_client().head_object(Bucket=loc.bucket, Key=loc.key)
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise _client_error(exc, uri) from exc
         return ObjectInfo(uri, int(r["ContentLength"]), str(r.get("ETag", "")).strip('"') or None,
                           r.get("LastModified"), r.get("VersionId"))
@@ -416,7 +418,7 @@ def list_objects(
                                       str(obj.get("ETag", "")).strip('"') or None, obj.get("LastModified"))
                     if keep(info):
                         yield info
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise _client_error(exc, prefix) from exc
         return
     root = Path(prefix)
@@ -443,7 +445,7 @@ def copy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
         try:
             s3_client().copy({"Bucket": s.bucket, "Key": s.key}, d.bucket, d.key, ExtraArgs=_sse_args() or None,
                              Config=TransferConfig(use_threads=False))
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise _client_error(exc, src) from exc
         return
     if not is_s3(src) and not is_s3(dst):
@@ -458,7 +460,7 @@ def copy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
                                     Config=TransferConfig(use_threads=False))
         except FileNotFoundError as exc:
             raise NotFound("does not exist", src) from exc
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise _client_error(exc, dst) from exc
         return
     with open_read(src) as fin, atomic_writer(dst) as fout:
@@ -517,7 +519,7 @@ def delete(uri: str | os.PathLike[str]) -> None:
         loc = parse_s3(uri)
         try:
             s3_client().delete_object(Bucket=loc.bucket, Key=loc.key)
-        except ClientError as exc:
+        except (ClientError, BotoCoreError) as exc:
             raise _client_error(exc, uri) from exc
         return
     with contextlib.suppress(FileNotFoundError):
