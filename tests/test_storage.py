@@ -126,6 +126,20 @@ def test_endpoint_comes_from_standard_env_var(bucket: str, s3_endpoint: str) -> 
     assert client.meta.endpoint_url == s3_endpoint
 
 
+def _only_aws_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *, config: str = "",
+                    credentials: str = "") -> None:
+    """boto3 sees only these config/credentials files: no AWS_* keys, region or profile, no instance metadata."""
+    for var in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    (tmp_path / "config").write_text(config)
+    (tmp_path / "credentials").write_text(credentials)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    storage.reset_clients()
+
+
 def test_region_profile_and_keys_are_resolved_by_boto3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Region and credentials come from boto3's own chain (env vars, AWS_PROFILE with a config/credentials file),
     and a change after the first call is seen (the client cache is keyed on them)."""
@@ -133,15 +147,9 @@ def test_region_profile_and_keys_are_resolved_by_boto3(tmp_path: Path, monkeypat
     assert storage.s3_client().meta.region_name == "eu-west-1"
     monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
     assert storage.s3_client().meta.region_name == "ap-southeast-2"
-    (tmp_path / "config").write_text("[profile drones]\nregion = eu-central-1\n")
-    (tmp_path / "credentials").write_text("[drones]\naws_access_key_id = AKIDPROFILE\n"
-                                          "aws_secret_access_key = profile-secret\n")
-    for var in ("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    _only_aws_files(monkeypatch, tmp_path, config="[profile drones]\nregion = eu-central-1\n",
+                    credentials="[drones]\naws_access_key_id = AKIDPROFILE\naws_secret_access_key = profile-secret\n")
     monkeypatch.setenv("AWS_PROFILE", "drones")
-    storage.reset_clients()
     cli = storage.s3_client()
     assert cli.meta.region_name == "eu-central-1"
     assert cli._request_signer._credentials.access_key == "AKIDPROFILE"
@@ -170,12 +178,7 @@ def test_private_json_is_owner_only_and_atomic(tmp_path: Path) -> None:
 
 
 def test_no_credentials_is_a_storage_error_naming_the_uri(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
-        monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    storage.reset_clients()
+    _only_aws_files(monkeypatch, tmp_path)  # empty files: no credentials anywhere
     try:
         with pytest.raises(StorageError, match=r"s3://some-bucket/a\.jpg: cannot reach S3 \(NoCredentialsError"):
             storage.head("s3://some-bucket/a.jpg")
