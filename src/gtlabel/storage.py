@@ -156,7 +156,7 @@ _SSE_KEY: contextvars.ContextVar[str | None] = contextvars.ContextVar("gtlabel_s
 
 
 def _sse_args() -> dict[str, str]:
-    kms = _SSE_KEY.get() or get_settings().kms_key_id
+    kms = configured_kms_key()
     return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms} if kms else {}
 
 

@@ -465,12 +465,13 @@ class Engine:
         live = self.db.one("SELECT count(*) AS n FROM objects WHERE job=? AND state IN ('active','consolidating')",
                            (name,))
         batch_done = bool(live and live["n"] == 0)
-        if self._dirty.get(name, False) or ready:
+        if ready:
             self._dirty[name] = True
-            if batch_done or now - self._intermediate_at.get(name, float("-inf")) >= INTERMEDIATE_EVERY_S:
-                self._write_output(name, final=False)
-                self._intermediate_at[name] = now
-                self._dirty[name] = False
+        if self._dirty.get(name) and (
+                batch_done or now - self._intermediate_at.get(name, float("-inf")) >= INTERMEDIATE_EVERY_S):
+            self._write_output(name, final=False)
+            self._intermediate_at[name] = now
+            self._dirty[name] = False
         # release the next batch when the current one is finished
         if batch_done:
             # StoppingConditions count what was labeled, not what was sent out: an object that expired or that

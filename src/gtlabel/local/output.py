@@ -54,6 +54,7 @@ __all__ = [
     "iso_ms",
     "json_bytes",
     "labeled_line",
+    "lean_s3_config",
     "worker_response_doc",
 ]
 
@@ -175,6 +176,15 @@ def json_bytes(doc: Any) -> bytes:
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
+def lean_s3_config(max_pool_connections: int) -> Any:
+    """The botocore config of the service's own S3 clients: many small PUTs of our own requests, so checksums
+    only where S3 requires them and no client-side parameter validation (~15 % off botocore's cost per call)."""
+    from botocore.config import Config
+
+    return Config(max_pool_connections=max_pool_connections, request_checksum_calculation="when_required",
+                  parameter_validation=False)
+
+
 # writer processes: each builds its own S3 client once (module global in the child)
 _child_client: Any = None
 
@@ -182,7 +192,6 @@ _child_client: Any = None
 def _child_init(client_kwargs: dict[str, Any], parent: int) -> None:
     global _child_client
     import boto3
-    from botocore.config import Config
 
     def exit_with_parent() -> None:  # a service killed with -9 must not leave writer processes behind
         while os.getppid() == parent:
@@ -191,8 +200,7 @@ def _child_init(client_kwargs: dict[str, Any], parent: int) -> None:
 
     threading.Thread(target=exit_with_parent, name="gtlabel-writer-watchdog", daemon=True).start()
 
-    _child_client = boto3.client("s3", config=Config(max_pool_connections=4, request_checksum_calculation="when_required",
-                                                     parameter_validation=False), **client_kwargs)
+    _child_client = boto3.client("s3", config=lean_s3_config(4), **client_kwargs)
 
 
 def _child_put(item: tuple[str, bytes, str]) -> str | None:

@@ -32,7 +32,7 @@ from gtlabel.local.api import Api
 from gtlabel.local.backend import DEFAULT_TEAM, Backend, Clock, ServiceError
 from gtlabel.local.db import Database
 from gtlabel.local.engine import Engine, LambdaFn, LambdaRegistry
-from gtlabel.local.output import S3Store
+from gtlabel.local.output import S3Store, lean_s3_config
 from gtlabel.local.sigv4 import AuthFailure, Credentials, verify
 from gtlabel.storage import write_private_json
 
@@ -244,14 +244,10 @@ class LocalService:
     def start(self) -> LocalService:
         import boto3
         import uvicorn
-        from botocore.config import Config
 
         from gtlabel.local.portal import Portal
 
-        # the engine's S3 client: many small PUTs (worker responses); checksums only where S3 requires them and no
-        # client-side parameter validation (the requests are ours) take ~15 % off botocore's cost per call
-        s3_config = Config(max_pool_connections=32, request_checksum_calculation="when_required",
-                           parameter_validation=False)
+        s3_config = lean_s3_config(32)  # the engine's client: many small PUTs of worker responses
         if not self._s3_given:
             from moto.server import ThreadedMotoServer
 
