@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 class GtlabelError(Exception):
@@ -38,6 +39,10 @@ class StorageError(GtlabelError):
     def __init__(self, message: str, uri: str | None = None) -> None:
         super().__init__(f"{uri}: {message}" if uri else message)
         self.uri = uri
+        self.message = message
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keep the parts across pickling (worker processes send errors)
+        return type(self), (self.message, self.uri)
 
 
 class NotFound(StorageError):
@@ -55,6 +60,14 @@ class InputError(GtlabelError):
             loc = f"{loc}:{line}" if loc else f"line {line}"
         parts = [p for p in (loc, f"field {field!r}" if field else "") if p]
         super().__init__(f"{', '.join(parts)}: {message}" if parts else message)
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keep file, line and field across pickling (see StorageError)
+        return _rebuild_input_error, (type(self), self.reason, self.file, self.line, self.field)
+
+
+def _rebuild_input_error(cls: type[InputError], reason: str, file: str | None, line: int | None,
+                         fld: str | None) -> InputError:
+    return cls(reason, file=file, line=line, field=fld)
 
 
 class ManifestError(InputError):

@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -74,9 +74,9 @@ _BBOX_TYPES = ("groundtruth/object-detection", "groundtruth/custom")
 
 
 # ----------------------------------------------------------------------------------------------- records
-@dataclass(slots=True)
-class OutputBox:
-    """One box in pixels of the frame the worker saw; ``confidence`` from ``-metadata.objects`` if given."""
+class OutputBox(NamedTuple):
+    """One box in pixels of the frame the worker saw; ``confidence`` from ``-metadata.objects`` if given.
+    (A named tuple: a manifest of a million lines has millions of them.)"""
 
     class_id: int
     left: float
@@ -130,7 +130,7 @@ def check_source_ref(ref: object, *, file: str | None = None, line: int | None =
         bucket, _, key = ref[5:].partition("/")
         if not bucket or not key:
             raise ManifestError(f"expected s3://bucket/key, got {ref!r}", file=file, line=line, field=field_name)
-        if ".." in key.split("/"):
+        if ".." in key and ".." in key.split("/"):
             raise ManifestError(f"'..' segments are not allowed: {ref!r}", file=file, line=line, field=field_name)
         return ref
     if "://" in ref:
@@ -266,6 +266,8 @@ def parse_output_line(obj: object, *, file: str, line: int, label_attribute: str
         # included) returns them inside the label, because Ground Truth writes the custom job's metadata itself
         objects = meta.get("objects", label.get("objects"))
         confs = objects if isinstance(objects, list) and len(objects) == len(anns) else None
+        new_box = tuple.__new__  # OutputBox(...) without the keyword-handling __new__ (hot loop)
+        append = boxes.append
         for i, a in enumerate(anns):
             # fast path: well-formed boxes (what Ground Truth writes); anything else gets the precise error below
             if type(a) is dict:
@@ -279,10 +281,11 @@ def parse_output_line(obj: object, *, file: str, line: int, label_attribute: str
                         and 0 <= bw < _HI and 0 <= bh < _HI):
                     conf: float | None = None
                     if confs is not None:
-                        c: Any = confs[i].get("confidence") if type(confs[i]) is dict else None
+                        ci = confs[i]
+                        c: Any = ci.get("confidence") if type(ci) is dict else None
                         if type(c) in _NUMBER and _LO < c < _HI:
                             conf = float(c)
-                    boxes.append(OutputBox(cid, left, top, bw, bh, conf))
+                    append(new_box(OutputBox, (cid, left, top, bw, bh, conf)))
                     continue
             _bad_box(a, file, line, f"{attr}.annotations[{i}]")
     cmap_raw = meta.get("class-map")
@@ -332,10 +335,23 @@ def iter_output_manifest(
     ``strict=False``: bad lines are passed to ``on_skip`` and skipped instead of raised. Errors that concern
     the whole file (it cannot be read, the label attribute is ambiguous) are always raised.
     """
-    file = str(uri)
+    return iter_output_lines(storage.iter_lines(str(uri)), file=str(uri), label_attribute=label_attribute,
+                             strict=strict, on_skip=on_skip)
+
+
+def iter_output_lines(
+    lines: Iterable[tuple[int, bytes]],
+    *,
+    file: str,
+    label_attribute: str | None = None,
+    strict: bool = True,
+    on_skip: Callable[[ManifestError], None] | None = None,
+) -> Iterator[OutputRecord]:
+    """:func:`iter_output_manifest` over ``(line_number, raw_line)`` pairs of ``file`` (e.g. one block of it,
+    from :func:`gtlabel.storage.iter_line_blocks`)."""
     attr = label_attribute
     loads = orjson.loads
-    for lineno, raw in storage.iter_lines(file):
+    for lineno, raw in lines:
         try:
             try:
                 obj = loads(raw)

@@ -23,6 +23,10 @@ class Settings(BaseSettings):
     max_concurrency: int = Field(default=32, ge=1, le=256, description="Threads for concurrent S3 copies.")
     progress: bool = Field(default=True, description="Show progress bars on long work.")
     multipart_threshold_mb: int = Field(default=64, ge=5, description="S3 writes above this size use multipart.")
+    convert_processes: int = Field(
+        default=0, ge=0, le=64,
+        description="Processes that convert one output manifest to YOLO: 0 = one per CPU (at most 8) for "
+                    "manifests of 16 MiB or more, else 1; 1 = always in the calling process.")
 
 
 @lru_cache(maxsize=1)

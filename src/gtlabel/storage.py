@@ -18,6 +18,7 @@ import contextvars
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -27,13 +28,16 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-import boto3
-from boto3.s3.transfer import TransferConfig
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gtlabel.errors import NotFound, StorageError
-from gtlabel.settings import get_settings
+
+# boto3 and the settings (pydantic) load on first use: they are most of gtlabel's import time, and the
+# conversion's worker processes and local-only work never need them
+if TYPE_CHECKING:
+    import boto3
+
+    from gtlabel.settings import Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -42,6 +46,7 @@ __all__ = [
     "ObjectInfo",
     "S3Uri",
     "atomic_writer",
+    "block_lines",
     "configured_kms_key",
     "copy",
     "copy_many",
@@ -50,6 +55,7 @@ __all__ = [
     "exists",
     "head",
     "is_s3",
+    "iter_line_blocks",
     "iter_lines",
     "join",
     "list_objects",
@@ -113,6 +119,18 @@ def join(base: str | os.PathLike[str], *parts: str) -> str:
     return str(Path(base, *parts))
 
 
+def _settings() -> Settings:
+    from gtlabel.settings import get_settings
+
+    return get_settings()
+
+
+def _transfer_config(**kw: Any) -> Any:
+    from boto3.s3.transfer import TransferConfig
+
+    return TransferConfig(**kw)
+
+
 _clients: dict[tuple[Any, ...], Any] = {}
 _clients_lock = threading.Lock()
 
@@ -122,7 +140,8 @@ def reset_clients() -> None:
     that the next calls see the environment as it is now (after pointing it at another endpoint or key)."""
     with _clients_lock:
         _clients.clear()
-        boto3.DEFAULT_SESSION = None
+        if "boto3" in sys.modules:
+            sys.modules["boto3"].DEFAULT_SESSION = None  # type: ignore[attr-defined]
 
 
 def s3_client(region: str | None = None, session: boto3.Session | None = None) -> S3Client:
@@ -142,9 +161,12 @@ def s3_client(region: str | None = None, session: boto3.Session | None = None) -
     with _clients_lock:
         cli = _clients.get(key)
         if cli is None:
+            import boto3.session
+            from botocore.config import Config
+
             sess = session or boto3.session.Session()
             cfg = Config(
-                max_pool_connections=max(10, get_settings().max_concurrency + 4),
+                max_pool_connections=max(10, _settings().max_concurrency + 4),
                 retries={"mode": "standard", "max_attempts": 5},
             )
             cli = sess.client("s3", region_name=region or sess.region_name or "us-east-1", config=cfg)
@@ -174,7 +196,7 @@ def encrypt_with(kms_key_id: str | None) -> Iterator[None]:
 
 def configured_kms_key() -> str | None:
     """The key S3 writes use right now (an :func:`encrypt_with` block's, else ``GTLABEL_KMS_KEY_ID``)."""
-    return _SSE_KEY.get() or get_settings().kms_key_id
+    return _SSE_KEY.get() or _settings().kms_key_id
 
 
 def _client_error(exc: ClientError | BotoCoreError, uri: str) -> StorageError:
@@ -241,32 +263,48 @@ def iter_lines(uri: str | os.PathLike[str], *, keep_empty: bool = False) -> Iter
     Streams in 1 MiB chunks: memory does not grow with the file. A UTF-8 BOM on the first line and ``\\r\\n``
     line endings are removed. Empty lines are skipped unless ``keep_empty``.
     """
+    for first, block in iter_line_blocks(uri):
+        yield from block_lines(first, block, keep_empty=keep_empty)
+
+
+def iter_line_blocks(uri: str | os.PathLike[str], block_size: int = _CHUNK) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(first_line_number, block)``: the file cut into blocks of whole lines (about ``block_size``
+    bytes each, a line longer than that in a block of its own). :func:`block_lines` splits a block into the
+    lines :func:`iter_lines` yields; blocks let several processes share the parsing of one file."""
     with open_read(uri) as fh:
-        n = 0
+        n = 1
         rest = b""
-        first = True
         while True:
-            chunk = fh.read(_CHUNK)
+            chunk = fh.read(block_size)
             if not chunk:
                 break
-            buf = rest + chunk
-            lines = buf.split(b"\n")
-            rest = lines.pop()
-            for raw in lines:
-                n += 1
-                if first:
-                    raw = raw.removeprefix(b"\xef\xbb\xbf")
-                    first = False
-                raw = raw.removesuffix(b"\r")
-                if raw.strip() or keep_empty:
-                    yield n, raw
+            buf = rest + chunk if rest else chunk
+            cut = buf.rfind(b"\n")
+            if cut < 0:
+                rest = buf
+                continue
+            block, rest = buf[: cut + 1], buf[cut + 1:]
+            yield n, block
+            n += block.count(b"\n")
         if rest:
-            n += 1
-            if first:
-                rest = rest.removeprefix(b"\xef\xbb\xbf")
-            rest = rest.removesuffix(b"\r")
-            if rest.strip() or keep_empty:
-                yield n, rest
+            yield n, rest
+
+
+def block_lines(first: int, block: bytes, *, keep_empty: bool = False) -> Iterator[tuple[int, bytes]]:
+    """The lines of one :func:`iter_line_blocks` block as ``(line_number, raw_line_bytes)``, as
+    :func:`iter_lines` yields them (BOM of line 1 and ``\\r`` removed, empty lines skipped unless
+    ``keep_empty``)."""
+    lines = block.split(b"\n")
+    if block.endswith(b"\n"):
+        lines.pop()
+    n = first
+    for raw in lines:
+        if n == 1:
+            raw = raw.removeprefix(b"\xef\xbb\xbf")
+        raw = raw.removesuffix(b"\r")
+        if keep_empty or raw.strip():
+            yield n, raw
+        n += 1
 
 
 # ----------------------------------------------------------------------------------------------- writes
@@ -281,7 +319,7 @@ def atomic_writer(uri: str | os.PathLike[str], *, content_type: str | None = Non
     uri = str(uri)
     if is_s3(uri):
         loc = parse_s3(uri)
-        threshold = get_settings().multipart_threshold_mb * (1 << 20)
+        threshold = _settings().multipart_threshold_mb * (1 << 20)
         with tempfile.SpooledTemporaryFile(max_size=8 << 20) as tmp:
             yield tmp
             tmp.seek(0)
@@ -291,7 +329,7 @@ def atomic_writer(uri: str | os.PathLike[str], *, content_type: str | None = Non
             try:
                 s3_client().upload_fileobj(
                     tmp, loc.bucket, loc.key, ExtraArgs=extra or None,
-                    Config=TransferConfig(multipart_threshold=threshold, use_threads=False),
+                    Config=_transfer_config(multipart_threshold=threshold, use_threads=False),
                 )
             except (ClientError, BotoCoreError) as exc:
                 raise _client_error(exc, uri) from exc
@@ -444,7 +482,7 @@ def copy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
         s, d = parse_s3(src), parse_s3(dst)
         try:
             s3_client().copy({"Bucket": s.bucket, "Key": s.key}, d.bucket, d.key, ExtraArgs=_sse_args() or None,
-                             Config=TransferConfig(use_threads=False))
+                             Config=_transfer_config(use_threads=False))
         except (ClientError, BotoCoreError) as exc:
             raise _client_error(exc, src) from exc
         return
@@ -457,7 +495,7 @@ def copy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
         d = parse_s3(dst)
         try:
             s3_client().upload_file(src, d.bucket, d.key, ExtraArgs=_sse_args() or None,
-                                    Config=TransferConfig(use_threads=False))
+                                    Config=_transfer_config(use_threads=False))
         except FileNotFoundError as exc:
             raise NotFound("does not exist", src) from exc
         except (ClientError, BotoCoreError) as exc:
@@ -479,7 +517,7 @@ def copy_many(
     Returns the number copied. The first failure is raised after in-flight copies finish.
     ``on_done(src, dst)`` is called after each copy (e.g. to advance a progress bar).
     """
-    workers = max_workers or get_settings().max_concurrency
+    workers = max_workers or _settings().max_concurrency
     done = 0
     first_error: BaseException | None = None
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gtlabel-copy") as pool:

@@ -28,10 +28,13 @@ What it guarantees (see ``peers.md`` sections 0, 1, 3, 5 for the bugs it avoids)
   a no-op.
 - The manifest is streamed: memory does not grow with it (except ``stratify=True``, which keeps 17 bytes
   per image for the second pass).
+- A large manifest is shared by several processes, a block of lines at a time (:mod:`gtlabel.convert_lanes`,
+  ``processes=``); the output is the same bytes as one process's.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import io
@@ -64,7 +67,7 @@ from gtlabel.errors import (
 )
 from gtlabel.geometry import clip_box, label_frame_size
 from gtlabel.lineage import version_id
-from gtlabel.manifests import OutputRecord, iter_output_manifest, resolve_source_ref
+from gtlabel.manifests import OutputRecord, iter_output_lines, iter_output_manifest, resolve_source_ref
 
 __all__ = [
     "MIN_IMAGE_PX",
@@ -192,7 +195,11 @@ def split_hash(source_ref: str, seed: int | str = 0) -> int:
 
 def split_for(source_ref: str, ratios: tuple[float, float, float], seed: int | str = 0) -> str:
     """The split of one image: stable for a given ``source-ref``, seed and ratios (adding images moves none)."""
-    u = split_hash(source_ref, seed) / 2.0**64
+    return _split_of(split_hash(source_ref, seed), ratios)
+
+
+def _split_of(h: int, ratios: tuple[float, float, float]) -> str:
+    u = h / 2.0**64
     if u < ratios[0]:
         return "train"
     if u < ratios[0] + ratios[1]:
@@ -291,13 +298,27 @@ class ConversionReport:
     images_copied: int = 0
     stale_caches_removed: int = 0
     warnings: list[str] = field(default_factory=list)
-    examples: list[str] = field(default_factory=list)
+    examples: list[str] = field(default_factory=list)  # the first 50 skipped records, in manifest order
     elapsed_s: float = 0.0
+    example_lines: list[int] = field(default_factory=list, repr=False)  # the line of each example
 
-    def skip(self, reason: str, where: str) -> None:
+    def skip(self, reason: str, where: str, line: int | None = None) -> None:
+        """Count a skipped record; the 50 with the lowest ``line`` are kept as examples (in that order, however
+        the manifest was read: in batches, or in blocks by several processes)."""
         self.skipped[reason] += 1
-        if len(self.examples) < 50:
-            self.examples.append(f"{where}: {reason}")
+        self._example(f"{where}: {reason}", line)
+
+    def _example(self, text: str, line: int | None) -> None:
+        key = line if line is not None else 1 << 62
+        lines = self.example_lines
+        if len(lines) >= 50 and key >= lines[-1]:
+            return
+        i = bisect.bisect_right(lines, key)
+        lines.insert(i, key)
+        self.examples.insert(i, text)
+        if len(lines) > 50:
+            lines.pop()
+            self.examples.pop()
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -430,54 +451,61 @@ class _Ctx:
 def _rows_for(rec: OutputRecord, frame: tuple[int, int], ctx: _Ctx) -> tuple[list[str], list[int]]:
     """The label rows of one record (formatted), with boxes mapped, clipped and de-duplicated, and each row's
     class id. Box counts go to the report; class counts are the caller's (once the image is accepted)."""
-    rep = ctx.report
-    fw, fh = frame
     rows: list[str] = []
-    seen: set[str] = set()
     classes: list[int] = []
+    boxes = rec.boxes
+    if not boxes:
+        return rows, classes
+    rep = ctx.report
+    rep.boxes_in += len(boxes)
+    fw, fh = frame
+    seen: set[str] = set()
     cmap = rec.class_map
     n2i = ctx.name_to_id
-    for i, b in enumerate(rec.boxes):
-        rep.boxes_in += 1
-        name = cmap.get(b.class_id)
+    clipped = zero_area = duplicate = unknown = 0
+    for i, (cid, left, top, w, h, _conf) in enumerate(boxes):
+        name = cmap.get(cid)
         if name is None:
-            name = ctx.fallback_names.get(b.class_id)
+            name = ctx.fallback_names.get(cid)
             if name is None:
                 raise LabelError(
-                    f"class_id {b.class_id} has no name: it is not in this line's class-map "
+                    f"class_id {cid} has no name: it is not in this line's class-map "
                     f"{dict(sorted(cmap.items()))} (pass label_category_config to map ids by the job's label list)",
                     file=rec.file, line=rec.line, field=f"{rec.label_attribute}.annotations[{i}].class_id")
         gid = n2i.get(name)
         if gid is None:
             if ctx.drop_unknown:
-                rep.boxes_unknown_class += 1
+                unknown += 1
                 continue
             raise LabelError(
                 f"class {name!r} is not one of the dataset's classes {ctx.names}; add it to class_mapping or "
                 f"pass drop_unknown_classes=True (CLI: --drop-unknown)",
                 file=rec.file, line=rec.line, field=f"{rec.label_attribute}.annotations[{i}]")
-        left, top, w, h = b.left, b.top, b.width, b.height
         if left < 0 or top < 0 or left + w > fw or top + h > fh:
-            clipped = clip_box(left, top, w, h, fw, fh)
-            if clipped is None:
-                rep.boxes_zero_area += 1
+            box = clip_box(left, top, w, h, fw, fh)
+            if box is None:
+                zero_area += 1
                 continue
-            rep.boxes_clipped += 1
-            left, top, w, h = clipped
+            clipped += 1
+            left, top, w, h = box
         elif w <= 0 or h <= 0:
-            rep.boxes_zero_area += 1
+            zero_area += 1
             continue
         nw, nh = w / fw, h / fh
         if nw < 5e-7 or nh < 5e-7:  # rounds to 0 at 6 decimals
-            rep.boxes_zero_area += 1
+            zero_area += 1
             continue
         row = _ROW % (gid, (left + w / 2.0) / fw, (top + h / 2.0) / fh, nw, nh)
         if row in seen:
-            rep.boxes_duplicate += 1
+            duplicate += 1
             continue
         seen.add(row)
         rows.append(row)
         classes.append(gid)
+    rep.boxes_clipped += clipped
+    rep.boxes_zero_area += zero_area
+    rep.boxes_duplicate += duplicate
+    rep.boxes_unknown_class += unknown
     return rows, classes
 
 
@@ -515,6 +543,7 @@ def convert_ground_truth_to_yolo(
     describe_jobs: bool = False,
     sm_client: Any = None,
     fingerprint_sources: bool = True,
+    processes: int | None = None,
 ) -> ConversionReport:
     """Convert a Ground Truth bounding-box output manifest into an Ultralytics YOLO11 detect dataset.
 
@@ -542,6 +571,10 @@ def convert_ground_truth_to_yolo(
         image_root: where relative ``source-ref`` s point (default: the manifest's folder).
         progress: show rich progress bars.
         max_workers: threads for header reads and copies (default: ``GTLABEL_MAX_CONCURRENCY``).
+        processes: processes that share the conversion of the manifest, each a block of lines at a time
+            (default ``GTLABEL_CONVERT_PROCESSES``, 0: one per CPU, at most 8, for a manifest of 16 MiB or more;
+            1: this process only). The result is the same bytes whatever the number; ``stratify=True`` and a
+            manifest that repeats a ``source-ref`` are converted in this process.
         quality: the quality report's summary for ``lineage.json`` (a dict, e.g.
             :func:`gtlabel.quality.report.quality_summary`, or the URI of the report's JSON); not part of the
             version id (it describes the labels, it does not change them).
@@ -594,9 +627,16 @@ def convert_ground_truth_to_yolo(
         with _Progress(progress) as prog:
             assign = _stratified_assignment(manifest, label_attribute, ratios, seed, ctx, prog) if stratify \
                 else None
-            state = _convert_pass(manifest, label_attribute, ratios, seed, assign, ctx, staging,
-                                  exif if exif == "normalize" else "fingerprint" if probe_sources else "ignore",
-                                  copy_images, image_root, workers, prog)
+            spec = _LaneSpec(manifest, names, fallback, drop_unknown_classes, strict, ratios, seed, str(staging),
+                             exif if exif == "normalize" else "fingerprint" if probe_sources else "ignore",
+                             image_root, workers, label_attribute)
+            state = None
+            if assign is None and _lanes_for(manifest, processes) > 1:
+                from gtlabel.convert_lanes import parallel_pass
+
+                state = parallel_pass(spec, ctx, staging, _lanes_for(manifest, processes), prog)
+            if state is None:  # one process (small manifest, stratify, or blocks that collided)
+                state = _convert_pass(spec, assign, ctx, staging, prog)
             moved = _ensure_val(state, ratios, staging, report)
             report.images = sum(state.counts.values())
             report.splits = {s: state.counts[s] for s in SPLITS}
@@ -669,6 +709,31 @@ def _settings_progress() -> bool:
     return get_settings().progress
 
 
+#: manifests from this size on are converted by several processes (when there are several CPUs)
+PARALLEL_MIN_BYTES = 16 << 20
+
+
+def _lanes_for(manifest: str, processes: int | None) -> int:
+    """How many lanes (processes) convert this manifest."""
+    if processes is None:
+        from gtlabel.settings import get_settings
+
+        processes = get_settings().convert_processes
+    if processes >= 1:
+        return processes
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    if cpus < 2:
+        return 1
+    try:
+        size = storage.head(manifest).size
+    except GtlabelError:
+        return 1  # the pass reports what is wrong with the manifest
+    return min(cpus, 8) if size is not None and size >= PARALLEL_MIN_BYTES else 1
+
+
 def _default_workers() -> int:
     from gtlabel.settings import get_settings
 
@@ -680,28 +745,34 @@ def _default_workers() -> int:
 class _PassState:
     counts: Counter[str] = field(default_factory=Counter)
     entries_sum: int = 0
-    jobs: set[str] = field(default_factory=set)
+    jobs: dict[str, None] = field(default_factory=dict)  # the first 100 job names, in manifest order
     label_attribute: str | None = None
     best_train: tuple[int, str, str] | None = None  # (hash, image name, label name): moved to val if val empty
-    spool: Path | None = None
+    segments: list[tuple[str, int, int]] = field(default_factory=list)  # spool (file, start, end), in order
 
 
-def _records(manifest: str, label_attribute: str | None, ctx: _Ctx) -> Iterator[OutputRecord]:
+def _records(manifest: str, label_attribute: str | None, ctx: _Ctx,
+             lines: Iterable[tuple[int, bytes]] | None = None) -> Iterator[OutputRecord]:
+    """The convertible records of the manifest (or of ``lines`` of it); invalid, failed and unlabeled lines
+    are counted in the report (and raised, when strict, by the parser)."""
     rep = ctx.report
 
     def on_skip(exc: ManifestError) -> None:
         rep.records += 1
         fld = _INDEX.sub("[]", exc.field) if exc.field else "json"
-        rep.skip(f"invalid line ({fld})", f"{exc.file}:{exc.line}: {exc.reason}"[:500])
+        rep.skip(f"invalid line ({fld})", f"{exc.file}:{exc.line}: {exc.reason}"[:500], exc.line)
 
-    for rec in iter_output_manifest(manifest, label_attribute=label_attribute, strict=ctx.strict,
-                                    on_skip=on_skip):
+    records = iter_output_manifest(manifest, label_attribute=label_attribute, strict=ctx.strict,
+                                   on_skip=on_skip) if lines is None else \
+        iter_output_lines(lines, file=manifest, label_attribute=label_attribute, strict=ctx.strict,
+                          on_skip=on_skip)
+    for rec in records:
         rep.records += 1
         if rec.failure_reason is not None:
-            rep.skip("failed (failure-reason)", f"{rec.file}:{rec.line}: {rec.failure_reason}"[:300])
+            rep.skip("failed (failure-reason)", f"{rec.file}:{rec.line}: {rec.failure_reason}"[:300], rec.line)
             continue
         if rec.image_size is None:
-            rep.skip("no label", f"{rec.file}:{rec.line}")
+            rep.skip("no label", f"{rec.file}:{rec.line}", rec.line)
             continue
         yield rec
 
@@ -750,114 +821,214 @@ def _stratified_assignment(manifest: str, label_attribute: str | None, ratios: t
     return assign
 
 
-def _convert_pass(manifest: str, label_attribute: str | None, ratios: tuple[float, float, float],
-                  seed: int | str, assign: bytearray | None, ctx: _Ctx, staging: Path, exif: str,
-                  copy_images: bool, image_root: str | None, workers: int, prog: _Progress) -> _PassState:
-    """Pass over the manifest: label files into ``staging/labels/<split>/``, one spool line per image."""
-    rep = ctx.report
-    state = _PassState()
-    state.spool = staging / ".entries.jsonl"
-    label_dirs = {s: f"{staging}{os.sep}labels{os.sep}{s}{os.sep}" for s in SPLITS}
-    sha256 = hashlib.sha256
-    dumps = orjson.dumps
-    ordinal = 0
-    task = prog.add("converting")
-    # exif: "normalize" (read headers), "fingerprint" (ETag/MD5 only) or "ignore" (touch no image)
-    probe_fn = {"normalize": _probe, "fingerprint": _fingerprint}.get(exif)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gtlabel-probe") \
-        if probe_fn is not None else None
+class _Conflict(Exception):
+    """A label file is already there while blocks run in parallel (a repeated ``source-ref``): which line
+    wins depends on timing, so the conversion is redone in one pass."""
+
+
+@dataclass
+class _LaneSpec:
+    """What every lane (the main process, or a worker process) needs to convert blocks; picklable."""
+
+    manifest: str
+    names: list[str]
+    fallback_names: dict[int, str]
+    drop_unknown: bool
+    strict: bool
+    ratios: tuple[float, float, float]
+    seed: int | str
+    staging: str
+    exif: str  # "normalize" (read headers), "fingerprint" (ETag/MD5 only) or "ignore" (touch no image)
+    image_root: str | None
+    threads: int
+    label_attribute: str | None
+    parallel: bool = False  # blocks run in several lanes: a label file already there is a _Conflict
+
+
+class _Lane:
+    """Converts records into label files under ``staging/labels/<split>/`` and one spool line per image
+    (``entry JSON \t image path \t source as JSON``) appended to ``spool``."""
+
+    def __init__(self, spec: _LaneSpec, spool: Path, assign: bytearray | None = None) -> None:
+        self.spec = spec
+        self.assign = assign
+        self.label_dirs = {s: f"{spec.staging}{os.sep}labels{os.sep}{s}{os.sep}" for s in SPLITS}
+        self.probe_fn: Callable[[str], ImageProbe] | None = \
+            {"normalize": _probe, "fingerprint": _fingerprint}.get(spec.exif)
+        self.pool = ThreadPoolExecutor(max_workers=spec.threads, thread_name_prefix="gtlabel-probe") \
+            if self.probe_fn is not None else None
+        self.spool_path = spool
+        self.spool = open(spool, "ab", buffering=1 << 20)  # noqa: SIM115 - closed in close()
+        self.ordinal = 0
+
+    def new_ctx(self) -> _Ctx:
+        sp = self.spec
+        return _Ctx(sp.manifest, sp.names, {n: i for i, n in enumerate(sp.names)}, sp.fallback_names,
+                    sp.drop_unknown, sp.strict, ConversionReport(sp.manifest, "", names=sp.names),
+                    [0] * len(sp.names))
+
+    def close(self) -> None:
+        self.spool.close()
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+    def run(self, records: Iterable[OutputRecord], ctx: _Ctx, state: _PassState,
+            advance: Callable[[int], None] | None = None) -> None:
+        """Convert ``records`` (counted into ``ctx`` and ``state``)."""
+        spec, rep, pool, probe_fn, assign = self.spec, ctx.report, self.pool, self.probe_fn, self.assign
+        manifest, image_root, ratios, seed = spec.manifest, spec.image_root, spec.ratios, spec.seed
+        label_dirs, spool = self.label_dirs, self.spool
+        sha256 = hashlib.sha256
+        dumps = orjson.dumps
+        for batch in _batched(records, 64 if pool else 1024):
+            srcs = [resolve_source_ref(r.source_ref, manifest, image_root) for r in batch]
+            probes: Sequence[ImageProbe | None] = list(pool.map(probe_fn, srcs)) \
+                if pool is not None and probe_fn is not None else [None] * len(batch)
+            for rec, src, probe in zip(batch, srcs, probes, strict=True):
+                this = self.ordinal
+                self.ordinal += 1
+                if rec.job_name and len(state.jobs) < 100 and rec.job_name not in state.jobs:
+                    state.jobs[rec.job_name] = None
+                state.label_attribute = rec.label_attribute
+                img_name, lbl_name = dataset_name(rec.source_ref)
+                ext = img_name.rsplit(".", 1)[-1].lower() if "." in img_name else ""
+                if ext not in ULTRALYTICS_IMG_FORMATS:
+                    rep.skip("image suffix not readable by Ultralytics", f"{rec.file}:{rec.line}", rec.line)
+                    continue
+                size = rec.image_size
+                assert size is not None
+                reported = (size[0], size[1])
+                if probe is not None and probe.error is not None:
+                    if ctx.strict:
+                        why = f"{probe.error} ({probe.detail})" if probe.detail else probe.error
+                        raise LabelError(f"{why}: {src}", file=rec.file, line=rec.line, field="source-ref")
+                    rep.skip(probe.error, f"{rec.file}:{rec.line}: {src} {probe.detail or ''}".rstrip(), rec.line)
+                    continue
+                if probe is not None and probe.size is None:  # a fingerprint only: trust image_size
+                    frame = reported
+                elif probe is not None:
+                    fmt = (probe.format or "").lower()
+                    if fmt not in ULTRALYTICS_IMG_FORMATS:
+                        rep.skip(f"image format {probe.format} not readable by Ultralytics",
+                                 f"{rec.file}:{rec.line}", rec.line)
+                        continue
+                    frame, why = label_frame_size(reported, probe.size, probe.orientation)
+                    rep.exif[why] += 1
+                    if why == "mismatch":
+                        rep.warnings.append(
+                            f"{rec.file}:{rec.line}: image_size {reported} is neither the stored "
+                            f"{probe.size} nor the displayed size; boxes normalized by image_size")
+                        del rep.warnings[50:]
+                else:
+                    frame = reported
+                if frame[0] < MIN_IMAGE_PX or frame[1] < MIN_IMAGE_PX:
+                    rep.skip(f"image smaller than {MIN_IMAGE_PX} px (Ultralytics drops it)",
+                             f"{rec.file}:{rec.line}", rec.line)
+                    continue
+                rows, row_classes = _rows_for(rec, frame, ctx)
+                h = split_hash(rec.source_ref, seed)
+                split = SPLITS[assign[this]] if assign is not None else _split_of(h, ratios)
+                data = ("\n".join(rows) + "\n").encode() if rows else b""
+                if assign is not None and any(os.path.exists(label_dirs[o] + lbl_name) for o in SPLITS if o != split):
+                    rep.skip("duplicate source-ref", f"{rec.file}:{rec.line}: {rec.source_ref}", rec.line)
+                    continue  # stratified splits are by position: a repeated line could land elsewhere
+                try:
+                    _write_new(label_dirs[split] + lbl_name, data)
+                except FileExistsError:
+                    if spec.parallel:
+                        raise _Conflict(rec.source_ref) from None
+                    rep.skip("duplicate source-ref", f"{rec.file}:{rec.line}: {rec.source_ref}", rec.line)
+                    continue
+                rep.boxes_written += len(rows)
+                for gid in row_classes:  # counted only for an accepted image (not a repeated source-ref)
+                    ctx.class_counts[gid] += 1
+                ha = rec.human_annotated
+                rep.labeled_by["human" if ha else "auto" if ha is False else "unknown"] += 1
+                if rec.adjustment_status is not None:
+                    rep.adjustment[rec.adjustment_status] += 1
+                if not rows:
+                    rep.empty_images += 1
+                state.counts[split] += 1
+                digest = sha256(data).hexdigest()
+                image_rel = f"images/{split}/{img_name}"
+                entry = {"image": image_rel, "label": f"labels/{split}/{lbl_name}",
+                         "source_ref": rec.source_ref, "source_etag": probe.etag if probe else None,
+                         "source_version_id": probe.version_id if probe else None, "split": split,
+                         "label_sha256": digest}
+                line = dumps(entry)
+                state.entries_sum += int.from_bytes(sha256(line).digest(), "big")
+                spool.write(b"%b\t%b\t%b\n" % (line, image_rel.encode(), dumps(src)))
+                if split == "train" and (state.best_train is None or h > state.best_train[0]):
+                    state.best_train = (h, img_name, lbl_name)
+            if advance is not None:
+                advance(len(batch))
+
+
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+
+
+def _write_new(path: str, data: bytes) -> None:
+    """Create ``path`` with ``data`` (``FileExistsError`` if it is there): ``open(path, "xb")`` without the
+    buffered file object, which costs more than the write for a label file."""
+    fd = os.open(path, _NEW_FILE, 0o666)
     try:
-        with open(state.spool, "wb", buffering=1 << 20) as spool:
-            for batch in _batched(_records(manifest, label_attribute, ctx), 64 if pool else 1024):
-                srcs = [resolve_source_ref(r.source_ref, manifest, image_root) for r in batch]
-                probes: Sequence[ImageProbe | None] = list(pool.map(probe_fn, srcs)) \
-                    if pool is not None and probe_fn is not None else [None] * len(batch)
-                for rec, src, probe in zip(batch, srcs, probes, strict=True):
-                    this = ordinal
-                    ordinal += 1
-                    if rec.job_name and len(state.jobs) < 100:
-                        state.jobs.add(rec.job_name)
-                    state.label_attribute = rec.label_attribute
-                    img_name, lbl_name = dataset_name(rec.source_ref)
-                    ext = img_name.rsplit(".", 1)[-1].lower() if "." in img_name else ""
-                    if ext not in ULTRALYTICS_IMG_FORMATS:
-                        rep.skip("image suffix not readable by Ultralytics", f"{rec.file}:{rec.line}")
-                        continue
-                    size = rec.image_size
-                    assert size is not None
-                    reported = (size[0], size[1])
-                    if probe is not None and probe.error is not None:
-                        if ctx.strict:
-                            why = f"{probe.error} ({probe.detail})" if probe.detail else probe.error
-                            raise LabelError(f"{why}: {src}", file=rec.file, line=rec.line, field="source-ref")
-                        rep.skip(probe.error, f"{rec.file}:{rec.line}: {src} {probe.detail or ''}".rstrip())
-                        continue
-                    if probe is not None and probe.size is None:  # a fingerprint only: trust image_size
-                        frame = reported
-                    elif probe is not None:
-                        fmt = (probe.format or "").lower()
-                        if fmt not in ULTRALYTICS_IMG_FORMATS:
-                            rep.skip(f"image format {probe.format} not readable by Ultralytics",
-                                     f"{rec.file}:{rec.line}")
-                            continue
-                        frame, why = label_frame_size(reported, probe.size, probe.orientation)
-                        rep.exif[why] += 1
-                        if why == "mismatch":
-                            rep.warnings.append(
-                                f"{rec.file}:{rec.line}: image_size {reported} is neither the stored "
-                                f"{probe.size} nor the displayed size; boxes normalized by image_size")
-                            del rep.warnings[50:]
-                    else:
-                        frame = reported
-                    if frame[0] < MIN_IMAGE_PX or frame[1] < MIN_IMAGE_PX:
-                        rep.skip(f"image smaller than {MIN_IMAGE_PX} px (Ultralytics drops it)",
-                                 f"{rec.file}:{rec.line}")
-                        continue
-                    rows, row_classes = _rows_for(rec, frame, ctx)
-                    if assign is not None:
-                        split = SPLITS[assign[this]]
-                    else:
-                        split = split_for(rec.source_ref, ratios, seed)
-                    data = ("\n".join(rows) + "\n").encode() if rows else b""
-                    if assign is not None and any(os.path.exists(label_dirs[o] + lbl_name) for o in SPLITS if o != split):
-                        rep.skip("duplicate source-ref", f"{rec.file}:{rec.line}: {rec.source_ref}")
-                        continue  # stratified splits are by position: a repeated line could land elsewhere
-                    try:
-                        with open(label_dirs[split] + lbl_name, "xb") as fh:
-                            fh.write(data)
-                    except FileExistsError:
-                        rep.skip("duplicate source-ref", f"{rec.file}:{rec.line}: {rec.source_ref}")
-                        continue
-                    rep.boxes_written += len(rows)
-                    for gid in row_classes:  # counted only for an accepted image (not a repeated source-ref)
-                        ctx.class_counts[gid] += 1
-                    ha = rec.human_annotated
-                    rep.labeled_by["human" if ha else "auto" if ha is False else "unknown"] += 1
-                    if rec.adjustment_status is not None:
-                        rep.adjustment[rec.adjustment_status] += 1
-                    if not rows:
-                        rep.empty_images += 1
-                    state.counts[split] += 1
-                    digest = sha256(data).hexdigest()
-                    entry = {"image": f"images/{split}/{img_name}", "label": f"labels/{split}/{lbl_name}",
-                             "source_ref": rec.source_ref, "source_etag": probe.etag if probe else None,
-                             "source_version_id": probe.version_id if probe else None, "split": split,
-                             "label_sha256": digest}
-                    line = dumps(entry)
-                    state.entries_sum += int.from_bytes(sha256(line).digest(), "big")
-                    spool.write(line)
-                    spool.write(b"\t")
-                    spool.write(src.encode())
-                    spool.write(b"\n")
-                    if split == "train":
-                        h = split_hash(rec.source_ref, seed)
-                        if state.best_train is None or h > state.best_train[0]:
-                            state.best_train = (h, img_name, lbl_name)
-                prog.advance(task, len(batch))
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True)
+        os.close(fd)
+
+
+def _convert_pass(spec: _LaneSpec, assign: bytearray | None, ctx: _Ctx, staging: Path,
+                  prog: _Progress) -> _PassState:
+    """One pass over the manifest in this process: label files into ``staging/labels/<split>/``, one spool
+    line per image."""
+    state = _PassState()
+    spool = staging / ".entries-0.jsonl"
+    task = prog.add("converting")
+    lane = _Lane(spec, spool, assign)
+    try:
+        lane.run(_records(spec.manifest, spec.label_attribute, ctx), ctx, state,
+                 lambda n: prog.advance(task, n))
+    finally:
+        lane.close()
+    state.segments.append((str(spool), 0, spool.stat().st_size))
     return state
+
+
+def _merge_block(ctx: _Ctx, state: _PassState, rep: ConversionReport, class_counts: Sequence[int],
+                 part: _PassState) -> None:
+    """Add one block's counts (converted in another lane) to the pass totals, in manifest order."""
+    r = ctx.report
+    r.records += rep.records
+    r.boxes_in += rep.boxes_in
+    r.boxes_written += rep.boxes_written
+    r.boxes_clipped += rep.boxes_clipped
+    r.boxes_zero_area += rep.boxes_zero_area
+    r.boxes_duplicate += rep.boxes_duplicate
+    r.boxes_unknown_class += rep.boxes_unknown_class
+    r.empty_images += rep.empty_images
+    r.skipped.update(rep.skipped)
+    r.exif.update(rep.exif)
+    r.labeled_by.update(rep.labeled_by)
+    r.adjustment.update(rep.adjustment)
+    for text, line in zip(rep.examples, rep.example_lines, strict=True):
+        r._example(text, line)
+    r.warnings.extend(rep.warnings)
+    del r.warnings[50:]
+    for i, c in enumerate(class_counts):
+        ctx.class_counts[i] += c
+    state.counts.update(part.counts)
+    state.entries_sum += part.entries_sum
+    for job in part.jobs:
+        if len(state.jobs) >= 100:
+            break
+        state.jobs.setdefault(job, None)
+    if part.label_attribute is not None:
+        state.label_attribute = part.label_attribute
+    if part.best_train is not None and (state.best_train is None or part.best_train[0] > state.best_train[0]):
+        state.best_train = part.best_train
+    state.segments.extend(part.segments)
 
 
 def _batched(it: Iterable[OutputRecord], n: int) -> Iterator[list[OutputRecord]]:
@@ -885,18 +1056,39 @@ def _ensure_val(state: _PassState, ratios: tuple[float, float, float], staging: 
     return [img]
 
 
-def _iter_spool(state: _PassState, moved: Sequence[str]) -> Iterator[tuple[dict[str, Any], str]]:
-    assert state.spool is not None
+def _iter_spool(state: _PassState, moved: Sequence[str]) -> Iterator[tuple[bytes, str, str]]:
+    """Per image, in manifest order: its lineage entry (JSON), its path in the dataset and its source."""
     moved_set = set(moved)
-    with open(state.spool, "rb") as fh:
-        for raw in fh:
-            entry_raw, _, src = raw.rstrip(b"\n").rpartition(b"\t")
-            entry = orjson.loads(entry_raw)
-            if moved_set and entry["image"].rsplit("/", 1)[-1] in moved_set:
-                entry["image"] = entry["image"].replace("images/train/", "images/val/", 1)
-                entry["label"] = entry["label"].replace("labels/train/", "labels/val/", 1)
-                entry["split"] = "val"
-            yield entry, src.decode()
+    loads, dumps = orjson.loads, orjson.dumps
+    for path, start, end in state.segments:
+        with open(path, "rb") as fh:
+            fh.seek(start)
+            data = fh.read(end - start) if end - start <= 1 << 24 else None
+            lines = iter(data.split(b"\n")[:-1]) if data is not None else _read_lines(fh, end)
+            for raw in lines:
+                entry_raw, image_b, src = raw.split(b"\t", 2)  # tabs in the JSON parts are escaped
+                image = image_b.decode()
+                if moved_set and image.rsplit("/", 1)[-1] in moved_set:
+                    entry = loads(entry_raw)
+                    entry["image"] = image = image.replace("images/train/", "images/val/", 1)
+                    entry["label"] = entry["label"].replace("labels/train/", "labels/val/", 1)
+                    entry["split"] = "val"
+                    entry_raw = dumps(entry)
+                yield entry_raw, image, loads(src)
+
+
+def _read_lines(fh: Any, end: int) -> Iterator[bytes]:
+    while fh.tell() < end:
+        raw = fh.readline()
+        if not raw:
+            return
+        yield raw.rstrip(b"\n")
+
+
+def _remove_spool(staging: Path) -> None:
+    """The lanes' spool files (one per lane, blocks or not)."""
+    for path in staging.glob(".entries-*.jsonl"):
+        path.unlink()
 
 
 def _quality_summary(quality: Mapping[str, Any] | str) -> dict[str, Any]:
@@ -943,15 +1135,16 @@ def _describe_jobs(jobs: Sequence[str], sm_client: Any, report: ConversionReport
     return out
 
 
-def _write_lineage(fh: Any, head: Mapping[str, Any], entries: Iterable[Mapping[str, Any]]) -> None:
-    """lineage.json, streamed: the head keys first (``version`` is the very first), then ``images``."""
+def _write_lineage(fh: Any, head: Mapping[str, Any], entries: Iterable[bytes]) -> None:
+    """lineage.json, streamed: the head keys first (``version`` is the very first), then ``images`` (each
+    entry as the JSON the pass wrote)."""
     head_bytes = orjson.dumps(dict(head), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
     fh.write(head_bytes[:-2])  # drop the closing "\n}"
     fh.write(b',\n  "images": [')
     first = True
     for e in entries:
         fh.write(b"\n    " if first else b",\n    ")
-        fh.write(orjson.dumps(e))
+        fh.write(e)
         first = False
     fh.write(b"\n  ]\n}\n" if not first else b"]\n}\n")
 
@@ -963,10 +1156,10 @@ def _publish_local(final: Path, staging: Path, state: _PassState, moved: Sequenc
     pairs: list[tuple[str, str]] = []
     task = prog.add("copying images") if copy_images else None
 
-    def gen() -> Iterator[dict[str, Any]]:
-        for entry, src in _iter_spool(state, moved):
+    def gen() -> Iterator[bytes]:
+        for entry, image, src in _iter_spool(state, moved):
             if copy_images:
-                pairs.append((src, str(staging / entry["image"])))
+                pairs.append((src, str(staging / image)))
                 if len(pairs) >= 2048:
                     report.images_copied += _copy_batch(pairs, workers, prog, task)
                     pairs.clear()
@@ -979,8 +1172,7 @@ def _publish_local(final: Path, staging: Path, state: _PassState, moved: Sequenc
         _write_lineage(fh, head, gen())
     if pairs:
         report.images_copied += _copy_batch(pairs, workers, prog, task)
-    assert state.spool is not None
-    state.spool.unlink()
+    _remove_spool(staging)
     for s in SPLITS:  # drop empty split folders (a test/ folder only when it has images)
         for kind in ("images", "labels"):
             d = staging / kind / s
@@ -1111,11 +1303,12 @@ def _publish_s3(out: str, staging: Path, state: _PassState, moved: Sequence[str]
         _delete_prefix_dataset(base)
     lineage_tmp = staging / "lineage.json"
     with open(lineage_tmp, "wb", buffering=1 << 20) as fh:
-        _write_lineage(fh, head, (entry for entry, _src in _iter_spool(state, moved)))
+        _write_lineage(fh, head, (entry for entry, _image, _src in _iter_spool(state, moved)))
     storage.copy(str(lineage_tmp), f"{base}/lineage.json")
     pairs: list[tuple[str, str]] = []
     task = prog.add("uploading labels" + (" + copying images" if copy_images else ""))
-    for entry, src in _iter_spool(state, moved):
+    for raw, _image, src in _iter_spool(state, moved):
+        entry = orjson.loads(raw)
         lbl_name = entry["label"].rsplit("/", 1)[-1]
         pairs.append((str(staging / "labels" / entry["split"] / lbl_name), f"{base}/{entry['label']}"))
         if copy_images:

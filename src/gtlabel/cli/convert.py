@@ -46,6 +46,9 @@ def convert(
         help="The quality report JSON (`gtlabel report --json`): its summary goes into lineage.json.")] = None,
     describe_jobs: Annotated[bool, typer.Option(
         "--describe-jobs", help="Record each labeling job's ARN and settings in lineage.json (DescribeLabelingJob).")] = False,
+    processes: Annotated[int | None, typer.Option(
+        min=1, max=64, help="Processes sharing the conversion (default: one per CPU, at most 8, for a manifest "
+                            "of 16 MiB or more; GTLABEL_CONVERT_PROCESSES). Same bytes whatever the number.")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the conversion report as JSON.")] = False,
 ) -> None:
@@ -62,7 +65,7 @@ def convert(
         splits=_parse_split(split), stratify=stratify, seed=seed, drop_unknown_classes=drop_unknown,
         copy_images=copy_images, exif="normalize" if exif == "normalize" else "ignore", strict=not lenient,
         overwrite=overwrite, image_root=image_root, progress=progress and not json_out, quality=quality,
-        describe_jobs=describe_jobs, fingerprint_sources=fingerprint_sources)
+        describe_jobs=describe_jobs, fingerprint_sources=fingerprint_sources, processes=processes)
     if json_out:
         typer.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
         return

@@ -13,11 +13,33 @@
 
 from __future__ import annotations
 
-from gtlabel.jobs.build import BuiltJob, build_request, label_category_config, prepare_job
-from gtlabel.jobs.names import create_labeling_job, default_job_name
-from gtlabel.jobs.spec import JobSpec, load_spec
-from gtlabel.jobs.template import render_worker_template
-from gtlabel.jobs.validate import validate_create_labeling_job, validate_or_raise, validate_params
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gtlabel.jobs.build import BuiltJob, build_request, label_category_config, prepare_job
+    from gtlabel.jobs.names import create_labeling_job, default_job_name
+    from gtlabel.jobs.spec import JobSpec, load_spec
+    from gtlabel.jobs.template import render_worker_template
+    from gtlabel.jobs.validate import validate_create_labeling_job, validate_or_raise, validate_params
+
+# names load on first use (as in the top-level package): ``gtlabel.jobs.facts`` alone stays light
+_EXPORTS = {
+    "BuiltJob": "build", "build_request": "build", "label_category_config": "build", "prepare_job": "build",
+    "create_labeling_job": "names", "default_job_name": "names", "JobSpec": "spec", "load_spec": "spec",
+    "render_worker_template": "template", "validate_create_labeling_job": "validate",
+    "validate_or_raise": "validate", "validate_params": "validate",
+}
+
+
+def __getattr__(name: str) -> Any:
+    mod = _EXPORTS.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'gtlabel.jobs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"gtlabel.jobs.{mod}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BuiltJob",

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 from gtlabel.errors import ConfigError
-from gtlabel.settings import get_jobs_settings
 
 TaskType = Literal["BoundingBox", "AdjustmentBoundingBox", "VerificationBoundingBox"]
 TASK_TYPES: tuple[TaskType, ...] = ("BoundingBox", "AdjustmentBoundingBox", "VerificationBoundingBox")
@@ -71,6 +70,8 @@ def _load(name: str, facts_dir: str | None) -> dict[str, Any]:
 
 def load(name: str) -> dict[str, Any]:
     """One facts file as a dict (``GTLABEL_FACTS_DIR`` first, then the packaged copy)."""
+    from gtlabel.settings import get_jobs_settings  # pydantic loads on first use, not on import
+
     return _load(name, get_jobs_settings().facts_dir)
 
 
