@@ -9,8 +9,8 @@ What is measured (all in this run, same machine, same files):
   fingerprint_sources=False)`` (labels only: no image is touched, the images do not exist here): the
   whole conversion: streamed parse into typed records, validation, class mapping, clipping, de-duplication,
   splits, one label file per image in a staging folder renamed into place, lineage.json (per-image sha256),
-  conversion-report.json, data.yaml. With its default ``processes`` (one per CPU, at most 8, for a manifest of
-  16 MiB or more) the manifest's blocks are shared by this process and worker processes; the run with
+  conversion-report.json, data.yaml. With its default ``processes`` (one more than the CPUs, at most 8, for a
+  manifest of 16 MiB or more) the manifest's blocks are shared by this process and worker processes; the run with
   ``processes=1`` is timed too.
 - **floor**: the least any converter must do: ``orjson.loads`` of every line of the same manifest and writing
   the same label files (same paths, same bytes, precomputed) with no other work.
@@ -124,9 +124,7 @@ def run_floor(manifest: Path, out: Path, labels: list[tuple[str, bytes]]) -> flo
 
 def child(manifest: str, out: str) -> None:
     """Run one conversion in this (fresh) process and print the peak RSS."""
-    from gtlabel.yolo import convert_ground_truth_to_yolo
-
-    from gtlabel.yolo import _lanes_for
+    from gtlabel.yolo import _lanes_for, convert_ground_truth_to_yolo
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rep = convert_ground_truth_to_yolo(manifest, out, NAMES, exif="ignore", copy_images=False,

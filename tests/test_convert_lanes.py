@@ -206,7 +206,7 @@ def test_how_many_lanes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(yolo.os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3}, raising=False)
     assert yolo._lanes_for(manifest, None) == 1  # small: one process
     monkeypatch.setattr(yolo, "PARALLEL_MIN_BYTES", 1024)
-    assert yolo._lanes_for(manifest, None) == 4
+    assert yolo._lanes_for(manifest, None) == 5  # one more than the CPUs
     assert yolo._lanes_for(manifest, 1) == 1 and yolo._lanes_for(manifest, 6) == 6
     monkeypatch.setenv("GTLABEL_CONVERT_PROCESSES", "1")
     reload_settings()

@@ -169,3 +169,21 @@ def test_seed_example_2_runs_against_the_s3_endpoint(s3: Any, s3_endpoint: str, 
         assert doc["names"] == {0: "drone", 1: "vehicle", 2: "person", 3: "building"}
         assert doc["path"] == str(ds.resolve())
         assert len(list((ds / "labels").rglob("*.txt"))) == 12 == len(list((ds / "images").rglob("*.jpg")))
+
+
+def test_worker_processes_read_an_s3_manifest_and_s3_images(s3: Any, bucket: str, tmp_path: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """processes=3: the blocks of an S3 manifest go to worker processes, which read the S3 image headers
+    (EXIF) themselves, through the same endpoint (the environment); the dataset is the one-process one."""
+    from gtlabel import convert_lanes
+
+    monkeypatch.setattr(convert_lanes, "BLOCK_BYTES", 1024)
+    monkeypatch.setattr(convert_lanes, "MAIN_LANE", False)  # every block to the workers
+    manifest = s3_scene(s3, bucket, n=40)
+    one = convert_ground_truth_to_yolo(manifest, tmp_path / "a", CLASSES, progress=False, processes=1)
+    three = convert_ground_truth_to_yolo(manifest, tmp_path / "b", CLASSES, progress=False, processes=3)
+    assert three.exif == one.exif and three.exif["rotated"] == 1
+    assert three.version == one.version and three.images == one.images == 43
+    assert (tmp_path / "a" / "lineage.json").read_bytes() == (tmp_path / "b" / "lineage.json").read_bytes()
+    labels = sorted(p.relative_to(tmp_path / "b").as_posix() for p in (tmp_path / "b" / "labels").rglob("*.txt"))
+    assert len(labels) == 43

@@ -23,6 +23,8 @@ Worker processes are plain subprocesses, not :mod:`multiprocessing`: nothing re-
 from __future__ import annotations
 
 import contextlib
+import gc
+import hashlib
 import logging
 import os
 import pickle
@@ -250,6 +252,9 @@ class _Pass:
         self.read_error: BaseException | None = None
         self.prog = prog
         self.task = prog.add("converting")
+        # a local manifest's MD5 (its lineage "etag"), from the bytes converted, instead of a second read
+        self.md5 = None if storage.is_s3(manifest) else hashlib.md5(usedforsecurity=False)
+        self.md5_hex: str | None = None
 
     def take(self) -> tuple[int, int, bytes] | None:
         with self.lock:
@@ -261,9 +266,13 @@ class _Pass:
                 self.read_error = exc
                 nxt = None
             if nxt is None:
+                if self.read_error is None and not self.stopped.is_set() and self.md5 is not None:
+                    self.md5_hex = self.md5.hexdigest()
                 self.stopped.set()
                 return None
             index, (first, block) = nxt
+            if self.md5 is not None:
+                self.md5.update(block)
             return index, first, block
 
     def done(self, res: _BlockResult) -> None:
@@ -333,6 +342,7 @@ def parallel_pass(spec: _LaneSpec, ctx: _Ctx, staging: Path, lanes: int, prog: _
         _merge_block(ctx, state, res.report, res.class_counts, res.state)
     if pass_.read_error is not None:
         raise pass_.read_error
+    state.manifest_md5 = pass_.md5_hex
     return state
 
 
@@ -357,6 +367,9 @@ def _worker_main() -> int:
     if msg is None:
         return 0
     spec, lane_no = msg
+    # this process only converts blocks, whose objects form no cycles: collect rarely (a few % of its time)
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
     lane = _Lane(spec, Path(spec.staging) / f".entries-{lane_no}.jsonl")
     try:
         while (job := _recv(inp)) is not None:

@@ -26,7 +26,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, NoReturn
 
 import orjson
 
@@ -197,7 +197,7 @@ _NUMBER = frozenset({int, float})
 _LO, _HI = -1e300, 1e300  # finite (NaN fails every comparison)
 
 
-def _bad_box(a: object, file: str, line: int, p: str) -> None:
+def _bad_box(a: object, file: str, line: int, p: str) -> NoReturn:
     """Raise the precise error for a box that failed the fast path."""
     if not isinstance(a, dict):
         raise ManifestError(f"expected an object, got {type(a).__name__}", file=file, line=line, field=p)
@@ -268,25 +268,28 @@ def parse_output_line(obj: object, *, file: str, line: int, label_attribute: str
         confs = objects if isinstance(objects, list) and len(objects) == len(anns) else None
         new_box = tuple.__new__  # OutputBox(...) without the keyword-handling __new__ (hot loop)
         append = boxes.append
+        number = _NUMBER
         for i, a in enumerate(anns):
             # fast path: well-formed boxes (what Ground Truth writes); anything else gets the precise error below
-            if type(a) is dict:
-                cid: Any = a.get("class_id")
-                left: Any = a.get("left")
-                top: Any = a.get("top")
-                bw: Any = a.get("width")
-                bh: Any = a.get("height")
-                if (type(cid) is int and cid >= 0 and type(left) in _NUMBER and type(top) in _NUMBER
-                        and type(bw) in _NUMBER and type(bh) in _NUMBER and _LO < left < _HI and _LO < top < _HI
-                        and 0 <= bw < _HI and 0 <= bh < _HI):
-                    conf: float | None = None
-                    if confs is not None:
-                        ci = confs[i]
-                        c: Any = ci.get("confidence") if type(ci) is dict else None
-                        if type(c) in _NUMBER and _LO < c < _HI:
-                            conf = float(c)
-                    append(new_box(OutputBox, (cid, left, top, bw, bh, conf)))
-                    continue
+            try:
+                cid: Any = a["class_id"]
+                left: Any = a["left"]
+                top: Any = a["top"]
+                bw: Any = a["width"]
+                bh: Any = a["height"]
+            except (KeyError, TypeError, IndexError):  # not an object, or a key missing
+                _bad_box(a, file, line, f"{attr}.annotations[{i}]")
+            if (type(cid) is int and type(left) in number and type(top) in number and type(bw) in number
+                    and type(bh) in number and cid >= 0 and _LO < left < _HI and _LO < top < _HI
+                    and 0 <= bw < _HI and 0 <= bh < _HI and type(a) is dict):
+                conf: float | None = None
+                if confs is not None:
+                    ci = confs[i]
+                    c: Any = ci.get("confidence") if type(ci) is dict else None
+                    if type(c) in number and _LO < c < _HI:
+                        conf = float(c)
+                append(new_box(OutputBox, (cid, left, top, bw, bh, conf)))
+                continue
             _bad_box(a, file, line, f"{attr}.annotations[{i}]")
     cmap_raw = meta.get("class-map")
     if cmap_raw is None and isinstance(label, dict):

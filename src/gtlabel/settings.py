@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     multipart_threshold_mb: int = Field(default=64, ge=5, description="S3 writes above this size use multipart.")
     convert_processes: int = Field(
         default=0, ge=0, le=64,
-        description="Processes that convert one output manifest to YOLO: 0 = one per CPU (at most 8) for "
+        description="Processes that convert one output manifest to YOLO: 0 = one more than the CPUs (at most 8) for "
                     "manifests of 16 MiB or more, else 1; 1 = always in the calling process.")
 
 

@@ -572,8 +572,8 @@ def convert_ground_truth_to_yolo(
         progress: show rich progress bars.
         max_workers: threads for header reads and copies (default: ``GTLABEL_MAX_CONCURRENCY``).
         processes: processes that share the conversion of the manifest, each a block of lines at a time
-            (default ``GTLABEL_CONVERT_PROCESSES``, 0: one per CPU, at most 8, for a manifest of 16 MiB or more;
-            1: this process only). The result is the same bytes whatever the number; ``stratify=True`` and a
+            (default ``GTLABEL_CONVERT_PROCESSES``, 0: one more than the CPUs, at most 8, for a manifest of
+            16 MiB or more; 1: this process only). The result is the same bytes whatever the number; ``stratify=True`` and a
             manifest that repeats a ``source-ref`` are converted in this process.
         quality: the quality report's summary for ``lineage.json`` (a dict, e.g.
             :func:`gtlabel.quality.report.quality_summary`, or the URI of the report's JSON); not part of the
@@ -652,7 +652,7 @@ def convert_ground_truth_to_yolo(
                        "moved_to_val": moved}
             version = version_id(payload)
             report.version = version
-            manifest_etag = _etag_of(manifest)
+            manifest_etag = state.manifest_md5 or _etag_of(manifest)
 
             existing = _existing_version(out, final_local)
             if existing is not None and existing == version and not overwrite:
@@ -731,7 +731,8 @@ def _lanes_for(manifest: str, processes: int | None) -> int:
         size = storage.head(manifest).size
     except GtlabelError:
         return 1  # the pass reports what is wrong with the manifest
-    return min(cpus, 8) if size is not None and size >= PARALLEL_MIN_BYTES else 1
+    # one lane more than CPUs: while a lane waits for the kernel (file creation), another computes
+    return min(cpus + 1, 8) if size is not None and size >= PARALLEL_MIN_BYTES else 1
 
 
 def _default_workers() -> int:
@@ -749,6 +750,7 @@ class _PassState:
     label_attribute: str | None = None
     best_train: tuple[int, str, str] | None = None  # (hash, image name, label name): moved to val if val empty
     segments: list[tuple[str, int, int]] = field(default_factory=list)  # spool (file, start, end), in order
+    manifest_md5: str | None = None  # of the bytes converted (a local manifest read in blocks), else None
 
 
 def _records(manifest: str, label_attribute: str | None, ctx: _Ctx,

@@ -47,8 +47,8 @@ def convert(
     describe_jobs: Annotated[bool, typer.Option(
         "--describe-jobs", help="Record each labeling job's ARN and settings in lineage.json (DescribeLabelingJob).")] = False,
     processes: Annotated[int | None, typer.Option(
-        min=1, max=64, help="Processes sharing the conversion (default: one per CPU, at most 8, for a manifest "
-                            "of 16 MiB or more; GTLABEL_CONVERT_PROCESSES). Same bytes whatever the number.")] = None,
+        min=1, max=64, help="Processes sharing the conversion (default: one more than the CPUs, at most 8, for a "
+                            "manifest of 16 MiB or more; GTLABEL_CONVERT_PROCESSES). Same bytes whatever the number.")] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the conversion report as JSON.")] = False,
 ) -> None:
