@@ -7,8 +7,9 @@ playwright) load only when a function that needs them is called.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gtlabel._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -72,13 +73,7 @@ if TYPE_CHECKING:
     from gtlabel.quality.report import write_report
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'gtlabel' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS)
 
 
 def __dir__() -> list[str]:

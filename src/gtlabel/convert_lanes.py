@@ -1,9 +1,9 @@
 """Several processes converting one output manifest: ``convert_ground_truth_to_yolo(processes=N)``.
 
 The calling process reads the manifest in blocks of whole lines (:func:`gtlabel.storage.iter_line_blocks`)
-and hands each block to the next free *lane*: itself, or a worker process (``python -c
-"from gtlabel.convert_lanes import _worker_main; ..."``, fed over its stdin/stdout pipes). A lane converts its block exactly as the one-process
-pass would (same parser, same rules, same label bytes), writes the label files into the shared staging
+and hands each block to the next free *lane*: itself, or a worker process (``python -c "from
+gtlabel.convert_lanes import _worker_main; ..."``, fed over its stdin/stdout pipes). A lane converts its block
+exactly as the one-process pass would (same parser, same rules, same label bytes), writes the label files into the shared staging
 folder, appends the lineage entries to a spool file of its own, and returns the block's counts. Those are
 added up in manifest order, so the report, the version id and lineage.json are those of one pass, and the
 error raised is the first one in manifest order.
@@ -105,7 +105,7 @@ def _recv(fh: IO[bytes]) -> Any:
 def run_block(lane: _Lane, index: int, first: int, block: bytes) -> _BlockResult:
     """Convert one block in ``lane``; the result carries its counts, spool segment and error, if any."""
     spec = lane.spec
-    ctx = lane.new_ctx()
+    ctx = spec.new_ctx()
     state = _PassState()
     res = _BlockResult(index, block.count(b"\n") + (not block.endswith(b"\n")))
     start = lane.spool.tell()
@@ -266,7 +266,7 @@ class _Pass:
                 self.read_error = exc
                 nxt = None
             if nxt is None:
-                if self.read_error is None and not self.stopped.is_set() and self.md5 is not None:
+                if self.read_error is None and self.md5 is not None:  # the whole file was read
                     self.md5_hex = self.md5.hexdigest()
                 self.stopped.set()
                 return None

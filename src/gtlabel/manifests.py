@@ -277,8 +277,8 @@ def parse_output_line(obj: object, *, file: str, line: int, label_attribute: str
                 top: Any = a["top"]
                 bw: Any = a["width"]
                 bh: Any = a["height"]
-            except (KeyError, TypeError, IndexError):  # not an object, or a key missing
-                _bad_box(a, file, line, f"{attr}.annotations[{i}]")
+            except (KeyError, TypeError, IndexError):  # not an object, or a key missing: the precise error below
+                cid = left = top = bw = bh = None
             if (type(cid) is int and type(left) in number and type(top) in number and type(bw) in number
                     and type(bh) in number and cid >= 0 and _LO < left < _HI and _LO < top < _HI
                     and 0 <= bw < _HI and 0 <= bh < _HI and type(a) is dict):

@@ -573,8 +573,8 @@ def convert_ground_truth_to_yolo(
         max_workers: threads for header reads and copies (default: ``GTLABEL_MAX_CONCURRENCY``).
         processes: processes that share the conversion of the manifest, each a block of lines at a time
             (default ``GTLABEL_CONVERT_PROCESSES``, 0: one more than the CPUs, at most 8, for a manifest of
-            16 MiB or more; 1: this process only). The result is the same bytes whatever the number; ``stratify=True`` and a
-            manifest that repeats a ``source-ref`` are converted in this process.
+            16 MiB or more; 1: this process only). The result is the same bytes whatever the number;
+            ``stratify=True`` and a manifest that repeats a ``source-ref`` are converted in this process.
         quality: the quality report's summary for ``lineage.json`` (a dict, e.g.
             :func:`gtlabel.quality.report.quality_summary`, or the URI of the report's JSON); not part of the
             version id (it describes the labels, it does not change them).
@@ -602,8 +602,6 @@ def convert_ground_truth_to_yolo(
     s3_out = storage.is_s3(out)
     final_local = None if s3_out else Path(out).expanduser().resolve()
     report = ConversionReport(manifest, out if s3_out else str(final_local), names=names)
-    ctx = _Ctx(manifest, names, {n: i for i, n in enumerate(names)}, fallback, drop_unknown_classes, strict,
-               report, [0] * len(names))
     settings = {"splits": dict(zip(SPLITS, ratios, strict=True)), "stratify": stratify, "seed": seed,
                 "drop_unknown_classes": drop_unknown_classes, "copy_images": copy_images, "exif": exif,
                 "label_attribute": label_attribute, "precision": 6}
@@ -619,6 +617,10 @@ def convert_ground_truth_to_yolo(
         staging = final_local.parent / f".{final_local.name}.partial-{uuid.uuid4().hex[:12]}"
     else:
         staging = Path(tempfile.mkdtemp(prefix="gtlabel-yolo-"))
+    spec = _LaneSpec(manifest, names, fallback, drop_unknown_classes, strict, ratios, seed, str(staging),
+                     exif if exif == "normalize" else "fingerprint" if probe_sources else "ignore",
+                     image_root, workers, label_attribute)
+    ctx = spec.new_ctx(report)
     ok = False
     try:
         staging.mkdir(parents=True, exist_ok=True)
@@ -627,14 +629,12 @@ def convert_ground_truth_to_yolo(
         with _Progress(progress) as prog:
             assign = _stratified_assignment(manifest, label_attribute, ratios, seed, ctx, prog) if stratify \
                 else None
-            spec = _LaneSpec(manifest, names, fallback, drop_unknown_classes, strict, ratios, seed, str(staging),
-                             exif if exif == "normalize" else "fingerprint" if probe_sources else "ignore",
-                             image_root, workers, label_attribute)
             state = None
-            if assign is None and _lanes_for(manifest, processes) > 1:
+            lanes = 1 if assign is not None else _lanes_for(manifest, processes)
+            if lanes > 1:
                 from gtlabel.convert_lanes import parallel_pass
 
-                state = parallel_pass(spec, ctx, staging, _lanes_for(manifest, processes), prog)
+                state = parallel_pass(spec, ctx, staging, lanes, prog)
             if state is None:  # one process (small manifest, stratify, or blocks that collided)
                 state = _convert_pass(spec, assign, ctx, staging, prog)
             moved = _ensure_val(state, ratios, staging, report)
@@ -846,10 +846,18 @@ class _LaneSpec:
     label_attribute: str | None
     parallel: bool = False  # blocks run in several lanes: a label file already there is a _Conflict
 
+    def new_ctx(self, report: ConversionReport | None = None) -> _Ctx:
+        """The counting context of a pass (or of one block: a fresh report)."""
+        return _Ctx(self.manifest, self.names, {n: i for i, n in enumerate(self.names)}, self.fallback_names,
+                    self.drop_unknown, self.strict,
+                    report if report is not None else ConversionReport(self.manifest, "", names=self.names),
+                    [0] * len(self.names))
+
 
 class _Lane:
     """Converts records into label files under ``staging/labels/<split>/`` and one spool line per image
-    (``entry JSON \t image path \t source as JSON``) appended to ``spool``."""
+    appended to ``spool``: the lineage entry (JSON), the image's path in the dataset and its source (JSON),
+    tab-separated."""
 
     def __init__(self, spec: _LaneSpec, spool: Path, assign: bytearray | None = None) -> None:
         self.spec = spec
@@ -862,12 +870,6 @@ class _Lane:
         self.spool_path = spool
         self.spool = open(spool, "ab", buffering=1 << 20)  # noqa: SIM115 - closed in close()
         self.ordinal = 0
-
-    def new_ctx(self) -> _Ctx:
-        sp = self.spec
-        return _Ctx(sp.manifest, sp.names, {n: i for i, n in enumerate(sp.names)}, sp.fallback_names,
-                    sp.drop_unknown, sp.strict, ConversionReport(sp.manifest, "", names=sp.names),
-                    [0] * len(sp.names))
 
     def close(self) -> None:
         self.spool.close()

@@ -13,8 +13,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gtlabel._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from gtlabel.jobs.build import BuiltJob, build_request, label_category_config, prepare_job
@@ -24,21 +25,15 @@ if TYPE_CHECKING:
     from gtlabel.jobs.validate import validate_create_labeling_job, validate_or_raise, validate_params
 
 # names load on first use (as in the top-level package): ``gtlabel.jobs.facts`` alone stays light
-_EXPORTS = {
-    "BuiltJob": "build", "build_request": "build", "label_category_config": "build", "prepare_job": "build",
-    "create_labeling_job": "names", "default_job_name": "names", "JobSpec": "spec", "load_spec": "spec",
-    "render_worker_template": "template", "validate_create_labeling_job": "validate",
-    "validate_or_raise": "validate", "validate_params": "validate",
-}
-
-
-def __getattr__(name: str) -> Any:
-    mod = _EXPORTS.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'gtlabel.jobs' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"gtlabel.jobs.{mod}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, {
+    "BuiltJob": "gtlabel.jobs.build", "build_request": "gtlabel.jobs.build",
+    "label_category_config": "gtlabel.jobs.build", "prepare_job": "gtlabel.jobs.build",
+    "create_labeling_job": "gtlabel.jobs.names", "default_job_name": "gtlabel.jobs.names",
+    "JobSpec": "gtlabel.jobs.spec", "load_spec": "gtlabel.jobs.spec",
+    "render_worker_template": "gtlabel.jobs.template",
+    "validate_create_labeling_job": "gtlabel.jobs.validate", "validate_or_raise": "gtlabel.jobs.validate",
+    "validate_params": "gtlabel.jobs.validate",
+})
 
 
 __all__ = [

@@ -12,8 +12,9 @@ raises :class:`gtlabel.errors.MissingExtra` naming ``train``. Everything runs of
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gtlabel._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from gtlabel.model.active import RankSummary, rank
@@ -24,16 +25,10 @@ if TYPE_CHECKING:
 __all__ = ["EvalResult", "PreannotateSummary", "RankSummary", "TrainResult", "evaluate", "preannotate", "rank",
            "train_yolo"]
 
-_WHERE = {
-    "train_yolo": "train", "TrainResult": "train",
-    "evaluate": "evaluate", "EvalResult": "evaluate",
-    "preannotate": "preannotate", "PreannotateSummary": "preannotate",
-    "rank": "active", "RankSummary": "active",
-}
+__getattr__ = lazy_exports(__name__, {
+    "train_yolo": "gtlabel.model.train", "TrainResult": "gtlabel.model.train",
+    "evaluate": "gtlabel.model.evaluate", "EvalResult": "gtlabel.model.evaluate",
+    "preannotate": "gtlabel.model.preannotate", "PreannotateSummary": "gtlabel.model.preannotate",
+    "rank": "gtlabel.model.active", "RankSummary": "gtlabel.model.active",
+})
 
-
-def __getattr__(name: str) -> Any:
-    mod = _WHERE.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'gtlabel.model' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"gtlabel.model.{mod}"), name)
