@@ -455,6 +455,48 @@ def test_engine_state_survives_restart(moto_server: str, s3: Any, bucket: str, t
         assert d["LabelingJobStatus"] == "Completed" and d["LabelCounters"]["HumanLabeled"] == 2
 
 
+class _Crash(BaseException):
+    """Stands for kill -9: not an Exception, so the engine cannot turn it into a failed job."""
+
+
+def test_consolidation_rerun_after_a_crash_writes_each_answer_once(moto_server: str, s3: Any, bucket: str,
+                                                                   tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+                                                                   ) -> None:
+    """A crash after the worker-response files are stored but before the objects are marked done re-runs
+    consolidation at the next start, later on the clock: the files are rewritten in place, not added again."""
+    from gtlabel.local import LocalService, ManualClock
+    from gtlabel.local.engine import Engine
+
+    uris = put_inputs(s3, bucket, 2)
+    kw = {"data_dir": tmp_path, "s3_endpoint": moto_server, "access_key": "testing", "secret_key": "testing",
+          "engine_interval": None}
+    with LocalService(clock=ManualClock(1_790_000_000.0), **kw) as svc:
+        svc.client("sagemaker").create_labeling_job(**job_request("crashy", uris, svc.default_workteam_arn,
+                                                                  workers=2))
+        svc.engine.tick()
+        for w in _workers(svc, 2):
+            assert _work_all(w, "crashy") == 2
+
+        def crash(*args: Any, **kwargs: Any) -> Any:
+            raise _Crash
+
+        with monkeypatch.context() as m:
+            m.setattr(Engine, "_consolidate", crash)
+            with pytest.raises(_Crash):
+                svc.engine.tick()
+    prefix = "job/output/crashy/annotations/worker-response/"
+    first = _keys(s3, bucket, prefix)
+    assert [k.split("/")[-2] for k in first] == ["0", "1"]  # stored before consolidation began
+    with LocalService(clock=ManualClock(1_790_000_000.0 + 3600), **kw) as svc:
+        svc.engine.tick()
+        d = svc.client("sagemaker").describe_labeling_job(LabelingJobName="crashy")
+        assert d["LabelingJobStatus"] == "Completed" and d["LabelCounters"]["HumanLabeled"] == 2
+    assert _keys(s3, bucket, prefix) == first
+    for k in first:
+        answers = json.loads(_read(s3, f"s3://{bucket}/{k}"))["answers"]
+        assert len(answers) == 2 and len({a["workerId"] for a in answers}) == 2
+
+
 def test_restart_with_the_embedded_s3_fails_unfinished_jobs_clearly(tmp_path: Any) -> None:
     """The embedded S3 lives in memory: after a restart the jobs' images are gone, so unfinished jobs are failed
     with a reason that says so (instead of handing out tasks whose images no longer exist)."""

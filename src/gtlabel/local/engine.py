@@ -569,8 +569,10 @@ class Engine:
             for i in group:
                 line = json.loads(by_obj[i]["line"])
                 if answers[i]:
-                    stamp = self._stamp(name, f"wr/{iteration}/{i}", now)
-                    wr_uris[i] = layout.worker_response(iteration, i, stamp)
+                    # named by the last answer's time, not the clock: consolidation re-run after a crash rewrites
+                    # the same file instead of adding a second one with every answer again
+                    last = max(float(a["submitted"]) for a in answers[i])
+                    wr_uris[i] = layout.worker_response(iteration, i, file_timestamp(last))
                     wr_files.append((wr_uris[i], json_bytes(worker_response_doc(answers[i])), "application/json"))
                 items.append(consolidation_request_item(i, line, answers[i]))
             self.store.write_many(wr_files)  # every worker response is stored before consolidation starts
