@@ -8,7 +8,9 @@ Layout under ``<S3OutputPath>/<job-name>/`` (reference/ground-truth.md 3.1):
     annotations/consolidated-annotation/consolidation-request/iteration-<n>/<YYYY-mm-dd_HH:MM:SS>.json
     annotations/consolidated-annotation/consolidation-response/iteration-<n>/<YYYY-mm-dd_HH:MM:SS>.json
 
-``datasetObjectId`` is the 0-based line number of the object in the input manifest (empty lines skipped).
+``datasetObjectId`` is the 0-based line number of the object in the input manifest (empty lines skipped). A
+worker-response file is named by its last answer's submission time, so one written again (consolidation re-run
+after a crash) replaces itself.
 
 Output manifest line for a bounding-box job (3.2), keys of the input line first and unchanged::
 
