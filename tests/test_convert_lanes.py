@@ -255,8 +255,10 @@ def test_blocks_split_into_exactly_the_lines_of_iter_lines(tmp_path_factory: pyt
         got = [x for first, blk in storage.iter_line_blocks(path, block)
                for x in storage.block_lines(first, blk, keep_empty=keep)]
         assert got == want
-    blocks = list(storage.iter_line_blocks(path, block))
+    fed: list[bytes] = []
+    blocks = list(storage.iter_line_blocks(path, block, feed=fed.append))
     assert b"".join(b for _, b in blocks) == path.read_bytes()  # nothing lost or repeated
+    assert b"".join(fed) == path.read_bytes()  # what a digest taken while reading sees
 
 
 def test_the_old_line_reader_agrees(tmp_path: Path) -> None:

@@ -3,10 +3,10 @@
 The calling process reads the manifest in blocks of whole lines (:func:`gtlabel.storage.iter_line_blocks`)
 and hands each block to the next free *lane*: itself, or a worker process (``python -c "from
 gtlabel.convert_lanes import _worker_main; ..."``, fed over its stdin/stdout pipes). A lane converts its block
-exactly as the one-process pass would (same parser, same rules, same label bytes), writes the label files into the shared staging
-folder, appends the lineage entries to a spool file of its own, and returns the block's counts. Those are
-added up in manifest order, so the report, the version id and lineage.json are those of one pass, and the
-error raised is the first one in manifest order.
+exactly as the one-process pass would (same parser, same rules, same label bytes), writes the label files into
+the shared staging folder, appends the lineage entries to a spool file of its own, and returns the block's
+counts. Those are added up in manifest order, so the report, the version id and lineage.json are those of one
+pass, and the error raised is the first one in manifest order.
 
 What falls back to one process (the caller's pass, from a clean staging folder):
 
@@ -244,7 +244,11 @@ class _Pass:
     """The block source and result sink that the lanes share."""
 
     def __init__(self, manifest: str, prog: _Progress) -> None:
-        self.blocks = enumerate(storage.iter_line_blocks(manifest, BLOCK_BYTES))
+        # a local manifest's MD5 (its lineage "etag"), from the bytes converted, instead of a second read
+        self.md5 = None if storage.is_s3(manifest) else hashlib.md5(usedforsecurity=False)
+        self.md5_hex: str | None = None
+        self.blocks = enumerate(storage.iter_line_blocks(manifest, BLOCK_BYTES,
+                                                         feed=self.md5.update if self.md5 else None))
         self.lock = threading.Lock()
         self.results: dict[int, _BlockResult] = {}
         self.stopped = threading.Event()
@@ -252,9 +256,6 @@ class _Pass:
         self.read_error: BaseException | None = None
         self.prog = prog
         self.task = prog.add("converting")
-        # a local manifest's MD5 (its lineage "etag"), from the bytes converted, instead of a second read
-        self.md5 = None if storage.is_s3(manifest) else hashlib.md5(usedforsecurity=False)
-        self.md5_hex: str | None = None
 
     def take(self) -> tuple[int, int, bytes] | None:
         with self.lock:
@@ -271,8 +272,6 @@ class _Pass:
                 self.stopped.set()
                 return None
             index, (first, block) = nxt
-            if self.md5 is not None:
-                self.md5.update(block)
             return index, first, block
 
     def done(self, res: _BlockResult) -> None:

@@ -257,20 +257,26 @@ def open_read(uri: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         yield fh
 
 
-def iter_lines(uri: str | os.PathLike[str], *, keep_empty: bool = False) -> Iterator[tuple[int, bytes]]:
+def iter_lines(uri: str | os.PathLike[str], *, keep_empty: bool = False,
+               feed: Callable[[bytes], object] | None = None) -> Iterator[tuple[int, bytes]]:
     """Yield ``(line_number, raw_line_bytes)`` (1-based, without the line break) from a file or S3 object.
 
     Streams in 1 MiB chunks: memory does not grow with the file. A UTF-8 BOM on the first line and ``\\r\\n``
-    line endings are removed. Empty lines are skipped unless ``keep_empty``.
+    line endings are removed. Empty lines are skipped unless ``keep_empty``. ``feed``: as in
+    :func:`iter_line_blocks`.
     """
-    for first, block in iter_line_blocks(uri):
+    for first, block in iter_line_blocks(uri, feed=feed):
         yield from block_lines(first, block, keep_empty=keep_empty)
 
 
-def iter_line_blocks(uri: str | os.PathLike[str], block_size: int = _CHUNK) -> Iterator[tuple[int, bytes]]:
+def iter_line_blocks(uri: str | os.PathLike[str], block_size: int = _CHUNK, *,
+                     feed: Callable[[bytes], object] | None = None) -> Iterator[tuple[int, bytes]]:
     """Yield ``(first_line_number, block)``: the file cut into blocks of whole lines (about ``block_size``
     bytes each, a line longer than that in a block of its own). :func:`block_lines` splits a block into the
-    lines :func:`iter_lines` yields; blocks let several processes share the parsing of one file."""
+    lines :func:`iter_lines` yields; blocks let several processes share the parsing of one file.
+
+    ``feed`` (e.g. a hashlib object's ``update``) is called with every byte read, in order, so a reader can
+    take the file's digest without a second read."""
     with open_read(uri) as fh:
         n = 1
         rest = b""
@@ -278,6 +284,8 @@ def iter_line_blocks(uri: str | os.PathLike[str], block_size: int = _CHUNK) -> I
             chunk = fh.read(block_size)
             if not chunk:
                 break
+            if feed is not None:
+                feed(chunk)
             buf = rest + chunk if rest else chunk
             cut = buf.rfind(b"\n")
             if cut < 0:

@@ -750,7 +750,7 @@ class _PassState:
     label_attribute: str | None = None
     best_train: tuple[int, str, str] | None = None  # (hash, image name, label name): moved to val if val empty
     segments: list[tuple[str, int, int]] = field(default_factory=list)  # spool (file, start, end), in order
-    manifest_md5: str | None = None  # of the bytes converted (a local manifest read in blocks), else None
+    manifest_md5: str | None = None  # of the bytes converted (a local manifest), else None
 
 
 def _records(manifest: str, label_attribute: str | None, ctx: _Ctx,
@@ -991,12 +991,16 @@ def _convert_pass(spec: _LaneSpec, assign: bytearray | None, ctx: _Ctx, staging:
     spool = staging / ".entries-0.jsonl"
     task = prog.add("converting")
     lane = _Lane(spec, spool, assign)
+    # a local manifest's MD5 (its lineage "etag"), from the bytes converted, instead of a second read
+    md5 = None if storage.is_s3(spec.manifest) else hashlib.md5(usedforsecurity=False)
+    lines = storage.iter_lines(spec.manifest, feed=md5.update if md5 else None)
     try:
-        lane.run(_records(spec.manifest, spec.label_attribute, ctx), ctx, state,
+        lane.run(_records(spec.manifest, spec.label_attribute, ctx, lines), ctx, state,
                  lambda n: prog.advance(task, n))
     finally:
         lane.close()
     state.segments.append((str(spool), 0, spool.stat().st_size))
+    state.manifest_md5 = md5.hexdigest() if md5 else None  # the whole file was read
     return state
 
 
