@@ -9,6 +9,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -25,6 +27,17 @@ os.environ.update(
         "YOLO_AUTOINSTALL": "false",
     }
 )
+# Hypothesis: CI runs (the CI variable set) draw the same examples every time and keep no database, so the
+# suite never fails by chance; local runs explore (random draws, failures replayed from the database). Neither
+# fails on timing (no deadline, no too-slow health check: the suite shares 2 cores between parallel workers).
+# The database and Hypothesis's other files live outside the repository (HYPOTHESIS_STORAGE_DIRECTORY overrides).
+_untimed = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True, **_untimed)
+settings.register_profile("dev", **_untimed)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
+if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+    set_hypothesis_home_dir(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gtlabel" / "hypothesis")
+
 for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SAGEMAKER"):
     os.environ.pop(_var, None)
 

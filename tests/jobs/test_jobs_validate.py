@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import ParamValidationError
 from botocore.stub import Stubber
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from jobs_helpers import GOOD_REQUEST
 
@@ -295,17 +295,22 @@ def test_never_crashes_on_malformed_requests(req: dict[str, Any]) -> None:
 
 @settings(max_examples=60, deadline=None)
 @given(st.sampled_from(["HumanTaskConfig", "InputConfig", "OutputConfig"]), json_values)
+# NaN (alone or nested) once broke this test by chance: NaN != NaN, so a Stubber given the request as its
+# expected parameters raised StubAssertionError. Pinned here so that the draw no longer decides.
+@example("InputConfig", float("nan"))
+@example("HumanTaskConfig", {"TaskTitle": [float("nan")]})
 def test_malformed_sections_of_a_good_request(section: str, value: Any) -> None:
     req = copy.deepcopy(GOOD_REQUEST)
     req[section] = value
     problems = validate_create_labeling_job(req)
     assert all(isinstance(p, Problem) for p in problems)
-    # whatever boto3 refuses, we refuse too
+    # whatever boto3 refuses, we refuse too. The question is only whether botocore's parameter validation
+    # passes, so the stub expects no particular parameters (it would compare them with ==).
     sm = boto3.client("sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
     try:
         with Stubber(sm) as stub:
             stub.add_response("create_labeling_job", {"LabelingJobArn": "arn:aws:sagemaker:us-east-1:123456789012:"
-                                                                        "labeling-job/x"}, req)
+                                                                        "labeling-job/x"})
             sm.create_labeling_job(**req)
     except ParamValidationError:
         assert problems
