@@ -1,7 +1,7 @@
 """One exception tree for gtlabel.
 
     GtlabelError                      base of everything raised on purpose
-    ├── ConfigError                   bad settings / arguments given by the user
+    ├── ConfigError                   bad settings / arguments given by the user (or a broken facts file)
     ├── StorageError                  S3 or local file I/O failed (names the URI)
     │   └── NotFound                  object, file or prefix does not exist
     ├── InputError                    bad input data: names the file, line and field
@@ -10,17 +10,35 @@
     ├── ValidationFailed              a labeling-job request breaks one or more rules (all listed)
     ├── BudgetExceeded                the cost estimate is over the user's budget (carries the breakdown)
     ├── JobError                      a labeling job could not be created / found / stopped
-    │   └── JobNameInUse              the (case-insensitive) job name is taken
+    │   ├── JobNameInUse              the (case-insensitive) job name is taken
+    │   ├── JobFailure                a job cannot go on in the local service (message = FailureReason)
+    │   └── WatchTimeout              watching gave up before a terminal state (carries the last response)
     ├── DatasetExists                 a dataset version already exists and versions are immutable
     ├── LineageError                  lineage record missing or verification failed
-    └── MissingExtra                  an optional extra is not installed (names the extra)
+    ├── MissingExtra                  an optional extra is not installed (names the extra)
+    ├── ServiceError                  the local service refuses an API call: AWS error ``code`` + HTTP ``status``
+    │   ├── ServiceValidationError    ValidationException (400)
+    │   ├── ResourceInUse             ResourceInUse (400)
+    │   ├── ResourceNotFound          ResourceNotFound (400)
+    │   ├── ResourceLimitExceeded     ResourceLimitExceeded (400)
+    │   ├── UnknownOperation          UnknownOperationException (400)
+    │   └── AuthFailure               the request is not signed right (403; code e.g. InvalidSignatureException)
+    ├── PortalError                   the worker portal refuses a worker's request (HTTP ``status``)
+    │   ├── PortalNotFound            not your team's job / not your task / no such worker (404)
+    │   └── TaskConflict              the task timed out, was returned, or the job is not running (409)
+    └── WorkforceError                a simulated worker could not log in or talk to the portal
 
-Every message says what was expected, what came, and, where it helps, the valid options.
+The local service's wire layer turns a :class:`ServiceError` into ``{"__type": code, "message"}``, so boto3
+raises its modelled exceptions (``client.exceptions.ResourceNotFound`` ...) exactly as against AWS.
+:class:`PortalError` never reaches the SageMaker API: the portal answers ``{"error": message}`` with ``status``.
+
+Every message says what was expected, what came, and, where it helps, the valid options. Errors that cross
+process boundaries (worker processes of the converter and the local service) keep their parts when pickled.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,8 +113,12 @@ class ValidationFailed(GtlabelError):
 
     def __init__(self, problems: Sequence[Problem], what: str = "CreateLabelingJob request") -> None:
         self.problems = list(problems)
+        self.what = what
         lines = "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(f"{what} is invalid ({len(self.problems)} problem(s)):\n{lines}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.problems, self.what)
 
 
 class BudgetExceeded(GtlabelError):
@@ -106,6 +128,9 @@ class BudgetExceeded(GtlabelError):
         super().__init__(message)
         self.estimate = estimate
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (str(self), self.estimate)
+
 
 class JobError(GtlabelError):
     """A labeling job could not be created, found or stopped."""
@@ -113,6 +138,33 @@ class JobError(GtlabelError):
 
 class JobNameInUse(JobError):
     """The labeling job name is already used (names are unique case-insensitively and permanent)."""
+
+
+class JobFailure(JobError):
+    """The job cannot go on; the message becomes ``FailureReason`` (``output_uri``: results written so far)."""
+
+    def __init__(self, message: str, output_uri: str | None = None) -> None:
+        super().__init__(message)
+        self.output_uri = output_uri
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (str(self), self.output_uri)
+
+
+class WatchTimeout(JobError):
+    """The job did not reach a terminal state within ``max_wait_seconds``.
+
+    ``last_response`` is the last ``DescribeLabelingJob`` response; ``summary`` what was seen so far (a
+    :class:`gtlabel.monitor.WatchSummary`).
+    """
+
+    def __init__(self, message: str, last_response: Mapping[str, Any], summary: Any) -> None:
+        super().__init__(message)
+        self.last_response = last_response
+        self.summary = summary
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (str(self), self.last_response, self.summary)
 
 
 class DatasetExists(GtlabelError):
@@ -128,4 +180,117 @@ class MissingExtra(GtlabelError, ImportError):
 
     def __init__(self, extra: str, module: str) -> None:
         super().__init__(f"{module} is needed for this; install it with: pip install 'gtlabel[{extra}]'")
-        self.extra = extra
+        self.extra, self.module = extra, module
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.extra, self.module)
+
+
+
+# ----------------------------------------------------------------------------------------------- local service
+class ServiceError(GtlabelError):
+    """The local service refuses an API call. ``code`` is the AWS error code, ``status`` the HTTP status.
+
+    The subclasses fix the code; ``ServiceError(message, code=...)`` (or :meth:`for_code`) gives any other.
+    """
+
+    code: str = "InternalFailure"
+    status: int = 400
+
+    def __init__(self, message: str, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild_service_error, (type(self), self.message, self.code, self.status)
+
+    @staticmethod
+    def for_code(code: str, message: str) -> ServiceError:
+        """The family member for an AWS error code (a plain :class:`ServiceError` for a code without one)."""
+        cls = _BY_CODE.get(code)
+        return cls(message) if cls is not None else ServiceError(message, code=code)
+
+
+def _rebuild_service_error(cls: type[ServiceError], message: str, code: str, status: int) -> ServiceError:
+    return cls(message, code=code, status=status)
+
+
+class ServiceValidationError(ServiceError):
+    """``ValidationException``: the request breaks a rule."""
+
+    code = "ValidationException"
+
+
+class ResourceInUse(ServiceError):
+    """``ResourceInUse``: the name is taken, or the resource is busy."""
+
+    code = "ResourceInUse"
+
+
+class ResourceNotFound(ServiceError):
+    """``ResourceNotFound``: no such labeling job, workteam, ..."""
+
+    code = "ResourceNotFound"
+
+
+class ResourceLimitExceeded(ServiceError):
+    """``ResourceLimitExceeded``: a quota of the account is used up."""
+
+    code = "ResourceLimitExceeded"
+
+
+class UnknownOperation(ServiceError):
+    """``UnknownOperationException``: the operation is not one the service implements."""
+
+    code = "UnknownOperationException"
+
+
+class AuthFailure(ServiceError):
+    """A request is not signed correctly (HTTP 403); ``code`` names why, e.g. ``InvalidSignatureException``."""
+
+    code = "InvalidSignatureException"
+    status = 403
+
+
+_BY_CODE: dict[str, type[ServiceError]] = {c.code: c for c in (ServiceValidationError, ResourceInUse,
+                                                                 ResourceNotFound, ResourceLimitExceeded,
+                                                                 UnknownOperation)}
+
+
+class PortalError(GtlabelError):
+    """The worker portal refuses a worker's request; ``status`` is the HTTP status it answers with."""
+
+    status: int = 400
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _rebuild_portal_error, (type(self), self.message, self.status)
+
+
+def _rebuild_portal_error(cls: type[PortalError], message: str, status: int) -> PortalError:
+    return cls(message, status=status)
+
+
+class PortalNotFound(PortalError):
+    """Not the worker's team's job, not their task, or no such worker (nothing about others is revealed)."""
+
+    status = 404
+
+
+class TaskConflict(PortalError):
+    """The task is no longer the worker's (timed out, returned, declined) or the job is not running."""
+
+    status = 409
+
+
+class WorkforceError(GtlabelError):
+    """A simulated worker could not log in or talk to the portal (names the worker and the HTTP reply)."""

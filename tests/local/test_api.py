@@ -324,7 +324,8 @@ def test_sigv4_matches_botocore_signer() -> None:
     from botocore.awsrequest import AWSRequest
     from botocore.credentials import Credentials as BotoCreds
 
-    from gtlabel.local.sigv4 import AuthFailure, Credentials, verify
+    from gtlabel.errors import AuthFailure
+    from gtlabel.local.sigv4 import Credentials, verify
 
     for url in ("http://127.0.0.1:9000/", "http://127.0.0.1:9000/a/b%20c/?z=1&a=b%2Fc&a=a"):
         req = AWSRequest(method="POST", url=url, data=b'{"x": 1}',

@@ -3,7 +3,7 @@
 Each handler takes the decoded request parameters and returns the response dict; it validates the request
 (:func:`gtlabel.jobs.validate.validate_params`, plus :func:`validate_create_labeling_job` for CreateLabelingJob)
 and calls the backend. Timestamps are epoch seconds (numbers), which botocore's JSON parser reads as datetimes.
-Errors are :class:`gtlabel.local.backend.ServiceError` with the AWS code; the server turns them into
+Errors are :class:`gtlabel.errors.ServiceError` with the AWS code; the server turns them into
 ``{"__type": code, "message": ...}`` with HTTP 400 so boto3 raises its modelled exceptions.
 """
 
@@ -13,9 +13,9 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from gtlabel.errors import GtlabelError, Problem
+from gtlabel.errors import GtlabelError, Problem, ServiceError, ServiceValidationError, UnknownOperation
 from gtlabel.jobs.validate import validate_create_labeling_job, validate_params
-from gtlabel.local.backend import Backend, ServiceError
+from gtlabel.local.backend import Backend
 from gtlabel.local.engine import LambdaRegistry
 from gtlabel.local.liquid_env import CROWD_JS_LOCAL, make_environment, render_template
 
@@ -29,10 +29,9 @@ def _raise_problems(problems: list[Problem]) -> None:
         return
     for code in ("ResourceLimitExceeded", "ResourceInUse", "ResourceNotFound"):
         if any(p.code == code for p in problems):
-            raise ServiceError(code, "; ".join(str(p) for p in problems if p.code == code))
+            raise ServiceError.for_code(code, "; ".join(str(p) for p in problems if p.code == code))
     n = len(problems)
-    raise ServiceError("ValidationException",
-                       f"{n} validation error{'s' if n > 1 else ''} detected: " + "; ".join(str(p) for p in problems))
+    raise ServiceValidationError(f"{n} validation error{'s' if n > 1 else ''} detected: " + "; ".join(str(p) for p in problems))
 
 
 class Api:
@@ -61,9 +60,8 @@ class Api:
     def dispatch(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
         handler = self.handlers.get(operation)
         if handler is None:
-            raise ServiceError("UnknownOperationException",
-                               f"Operation {operation!r} is not supported by the local Ground Truth service; "
-                               f"supported: {', '.join(sorted(self.handlers))}.")
+            raise UnknownOperation(f"Operation {operation!r} is not supported by the local Ground Truth service; "
+                                   f"supported: {', '.join(sorted(self.handlers))}.")
         if operation != "CreateLabelingJob":
             _raise_problems(validate_params(operation, params))
         return handler(params)
@@ -136,13 +134,13 @@ class Api:
     def render_ui_template(self, params: Mapping[str, Any]) -> dict[str, Any]:
         content = (params.get("UiTemplate") or {}).get("Content")
         if content is None:
-            raise ServiceError("ValidationException", "UiTemplate.Content is required by the local service "
-                               "(HumanTaskUiArn templates are not available locally).")
+            raise ServiceValidationError("UiTemplate.Content is required by the local service "
+                                         "(HumanTaskUiArn templates are not available locally).")
         raw_input = params["Task"]["Input"]
         try:
             task_input = json.loads(raw_input)
         except ValueError as exc:
-            raise ServiceError("ValidationException", f"Task.Input is not valid JSON: {exc}") from None
+            raise ServiceValidationError(f"Task.Input is not valid JSON: {exc}") from None
         try:
             html = render_template(self.liquid, str(content), task_input)
         except Exception as exc:  # Liquid syntax / render errors are reported in Errors, as AWS does

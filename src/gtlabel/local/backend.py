@@ -4,8 +4,9 @@ Everything here works on plain values and the SQLite database (:mod:`gtlabel.loc
 Wire handlers (:mod:`gtlabel.local.api`) and the portal (:mod:`gtlabel.local.portal`) call these methods; the
 job engine (:mod:`gtlabel.local.engine`) drives the lifecycle.
 
-Errors are :class:`ServiceError` with the AWS error code (``ValidationException``, ``ResourceInUse``,
-``ResourceNotFound``, ``ResourceLimitExceeded``) or a portal status (403/404/409).
+Errors are the :class:`gtlabel.errors.ServiceError` family, with the AWS error code (``ValidationException``,
+``ResourceInUse``, ``ResourceNotFound``, ``ResourceLimitExceeded``), or, for the worker portal,
+:class:`gtlabel.errors.PortalError` (``PortalNotFound`` 404, ``TaskConflict`` 409).
 
 Task model (one object goes to ``NumberOfHumanWorkersPerDataObject`` = N distinct workers):
 
@@ -33,6 +34,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from gtlabel.errors import (
+    PortalNotFound,
+    ResourceInUse,
+    ResourceLimitExceeded,
+    ResourceNotFound,
+    ServiceValidationError,
+    TaskConflict,
+)
 from gtlabel.local.db import Database
 
 __all__ = [
@@ -43,7 +52,6 @@ __all__ = [
     "Backend",
     "Clock",
     "ManualClock",
-    "ServiceError",
     "SystemClock",
 ]
 
@@ -78,14 +86,6 @@ class ManualClock:
         with self._lock:
             self._t += seconds
             return self._t
-
-
-class ServiceError(Exception):
-    """An error with an AWS error code (``code``) and an HTTP status."""
-
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
 
 
 @dataclass(frozen=True)
@@ -144,8 +144,8 @@ def decode_token(token: str, fingerprint: str) -> int:
     except (ValueError, KeyError, TypeError):
         ok = False
     if not ok:
-        raise ServiceError("ValidationException", "The NextToken is invalid for this request "
-                           "(it must come from the previous page of the same request).")
+        raise ServiceValidationError("The NextToken is invalid for this request "
+                                     "(it must come from the previous page of the same request).")
     return offset
 
 
@@ -213,12 +213,11 @@ class Backend:
                                         "WorkforceName") if k in params}
         with self.db.tx() as con:
             if con.execute("SELECT 1 FROM workteams WHERE lower(name)=lower(?)", (name,)).fetchone():
-                raise ServiceError("ResourceInUse", f"Workteam {name!r} already exists.")
+                raise ResourceInUse(f"Workteam {name!r} already exists.")
             (count,) = con.execute("SELECT count(*) FROM workteams").fetchone()
             if count >= WORKTEAM_LIMIT:
-                raise ServiceError("ResourceLimitExceeded",
-                                   f"You cannot create more than {WORKTEAM_LIMIT} work teams in an account and "
-                                   f"region ({count} exist).")
+                raise ResourceLimitExceeded(f"You cannot create more than {WORKTEAM_LIMIT} work teams in an account and "
+                                            f"region ({count} exist).")
             arn = self.team_arn(name)
             con.execute("INSERT INTO workteams (name, arn, description, members, extra, created, updated) "
                         "VALUES (?,?,?,?,?,?,?)",
@@ -229,7 +228,7 @@ class Backend:
     def _team_row(self, name: str) -> sqlite3.Row:
         row = self.db.one("SELECT * FROM workteams WHERE name=?", (name,))
         if row is None:
-            raise ServiceError("ResourceNotFound", f"Workteam {name!r} does not exist.")
+            raise ResourceNotFound(f"Workteam {name!r} does not exist.")
         return row
 
     def describe_workteam(self, name: str) -> dict[str, Any]:
@@ -252,7 +251,7 @@ class Backend:
         with self.db.tx() as con:
             row = con.execute("SELECT * FROM workteams WHERE name=?", (name,)).fetchone()
             if row is None:
-                raise ServiceError("ResourceNotFound", f"Workteam {name!r} does not exist.")
+                raise ResourceNotFound(f"Workteam {name!r} does not exist.")
             extra = json.loads(row["extra"])
             for k in ("NotificationConfiguration", "WorkerAccessConfiguration"):
                 if k in params:
@@ -267,12 +266,12 @@ class Backend:
         with self.db.tx() as con:
             row = con.execute("SELECT arn FROM workteams WHERE name=?", (name,)).fetchone()
             if row is None:
-                raise ServiceError("ResourceNotFound", f"Workteam {name!r} does not exist.")
+                raise ResourceNotFound(f"Workteam {name!r} does not exist.")
             busy = con.execute("SELECT name FROM jobs WHERE team=? AND status IN ('Initializing','InProgress',"
                                "'Stopping') LIMIT 1", (name,)).fetchone()
             if busy:
-                raise ServiceError("ValidationException", f"Workteam {name!r} has a running labeling job "
-                                   f"({busy['name']}); stop it first.")
+                raise ServiceValidationError(f"Workteam {name!r} has a running labeling job "
+                                             f"({busy['name']}); stop it first.")
             con.execute("DELETE FROM workteams WHERE name=?", (name,))
             con.execute("DELETE FROM members WHERE team=?", (name,))
 
@@ -287,12 +286,12 @@ class Backend:
     def add_worker(self, team: str, username: str, password: str) -> str:
         """Create (or re-use) a worker account and add it to ``team``; returns the worker id."""
         if not username or not password:
-            raise ServiceError("ValidationException", "username and password must not be empty")
+            raise ServiceValidationError("username and password must not be empty")
         self._team_row(team)
         row = self.db.one("SELECT worker_id, pw_hash FROM workers WHERE username=?", (username,))
         if row is not None:
             if not check_password(password, row["pw_hash"]):
-                raise ServiceError("ResourceInUse", f"worker {username!r} exists with another password")
+                raise ResourceInUse(f"worker {username!r} exists with another password")
             worker_id = str(row["worker_id"])
         else:
             worker_id = f"private.{self.region}.{secrets.token_hex(8)}"
@@ -314,7 +313,7 @@ class Backend:
     def worker(self, worker_id: str) -> sqlite3.Row:
         row = self.db.one("SELECT * FROM workers WHERE worker_id=?", (worker_id,))
         if row is None:
-            raise ServiceError("ResourceNotFound", "no such worker", 404)
+            raise PortalNotFound("no such worker")
         return row
 
     def create_session(self, worker_id: str) -> tuple[str, str]:
@@ -344,7 +343,7 @@ class Backend:
     def _job_row(self, name: str) -> sqlite3.Row:
         row = self.db.one("SELECT * FROM jobs WHERE name_lower=?", (name.lower(),))
         if row is None:
-            raise ServiceError("ResourceNotFound", f"Could not find labeling job {name!r}.")
+            raise ResourceNotFound(f"Could not find labeling job {name!r}.")
         return row
 
     def create_labeling_job(self, request: Mapping[str, Any]) -> str:
@@ -353,15 +352,14 @@ class Backend:
         team_arn = str(hc["WorkteamArn"])
         team = self.team_for_arn(team_arn)
         if team is None:
-            raise ServiceError("ValidationException",
-                               f"HumanTaskConfig.WorkteamArn: work team {team_arn!r} does not exist in this "
-                               f"account ({self.account_id}) and region ({self.region}).")
+            raise ServiceValidationError(f"HumanTaskConfig.WorkteamArn: work team {team_arn!r} does not exist in this "
+                                         f"account ({self.account_id}) and region ({self.region}).")
         now = self.clock.now()
         arn = self.job_arn(name)
         with self.db.tx() as con:
             if con.execute("SELECT 1 FROM jobs WHERE name_lower=?", (name.lower(),)).fetchone():
-                raise ServiceError("ResourceInUse", f"A labeling job named {name!r} already exists (job names "
-                                   "are unique per account and region, case-insensitively, and never freed).")
+                raise ResourceInUse(f"A labeling job named {name!r} already exists (job names "
+                                    "are unique per account and region, case-insensitively, and never freed).")
             con.execute("INSERT INTO jobs (name, name_lower, arn, status, request, workteam_arn, team, job_ref, "
                         "created, modified) VALUES (?,?,?,?,?,?,?,?,?,?)",
                         (name, name.lower(), arn, "Initializing", json.dumps(request), team_arn, team,
@@ -460,7 +458,7 @@ class Backend:
         arn = str(params["WorkteamArn"])
         team = self.team_for_arn(arn)
         if team is None:
-            raise ServiceError("ResourceNotFound", f"Work team {arn!r} does not exist.")
+            raise ResourceNotFound(f"Work team {arn!r} does not exist.")
         rows = [r for r in self.db.query("SELECT * FROM jobs WHERE workteam_arn=?", (arn,))
                 if _in_range(r["created"], params.get("CreationTimeAfter"), params.get("CreationTimeBefore"))
                 and (not params.get("JobReferenceCodeContains")
@@ -486,7 +484,7 @@ class Backend:
         with self.db.tx() as con:
             row = con.execute("SELECT name, status FROM jobs WHERE name_lower=?", (name.lower(),)).fetchone()
             if row is None:
-                raise ServiceError("ResourceNotFound", f"Could not find labeling job {name!r}.")
+                raise ResourceNotFound(f"Could not find labeling job {name!r}.")
             if row["status"] in ("Initializing", "InProgress"):
                 con.execute("UPDATE jobs SET status='Stopping', modified=? WHERE name=?",
                             (self.clock.now(), row["name"]))
@@ -520,7 +518,7 @@ class Backend:
     def _check_member(self, con: sqlite3.Connection, job: sqlite3.Row, worker_id: str) -> None:
         if not con.execute("SELECT 1 FROM members WHERE team=? AND worker_id=?", (job["team"], worker_id)).fetchone():
             # same answer as for a job that does not exist: do not reveal other teams' jobs
-            raise ServiceError("ResourceNotFound", f"no labeling job {job['name']!r} for you", 404)
+            raise PortalNotFound(f"no labeling job {job['name']!r} for you")
 
     def claim_next(self, job_name: str, worker_id: str) -> tuple[Assignment | None, bool]:
         """Give the worker a task of ``job_name``: ``(assignment, done)``.
@@ -533,7 +531,7 @@ class Backend:
         with self.db.tx(durable=False) as con:
             job = con.execute("SELECT * FROM jobs WHERE name_lower=?", (job_name.lower(),)).fetchone()
             if job is None:
-                raise ServiceError("ResourceNotFound", f"no labeling job {job_name!r} for you", 404)
+                raise PortalNotFound(f"no labeling job {job_name!r} for you")
             self._check_member(con, job, worker_id)
             if job["status"] in TERMINAL or job["status"] == "Stopping":
                 return None, True
@@ -571,13 +569,13 @@ class Backend:
         """The worker's own assignment; another worker's task id is 'not found' (nothing is revealed)."""
         row = self.db.one("SELECT * FROM assignments WHERE id=?", (aid,))
         if row is None or not hmac.compare_digest(str(row["worker_id"]), worker_id):
-            raise ServiceError("ResourceNotFound", "no such task", 404)
+            raise PortalNotFound("no such task")
         return _assignment(row)
 
     def _own_claim(self, con: sqlite3.Connection, aid: str, worker_id: str) -> tuple[sqlite3.Row, sqlite3.Row]:
         row = con.execute("SELECT * FROM assignments WHERE id=?", (aid,)).fetchone()
         if row is None or not hmac.compare_digest(str(row["worker_id"]), worker_id):
-            raise ServiceError("ResourceNotFound", "no such task", 404)
+            raise PortalNotFound("no such task")
         job = con.execute("SELECT * FROM jobs WHERE name=?", (row["job"],)).fetchone()
         return row, job
 
@@ -585,20 +583,20 @@ class Backend:
         """Store a worker's answer; committed when this returns. ``(assignment, first_time)``."""
         now = self.clock.now()
         body = json.dumps(answer, separators=(",", ":"))
-        late: ServiceError | None = None
+        late: TaskConflict | None = None
         with self.db.tx() as con:
             row, job = self._own_claim(con, aid, worker_id)
             if row["state"] == "submitted":
                 return _assignment(row), False
             if row["state"] != "claimed":
-                raise ServiceError("Conflict", f"this task is no longer yours (it was {row['state']})", 409)
+                raise TaskConflict(f"this task is no longer yours (it was {row['state']})")
             limit = _task_settings(job["request"])[0]
             if job["status"] != "InProgress":
-                raise ServiceError("Conflict", f"the labeling job is {job['status']}", 409)
+                raise TaskConflict(f"the labeling job is {job['status']}")
             if row["claimed"] + limit < now:
                 # the slot goes back to the pool (committed with this transaction), then the worker hears why
                 self._release(con, row, "timedout")
-                late = ServiceError("Conflict", f"the task time limit ({int(limit)} s) has passed", 409)
+                late = TaskConflict(f"the task time limit ({int(limit)} s) has passed")
             else:
                 con.execute("UPDATE assignments SET state='submitted', submitted=?, answer=? WHERE id=?",
                             (now, body, aid))
@@ -614,7 +612,7 @@ class Backend:
             if row["state"] == "declined":
                 return _assignment(row)
             if row["state"] != "claimed":
-                raise ServiceError("Conflict", f"this task is no longer yours (it was {row['state']})", 409)
+                raise TaskConflict(f"this task is no longer yours (it was {row['state']})")
             con.execute("UPDATE assignments SET state='declined', submitted=? WHERE id=?", (self.clock.now(), aid))
             con.execute("UPDATE objects SET n_declined=n_declined+1 WHERE job=? AND idx=?", (row["job"], row["idx"]))
         return self.assignment(aid, worker_id)
@@ -625,14 +623,14 @@ class Backend:
             if row["state"] == "returned":
                 return _assignment(row)
             if row["state"] != "claimed":
-                raise ServiceError("Conflict", f"this task is no longer yours (it was {row['state']})", 409)
+                raise TaskConflict(f"this task is no longer yours (it was {row['state']})")
             self._release(con, row, "returned")
         return self.assignment(aid, worker_id)
 
     def object_row(self, job: str, idx: int) -> sqlite3.Row:
         row = self.db.one("SELECT * FROM objects WHERE job=? AND idx=?", (job, idx))
         if row is None:
-            raise ServiceError("ResourceNotFound", "no such data object", 404)
+            raise PortalNotFound("no such data object")
         return row
 
 
@@ -655,4 +653,4 @@ def _epoch(v: Any) -> float:
     try:
         return datetime.fromisoformat(str(v).replace("Z", "+00:00")).timestamp()
     except ValueError:
-        raise ServiceError("ValidationException", f"invalid timestamp {v!r}") from None
+        raise ServiceValidationError(f"invalid timestamp {v!r}") from None

@@ -29,8 +29,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from gtlabel.errors import GtlabelError, ManifestError, NotFound
-from gtlabel.local.backend import Backend, ServiceError
+from gtlabel.errors import GtlabelError, JobFailure, ManifestError, NotFound, ServiceValidationError
+from gtlabel.local.backend import Backend
 from gtlabel.local.output import (
     CUSTOM,
     VERIFICATION,
@@ -58,14 +58,6 @@ BUILTIN_PRE = {"PRE-BoundingBox": "bbox", "PRE-AdjustmentBoundingBox": "adjust",
                "PRE-VerificationBoundingBox": "verify", "PRE-PassThrough": "passthrough"}
 BUILTIN_ACS = {"ACS-BoundingBox": "bbox", "ACS-AdjustmentBoundingBox": "adjust",
                "ACS-VerificationBoundingBox": "verify", "ACS-PassThrough": "passthrough"}
-
-
-class JobFailure(Exception):
-    """The job cannot go on; the message becomes ``FailureReason`` (``output_uri``: results written so far)."""
-
-    def __init__(self, message: str, output_uri: str | None = None) -> None:
-        super().__init__(message)
-        self.output_uri = output_uri
 
 
 def function_name(arn: str) -> str:
@@ -119,12 +111,11 @@ class LambdaRegistry:
                                     ("HumanTaskConfig.AnnotationConsolidationConfig.AnnotationConsolidationLambdaArn",
                                      acs, BUILTIN_ACS)):
             if arn and function_name(str(arn)) not in builtin and str(arn) not in self:
-                raise ServiceError("ValidationException",
-                                   f"{field}: {arn} is not a built-in Ground Truth Lambda and is not mapped to a "
-                                   "local callable (gtlabel serve --lambda ARN=module:function).")
+                raise ServiceValidationError(f"{field}: {arn} is not a built-in Ground Truth Lambda and is not mapped to a "
+                                             "local callable (gtlabel serve --lambda ARN=module:function).")
         if "UiTemplateS3Uri" not in hc.get("UiConfig", {}):
-            raise ServiceError("ValidationException", "HumanTaskConfig.UiConfig: the local service renders "
-                               "UiTemplateS3Uri templates only (HumanTaskUiArn is for NER, video and 3D jobs).")
+            raise ServiceValidationError("HumanTaskConfig.UiConfig: the local service renders "
+                                         "UiTemplateS3Uri templates only (HumanTaskUiArn is for NER, video and 3D jobs).")
 
 
 # ----------------------------------------------------------------------------------------------- consolidation

@@ -20,7 +20,8 @@ from urllib.parse import quote
 from liquid import Environment
 from markupsafe import Markup
 
-from gtlabel.local.backend import Assignment, Backend, ServiceError
+from gtlabel.errors import PortalError, ServiceError
+from gtlabel.local.backend import Assignment, Backend
 from gtlabel.local.liquid_env import make_environment, render_template
 from gtlabel.local.output import S3Store
 
@@ -180,7 +181,7 @@ class Portal:
     async def _claim(self, request: Request, job: str, worker_id: str) -> tuple[Assignment | None, bool] | Response:
         try:
             result: tuple[Assignment | None, bool] = await self._run(self.backend.claim_next, job, worker_id)
-        except ServiceError as exc:
+        except (ServiceError, PortalError) as exc:
             return self._error(request, exc.status if exc.status >= 400 and exc.status != 400 else 404, exc.message)
         return result
 
@@ -220,7 +221,7 @@ class Portal:
             return self._error(request, 400, "query parameter 'job' is required")
         try:  # claim, task input and image URL in one thread hop
             assignment, done, task_input, image_url = await self._run(self._next_task, job, auth[0])
-        except ServiceError as exc:
+        except (ServiceError, PortalError) as exc:
             return self._error(request, exc.status if exc.status >= 400 and exc.status != 400 else 404, exc.message)
         if assignment is None:
             return JSONResponse({"task_id": None, "done": done})
@@ -255,7 +256,7 @@ class Portal:
         tid = request.path_params["task_id"]
         try:
             assignment = await self._run(self.backend.assignment, tid, worker_id)
-        except ServiceError as exc:
+        except (ServiceError, PortalError) as exc:
             return self._error(request, exc.status, exc.message)
         if assignment.state != "claimed":
             return self._page("message.html", status=409, title="Task closed",
@@ -290,7 +291,7 @@ class Portal:
             return self._error(request, 400, "the answer must be a JSON object (the crowd-form output)")
         try:
             assignment, first = await self._run(self.backend.submit, request.path_params["task_id"], auth[0], answer)
-        except ServiceError as exc:
+        except (ServiceError, PortalError) as exc:
             return self._error(request, exc.status, exc.message)
         return JSONResponse({"ok": True, "task_id": assignment.id, "duplicate": not first,
                              "next": f"/jobs/{quote(assignment.job)}/next"})
@@ -304,7 +305,7 @@ class Portal:
         fn = self.backend.decline if action == "decline" else self.backend.return_task
         try:
             assignment = await self._run(fn, request.path_params["task_id"], auth[0])
-        except ServiceError as exc:
+        except (ServiceError, PortalError) as exc:
             return self._error(request, exc.status, exc.message)
         nxt = f"/jobs/{quote(assignment.job)}/next" if action == "decline" else "/"
         if self._wants_json(request) or request.headers.get("x-csrf-token"):

@@ -27,13 +27,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gtlabel.errors import ConfigError
+from gtlabel.errors import AuthFailure, ConfigError, ServiceError
 from gtlabel.local.api import Api
-from gtlabel.local.backend import DEFAULT_TEAM, Backend, Clock, ServiceError
+from gtlabel.local.backend import DEFAULT_TEAM, Backend, Clock
 from gtlabel.local.db import Database
 from gtlabel.local.engine import Engine, LambdaFn, LambdaRegistry
 from gtlabel.local.output import S3Store, lean_s3_config
-from gtlabel.local.sigv4 import AuthFailure, Credentials, verify
+from gtlabel.local.sigv4 import Credentials, verify
 from gtlabel.storage import write_private_json
 
 if TYPE_CHECKING:

@@ -25,7 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
-__all__ = ["AuthFailure", "Credentials", "sign_headers", "verify"]
+from gtlabel.errors import AuthFailure
+
+__all__ = ["Credentials", "sign_headers", "verify"]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW = timedelta(minutes=5)
@@ -38,15 +40,6 @@ _AUTH_RE = re.compile(
 class Credentials:
     access_key: str
     secret_key: str
-
-
-class AuthFailure(Exception):
-    """A request is not signed correctly. ``code`` is the AWS error code, the HTTP status is 403."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def _normalize_path(path: str) -> str:
@@ -131,57 +124,51 @@ def verify(
     """
     auth_values = headers.get("authorization")
     if not auth_values:
-        raise AuthFailure("MissingAuthenticationTokenException", "Missing Authentication Token")
+        raise AuthFailure("Missing Authentication Token", code="MissingAuthenticationTokenException")
     m = _AUTH_RE.match(auth_values[0].strip())
     if not m:
-        raise AuthFailure("IncompleteSignatureException",
-                          "Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' "
-                          f"with algorithm {ALGORITHM}.")
+        raise AuthFailure("Authorization header requires 'Credential', 'SignedHeaders' and 'Signature' "
+                          f"with algorithm {ALGORITHM}.", code="IncompleteSignatureException")
     cred = m["cred"].split("/")
     if len(cred) != 5 or cred[4] != "aws4_request":
-        raise AuthFailure("IncompleteSignatureException",
-                          "Credential must have the form <key>/<date>/<region>/<service>/aws4_request.")
+        raise AuthFailure("Credential must have the form <key>/<date>/<region>/<service>/aws4_request.",
+                          code="IncompleteSignatureException")
     access_key, date, cred_region, cred_service, _ = cred
     if not hmac.compare_digest(access_key, credentials.access_key):
-        raise AuthFailure("UnrecognizedClientException", "The security token included in the request is invalid.")
+        raise AuthFailure("The security token included in the request is invalid.",
+                          code="UnrecognizedClientException")
     amz = headers.get("x-amz-date")
     if not amz:
-        raise AuthFailure("IncompleteSignatureException", "The request has no X-Amz-Date header.")
+        raise AuthFailure("The request has no X-Amz-Date header.", code="IncompleteSignatureException")
     amz_date = amz[0].strip()
     try:
         when = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
     except ValueError:
-        raise AuthFailure("IncompleteSignatureException",
-                          f"X-Amz-Date {amz_date!r} is not in the form YYYYMMDD'T'HHMMSS'Z'.") from None
+        raise AuthFailure(f"X-Amz-Date {amz_date!r} is not in the form YYYYMMDD'T'HHMMSS'Z'.",
+                          code="IncompleteSignatureException") from None
     if date != amz_date[:8]:
-        raise AuthFailure("InvalidSignatureException",
-                          f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
+        raise AuthFailure(f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from "
                           f"HTTP: '{date}' != '{amz_date[:8]}', from '{amz_date}'.")
     if cred_region != region:
-        raise AuthFailure("InvalidSignatureException",
-                          f"Credential should be scoped to a valid region, not '{cred_region}'. "
+        raise AuthFailure(f"Credential should be scoped to a valid region, not '{cred_region}'. "
                           f"This service runs in '{region}'.")
     if cred_service != service:
-        raise AuthFailure("InvalidSignatureException",
-                          f"Credential should be scoped to correct service: '{service}'.")
+        raise AuthFailure(f"Credential should be scoped to correct service: '{service}'.")
     now = now or datetime.now(UTC)
     if abs(now - when) > MAX_SKEW:
-        raise AuthFailure("InvalidSignatureException",
-                          f"Signature expired: {amz_date} is now earlier or later than "
+        raise AuthFailure(f"Signature expired: {amz_date} is now earlier or later than "
                           f"{now.strftime('%Y%m%dT%H%M%SZ')} by more than 5 minutes.")
     signed = m["sh"].split(";")
     if "host" not in signed:
-        raise AuthFailure("InvalidSignatureException", "'Host' must be a signed header.")
+        raise AuthFailure("'Host' must be a signed header.")
     body_hash = hashlib.sha256(body).hexdigest()
     declared = headers.get("x-amz-content-sha256")
     if declared and declared[0].strip() != body_hash:
-        raise AuthFailure("InvalidSignatureException",
-                          "The provided 'x-amz-content-sha256' header does not match what was computed.")
+        raise AuthFailure("The provided 'x-amz-content-sha256' header does not match what was computed.")
     creq = canonical_request(method, path, raw_query, headers, signed, body_hash)
     expected = _signature(credentials.secret_key, amz_date, region, service, creq)
     if not hmac.compare_digest(expected, m["sig"]):
-        raise AuthFailure("InvalidSignatureException",
-                          "The request signature we calculated does not match the signature you provided. "
+        raise AuthFailure("The request signature we calculated does not match the signature you provided. "
                           "Check your AWS Secret Access Key and signing method.")
     return access_key
 

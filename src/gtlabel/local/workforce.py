@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gtlabel.errors import ConfigError, GtlabelError, InputError
+from gtlabel.errors import ConfigError, InputError, WorkforceError
 
 if TYPE_CHECKING:
     import httpx
@@ -47,10 +47,6 @@ __all__ = [
     "random_answer",
     "simulate",
 ]
-
-
-class WorkforceError(GtlabelError):
-    """A simulated worker could not log in or talk to the portal (names the worker and the HTTP reply)."""
 
 
 @dataclass(frozen=True)

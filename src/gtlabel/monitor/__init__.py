@@ -12,6 +12,7 @@ Modules: ``model`` (records), ``watch``, ``alerts``, ``stall``, ``forecast``, ``
 
 from __future__ import annotations
 
+from gtlabel.errors import WatchTimeout
 from gtlabel.monitor.alerts import DEFAULT_THRESHOLDS, BudgetAlerter
 from gtlabel.monitor.events import (
     StateChangeRule,
@@ -34,7 +35,7 @@ from gtlabel.monitor.model import (
 )
 from gtlabel.monitor.plots import plot_watch
 from gtlabel.monitor.stall import diagnose_stall
-from gtlabel.monitor.watch import WatchTimeout, watch_labeling_job
+from gtlabel.monitor.watch import watch_labeling_job
 
 __all__ = [
     "DEFAULT_THRESHOLDS",

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gtlabel.errors import ConfigError, JobError
+from gtlabel.errors import ConfigError, JobError, WatchTimeout
 from gtlabel.monitor import _costs
 from gtlabel.monitor._aws import TRANSIENT_CODES, RetryMode, error_code, make_client
 from gtlabel.monitor.alerts import DEFAULT_THRESHOLDS, BudgetAlerter, publish
@@ -34,18 +34,6 @@ from gtlabel.monitor.progress import ProgressView, Snapshot, describe_line, make
 from gtlabel.monitor.stall import Diagnose, StallDetector, diagnose_stall
 
 log = logging.getLogger("gtlabel.monitor")
-
-class WatchTimeout(JobError):
-    """The job did not reach a terminal state within ``max_wait_seconds``.
-
-    ``last_response`` is the last ``DescribeLabelingJob`` response; ``summary`` what was seen so far.
-    """
-
-    def __init__(self, message: str, last_response: Mapping[str, Any], summary: WatchSummary) -> None:
-        super().__init__(message)
-        self.last_response = last_response
-        self.summary = summary
-
 
 def _not_found(exc: BaseException) -> bool:
     code = error_code(exc)
