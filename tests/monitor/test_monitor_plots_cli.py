@@ -12,7 +12,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from gtlabel.monitor import Counters, forecast, labeling_rate, watch_labeling_job
-from gtlabel.monitor._costs import projected_counters
+from gtlabel.monitor.costs import projected_counters
 
 
 def _summary():  # type: ignore[no-untyped-def]
@@ -75,13 +75,13 @@ def test_projected_counters_keep_the_machine_share() -> None:
 
 def _cli(monkeypatch: pytest.MonkeyPatch, responses: list[tuple[str, dict]], args: list[str]):  # type: ignore[no-untyped-def]
     from gtlabel.cli import app
-    from gtlabel.monitor import _costs, watch
+    from gtlabel.monitor import costs, watch
 
     client, stub = stubbed_sagemaker()
     for op, resp in responses:
         stub.add_response(op, resp)
     monkeypatch.setattr(watch, "make_client", lambda *a, **k: client)
-    monkeypatch.setattr(_costs, "default_cost_fn", per_object_cost(0.10))
+    monkeypatch.setattr(costs, "default_cost_fn", per_object_cost(0.10))
     with stub:
         res = CliRunner().invoke(app, ["job", "watch", "cli-job", "--poll", "0.01", "--max-poll", "0.01",
                                        "--no-progress", *args])

@@ -12,7 +12,7 @@ import pytest
 from monitor_helpers import counters, describe
 
 from gtlabel.monitor import CostPoint, watch_labeling_job
-from gtlabel.monitor._aws import make_client
+from gtlabel.monitor.clients import make_client
 
 
 class _Api:

@@ -6,8 +6,9 @@
 - :func:`list_labeling_jobs`: many jobs with status, progress, cost so far and age (paginated).
 - :func:`create_state_change_rule`: EventBridge rule for job state changes with an SNS target.
 
-Modules: ``model`` (records), ``watch``, ``alerts``, ``stall``, ``forecast``, ``progress``, ``plots``,
-``listing``, ``events``. Price math lives in :mod:`gtlabel.cost`, not here.
+Modules: ``model`` (records), ``summary``, ``watch``, ``alerts``, ``stall``, ``forecast``, ``progress``, ``plots``,
+``listing``, ``events``, ``costs`` (the seam to :mod:`gtlabel.cost`), ``clients`` (boto3 clients,
+AWS errors). Price math lives in :mod:`gtlabel.cost`, not here.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ from gtlabel.monitor.model import (
     Sample,
     StallCause,
     StallReport,
-    WatchSummary,
 )
 from gtlabel.monitor.plots import plot_watch
 from gtlabel.monitor.stall import diagnose_stall
+from gtlabel.monitor.summary import WatchSummary
 from gtlabel.monitor.watch import watch_labeling_job
 
 __all__ = [

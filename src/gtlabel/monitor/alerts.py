@@ -8,7 +8,10 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from gtlabel.errors import ConfigError
+from gtlabel.monitor.clients import make_client
 from gtlabel.monitor.model import Alert
 
 log = logging.getLogger("gtlabel.monitor")
@@ -85,11 +88,7 @@ class BudgetAlerter:
 
 def publish(sns_client: Any, topic_arn: str, *, subject: str, payload: dict[str, Any]) -> str | None:
     """Publish ``payload`` as JSON to an SNS topic; logs (does not raise) when SNS refuses."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     if sns_client is None:
-        from gtlabel.monitor._aws import make_client
-
         sns_client = make_client("sns", retry_mode="standard")
     try:
         resp = sns_client.publish(TopicArn=topic_arn, Subject=subject[:100],

@@ -11,8 +11,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from gtlabel.errors import ConfigError, JobError
-from gtlabel.monitor._aws import parse_arn
+from gtlabel.monitor.clients import make_client, parse_arn
 
 DETAIL_TYPE = "SageMaker Ground Truth Labeling Job State Change"
 SOURCE = "aws.sagemaker"
@@ -68,14 +70,10 @@ def create_state_change_rule(
     Idempotent: the rule and target are put again, and the topic-policy statement (Sid
     ``gtlabel-allow-eventbridge-publish-<rule>``) is replaced, not duplicated.
     """
-    from botocore.exceptions import BotoCoreError, ClientError
-
     if parse_arn(topic_arn) is None or ":sns:" not in topic_arn:
         raise ConfigError(f"topic_arn must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME); got {topic_arn!r}")
     pattern = state_change_event_pattern(statuses, job_arns=job_arns)
     if events_client is None or sns_client is None:
-        from gtlabel.monitor._aws import make_client
-
         events_client = events_client or make_client("events", retry_mode="standard")
         sns_client = sns_client or make_client("sns", retry_mode="standard")
     try:

@@ -6,7 +6,7 @@ import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from gtlabel.monitor._costs import CostFn, projected_counters, with_counters
+from gtlabel.monitor.costs import CostFn, projected_counters, with_counters
 from gtlabel.monitor.model import Forecast, Sample
 
 

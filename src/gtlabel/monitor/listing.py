@@ -9,9 +9,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from gtlabel.errors import ConfigError, JobError
-from gtlabel.monitor import _costs
-from gtlabel.monitor._aws import make_client
+from gtlabel.monitor import costs
+from gtlabel.monitor.clients import make_client
 from gtlabel.monitor.model import ALL_STATUSES, Counters
 
 log = logging.getLogger("gtlabel.monitor")
@@ -70,13 +72,11 @@ def list_labeling_jobs(
     since: datetime | None = None,
     limit: int | None = None,
     with_cost: bool = True,
-    cost_fn: _costs.CostFn | None = None,
+    cost_fn: costs.CostFn | None = None,
     max_workers: int = 4,
     on_progress: Callable[[int, int], Any] | None = None,
 ) -> list[JobRow]:
     """Rows for a table of jobs; with ``with_cost`` each job is described (summaries carry no price/tags)."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     sm = sm_client if sm_client is not None else make_client("sagemaker")
     try:
         summaries = []
@@ -87,7 +87,7 @@ def list_labeling_jobs(
     except (ClientError, BotoCoreError) as exc:
         raise JobError(f"ListLabelingJobs failed: {exc}") from exc
 
-    cost_of = cost_fn or _costs.default_cost_fn
+    cost_of = cost_fn or costs.default_cost_fn
 
     def row(s: Mapping[str, Any]) -> JobRow:
         cost = budget = None
@@ -98,7 +98,7 @@ def list_labeling_jobs(
                 d = sm.describe_labeling_job(LabelingJobName=s["LabelingJobName"])
                 counters = Counters.from_api(d.get("LabelCounters"))
                 status_ = str(d.get("LabelingJobStatus", status_))
-                budget = _costs.budget_from_tags(d)
+                budget = costs.budget_from_tags(d)
                 c = cost_of(d)
                 cost = c.total_usd
                 budget = c.budget_usd or budget

@@ -1,4 +1,6 @@
-"""Typed records of a watched labeling job: counters, samples, alerts, stall reports, the summary.
+"""Typed records of a watched labeling job: counters, cost, samples, alerts, stall reports.
+
+The summary of a whole watch is :class:`gtlabel.monitor.summary.WatchSummary`.
 
 Pure values: parsed once from ``DescribeLabelingJob`` at the edge, never dict-sniffed later.
 """
@@ -6,7 +8,7 @@ Pure values: parsed once from ``DescribeLabelingJob`` at the edge, never dict-sn
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
@@ -142,63 +144,15 @@ class StallReport:
     def __str__(self) -> str:
         lines = [
             f"labeling job {self.job_name!r} is {self.status} but its counters have not moved for "
-            f"{_human_duration(self.stalled_for_seconds)} (labeled {self.counters.total_labeled}/"
+            f"{human_duration(self.stalled_for_seconds)} (labeled {self.counters.total_labeled}/"
             f"{self.counters.total}, failed {self.counters.failed}). Likely causes, most likely first:"
         ]
         lines += [f"  - {c}" for c in self.causes]
         return "\n".join(lines)
 
 
-@dataclass
-class WatchSummary:
-    """What :func:`watch_labeling_job` saw, start to end."""
-
-    job_name: str
-    job_arn: str | None
-    final_status: str
-    counters: Counters
-    timeline: list[Sample]
-    alerts: list[Alert]
-    stalls: list[StallReport]
-    stopped_by_us: bool
-    stop_reason: str | None
-    failure_reason: str | None
-    output_manifest: str | None
-    cost: CostPoint | None
-    forecast: Forecast | None
-    budget_usd: float | None
-    polls: int
-    elapsed_seconds: float
-    last_response: Mapping[str, Any] = field(repr=False, default_factory=dict)
-
-    @property
-    def completed(self) -> bool:
-        return self.final_status == "Completed"
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready (datetimes as ISO strings); the raw last response is left out."""
-        d = asdict(self)
-        d.pop("last_response", None)
-        return _jsonable(d)  # type: ignore[no-any-return]
-
-    def plot(self, path: str | None = None, *, show: bool | None = None) -> Any:
-        """Counters, rate and cost over time (see :func:`gtlabel.monitor.plots.plot_watch`)."""
-        from gtlabel.monitor.plots import plot_watch
-
-        return plot_watch(self, path, show=show)
-
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, datetime):
-        return obj.isoformat()
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    return obj
-
-
-def _human_duration(seconds: float) -> str:
+def human_duration(seconds: float) -> str:
+    """``42s``, ``5m03s``, ``2h07m``, ``3d04h``: a duration for people."""
     s = round(seconds)
     if s < 60:
         return f"{s}s"
@@ -211,5 +165,3 @@ def _human_duration(seconds: float) -> str:
     d, h = divmod(h, 24)
     return f"{d}d{h:02d}h"
 
-
-human_duration = _human_duration

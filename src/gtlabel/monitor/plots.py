@@ -7,11 +7,15 @@ pyplot, so it works headless and in threads. In a notebook the PNG is displayed 
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gtlabel.errors import MissingExtra
 from gtlabel.monitor.forecast import rates
-from gtlabel.monitor.model import WatchSummary
+from gtlabel.monitor.progress import in_notebook
+from gtlabel.storage import write_bytes
+
+if TYPE_CHECKING:
+    from gtlabel.monitor.summary import WatchSummary
 
 
 def _figure_class() -> Any:
@@ -68,12 +72,8 @@ def plot_watch(summary: WatchSummary, path: str | None = None, *, show: bool | N
 
     png = figure_png(fig)
     if path is not None:
-        from gtlabel.storage import write_bytes
-
         write_bytes(path, png, content_type="image/png")
     if show is None:
-        from gtlabel.monitor.progress import in_notebook
-
         show = in_notebook()
     if show:
         from IPython import display as ipd

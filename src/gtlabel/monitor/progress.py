@@ -2,7 +2,8 @@
 
 In a notebook the bar is one ``display_data`` output (``text/html`` with a ``<progress>`` element, plus
 ``text/plain``) updated in place through its display id, so it needs no ipywidgets and stays visible in
-the saved notebook. In a terminal it is a rich ``Progress`` on stderr.
+the saved notebook. In a terminal it is a rich ``Progress`` on stderr. IPython is imported only inside a
+Jupyter kernel, where it is already loaded (it is not a dependency of gtlabel).
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ import html
 import sys
 from dataclasses import dataclass
 from typing import Any, Protocol
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gtlabel.monitor.model import Counters, Forecast, human_duration
 
@@ -91,10 +95,7 @@ class NotebookView:
 class RichView:
     """A rich Progress bar on stderr (renders as a live bar in terminals, plain lines elsewhere)."""
 
-    def __init__(self, console: Any = None) -> None:
-        from rich.console import Console
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
+    def __init__(self, console: Console | None = None) -> None:
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),

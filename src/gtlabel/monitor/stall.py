@@ -8,13 +8,19 @@ Every check is best effort: a check that cannot run says so instead of failing t
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from gtlabel.monitor._aws import error_code, parse_arn, split_s3_uri
+from botocore.exceptions import BotoCoreError, ClientError
+
+from gtlabel import storage
+from gtlabel.errors import ConfigError, StorageError
+from gtlabel.jobs import facts
+from gtlabel.monitor.clients import error_code, parse_arn
 from gtlabel.monitor.model import Counters, StallCause, StallReport, human_duration
 
 log = logging.getLogger("gtlabel.monitor")
@@ -61,26 +67,14 @@ class StallDetector:
 
 # --------------------------------------------------------------------------------------------- checks
 
-def _limit(key: str, default: int) -> int:
-    """A number from ``data/ground-truth-limits.json`` (facts are data; the default is only a fallback)."""
-    try:
-        from gtlabel.jobs import facts
-
-        d = facts.load(facts.LIMITS_FILE)
-        node: Any = d
-        for part in key.split("."):
-            node = node[part]
-        return int(node)
-    except Exception:
-        return default
-
-
 def mturk_max_availability_seconds() -> int:
-    return _limit("task_availability_lifetime_seconds.max_public", 43_200)
+    """How long a public (MTurk) task stays available at most (``data/ground-truth-limits.json``)."""
+    return facts.limits().availability_max_public
 
 
 def job_lifetime_days() -> int:
-    return _limit("job_lifetime_days", 30)
+    """How long a non-streaming job may run (``data/ground-truth-limits.json``)."""
+    return int(facts.load(facts.LIMITS_FILE)["job_lifetime_days"])
 
 
 def diagnose_stall(
@@ -118,8 +112,6 @@ def portal_url(sub_domain: str) -> str:
     host = sub_domain.split("/", 1)[0]
     name = host.rsplit(":", 1)[0].strip("[]") if not host.startswith("[") else host[1:].split("]", 1)[0]
     try:
-        import ipaddress
-
         ipaddress.ip_address(name)
         local = True
     except ValueError:
@@ -146,8 +138,6 @@ def check_workforce(describe: Mapping[str, Any], stalled_for: float, sm_client: 
     members = None
     pending: int | None = None
     if sm_client is not None:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         try:
             wt = sm_client.describe_workteam(WorkteamName=team)["Workteam"]
             portal = wt.get("SubDomain")
@@ -183,8 +173,6 @@ def check_worker_activity(describe: Mapping[str, Any], stalled_for: float, now: 
     ``WorkerActivity`` log group (private workforces). None at all: nobody has even opened a task."""
     if logs_client is None:
         return []
-    from botocore.exceptions import BotoCoreError, ClientError
-
     arn = str(describe.get("LabelingJobArn") or "")
     start_ms = int((now.timestamp() - stalled_for) * 1000)
     kinds: dict[str, int] = {}
@@ -260,33 +248,38 @@ def check_task_expiry(describe: Mapping[str, Any], now: datetime) -> list[StallC
     return out
 
 
+def _s3_location(uri: str) -> storage.S3Uri | None:
+    try:
+        return storage.parse_s3(uri)
+    except StorageError:  # not an s3:// URI
+        return None
+
+
 def _image_buckets(describe: Mapping[str, Any], s3_client: Any) -> list[str]:
     """The bucket of the first ``source-ref`` of the input manifest (images), then the manifest's bucket."""
     ds = ((describe.get("InputConfig") or {}).get("DataSource") or {}).get("S3DataSource") or {}
     manifest = str(ds.get("ManifestS3Uri") or "")
-    loc = split_s3_uri(manifest)
+    loc = _s3_location(manifest)
     buckets: list[str] = []
     if loc is None:
         return buckets
     try:
-        body = s3_client.get_object(Bucket=loc[0], Key=loc[1], Range="bytes=0-65535")["Body"].read()
+        body = s3_client.get_object(Bucket=loc.bucket, Key=loc.key, Range="bytes=0-65535")["Body"].read()
         first = body.split(b"\n", 1)[0]
         ref = json.loads(first).get("source-ref", "")
-        img = split_s3_uri(str(ref))
+        img = _s3_location(str(ref))
         if img:
-            buckets.append(img[0])
+            buckets.append(img.bucket)
     except Exception as exc:  # best effort: unreadable manifest -> fall back to its bucket
         log.debug("could not read the first manifest line of %s: %s", manifest, exc)
-    if loc[0] not in buckets:
-        buckets.append(loc[0])
+    if loc.bucket not in buckets:
+        buckets.append(loc.bucket)
     return buckets
 
 
 def check_cors(describe: Mapping[str, Any], s3_client: Any) -> list[StallCause]:
     if s3_client is None:
         return []
-    from botocore.exceptions import BotoCoreError, ClientError
-
     buckets = _image_buckets(describe, s3_client)
     if not buckets:
         return []
@@ -325,10 +318,8 @@ def _lambda_arns(describe: Mapping[str, Any]) -> list[tuple[str, str]]:
 def _builtin_account(region: str) -> str | None:
     """The AWS account that owns the built-in PRE/ACS Lambdas in ``region`` (data/ground-truth-regions.json)."""
     try:
-        from gtlabel.jobs import facts
-
         return facts.lambda_account(region)
-    except Exception:  # unknown region (ConfigError) or facts unavailable: no account check
+    except ConfigError:  # a region without known built-in Lambdas: no account check
         return None
 
 

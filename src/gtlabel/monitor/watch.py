@@ -14,10 +14,12 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from gtlabel.errors import ConfigError, JobError, WatchTimeout
-from gtlabel.monitor import _costs
-from gtlabel.monitor._aws import TRANSIENT_CODES, RetryMode, error_code, make_client
+from gtlabel.monitor import costs
 from gtlabel.monitor.alerts import DEFAULT_THRESHOLDS, BudgetAlerter, publish
+from gtlabel.monitor.clients import RetryMode, is_not_found, is_transient, make_client
 from gtlabel.monitor.forecast import forecast
 from gtlabel.monitor.model import (
     TERMINAL_STATUSES,
@@ -27,28 +29,13 @@ from gtlabel.monitor.model import (
     Forecast,
     Sample,
     StallReport,
-    WatchSummary,
     human_duration,
 )
 from gtlabel.monitor.progress import ProgressView, Snapshot, describe_line, make_view
 from gtlabel.monitor.stall import Diagnose, StallDetector, diagnose_stall
+from gtlabel.monitor.summary import WatchSummary
 
 log = logging.getLogger("gtlabel.monitor")
-
-def _not_found(exc: BaseException) -> bool:
-    code = error_code(exc)
-    if code in ("ResourceNotFound", "ResourceNotFoundException"):
-        return True
-    msg = str(exc).lower()
-    return code == "ValidationException" and ("not found" in msg or "does not exist" in msg)
-
-
-def _transient(exc: BaseException) -> bool:
-    from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
-
-    if isinstance(exc, ClientError):
-        return error_code(exc) in TRANSIENT_CODES
-    return isinstance(exc, ConnectionError | HTTPClientError)
 
 
 def watch_labeling_job(
@@ -74,7 +61,7 @@ def watch_labeling_job(
     diagnose: Diagnose | None = None,
     on_sample: Callable[[Sample], Any] | None = None,
     progress: bool | ProgressView = True,
-    cost_fn: _costs.CostFn | None = None,
+    cost_fn: costs.CostFn | None = None,
     retry_mode: RetryMode = "adaptive",
     max_consecutive_errors: int = 8,
     forecast_window_seconds: float = 900.0,
@@ -124,7 +111,7 @@ def watch_labeling_job(
 
     stall = StallDetector(name, stall_after_seconds, diagnose or _default_diagnose)
     view = make_view(progress)
-    cost_of = cost_fn or _costs.default_cost_fn
+    cost_of = cost_fn or costs.default_cost_fn
     cost_warned = False
 
     start = clock()
@@ -158,9 +145,9 @@ def watch_labeling_job(
                 resp = sm.describe_labeling_job(LabelingJobName=name)
                 errors_in_row = 0
             except Exception as exc:
-                if _not_found(exc):
+                if is_not_found(exc):
                     raise JobError(f"labeling job {name!r} not found: {exc}") from exc
-                if not _transient(exc):
+                if not is_transient(exc):
                     raise JobError(f"DescribeLabelingJob({name!r}) failed: {exc}") from exc
                 errors_in_row += 1
                 if errors_in_row > max_consecutive_errors:
@@ -185,18 +172,13 @@ def watch_labeling_job(
 
             try:
                 cost = cost_of(resp)
-            except ImportError as exc:  # gtlabel.cost not available: monitor without money
-                if not cost_warned:
-                    log.warning("cost so far unavailable (%s); watching counters only", exc)
-                    cost_warned = True
-                cost = None
             except Exception as exc:
                 if not cost_warned:
                     log.warning("could not compute the cost of %s: %s", name, exc)
                     cost_warned = True
                 cost = None
             if budget_usd is None:
-                budget = (cost.budget_usd if cost and cost.budget_usd else None) or _costs.budget_from_tags(resp)
+                budget = (cost.budget_usd if cost and cost.budget_usd else None) or costs.budget_from_tags(resp)
 
             prev = timeline[-1] if timeline else None
             sample = Sample(t=t, at=at, status=status, counters=counters,
@@ -279,12 +261,10 @@ def watch_labeling_job(
 
 def _stop(sm: Any, name: str) -> bool:
     """``StopLabelingJob``; True when accepted. A refusal (e.g. the job just finished) is logged, not raised."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
         sm.stop_labeling_job(LabelingJobName=name)
     except ClientError as exc:
-        if _not_found(exc):
+        if is_not_found(exc):
             raise JobError(f"could not stop labeling job {name!r}: not found") from exc
         log.error("StopLabelingJob(%s) refused: %s", name, exc)
         return False

@@ -9,17 +9,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from gtlabel.cost import TAG_MAX_BUDGET, cost_so_far
 from gtlabel.monitor.model import CostPoint, Counters
 
 CostFn = Callable[[Mapping[str, Any]], CostPoint]
 
-BUDGET_TAG = "gtlabel:max-budget-usd"  # == gtlabel.cost.TAG_MAX_BUDGET (cost is imported lazily)
-
 
 def default_cost_fn(describe: Mapping[str, Any]) -> CostPoint:
     """Cost so far of a job from its counters and its own config and tags (``gtlabel.cost.cost_so_far``)."""
-    from gtlabel.cost import cost_so_far
-
     c = cost_so_far(describe)
     return CostPoint(
         total_usd=float(c.total_usd),
@@ -32,7 +29,7 @@ def default_cost_fn(describe: Mapping[str, Any]) -> CostPoint:
 def budget_from_tags(describe: Mapping[str, Any]) -> float | None:
     """The budget recorded on the job (tag ``gtlabel:max-budget-usd``), if any and valid."""
     for tag in describe.get("Tags") or ():
-        if tag.get("Key") == BUDGET_TAG:
+        if tag.get("Key") == TAG_MAX_BUDGET:
             try:
                 value = float(tag.get("Value", ""))
             except ValueError:

@@ -1,9 +1,13 @@
-"""boto3 clients for monitoring, and small helpers to read ARNs and errors. I/O rim only."""
+"""boto3 clients for monitoring, and the small readers of AWS errors and ARNs the monitor needs. I/O rim only."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
+
+from gtlabel.errors import ConfigError
 
 RetryMode = Literal["adaptive", "standard", "legacy"]
 RETRY_MODES: tuple[RetryMode, ...] = ("adaptive", "standard", "legacy")
@@ -25,20 +29,27 @@ TRANSIENT_CODES = frozenset(
 )
 
 
+def check_retry_mode(retry_mode: str) -> RetryMode:
+    """``retry_mode`` when it is one of botocore's modes; a :class:`ConfigError` naming them otherwise."""
+    for mode in RETRY_MODES:
+        if retry_mode == mode:
+            return mode
+    raise ConfigError(f"retry_mode must be one of {', '.join(RETRY_MODES)}; got {retry_mode!r}")
+
+
 def make_client(service: str, *, retry_mode: RetryMode = "adaptive", max_attempts: int = 10,
                 region_name: str | None = None) -> Any:
     """A boto3 client with botocore's retry mode set (``adaptive`` rate-limits itself on throttling).
 
     Endpoints come from the usual places (``AWS_ENDPOINT_URL_SAGEMAKER`` for the local service).
     """
+    mode = check_retry_mode(retry_mode)
+    # boto3 and botocore.config load on the first client, as in gtlabel.storage: together most of a second
+    # of import time that callers passing their own clients (tests, the demo, notebooks) never need
     import boto3
     from botocore.config import Config
 
-    if retry_mode not in RETRY_MODES:
-        from gtlabel.errors import ConfigError
-
-        raise ConfigError(f"retry_mode must be one of {', '.join(RETRY_MODES)}; got {retry_mode!r}")
-    cfg = Config(retries={"mode": retry_mode, "max_attempts": max_attempts})
+    cfg = Config(retries={"mode": mode, "max_attempts": max_attempts})
     factory: Any = boto3.client  # typed per service by boto3-stubs; any service goes here
     return factory(service, region_name=region_name, config=cfg)
 
@@ -49,6 +60,23 @@ def error_code(exc: BaseException) -> str:
     if isinstance(response, dict):
         return str(response.get("Error", {}).get("Code", ""))
     return ""
+
+
+def is_not_found(exc: BaseException) -> bool:
+    """The job (or other resource) does not exist: SageMaker's ``ResourceNotFound``, or a validation error
+    saying so."""
+    code = error_code(exc)
+    if code in ("ResourceNotFound", "ResourceNotFoundException"):
+        return True
+    msg = str(exc).lower()
+    return code == "ValidationException" and ("not found" in msg or "does not exist" in msg)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth calling again later: a throttling/server error code, or no connection at all."""
+    if isinstance(exc, ClientError):
+        return error_code(exc) in TRANSIENT_CODES
+    return isinstance(exc, ConnectionError | HTTPClientError)
 
 
 @dataclass(frozen=True)
@@ -70,10 +98,3 @@ def parse_arn(arn: str) -> Arn | None:
     if len(parts) != 6 or parts[0] != "arn":
         return None
     return Arn(parts[1], parts[2], parts[3], parts[4], parts[5])
-
-
-def split_s3_uri(uri: str) -> tuple[str, str] | None:
-    if not uri.startswith("s3://"):
-        return None
-    bucket, _, key = uri[5:].partition("/")
-    return (bucket, key) if bucket else None

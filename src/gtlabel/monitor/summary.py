@@ -1,0 +1,59 @@
+""":class:`WatchSummary`: what :func:`watch_labeling_job` saw, start to end (JSON-ready, plottable)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+
+from gtlabel.monitor.model import Alert, CostPoint, Counters, Forecast, Sample, StallReport
+from gtlabel.monitor.plots import plot_watch
+
+
+@dataclass
+class WatchSummary:
+    """What :func:`watch_labeling_job` saw, start to end."""
+
+    job_name: str
+    job_arn: str | None
+    final_status: str
+    counters: Counters
+    timeline: list[Sample]
+    alerts: list[Alert]
+    stalls: list[StallReport]
+    stopped_by_us: bool
+    stop_reason: str | None
+    failure_reason: str | None
+    output_manifest: str | None
+    cost: CostPoint | None
+    forecast: Forecast | None
+    budget_usd: float | None
+    polls: int
+    elapsed_seconds: float
+    last_response: Mapping[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def completed(self) -> bool:
+        return self.final_status == "Completed"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (datetimes as ISO strings); the raw last response is left out."""
+        d = asdict(self)
+        d.pop("last_response", None)
+        return jsonable(d)  # type: ignore[no-any-return]
+
+    def plot(self, path: str | None = None, *, show: bool | None = None) -> Any:
+        """Counters, rate and cost over time (see :func:`gtlabel.monitor.plots.plot_watch`)."""
+        return plot_watch(self, path, show=show)
+
+
+def jsonable(obj: Any) -> Any:
+    """``obj`` with datetimes as ISO strings and tuples as lists, mappings' keys as strings."""
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, Mapping):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [jsonable(v) for v in obj]
+    return obj
