@@ -19,6 +19,7 @@ from gtlabel.errors import (
     BudgetExceeded,
     ConfigError,
     GtlabelError,
+    IllegalTransition,
     InputError,
     JobFailure,
     LabelError,
@@ -133,6 +134,7 @@ def test_portal_errors_are_not_service_errors() -> None:
     TaskConflict("this task is no longer yours"),
     PortalError("gone", status=410),
     WorkforceError("ann: login failed"),
+    IllegalTransition("labeling job 'j': Stopping -> Completed is not allowed", "Stopping", "Completed"),
 ])
 def test_errors_survive_pickling(err: GtlabelError) -> None:
     """Worker processes (the converter's lanes, the service's writers) send errors back by pickling."""

@@ -15,6 +15,7 @@
     │   └── WatchTimeout              watching gave up before a terminal state (carries the last response)
     ├── DatasetExists                 a dataset version already exists and versions are immutable
     ├── LineageError                  lineage record missing or verification failed
+    ├── IllegalTransition             a local-service record asked to move from -> to where its lifecycle forbids
     ├── MissingExtra                  an optional extra is not installed (names the extra)
     ├── ServiceError                  the local service refuses an API call: AWS error ``code`` + HTTP ``status``
     │   ├── ServiceValidationError    ValidationException (400)
@@ -173,6 +174,18 @@ class DatasetExists(GtlabelError):
 
 class LineageError(GtlabelError):
     """A lineage record is missing, or verification found a difference."""
+
+
+class IllegalTransition(GtlabelError):
+    """A job, data object or task of the local service was asked to move between states its lifecycle
+    (:mod:`gtlabel.local.lifecycle`) does not allow; ``frm`` and ``to`` name the states."""
+
+    def __init__(self, message: str, frm: str = "", to: str = "") -> None:
+        super().__init__(message)
+        self.message, self.frm, self.to = message, frm, to
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.message, self.frm, self.to)
 
 
 class MissingExtra(GtlabelError, ImportError):

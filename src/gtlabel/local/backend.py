@@ -43,10 +43,10 @@ from gtlabel.errors import (
     TaskConflict,
 )
 from gtlabel.local.db import Database
+from gtlabel.local.lifecycle import TERMINAL
 
 __all__ = [
     "DEFAULT_TEAM",
-    "TERMINAL",
     "WORKTEAM_LIMIT",
     "Assignment",
     "Backend",
@@ -58,7 +58,6 @@ __all__ = [
 WORKTEAM_LIMIT = 25  # "You cannot create more than 25 work teams in an account and region." (CreateWorkteam doc)
 DEFAULT_TEAM = "default"
 PUBLIC_CROWD_SUFFIX = ":workteam/public-crowd/default"
-TERMINAL = frozenset({"Completed", "Failed", "Stopped"})
 SESSION_SECONDS = 12 * 3600
 
 
