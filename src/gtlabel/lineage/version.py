@@ -1,0 +1,58 @@
+"""Version ids: the content hash the converter gives a dataset, and its recomputation from a lineage."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import orjson
+
+from gtlabel.lineage.record import Lineage
+
+
+def version_id(payload: Mapping[str, Any]) -> str:
+    """A content-derived version id: the same payload (labels, image ETags/hashes, class names, splits,
+    conversion settings) always gives the same id, any change gives another."""
+    blob = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    return "v-" + hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _entries_sum(entries: Iterable[Mapping[str, Any]]) -> int:
+    total = 0
+    for e in entries:
+        total += int.from_bytes(hashlib.sha256(orjson.dumps(dict(e))).digest(), "big")
+    return total % (1 << 256)
+
+
+def _unmoved(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """The record as it was hashed before the converter moved it from train to val (tiny datasets)."""
+    repl = {"image": str(entry["image"]).replace("images/val/", "images/train/", 1),
+            "label": str(entry["label"]).replace("labels/val/", "labels/train/", 1), "split": "train"}
+    return {k: repl.get(k, v) for k, v in entry.items()}
+
+
+def recompute_version(lin: Lineage) -> str | None:
+    """The version id recomputed from the records, names and settings (the payload gtlabel.yolo hashes),
+    or ``None`` for a lineage format this module does not know."""
+    if lin.head.get("format") != "gtlabel-yolo/1":
+        return None
+    names = [n for _, n in sorted(lin.names.items())]
+    raws = [r.raw for r in lin.images]
+
+    def payload(entries: Iterable[Mapping[str, Any]], moved: list[str]) -> dict[str, Any]:
+        return {"format": lin.head["format"], "names": names, "settings": lin.head.get("settings"),
+                "entries": f"{_entries_sum(entries):064x}", "count": len(raws), "moved_to_val": moved}
+
+    v = version_id(payload(raws, []))
+    if v == lin.version:
+        return v
+    # The converter moves one train image to val when hashing left val empty; it then holds the only val image.
+    vals = [r for r in lin.images if r.split == "val"]
+    if len(vals) == 1:
+        moved = vals[0]
+        alt = version_id(payload((_unmoved(e) if e is moved.raw else e for e in raws), [moved.name]))
+        if alt == lin.version:
+            return alt
+    return v
+
