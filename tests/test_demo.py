@@ -113,3 +113,67 @@ def test_interactive_demo_waits_for_a_person_in_the_portal(tmp_path: Path) -> No
     t.join(timeout=120)
     assert "error" not in result, result.get("error")
     assert result["res"].status == "Completed"  # type: ignore[attr-defined]
+
+
+def _run_in_terminal(args: list[str], columns: int, timeout_s: float) -> tuple[int, str]:
+    """Run a command on a pseudo-terminal ``columns`` wide, as a person sees it; returns (exit code, screen text
+    without escape codes, every frame of the live bars included)."""
+    import fcntl
+    import os
+    import pty
+    import re
+    import select
+    import struct
+    import subprocess
+    import termios
+    import time
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "CI", "NO_COLOR")}
+    env["TERM"] = "xterm-256color"
+    proc = subprocess.Popen(args, stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    chunks: list[bytes] = []
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                try:
+                    data = os.read(master, 65536)
+                except OSError:  # the terminal closed: the command ended
+                    break
+                if not data:
+                    break
+                chunks.append(data)
+            elif proc.poll() is not None:
+                break
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        rc = proc.wait(30)
+        os.close(master)
+    text = b"".join(chunks).decode("utf-8", "replace")
+    return rc, re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07", "", text).replace("\r", "\n")
+
+
+@pytest.mark.slow
+def test_demo_in_an_80_column_terminal_cuts_no_value(tmp_path: Path) -> None:
+    """The demo's live status line was cut at 80 columns ("Comp…", "$1.92 of $2…") and its bars showed ``24/?``
+    where the total was known; here it runs on an 80-column terminal."""
+    import sys
+
+    exe = str(Path(sys.executable).with_name("gtlabel"))
+    rc, screen = _run_in_terminal([exe, "demo", "--no-train", "--images", "6", "--workers", "1", "--out",
+                                   str(tmp_path / "demo")], columns=80, timeout_s=300)
+    assert rc == 0, screen[-3000:]
+    summary = json.loads((tmp_path / "demo" / "demo-summary.json").read_text())
+    lines = screen.splitlines()
+    assert "…" not in screen, [line for line in lines if "…" in line]
+    assert f"{summary['job_name']} Completed" in lines  # the job's status line, whole
+    assert any(line.startswith("human 6 · machine 0 · failed 0 · $0.48 of $25.00") for line in lines), screen[-3000:]
+    for bar in ("reading the output manifest", "reading worker responses", "drawing thumbnails"):
+        assert [line for line in lines if bar in line], bar
+        assert not [line for line in lines if bar in line and "/?" in line], bar
+    assert "pip install 'gtlabel[train]'" in screen

@@ -230,8 +230,10 @@ def run_demo(
             raise RuntimeError(f"the labeling job ended {summary.final_status}: {summary.failure_reason}")
         output_manifest = str(summary.output_manifest)
         cost = summary.cost
-        con.print(f"[green]✓[/] job {summary.final_status}: {summary.counters} "
-                  f"(cost so far ${getattr(cost, 'total_usd', 0)})")
+        c = summary.counters
+        con.print(f"[green]✓[/] job {summary.final_status}: {c.total_labeled} labeled ({c.human_labeled} by people, "
+                  f"{c.machine_labeled} by machine), {c.failed} failed, cost so far "
+                  f"${getattr(cost, 'total_usd', 0):,.2f}")
         watch_json = out / "watch-summary.json"
         watch_json.write_text(json.dumps(summary.to_dict(), indent=2, default=str))
         # the job's Ground Truth output files (manifests/, annotations/), kept after the embedded S3 is gone
@@ -274,7 +276,7 @@ def run_demo(
         result.train_dir = Path(tr.run_dir)
         result.metrics = dict(ev.metrics)
     else:
-        con.print("[yellow]training skipped[/]: install the train extra (pip install 'gtlabel[train]')")
+        con.print("[yellow]training skipped[/]: install the train extra (pip install 'gtlabel\\[train]')")
     timings["total"] = time.perf_counter() - t_all
     (out / "demo-summary.json").write_text(json.dumps({
         "job_name": job_name, "status": result.status, "images": result.images,
@@ -289,6 +291,8 @@ def run_demo(
 
 def _print_summary(con: Console, r: DemoResult) -> None:
     tab = Table(title="gtlabel demo: where everything is", show_header=False)
+    tab.add_column(no_wrap=True)
+    tab.add_column(overflow="fold")  # paths are folded onto the next line, never cut with an ellipsis
     tab.add_row("labeling job", f"{r.job_name} ({r.status}, {r.images} images)")
     if r.job_output is not None:
         tab.add_row("job output", f"{r.job_output}  (Ground Truth's files: manifests/output/output.manifest, "

@@ -276,3 +276,31 @@ def test_a_raising_callback_does_not_end_the_watch() -> None:
     with stub:
         s = _watch(client, FakeClock(), budget_usd=1.0, on_alert=boom, on_sample=boom)
     assert s.final_status == "Completed" and len(s.alerts) == 3
+
+
+def test_rich_progress_at_80_columns_cuts_no_value() -> None:
+    """The demo's status line was truncated at 80 columns ("Comp…", "$1.92 of $2…"): every value is shown whole,
+    wrapped between values where the line is too long."""
+    import io
+    import re
+
+    from rich.console import Console
+
+    from gtlabel.monitor.model import Counters, Forecast
+    from gtlabel.monitor.progress import RichView, Snapshot
+
+    name = "drone-demo-20261206-202330-a-longer-name"
+    buf = io.StringIO()
+    view = RichView(Console(file=buf, force_terminal=True, width=80, color_system=None))
+    view.update(Snapshot(name, "InProgress", Counters(12, 12, 0, 0, 12), 0.96, 25.0,
+                         Forecast(0.5, 12, 24.0, 1.92, 25.0), note="stalled 1h02m"))
+    view.update(Snapshot(name, "Completed", Counters(24, 24, 0, 0, 0), 1.92, 25.0, None))
+    view.close()
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buf.getvalue()).replace("\r", "\n")
+    assert "…" not in shown
+    lines = shown.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert f"{name} InProgress" in lines and f"{name} Completed" in lines
+    for value in ("12/24", "24/24", "human 12", "machine 0", "failed 0", "$0.96 of $25.00", "ETA 24s",
+                  "projected $1.92", "stalled 1h02m", "human 24", "$1.92 of $25.00"):
+        assert any(value in line for line in lines), value

@@ -123,3 +123,24 @@ def test_report_without_workers_and_bad_target(tmp_path: Path, s3_endpoint: str)
     assert r.exit_code == 5 and "job output prefix" in r.output
     r = CliRunner().invoke(app, ["report", str(m), "-o", str(tmp_path / "y.html"), "--fail-on", "warning"])
     assert r.exit_code == 3
+
+
+def test_report_progress_bars_know_their_totals(sim_job: dict[str, Any], tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every bar has a total (the demo showed ``24/?`` and ``72/?``): the manifest in bytes, the worker-response
+    files once listed, the thumbnails."""
+    import io
+    import re
+
+    import rich
+    from rich.console import Console
+
+    buf = io.StringIO()
+    monkeypatch.setattr(rich, "_console", Console(file=buf, force_terminal=True, width=100, color_system=None))
+    write_report(sim_job["root"], str(tmp_path / "r.html"), truth=sim_job["truth"], progress=True)
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buf.getvalue())
+    assert "reading the output manifest" in shown and "reading worker responses" in shown
+    assert "/?" not in shown
+    size = storage.head(sim_job["output"]).size
+    assert re.search(rf"reading the output manifest .*{size / 1000:.1f}/{size / 1000:.1f} kB", shown), shown[-2000:]
+    assert re.search(r"reading worker responses .* 24/24", shown)  # one file per image

@@ -56,6 +56,21 @@ def _remove_endpoints(path: Path) -> None:
             path.unlink()
 
 
+def banner_lines(svc: Any, data_dir: Path, *, embedded_s3: bool, workers: list[tuple[str, str, str]]) -> list[str]:
+    """What ``gtlabel serve`` prints once it is up: endpoints, workteam, workers and the lines to paste."""
+    lines = [f"gtlabel local labeling service (state in {data_dir})",
+             f"  SageMaker API : {svc.sagemaker_endpoint}",
+             f"  worker portal : {svc.portal_url}",
+             f"  S3            : {svc.s3_endpoint}{' (embedded, in memory)' if embedded_s3 else ''}"]
+    if embedded_s3:
+        lines.append("  note          : the embedded S3 is lost when the service stops; unfinished jobs of an earlier "
+                     "run are failed at start. Use --s3-endpoint to keep them.")
+    lines.append(f"  workteam      : {svc.default_workteam_arn}")
+    lines += [f"  worker        : {user} (team {t})" for t, user, _ in workers]
+    lines.append("Paste into your shell to point boto3 at it:")
+    return lines + list(svc.export_lines())
+
+
 def register(app: typer.Typer) -> None:
     """Add this area's commands to the root app."""
 
@@ -101,20 +116,10 @@ def register(app: typer.Typer) -> None:
                         {"CognitoMemberDefinition": {"UserPool": f"{region}_gtlabel", "UserGroup": t,
                                                      "ClientId": "gtlabel-local"}}]})
                 svc.add_worker(t, user, password)
-            console.print(f"[bold]gtlabel local labeling service[/] (state in {data_dir})")
-            console.print(f"  SageMaker API : {svc.sagemaker_endpoint}")
-            console.print(f"  worker portal : {svc.portal_url}")
-            console.print(f"  S3            : {svc.s3_endpoint}{'' if s3_endpoint else ' (embedded, in memory)'}")
-            if not s3_endpoint:
-                console.print("  note          : the embedded S3 is lost when the service stops; unfinished jobs "
-                              "of an earlier run are failed at start. Use --s3-endpoint to keep them.",
-                              highlight=False)
-            console.print(f"  workteam      : {svc.default_workteam_arn}")
-            for t, user, _ in workers:
-                console.print(f"  worker        : {user} (team {t})")
-            console.print("Paste into your shell to point boto3 at it:")
-            for line in svc.export_lines():
-                console.print(line, markup=False, highlight=False, soft_wrap=True)
+            for i, line in enumerate(banner_lines(svc, data_dir, embedded_s3=not s3_endpoint, workers=workers)):
+                # soft_wrap: never break a line (rich wraps at 80 columns when stdout is no terminal), so an ARN,
+                # a URL or an export line is copied whole; the terminal, if any, folds long lines for display
+                console.print(line, style="bold" if i == 0 else None, soft_wrap=True, markup=False, highlight=False)
             console.file.flush()
             endpoints = _write_endpoints(data_dir, svc, embedded_s3=not s3_endpoint)
             try:

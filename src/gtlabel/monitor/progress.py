@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import html
 import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.console import Console, RenderableType
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.text import Text
 
 from gtlabel.monitor.model import Counters, Forecast, human_duration
+
+SEPARATOR = " · "
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,8 @@ class ProgressView(Protocol):
     def close(self) -> None: ...
 
 
-def describe_line(s: Snapshot) -> str:
-    """One line of text for a snapshot (also the notebook's text/plain and the log)."""
+def describe_parts(s: Snapshot) -> list[str]:
+    """The snapshot as parts (``job status``, counts, cost, ETA, note): each is one value never to be cut."""
     c = s.counters
     parts = [f"{s.job_name} {s.status}", f"{c.done}/{c.total} done",
              f"human {c.human_labeled}", f"machine {c.machine_labeled}", f"failed {c.failed}"]
@@ -50,7 +54,24 @@ def describe_line(s: Snapshot) -> str:
         parts.append(f"projected ${f.projected_cost_usd:,.2f}")
     if s.note:
         parts.append(s.note)
-    return " · ".join(parts)
+    return parts
+
+
+def describe_line(s: Snapshot) -> str:
+    """One line of text for a snapshot (also the notebook's text/plain and the log)."""
+    return SEPARATOR.join(describe_parts(s))
+
+
+def pack_parts(parts: Sequence[str], width: int) -> list[str]:
+    """Join ``parts`` with the separator into lines of at most ``width`` characters, breaking only between parts
+    (a single part wider than ``width`` gets a line of its own, which the terminal folds: it is never cut)."""
+    lines: list[str] = []
+    for part in parts:
+        if lines and len(lines[-1]) + len(SEPARATOR) + len(part) <= width:
+            lines[-1] += SEPARATOR + part
+        else:
+            lines.append(part)
+    return lines
 
 
 def _bar_text(c: Counters, width: int = 30) -> str:
@@ -67,7 +88,7 @@ def render_html(s: Snapshot) -> str:
         f'<b>{html.escape(s.job_name)}</b> <span style="color:{colour}">{html.escape(s.status)}</span><br>'
         f'<progress value="{c.done}" max="{total}" style="width:320px"></progress> '
         f"{c.done}/{c.total} ({c.fraction:.1%})<br>"
-        f"{html.escape(describe_line(s).split(' · ', 2)[-1])}"
+        f"{html.escape(SEPARATOR.join(describe_parts(s)[2:]))}"
         "</div>"
     )
 
@@ -92,15 +113,25 @@ class NotebookView:
         self._handle = None
 
 
+class _StatusProgress(Progress):
+    """The job and its status on one line, the bar below it, then the counts and cost packed to the console's
+    width, breaking between values only: nothing is truncated at 80 columns (the bar takes what is left)."""
+
+    def get_renderables(self) -> Iterable[RenderableType]:
+        for task in self.tasks:  # (none yet while the base class is set up, before self.console exists)
+            yield Text(task.description, style="bold", overflow="fold")
+            yield self.make_tasks_table([task])
+            for line in pack_parts(task.fields.get("parts", ()), self.console.width):
+                yield Text(line, overflow="fold")
+
+
 class RichView:
     """A rich Progress bar on stderr (renders as a live bar in terminals, plain lines elsewhere)."""
 
     def __init__(self, console: Console | None = None) -> None:
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
+        self._progress = _StatusProgress(
+            BarColumn(bar_width=None),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[detail]}"),
             TimeElapsedColumn(),
             console=console or Console(stderr=True),
             transient=False,
@@ -108,13 +139,14 @@ class RichView:
         self._task: Any = None
 
     def update(self, snap: Snapshot) -> None:
-        detail = describe_line(snap).split(" · ", 2)[-1]
-        desc = f"{snap.job_name} {snap.status}"
+        parts = describe_parts(snap)
+        desc, parts = parts[0], parts[2:]  # "job status" heads the view; "done/total" is the bar's own count
+        total = max(snap.counters.total, 1)
         if self._task is None:
             self._progress.start()
-            self._task = self._progress.add_task(desc, total=max(snap.counters.total, 1), detail=detail)
-        self._progress.update(self._task, description=desc, total=max(snap.counters.total, 1),
-                              completed=snap.counters.done, detail=detail)
+            self._task = self._progress.add_task(desc, total=total, completed=snap.counters.done, parts=parts)
+        self._progress.update(self._task, description=desc, total=total, completed=snap.counters.done, parts=parts,
+                              refresh=True)  # each poll's snapshot is drawn at least once
 
     def close(self) -> None:
         if self._task is not None:

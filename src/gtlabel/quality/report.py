@@ -17,7 +17,7 @@ import html
 import io
 import math
 import statistics
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gtlabel.errors import MissingExtra, NotFound, StorageError
+from gtlabel.progress import AmountColumn
 from gtlabel.quality.validate import ValidationConfig, ValidationReport, validate_records
 from gtlabel.quality.workers import WorkerAnswer, WorkerReport, compute_worker_metrics
 
@@ -470,29 +471,40 @@ def write_report(target: str, html_out: str | None, *, json_out: str | None = No
                  thumbnails: bool = True, worst: int = 12, iou_threshold: float = 0.5,
                  title: str | None = None, progress: bool | None = None) -> QualityReport:
     """Read a job's output (manifest + worker responses), build the report, write HTML and/or JSON atomically."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
     from gtlabel import storage
-    from gtlabel.manifests import iter_output_manifest
+    from gtlabel.manifests import iter_output_lines, iter_output_manifest
     from gtlabel.quality.workers import iter_worker_answers
     from gtlabel.settings import get_settings
 
     manifest, root = resolve_output(target)
     show = get_settings().progress if progress is None else progress
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), AmountColumn(),
                   transient=True, disable=not show) as bar:
-        t = bar.add_task("reading the output manifest", total=None)
-        records = []
-        for rec in iter_output_manifest(manifest, label_attribute=label_attribute):
-            records.append(rec)
-            bar.advance(t)
+        # every bar has its total: the manifest's size in bytes (its lines are not known before they are read),
+        # the number of worker-response files once listed, the number of thumbnails
+        size = storage.head(manifest).size
+        t = bar.add_task("reading the output manifest", total=size or None, unit="bytes")
+
+        def counted(lines: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
+            for item in lines:
+                yield item
+                bar.advance(t, len(item[1]) + 1)
+
+        records = list(iter_output_lines(counted(storage.iter_lines(manifest)), file=manifest,
+                                         label_attribute=label_attribute))
+        bar.update(t, completed=size)
         answers: list[WorkerAnswer] | None = None
         if workers:
-            t = bar.add_task("reading worker responses", total=None)
-            answers = []
-            for a in iter_worker_answers(root):
-                answers.append(a)
-                bar.advance(t)
+            files_bar: list[Any] = []  # the bar appears once the files are listed, with their number
+
+            def on_file(done: int, total: int) -> None:
+                if not files_bar:
+                    files_bar.append(bar.add_task("reading worker responses", total=total, unit="files"))
+                bar.update(files_bar[0], completed=done)
+
+            answers = list(iter_worker_answers(root, on_file=on_file))
             if not answers:
                 answers = None
         truth_records = list(iter_output_manifest(truth)) if truth else None

@@ -33,7 +33,7 @@ import math
 import re
 import statistics
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -168,10 +168,12 @@ def _load(uri: str) -> Any:
         raise InputError(f"not valid JSON: {exc}", file=uri) from exc
 
 
-def iter_worker_answers(root: str) -> Iterator[WorkerAnswer]:
+def iter_worker_answers(root: str, *, on_file: Callable[[int, int], object] | None = None) -> Iterator[WorkerAnswer]:
     """Stream the answers under ``<root>/annotations/worker-response/``, with ``source_ref`` resolved.
 
     Reads the (small) consolidation-request files first to map ids to images; see the module docstring.
+    ``on_file(done, total)``: called with the number of worker-response files once they are listed (done 0),
+    then after each file is read (e.g. to drive a progress bar with a known total).
     """
     from gtlabel import storage
     from gtlabel.errors import NotFound
@@ -194,15 +196,17 @@ def iter_worker_answers(root: str) -> Iterator[WorkerAnswer]:
         listing = list(storage.list_objects(f"{root}/annotations/worker-response/", suffixes=[".json"]))
     except NotFound:
         return
-    for info in listing:
-        m = _WR_RE.search(info.uri)
-        if not m:
-            continue
+    files = [(info, m) for info in listing if (m := _WR_RE.search(info.uri))]
+    if on_file is not None:
+        on_file(0, len(files))
+    for done, (info, m) in enumerate(files, 1):
         iteration, object_id = int(m.group(1)), m.group(2)
         for ans in parse_worker_response(_load(info.uri), object_id=object_id, iteration=iteration, file=info.uri):
             if ans.source_ref is None:
                 ans.source_ref = by_iter.get(iteration, {}).get(object_id) or anywhere.get(object_id)
             yield ans
+        if on_file is not None:
+            on_file(done, len(files))
 
 
 def load_worker_answers(root: str) -> list[WorkerAnswer]:

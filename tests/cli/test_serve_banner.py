@@ -1,0 +1,51 @@
+"""``gtlabel serve``'s banner, captured as a script or a pipe sees it (stdout no terminal): no value is broken."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+LABELS = ("SageMaker API", "worker portal", "S3", "note", "workteam", "worker")
+
+
+def test_banner_never_wraps_values_when_stdout_is_not_a_terminal(tmp_path: Path) -> None:
+    exe = Path(sys.executable).with_name("gtlabel")
+    data_dir = tmp_path / "a-rather-long-data-directory-name-so-that-the-first-line-is-long-too"
+    out = tmp_path / "banner.txt"
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "FORCE_COLOR", "TERM")}
+    # the embedded S3 (default) prints the longest line, the note; a long team name makes a long worker line
+    with out.open("wb") as stdout:
+        proc = subprocess.Popen([str(exe), "serve", "--data-dir", str(data_dir), "--worker",
+                                 "a-team-with-a-name-long-enough-to-reach-beyond-eighty-columns/ann:pw-ann-12345"],
+                                stdout=stdout, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + 90
+        while not (data_dir / "endpoints.json").exists():  # written after the banner is flushed
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(0.2)
+        written = json.loads((data_dir / "endpoints.json").read_text())
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    lines = out.read_text().splitlines()
+    assert lines[0] == f"gtlabel local labeling service (state in {data_dir})"
+    assert "\x1b" not in out.read_text()  # no colour codes in a file
+    pasted = lines[lines.index("Paste into your shell to point boto3 at it:") + 1:]
+    # every other line is a whole "  label : value" line: nothing was carried over to a line of its own
+    for line in lines[1:len(lines) - len(pasted) - 1]:
+        assert re.match(rf"  ({'|'.join(map(re.escape, LABELS))}) +: \S", line), line
+    fields = {line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip() for line in lines[1:-len(pasted) - 1]}
+    env_vars = written["env"]
+    assert fields["workteam"] == env_vars["GTLABEL_WORKTEAM_ARN"]
+    assert fields["SageMaker API"] == env_vars["AWS_ENDPOINT_URL_SAGEMAKER"]
+    assert fields["worker portal"] == written["portal_url"]
+    assert fields["worker"] == "ann (team a-team-with-a-name-long-enough-to-reach-beyond-eighty-columns)"
+    assert fields["note"].endswith("Use --s3-endpoint to keep them.")
+    assert max(map(len, lines)) > 80  # the check above means something
+    assert pasted == [f"export {k}={v}" for k, v in env_vars.items()]
