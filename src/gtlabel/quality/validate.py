@@ -185,167 +185,228 @@ def validate_records(records: Iterable[OutputRecord], *,
     ``class_names``: the job's classes (list index = class id, or an id -> name map), e.g. from the label
     category file. Without it the union of the lines' class-maps is used, and undefined classes cannot be told.
     """
-    cfg = config or ValidationConfig()
-    names = _names(class_names)
-    by_name = {v: k for k, v in names.items()} if names is not None else None
-    seen_names: dict[int, str] = dict(names or {})
-    findings: list[Finding] = []
-    images: list[ImageSummary] = []
-    classes: dict[int, ClassStats] = {}
-    # per-box rows for the dataset-level outlier pass: image idx, box idx, class, log area frac, log aspect
-    rows: list[tuple[int, int, int, float, float]] = []
-    total_boxes = 0
-
+    run = _Pass(config or ValidationConfig(), _names(class_names), workers_per_image)
     for rec in records:
+        run.add_image(rec)
+    findings = run.findings + _outlier_findings(run) + _class_findings(run)
+    order = {s: i for i, s in enumerate(SEVERITIES)}
+    findings.sort(key=lambda f: (order.get(f.severity, 9), f.source_ref is not None, f.file or "", f.line or 0,
+                                 f.box if f.box is not None else -1, f.code))
+    return ValidationReport(findings, run.images, run.classes, run.total_boxes, run.cfg)
+
+
+class _ImageFindings:
+    """The findings of one image, each naming its ``source_ref``, manifest file and line."""
+
+    def __init__(self, rec: OutputRecord) -> None:
+        self.rec = rec
+        self.items: list[Finding] = []
+
+    def add(self, code: str, severity: str, message: str, box: int | None = None, cname: str | None = None) -> None:
+        self.items.append(Finding(code, severity, message, self.rec.source_ref, box, self.rec.file, self.rec.line,
+                                  cname))
+
+    def count(self, severity: str) -> int:
+        return sum(1 for f in self.items if f.severity == severity)
+
+
+class _Pass:
+    """One pass over the records: the per-image checks, and what they leave for the dataset-level checks
+    (class statistics, one row per box for the outlier check)."""
+
+    def __init__(self, cfg: ValidationConfig, names: dict[int, str] | None,
+                 workers_per_image: Mapping[str, int] | None) -> None:
+        self.cfg = cfg
+        self.names = names
+        self.by_name = {v: k for k, v in names.items()} if names is not None else None
+        self.seen_names: dict[int, str] = dict(names or {})
+        self.workers_per_image = workers_per_image
+        self.findings: list[Finding] = []
+        self.images: list[ImageSummary] = []
+        self.classes: dict[int, ClassStats] = {}
+        # per-box rows for the dataset-level outlier pass: image idx, box idx, class, log area frac, log aspect
+        self.rows: list[tuple[int, int, int, float, float]] = []
+        self.total_boxes = 0
+
+    def add_image(self, rec: OutputRecord) -> None:
         ref, file, line = rec.source_ref, rec.file, rec.line
-        img_findings: list[Finding] = []
-
-        def add(code: str, severity: str, message: str, box: int | None = None, cname: str | None = None,
-                *, _ref: str = ref, _file: str = file, _line: int = line, _out: list[Finding] = img_findings
-                ) -> None:
-            _out.append(Finding(code, severity, message, _ref, box, _file, _line, cname))
-
-        nworkers = workers_per_image.get(ref) if workers_per_image is not None else None
+        out = _ImageFindings(rec)
+        nworkers = self.workers_per_image.get(ref) if self.workers_per_image is not None else None
         if rec.failure_reason is not None or rec.image_size is None:
-            add("image.failed", "error", f"not labeled: {rec.failure_reason or 'no label'}")
-            images.append(ImageSummary(ref, file, line, None, None, 0, None, None, nworkers, 1, 0, True))
-            findings.extend(img_findings)
-            continue
+            out.add("image.failed", "error", f"not labeled: {rec.failure_reason or 'no label'}")
+            self.images.append(ImageSummary(ref, file, line, None, None, 0, None, None, nworkers, 1, 0, True))
+            self.findings.extend(out.items)
+            return
         w, h, _ = rec.image_size
-        sfx = _suffix(ref)
-        if sfx not in IMG_FORMATS:
-            add("yolo.image_format", "error", f"suffix {sfx!r} is not an image format Ultralytics reads "
-                f"({', '.join(sorted(IMG_FORMATS))})")
-        if w < MIN_IMAGE_PX or h < MIN_IMAGE_PX:
-            add("yolo.image_too_small", "error",
-                f"image is {w}x{h}; Ultralytics needs at least {MIN_IMAGE_PX} px a side")
-        if not rec.boxes:
-            add("image.no_boxes", "info", "no boxes (a background image; check it is really empty)")
-        confs = [b.confidence for b in rec.boxes if b.confidence is not None]
-        if nworkers == 1:
-            add("image.single_worker", "warning", "labeled by one worker only (no consensus)")
-        elif nworkers is None and rec.boxes and len(confs) == len(rec.boxes) and all(c == 0.0 for c in confs):
-            add("image.single_worker", "warning",
-                "every confidence is 0.00, Ground Truth's mark of a label from one worker (no consensus)")
-            confs = []  # 0.0 here means "one worker", not "low agreement"
+        confs = _image_checks(rec, w, h, nworkers, out)
         present: set[int] = set()
         xyxy = np.zeros((len(rec.boxes), 4))
         seen_rows: dict[tuple[int, str], int] = {}
         for i, b in enumerate(rec.boxes):
-            total_boxes += 1
-            cid = b.class_id
-            line_name = rec.class_map.get(cid)
-            cname = line_name or seen_names.get(cid) or f"class {cid}"
-            if names is not None:
-                if cid not in names:
-                    nc = len(names)
-                    add("class.undefined", "error", f"class id {cid} ({line_name or '?'}) is not one of the "
-                        f"{nc} classes {sorted(names.values())}", i, cname)
-                    add("yolo.class_out_of_range", "error",
-                        f"class {cid} exceeds dataset class count {nc}", i, cname)
-                elif line_name is not None and line_name != names[cid]:
-                    hint = f" (the name {line_name!r} is class {by_name[line_name]})" \
-                        if by_name is not None and line_name in by_name else ""
-                    add("class.name_mismatch", "error", f"the line's class-map calls class {cid} {line_name!r}, "
-                        f"the job calls it {names[cid]!r}{hint}", i, cname)
-            elif line_name is not None:
-                prev = seen_names.setdefault(cid, line_name)
-                if prev != line_name:
-                    add("class.name_mismatch", "error",
-                        f"class {cid} is {line_name!r} here but {prev!r} on an earlier line", i, cname)
-            stats = classes.get(cid)
-            if stats is None:
-                stats = classes[cid] = ClassStats(cname if names is None else names.get(cid, cname))
-            stats.boxes += 1
-            if cid not in present:
-                present.add(cid)
-                stats.images += 1
+            self.total_boxes += 1
+            cname = self._check_class(rec, i, out)
+            stats = self._count_box(b.class_id, cname, present)
             if b.confidence is not None and confs:
                 stats.confidences.append(b.confidence)
             x0, y0, x1, y1 = b.left, b.top, b.left + b.width, b.top + b.height
             xyxy[i] = (x0, y0, x1, y1)
             if b.width <= 0 or b.height <= 0:
-                add("yolo.zero_area", "error", f"box is {b.width:g}x{b.height:g} px", i, cname)
+                out.add("yolo.zero_area", "error", f"box is {b.width:g}x{b.height:g} px", i, cname)
                 continue
-            lo, hi = min(x0 / w, y0 / h), max(x1 / w, y1 / h)
-            if lo < -0.01 or hi > 1.01:
-                sev = "warning" if cfg.clip else "error"
-                add("yolo.out_of_bounds", sev, f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) leaves the {w}x{h} image "
-                    "by more than 1%" + (" (the converter clips it)" if cfg.clip else
-                                         "; Ultralytics drops the whole image"), i, cname)
-            row_key = (cid, f"{(x0 + x1) / 2 / w:.6f} {(y0 + y1) / 2 / h:.6f} {b.width / w:.6f} {b.height / h:.6f}")
-            if row_key in seen_rows:
-                add("yolo.duplicate", "warning", f"exact duplicate of box {seen_rows[row_key]} "
-                    "(Ultralytics removes it)", i, cname)
-            else:
-                seen_rows[row_key] = i
-            frac = (b.width * b.height) / (w * h)
-            if min(b.width, b.height) < cfg.tiny_px or frac < cfg.tiny_area:
-                add("box.tiny", "warning", f"tiny box {b.width:g}x{b.height:g} px ({frac:.2e} of the image)", i, cname)
-            elif frac > cfg.huge_area:
-                add("box.huge", "warning", f"box covers {frac:.0%} of the image", i, cname)
-            stats.area_fracs.append(frac)
-            stats.aspects.append(b.width / b.height)
-            rows.append((len(images), i, cid, math.log(frac), math.log(b.width / b.height)))
-            if confs and b.confidence is not None and b.confidence < cfg.low_confidence:
-                add("box.low_confidence", "warning", f"confidence {b.confidence:.2f} < {cfg.low_confidence}",
-                    i, cname)
+            self._check_box(rec, i, cname, (w, h), stats, seen_rows, bool(confs), out)
         # heavily overlapping same-class boxes (exact duplicates are reported above)
         if len(rec.boxes) > 1:
-            cls = np.array([b.class_id for b in rec.boxes])
-            iw = np.minimum(xyxy[:, None, 2], xyxy[None, :, 2]) - np.maximum(xyxy[:, None, 0], xyxy[None, :, 0])
-            ih = np.minimum(xyxy[:, None, 3], xyxy[None, :, 3]) - np.maximum(xyxy[:, None, 1], xyxy[None, :, 1])
-            inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
-            area = (xyxy[:, 2] - xyxy[:, 0]).clip(0) * (xyxy[:, 3] - xyxy[:, 1]).clip(0)
-            union = area[:, None] + area[None, :] - inter
-            with np.errstate(divide="ignore", invalid="ignore"):
-                iou = np.where(union > 0, inter / union, 0.0)
-            mask = np.triu((iou >= cfg.overlap_iou) & (iou < 1.0 - 1e-9) & (cls[:, None] == cls[None, :]), 1)
-            for a, b2 in zip(*np.nonzero(mask), strict=True):
-                cname = seen_names.get(int(cls[a]), f"class {int(cls[a])}")
-                add("box.overlap", "warning", f"overlaps box {int(a)} of the same class (IoU {iou[a, b2]:.2f}); "
-                    "one object drawn twice?", int(b2), cname)
-        n_err = sum(1 for f in img_findings if f.severity == "error")
-        n_warn = sum(1 for f in img_findings if f.severity == "warning")
+            self._check_overlaps(rec, xyxy, out)
         all_conf = [b.confidence for b in rec.boxes if b.confidence is not None] if confs else []
-        images.append(ImageSummary(ref, file, line, w, h, len(rec.boxes), min(all_conf) if all_conf else None,
-                                   statistics.fmean(all_conf) if all_conf else None, nworkers, n_err, n_warn))
-        findings.extend(img_findings)
+        self.images.append(ImageSummary(ref, file, line, w, h, len(rec.boxes), min(all_conf) if all_conf else None,
+                                        statistics.fmean(all_conf) if all_conf else None, nworkers,
+                                        out.count("error"), out.count("warning")))
+        self.findings.extend(out.items)
 
-    # dataset level: size / aspect outliers within each class (robust z-scores)
+    def _check_class(self, rec: OutputRecord, i: int, out: _ImageFindings) -> str:
+        """The box's class against the job's classes (or the earlier lines' class-maps); its display name."""
+        names, by_name = self.names, self.by_name
+        cid = rec.boxes[i].class_id
+        line_name = rec.class_map.get(cid)
+        cname = line_name or self.seen_names.get(cid) or f"class {cid}"
+        if names is not None:
+            if cid not in names:
+                nc = len(names)
+                out.add("class.undefined", "error", f"class id {cid} ({line_name or '?'}) is not one of the "
+                        f"{nc} classes {sorted(names.values())}", i, cname)
+                out.add("yolo.class_out_of_range", "error",
+                        f"class {cid} exceeds dataset class count {nc}", i, cname)
+            elif line_name is not None and line_name != names[cid]:
+                hint = f" (the name {line_name!r} is class {by_name[line_name]})" \
+                    if by_name is not None and line_name in by_name else ""
+                out.add("class.name_mismatch", "error", f"the line's class-map calls class {cid} {line_name!r}, "
+                        f"the job calls it {names[cid]!r}{hint}", i, cname)
+        elif line_name is not None:
+            prev = self.seen_names.setdefault(cid, line_name)
+            if prev != line_name:
+                out.add("class.name_mismatch", "error",
+                        f"class {cid} is {line_name!r} here but {prev!r} on an earlier line", i, cname)
+        return cname
+
+    def _count_box(self, cid: int, cname: str, present: set[int]) -> ClassStats:
+        stats = self.classes.get(cid)
+        if stats is None:
+            stats = self.classes[cid] = ClassStats(cname if self.names is None else self.names.get(cid, cname))
+        stats.boxes += 1
+        if cid not in present:
+            present.add(cid)
+            stats.images += 1
+        return stats
+
+    def _check_box(self, rec: OutputRecord, i: int, cname: str, size: tuple[int, int], stats: ClassStats,
+                   seen_rows: dict[tuple[int, str], int], with_confidence: bool, out: _ImageFindings) -> None:
+        """Bounds, exact duplicates, size and confidence of a box with a positive area in a ``size`` image."""
+        cfg = self.cfg
+        b = rec.boxes[i]
+        cid = b.class_id
+        w, h = size
+        x0, y0, x1, y1 = b.left, b.top, b.left + b.width, b.top + b.height
+        lo, hi = min(x0 / w, y0 / h), max(x1 / w, y1 / h)
+        if lo < -0.01 or hi > 1.01:
+            sev = "warning" if cfg.clip else "error"
+            out.add("yolo.out_of_bounds", sev, f"box ({x0:g}, {y0:g}, {x1:g}, {y1:g}) leaves the {w}x{h} image "
+                    "by more than 1%" + (" (the converter clips it)" if cfg.clip else
+                                         "; Ultralytics drops the whole image"), i, cname)
+        row_key = (cid, f"{(x0 + x1) / 2 / w:.6f} {(y0 + y1) / 2 / h:.6f} {b.width / w:.6f} {b.height / h:.6f}")
+        if row_key in seen_rows:
+            out.add("yolo.duplicate", "warning", f"exact duplicate of box {seen_rows[row_key]} "
+                    "(Ultralytics removes it)", i, cname)
+        else:
+            seen_rows[row_key] = i
+        frac = (b.width * b.height) / (w * h)
+        if min(b.width, b.height) < cfg.tiny_px or frac < cfg.tiny_area:
+            out.add("box.tiny", "warning", f"tiny box {b.width:g}x{b.height:g} px ({frac:.2e} of the image)", i,
+                    cname)
+        elif frac > cfg.huge_area:
+            out.add("box.huge", "warning", f"box covers {frac:.0%} of the image", i, cname)
+        stats.area_fracs.append(frac)
+        stats.aspects.append(b.width / b.height)
+        self.rows.append((len(self.images), i, cid, math.log(frac), math.log(b.width / b.height)))
+        if with_confidence and b.confidence is not None and b.confidence < cfg.low_confidence:
+            out.add("box.low_confidence", "warning", f"confidence {b.confidence:.2f} < {cfg.low_confidence}",
+                    i, cname)
+
+    def _check_overlaps(self, rec: OutputRecord, xyxy: Any, out: _ImageFindings) -> None:
+        cls = np.array([b.class_id for b in rec.boxes])
+        iw = np.minimum(xyxy[:, None, 2], xyxy[None, :, 2]) - np.maximum(xyxy[:, None, 0], xyxy[None, :, 0])
+        ih = np.minimum(xyxy[:, None, 3], xyxy[None, :, 3]) - np.maximum(xyxy[:, None, 1], xyxy[None, :, 1])
+        inter = np.clip(iw, 0, None) * np.clip(ih, 0, None)
+        area = (xyxy[:, 2] - xyxy[:, 0]).clip(0) * (xyxy[:, 3] - xyxy[:, 1]).clip(0)
+        union = area[:, None] + area[None, :] - inter
+        with np.errstate(divide="ignore", invalid="ignore"):
+            iou = np.where(union > 0, inter / union, 0.0)
+        mask = np.triu((iou >= self.cfg.overlap_iou) & (iou < 1.0 - 1e-9) & (cls[:, None] == cls[None, :]), 1)
+        for a, b2 in zip(*np.nonzero(mask), strict=True):
+            cname = self.seen_names.get(int(cls[a]), f"class {int(cls[a])}")
+            out.add("box.overlap", "warning", f"overlaps box {int(a)} of the same class (IoU {iou[a, b2]:.2f}); "
+                    "one object drawn twice?", int(b2), cname)
+
+
+def _image_checks(rec: OutputRecord, w: int, h: int, nworkers: int | None, out: _ImageFindings) -> list[float]:
+    """Format, size, emptiness and consensus of a labeled image; the confidences that mean agreement
+    (none when every 0.0 marks a single worker)."""
+    sfx = _suffix(rec.source_ref)
+    if sfx not in IMG_FORMATS:
+        out.add("yolo.image_format", "error", f"suffix {sfx!r} is not an image format Ultralytics reads "
+                f"({', '.join(sorted(IMG_FORMATS))})")
+    if w < MIN_IMAGE_PX or h < MIN_IMAGE_PX:
+        out.add("yolo.image_too_small", "error",
+                f"image is {w}x{h}; Ultralytics needs at least {MIN_IMAGE_PX} px a side")
+    if not rec.boxes:
+        out.add("image.no_boxes", "info", "no boxes (a background image; check it is really empty)")
+    confs = [b.confidence for b in rec.boxes if b.confidence is not None]
+    if nworkers == 1:
+        out.add("image.single_worker", "warning", "labeled by one worker only (no consensus)")
+    elif nworkers is None and rec.boxes and len(confs) == len(rec.boxes) and all(c == 0.0 for c in confs):
+        out.add("image.single_worker", "warning",
+                "every confidence is 0.00, Ground Truth's mark of a label from one worker (no consensus)")
+        confs = []  # 0.0 here means "one worker", not "low agreement"
+    return confs
+
+
+def _outlier_findings(run: _Pass) -> list[Finding]:
+    """Dataset level: size / aspect outliers within each class (robust z-scores)."""
+    cfg, rows, out = run.cfg, run.rows, []
     by_class: dict[int, list[int]] = defaultdict(list)
     for k, r in enumerate(rows):
         by_class[r[2]].append(k)
     for cid, idxs in sorted(by_class.items()):
         if len(idxs) < cfg.min_class_boxes:
             continue
-        cname = classes[cid].name
+        cname = run.classes[cid].name
         for col, code, what in ((3, "box.size_outlier", "size"), (4, "box.aspect_outlier", "aspect ratio")):
             vals = [rows[k][col] for k in idxs]
             for k, z in zip(idxs, robust_z(vals, min_mad=cfg.outlier_min_mad), strict=True):
                 if abs(z) > cfg.outlier_z:
-                    img = images[rows[k][0]]
+                    img = run.images[rows[k][0]]
                     typical = math.exp(statistics.median(vals))
                     val = math.exp(rows[k][col])
                     desc = (f"area {val:.2e} of the image vs the class median {typical:.2e}" if col == 3
                             else f"aspect w/h {val:.2f} vs the class median {typical:.2f}")
-                    findings.append(Finding(code, "info", f"unusual {what} for {cname!r}: {desc} (robust z "
-                                            f"{z:+.1f})", img.source_ref, rows[k][1], img.file, img.line, cname))
-    # dataset level: classes
+                    out.append(Finding(code, "info", f"unusual {what} for {cname!r}: {desc} (robust z "
+                                       f"{z:+.1f})", img.source_ref, rows[k][1], img.file, img.line, cname))
+    return out
+
+
+def _class_findings(run: _Pass) -> list[Finding]:
+    """Dataset level: classes without boxes, and classes far smaller than the largest."""
+    names, classes, cfg, out = run.names, run.classes, run.cfg, []
     if names is not None:
         for cid, name in sorted(names.items()):
             if cid not in classes or classes[cid].boxes == 0:
-                findings.append(Finding("class.unused", "warning", f"class {cid} {name!r} has no boxes",
-                                        class_name=name))
+                out.append(Finding("class.unused", "warning", f"class {cid} {name!r} has no boxes",
+                                   class_name=name))
     counts = {cid: s.boxes for cid, s in classes.items() if s.boxes and (names is None or cid in names)}
     if len(counts) > 1:
         top = max(counts.values())
         for cid, n in sorted(counts.items()):
             if n * cfg.imbalance_ratio < top:
-                findings.append(Finding("class.imbalance", "warning",
-                                        f"class {classes[cid].name!r} has {n} boxes, the largest class {top} "
-                                        f"(more than {cfg.imbalance_ratio:g}x)", class_name=classes[cid].name))
-    order = {s: i for i, s in enumerate(SEVERITIES)}
-    findings.sort(key=lambda f: (order.get(f.severity, 9), f.source_ref is not None, f.file or "", f.line or 0,
-                                 f.box if f.box is not None else -1, f.code))
-    return ValidationReport(findings, images, classes, total_boxes, cfg)
+                out.append(Finding("class.imbalance", "warning",
+                                   f"class {classes[cid].name!r} has {n} boxes, the largest class {top} "
+                                   f"(more than {cfg.imbalance_ratio:g}x)", class_name=classes[cid].name))
+    return out
