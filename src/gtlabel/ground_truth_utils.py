@@ -81,9 +81,8 @@ def build_labeling_job(
 ) -> BuiltJob:
     """Everything :func:`create_labeling_job_config` does, returning the :class:`~gtlabel.jobs.build.BuiltJob`
     (request, estimate, written URIs, warnings) instead of only the request."""
-    from gtlabel.jobs.build import prepare_job, resolve_region, resolve_role
+    from gtlabel.jobs.build import resolve_region, resolve_role
     from gtlabel.jobs.names import default_job_name
-    from gtlabel.jobs.spec import JobSpec
 
     if worker_type not in _WORKER_TYPES:
         raise ConfigError(f"worker_type must be one of {', '.join(_WORKER_TYPES)}, got {worker_type!r}")
@@ -92,50 +91,13 @@ def build_labeling_job(
     region = resolve_region(region)
     role_arn = resolve_role(role_arn)  # before any S3 write: a missing role leaves nothing behind
     name = job_name or default_job_name()
-    workforce: dict[str, Any]
-    if worker_type == "private":
-        workforce = {"type": "private", "workteam": workteam}
-    elif worker_type == "public":
-        workforce = {"type": "public", "price_usd": public_price_usd}
-    else:
-        if not workteam:
-            raise ConfigError("worker_type='vendor' needs workteam=<the subscribed vendor workteam ARN>")
-        workforce = {"type": "vendor", "workteam_arn": workteam, "price_usd": vendor_price_usd}
-
-    client = sm_client
+    workforce = _workforce(worker_type, workteam, public_price_usd, vendor_price_usd)
     needs_client = (worker_type == "private" and not (workteam or "").startswith("arn:")) or check_name
-    if client is None and needs_client:
-        import boto3
-
-        client = boto3.client("sagemaker", region_name=region)
+    client = sm_client if sm_client is not None or not needs_client else _sagemaker_client(region)
     if check_name and client is not None:
-        # before anything is written under <output>/<name>/: a taken name must not touch that job's files
-        from gtlabel.jobs.names import check_job_name, ensure_name_available
-
-        bad_name = check_job_name(name)
-        if bad_name:
-            raise ValidationFailed(bad_name)
-        ensure_name_available(client, name)
-
-    # the input manifest: given, or built from the prefix next to the job's other files
-    built_manifest: str | None = None
-    objects: int | None = None
-    if _is_manifest(input_path) and sample is None:
-        manifest = input_path
-    else:
-        from gtlabel.manifests import build_input_manifest
-
-        manifest = f"{output_path.rstrip('/')}/{name}/gtlabel/input.manifest"
-        with storage.encrypt_with(kms_key_id):  # the job's own key, else GTLABEL_KMS_KEY_ID
-            summary = build_input_manifest(input_path, manifest, sample=sample, seed=seed)
-        built_manifest = manifest
-        objects = summary.written
-        log.info("input manifest %s: %d objects (%s skipped)", manifest, summary.written,
-                 sum(summary.skipped.values()))
-        if summary.written == 0:
-            _discard(manifest)
-            raise ConfigError(f"no images (.jpg, .jpeg, .png up to 40 MB) found under {input_path}")
-
+        _check_name_free(client, name)
+    manifest, objects = _input_manifest(input_path, output_path, name, sample=sample, seed=seed,
+                                        kms_key_id=kms_key_id)
     spec_data: dict[str, Any] = {
         "name": name, "task_type": task_type, "input_manifest": manifest, "output_path": output_path,
         "role_arn": role_arn, "region": region, "labels": list(labels or DEFAULT_LABELS), "header": header,
@@ -147,18 +109,75 @@ def build_labeling_job(
         "prior_label_attribute_name": prior_label_attribute_name, "tags": dict(tags or {}),
         "kms_key_id": kms_key_id, "max_budget_usd": max_budget_usd, "free_tier": free_tier,
     }
-    try:
-        spec = JobSpec.from_dict(spec_data, source="create_labeling_job_config")
-        built = prepare_job(spec, sm_client=client, check_name=False, objects=objects, upload=upload)
-    except GtlabelError:
-        if built_manifest is not None:  # leave nothing behind for a job that will not be created
-            _discard(built_manifest)
-        raise
+    built = _prepare(spec_data, client, objects=objects, upload=upload,
+                     built_manifest=None if objects is None else manifest)
     if built.estimate is not None:
         log.info("cost estimate for %s:\n%s", name, built.estimate.to_text())
     for w in built.warnings:
         log.warning("%s", w)
     return built
+
+
+def _workforce(worker_type: str, workteam: str | None, public_price_usd: float | Decimal | str | None,
+               vendor_price_usd: float | Decimal | str | None) -> dict[str, Any]:
+    """The ``workforce`` part of the job spec for ``worker_type`` (one of ``_WORKER_TYPES``)."""
+    if worker_type == "private":
+        return {"type": "private", "workteam": workteam}
+    if worker_type == "public":
+        return {"type": "public", "price_usd": public_price_usd}
+    if not workteam:
+        raise ConfigError("worker_type='vendor' needs workteam=<the subscribed vendor workteam ARN>")
+    return {"type": "vendor", "workteam_arn": workteam, "price_usd": vendor_price_usd}
+
+
+def _sagemaker_client(region: str) -> SageMakerClient:
+    import boto3
+
+    return boto3.client("sagemaker", region_name=region)
+
+
+def _check_name_free(client: SageMakerClient, name: str) -> None:
+    """Before anything is written under <output>/<name>/: a taken name must not touch that job's files."""
+    from gtlabel.jobs.names import check_job_name, ensure_name_available
+
+    bad_name = check_job_name(name)
+    if bad_name:
+        raise ValidationFailed(bad_name)
+    ensure_name_available(client, name)
+
+
+def _input_manifest(input_path: str, output_path: str, name: str, *, sample: int | None, seed: int,
+                    kms_key_id: str | None) -> tuple[str, int | None]:
+    """The job's input manifest: ``input_path`` when it is one (and no sample is asked for), else one built from
+    the prefix next to the job's other files; ``(manifest URI, objects written or None when given)``."""
+    if _is_manifest(input_path) and sample is None:
+        return input_path, None
+    from gtlabel.manifests import build_input_manifest
+
+    manifest = f"{output_path.rstrip('/')}/{name}/gtlabel/input.manifest"
+    with storage.encrypt_with(kms_key_id):  # the job's own key, else GTLABEL_KMS_KEY_ID
+        summary = build_input_manifest(input_path, manifest, sample=sample, seed=seed)
+    log.info("input manifest %s: %d objects (%s skipped)", manifest, summary.written,
+             sum(summary.skipped.values()))
+    if summary.written == 0:
+        _discard(manifest)
+        raise ConfigError(f"no images (.jpg, .jpeg, .png up to 40 MB) found under {input_path}")
+    return manifest, summary.written
+
+
+def _prepare(spec_data: Mapping[str, Any], client: SageMakerClient | None, *, objects: int | None, upload: bool,
+             built_manifest: str | None) -> BuiltJob:
+    """The spec checked and the job prepared; a manifest built for it is removed if that fails."""
+    from gtlabel.jobs.build import prepare_job
+    from gtlabel.jobs.spec import JobSpec
+
+    try:
+        spec = JobSpec.from_dict(dict(spec_data), source="create_labeling_job_config")
+        return prepare_job(spec, sm_client=client, check_name=False, objects=objects, upload=upload)
+    except GtlabelError:
+        if built_manifest is not None:  # leave nothing behind for a job that will not be created
+            _discard(built_manifest)
+        raise
 
 
 def _discard(uri: str) -> None:
