@@ -60,8 +60,6 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=24_000, help="bytes per object (a small JPEG)")
     ap.add_argument("--rounds", type=int, default=1, help="alternating rounds; the best of each is reported")
     ap.add_argument("--workers", type=int, default=None, help="gtlabel threads (default GTLABEL_MAX_CONCURRENCY)")
-    ap.add_argument("--storage-copy-many", action="store_true",
-                    help="also time gtlabel.storage.copy_many (managed copies) for reference")
     args = ap.parse_args()
 
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -79,9 +77,8 @@ def main() -> None:
         import boto3
 
         from gtlabel import storage
-        from gtlabel.yolo import copy_objects
 
-        storage._clients.clear()
+        storage.reset_clients()
         cli = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
         bucket = "bench-copy"
         cli.create_bucket(Bucket=bucket)
@@ -95,7 +92,6 @@ def main() -> None:
 
         ours: list[float] = []
         theirs: list[float] = []
-        managed: list[float] = []
         for r in range(args.rounds):
             # awscli
             dst_aws = f"dst-aws-{r}/"
@@ -107,34 +103,23 @@ def main() -> None:
             ru = resource.getrusage(resource.RUSAGE_CHILDREN)
             print(f"awscli CPU (children total) {ru.ru_utime + ru.ru_stime:.2f}s", file=sys.stderr)
             assert count(cli, bucket, dst_aws) == args.objects
-            # gtlabel: the copy path convert_ground_truth_to_yolo uses for images (one CopyObject each)
+            # gtlabel: storage.copy_many, the copy path convert_ground_truth_to_yolo uses for images (one
+            # CopyObject each)
             dst = f"s3://{bucket}/dst-gtlabel-{r}/"
             t0 = time.perf_counter()
             pairs = ((info.uri, dst + info.uri.split("/src/", 1)[1])
                      for info in storage.list_objects(f"s3://{bucket}/src/"))
             c0 = time.process_time()
-            n = copy_objects(pairs, max_workers=args.workers)
+            n = storage.copy_many(pairs, max_workers=args.workers)
             ours.append(time.perf_counter() - t0)
             print(f"gtlabel client CPU {time.process_time() - c0:.2f}s", file=sys.stderr)
             assert n == args.objects and count(cli, bucket, f"dst-gtlabel-{r}/") == args.objects
-            # for reference: gtlabel.storage.copy_many (managed copy: HeadObject + CopyObject per object)
-            if args.storage_copy_many:
-                dst = f"s3://{bucket}/dst-storage-{r}/"
-                t0 = time.perf_counter()
-                pairs = ((info.uri, dst + info.uri.split("/src/", 1)[1])
-                         for info in storage.list_objects(f"s3://{bucket}/src/"))
-                storage.copy_many(pairs)
-                managed.append(time.perf_counter() - t0)
 
         best, tbest = min(ours), min(theirs)
         print(f"\n### S3 -> S3 copy of {args.objects:,} objects ({args.size:,} bytes each), local moto server\n")
         print("| client | seconds | objects/s |")
         print("| --- | ---: | ---: |")
-        print(f"| gtlabel yolo.copy_objects (server-side CopyObject) | {best:.2f} | {args.objects / best:,.0f} |")
-        if managed:
-            m = min(managed)
-            print(f"| gtlabel storage.copy_many (managed: HeadObject + CopyObject) | {m:.2f} | "
-                  f"{args.objects / m:,.0f} |")
+        print(f"| gtlabel storage.copy_many (server-side CopyObject) | {best:.2f} | {args.objects / best:,.0f} |")
         print(f"| aws s3 cp --recursive (awscli, same endpoint) | {tbest:.2f} | {args.objects / tbest:,.0f} |")
         ratio = tbest / best
         print(f"\ngtlabel/awscli speed: **{ratio:.2f}x** (target >= 1: {'met' if ratio >= 1 else 'NOT met'})")

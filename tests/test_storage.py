@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -103,6 +105,47 @@ def test_copy_many_s3_to_s3_and_local(bucket: str, tmp_path: Path) -> None:
     assert (tmp_path / "l" / "17.jpg").read_bytes() == b"img17"
     storage.copy(tmp_path / "l" / "17.jpg", f"s3://{bucket}/back/17.jpg")
     assert storage.read_bytes(f"s3://{bucket}/back/17.jpg") == b"img17"
+
+
+def test_s3_copy_is_one_copy_object_and_falls_back_to_the_managed_copy(bucket: str) -> None:
+    """S3 -> S3: one CopyObject request per object (no HeadObject); a source S3 refuses to copy in one request
+    (over 5 GB: InvalidRequest) goes through the managed, multipart-capable copy instead."""
+    storage.write_bytes(f"s3://{bucket}/a.jpg", b"img")
+    cli = storage.s3_client()
+    calls: list[str] = []
+    refuse = [True]
+
+    def spy(model: Any, **_kw: Any) -> Any:
+        calls.append(model.name)
+        if model.name == "CopyObject" and refuse and refuse.pop():
+            return (SimpleNamespace(status_code=400, headers={}), {"Error": {"Code": "InvalidRequest", "Message": "too large"}})
+        return None
+
+    cli.meta.events.register("before-call.s3.*", spy)
+    try:
+        refuse.clear()
+        storage.copy(f"s3://{bucket}/a.jpg", f"s3://{bucket}/b.jpg")
+        assert calls == ["CopyObject"]
+        calls.clear()
+        refuse.append(True)
+        storage.copy(f"s3://{bucket}/a.jpg", f"s3://{bucket}/c.jpg")
+        assert calls[0] == "CopyObject" and "HeadObject" in calls[1:]  # refused, then the managed copy
+    finally:
+        cli.meta.events.unregister("before-call.s3.*", spy)
+    assert storage.read_bytes(f"s3://{bucket}/c.jpg") == b"img"
+
+
+def test_copy_many_in_place_for_a_staging_folder(tmp_path: Path) -> None:
+    (tmp_path / "src").mkdir()
+    (tmp_path / "dst").mkdir()
+    pairs = [(str(tmp_path / "src" / f"{i}.jpg"), str(tmp_path / "dst" / f"{i}.jpg")) for i in range(5)]
+    for i, (src, _) in enumerate(pairs):
+        Path(src).write_bytes(b"x" * i)
+    assert storage.copy_many(pairs, atomic=False) == 5
+    assert [Path(d).read_bytes() for _, d in pairs] == [b"x" * i for i in range(5)]
+    assert sorted(p.name for p in (tmp_path / "dst").iterdir()) == [f"{i}.jpg" for i in range(5)]  # no temp files
+    with pytest.raises(NotFound, match="missing"):
+        storage.copy_many([(str(tmp_path / "missing.jpg"), str(tmp_path / "dst" / "m.jpg"))], atomic=False)
 
 
 def test_copy_many_raises_first_error(bucket: str) -> None:

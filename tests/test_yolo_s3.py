@@ -9,10 +9,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import boto3
 import orjson
 import pytest
 import yaml
 
+from gtlabel import storage
 from gtlabel.errors import DatasetExists, StorageError
 from gtlabel.yolo import convert_ground_truth_to_yolo
 from test_yolo_helpers import gt_line, jpeg_bytes, make_image, write_manifest
@@ -73,6 +75,23 @@ def test_s3_to_s3_server_side_copies_and_data_yaml_last(s3: Any, bucket: str) ->
         if src_key == "raw/rot.jpg":
             label = s3.get_object(Bucket=bucket, Key=f"datasets/drone-v1/{e['label']}")["Body"].read()
             assert label == b"3 0.350000 0.850000 0.500000 0.200000\n"
+
+
+def test_a_conversion_to_s3_under_encrypt_with_encrypts_every_object(s3: Any, bucket: str, s3_endpoint: str) -> None:
+    """The copied images and uploaded labels too (the copies run on the copier's threads; the key of the
+    caller's ``storage.encrypt_with`` block reaches them), not only what is written from this thread."""
+    key = boto3.client("kms", endpoint_url=s3_endpoint, region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
+    manifest = s3_scene(s3, bucket, n=4)
+    out = f"s3://{bucket}/enc"
+    with storage.encrypt_with(key):
+        rep = convert_ground_truth_to_yolo(manifest, out, CLASSES, progress=False)
+    assert rep.images_copied == 7
+    ks = keys(s3, bucket, "enc/")
+    assert sum("/images/" in k for k in ks) == sum("/labels/" in k for k in ks) == 7
+    for k in ks:
+        h = s3.head_object(Bucket=bucket, Key=k)
+        assert (h.get("ServerSideEncryption"), h.get("SSEKMSKeyId")) == ("aws:kms", key), k
+    assert s3.head_object(Bucket=bucket, Key="raw/rot.jpg").get("ServerSideEncryption") != "aws:kms"
 
 
 def test_s3_versions_noop_exists_overwrite_and_interrupted_runs(s3: Any, bucket: str) -> None:

@@ -18,6 +18,7 @@ import contextvars
 import hashlib
 import json
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -483,16 +484,38 @@ def list_objects(
 
 
 # ----------------------------------------------------------------------------------------------- copies
-def copy(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
-    """Copy one object/file. S3 -> S3 is a server-side copy; other pairs stream through this machine."""
+def copy(src: str | os.PathLike[str], dst: str | os.PathLike[str], *, atomic: bool = True) -> None:
+    """Copy one object/file. S3 -> S3 is a server-side copy; other pairs stream through this machine.
+
+    S3 -> S3 is one ``CopyObject`` request (a managed copy would add a ``HeadObject`` per object, twice the
+    requests for many small images, see bench/bench_copy.py); a source over one request's 5 GB limit falls
+    back to the managed (multipart) copy. ``atomic=False`` writes a local destination in place, without the
+    temp file and fsync: for a caller that publishes the whole folder atomically itself (the converter's
+    staging folder)."""
     src, dst = str(src), str(dst)
     if is_s3(src) and is_s3(dst):
         s, d = parse_s3(src), parse_s3(dst)
+        cli = s3_client()
+        request: dict[str, Any] = {"CopySource": {"Bucket": s.bucket, "Key": s.key}, "Bucket": d.bucket,
+                                   "Key": d.key, **_sse_args()}
         try:
-            s3_client().copy({"Bucket": s.bucket, "Key": s.key}, d.bucket, d.key, ExtraArgs=_sse_args() or None,
-                             Config=_transfer_config(use_threads=False))
+            try:
+                cli.copy_object(**request)
+            except ClientError as exc:
+                if str(exc.response.get("Error", {}).get("Code", "")) not in {"InvalidRequest", "EntityTooLarge"}:
+                    raise
+                cli.copy({"Bucket": s.bucket, "Key": s.key}, d.bucket, d.key, ExtraArgs=_sse_args() or None,
+                         Config=_transfer_config(use_threads=False))
         except (ClientError, BotoCoreError) as exc:
             raise _client_error(exc, src) from exc
+        return
+    if not is_s3(src) and not is_s3(dst) and not atomic:
+        try:
+            shutil.copyfile(src, dst)
+        except FileNotFoundError as exc:
+            raise NotFound("does not exist", src) from exc
+        except OSError as exc:
+            raise StorageError(str(exc), src) from exc
         return
     if not is_s3(src) and not is_s3(dst):
         with open_read(src) as fin, atomic_writer(dst) as fout:
@@ -519,11 +542,13 @@ def copy_many(
     *,
     max_workers: int | None = None,
     on_done: Callable[[str, str], None] | None = None,
+    atomic: bool = True,
 ) -> int:
-    """Copy many objects concurrently (thread pool; S3 -> S3 pairs are server-side copies).
+    """Copy many objects concurrently (thread pool; each pair as :func:`copy`, S3 -> S3 server-side).
 
     Returns the number copied. The first failure is raised after in-flight copies finish.
-    ``on_done(src, dst)`` is called after each copy (e.g. to advance a progress bar).
+    ``on_done(src, dst)`` is called after each copy, in the calling thread (e.g. to advance a progress bar).
+    ``atomic``: as in :func:`copy`. An :func:`encrypt_with` key of the caller applies to every copy.
     """
     workers = max_workers or _settings().max_concurrency
     done = 0
@@ -540,7 +565,7 @@ def copy_many(
                     break
                 # each copy runs in a copy of this context: an encrypt_with() key reaches the pool's threads
                 ctx = contextvars.copy_context()
-                pending[pool.submit(ctx.run, copy, pair[0], pair[1])] = pair
+                pending[pool.submit(ctx.run, copy, pair[0], pair[1], atomic=atomic)] = pair
             if not pending:
                 break
             finished, _ = wait(pending, return_when=FIRST_COMPLETED)

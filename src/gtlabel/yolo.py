@@ -47,7 +47,7 @@ import uuid
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -77,7 +77,6 @@ __all__ = [
     "ImageProbe",
     "check_label_text",
     "convert_ground_truth_to_yolo",
-    "copy_objects",
     "dataset_name",
     "format_label",
     "iter_dataset_labels",
@@ -1207,98 +1206,16 @@ def _publish_local(final: Path, staging: Path, state: _PassState, moved: Sequenc
 
 
 def _copy_batch(pairs: list[tuple[str, str]], workers: int, prog: _Progress, task: Any) -> int:
-    """Copy ``pairs`` concurrently (local -> local with shutil; anything with S3 via storage.copy_many, which
-    copies S3 -> S3 server-side). Returns how many were copied."""
-    if all(not storage.is_s3(s) and not storage.is_s3(d) for s, d in pairs):
-        def one(p: tuple[str, str]) -> None:
-            try:
-                shutil.copyfile(p[0], p[1])
-            except FileNotFoundError as exc:
-                raise NotFound("does not exist", p[0]) from exc
-            except OSError as exc:
-                raise StorageError(str(exc), p[0]) from exc
-
-        with ThreadPoolExecutor(max_workers=min(workers, 16)) as pool:
-            for _ in pool.map(one, pairs):
-                prog.advance(task)
-        return len(pairs)
+    """Copy ``pairs`` concurrently with :func:`gtlabel.storage.copy_many` (S3 -> S3 server-side; local files
+    in place, not one by one atomically: the staging folder is published as a whole). Returns how many were
+    copied."""
+    local = all(not storage.is_s3(s) and not storage.is_s3(d) for s, d in pairs)
 
     def done(_s: str, _d: str) -> None:
         prog.advance(task)
 
-    return copy_objects(pairs, max_workers=workers, on_done=done)
-
-
-def _copy_one(pair: tuple[str, str]) -> None:
-    """One copy. S3 -> S3: a single server-side ``CopyObject`` (the size limit of one request is 5 GB; Ground
-    Truth images are <= 40 MB), falling back to :func:`gtlabel.storage.copy` (managed, multipart) when S3 says
-    the object is too large. Everything else: :func:`gtlabel.storage.copy`."""
-    from botocore.exceptions import ClientError
-
-    src, dst = pair
-    if not (storage.is_s3(src) and storage.is_s3(dst)):
-        storage.copy(src, dst)
-        return
-    s, d = storage.parse_s3(src), storage.parse_s3(dst)
-    kwargs: dict[str, Any] = {"CopySource": {"Bucket": s.bucket, "Key": s.key}, "Bucket": d.bucket, "Key": d.key,
-                              **_sse_kwargs()}
-    try:
-        storage.s3_client().copy_object(**kwargs)
-    except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in {"InvalidRequest", "EntityTooLarge"}:
-            storage.copy(src, dst)
-            return
-        if code in {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}:
-            raise NotFound("does not exist", src) from exc
-        raise StorageError(f"S3 error {code}: {exc}", src) from exc
-
-
-def _sse_kwargs() -> dict[str, str]:
-    from gtlabel.settings import get_settings
-
-    kms = get_settings().kms_key_id
-    return {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms} if kms else {}
-
-
-def copy_objects(pairs: Iterable[tuple[str, str]], *, max_workers: int | None = None,
-                 on_done: Callable[[str, str], None] | None = None) -> int:
-    """Copy ``(src, dst)`` pairs concurrently; S3 -> S3 with one ``CopyObject`` request each (server-side).
-
-    Like :func:`gtlabel.storage.copy_many` (bounded queue, first error raised after in-flight copies finish),
-    but without the managed transfer's extra ``HeadObject`` per object, which halves the requests for many
-    small images (see bench/bench_copy.py). Returns the number copied.
-    """
-    workers = max_workers or _default_workers()
-    done = 0
-    first_error: BaseException | None = None
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gtlabel-copy") as pool:
-        pending: dict[Future[None], tuple[str, str]] = {}
-        it = iter(pairs)
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < workers * 4:
-                pair = next(it, None)
-                if pair is None:
-                    exhausted = True
-                    break
-                pending[pool.submit(_copy_one, pair)] = pair
-            if not pending:
-                break
-            finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in finished:
-                pair = pending.pop(fut)
-                exc = fut.exception()
-                if exc is not None:
-                    first_error = first_error or exc
-                    exhausted = True
-                    continue
-                done += 1
-                if on_done is not None:
-                    on_done(*pair)
-    if first_error is not None:
-        raise first_error
-    return done
+    return storage.copy_many(pairs, max_workers=min(workers, 16) if local else workers, on_done=done,
+                             atomic=False)
 
 
 def _publish_s3(out: str, staging: Path, state: _PassState, moved: Sequence[str], head: Mapping[str, Any],
