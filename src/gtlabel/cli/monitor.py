@@ -10,11 +10,13 @@ start-up.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.logging import RichHandler
@@ -22,6 +24,9 @@ from rich.table import Table
 
 from gtlabel.cli._common import Exit, console, err_console, handle_errors
 from gtlabel.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gtlabel.monitor.summary import WatchSummary
 
 JOB_GROUP = "job"
 _JOB_HELP = "Labeling jobs: create, watch, list."
@@ -74,6 +79,44 @@ def _money(v: float | None) -> str:
     return "-" if v is None else f"${v:,.2f}"
 
 
+@contextlib.contextmanager
+def _monitor_log_shown() -> Iterator[None]:
+    """Alerts, stalls and the auto-stop are log lines of ``gtlabel.monitor``: show them above the live bar."""
+    logger = logging.getLogger("gtlabel.monitor")
+    handler = RichHandler(console=err_console, show_path=False, markup=False)
+    handler.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    old_level, old_propagate = logger.level, logger.propagate
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        logger.propagate = old_propagate
+
+
+def _print_summary(summary: WatchSummary, plot: str | None) -> None:
+    c = summary.counters
+    cost = summary.cost.total_usd if summary.cost else None
+    console.print(f"{summary.job_name}: [bold]{summary.final_status}[/]; labeled {c.total_labeled}/{c.total} "
+                  f"(human {c.human_labeled}, machine {c.machine_labeled}), failed {c.failed}; cost "
+                  f"{_money(cost)}" + (f" of {_money(summary.budget_usd)}" if summary.budget_usd else ""),
+                  highlight=False)
+    lines = [f"alert: {a.message}" for a in summary.alerts] + [f"stall: {s}" for s in summary.stalls]
+    if summary.stop_reason and not summary.stopped_by_us:
+        lines.append(summary.stop_reason)
+    if summary.failure_reason:
+        lines.append(f"failure reason: {summary.failure_reason}")
+    if summary.output_manifest:
+        lines.append(f"output manifest: {summary.output_manifest}")
+    if plot:
+        lines.append(f"plot: {plot}")
+    for line in lines:
+        console.print(f"  {line}", highlight=False)
+
+
 def watch_cmd(
     name: Annotated[str, typer.Argument(help="Labeling job name.")],
     poll: Annotated[float, typer.Option(help="Seconds between polls (grows while nothing moves).")] = 30.0,
@@ -94,53 +137,35 @@ def watch_cmd(
 
     Exit 0 when Completed, 4 when gtlabel stopped it over budget, 6 when Failed/Stopped or still running at --max-wait.
     """
-    from gtlabel.monitor import DEFAULT_THRESHOLDS, watch_labeling_job
+    from gtlabel.monitor import (
+        DEFAULT_THRESHOLDS,
+        BudgetPolicy,
+        Notifications,
+        Polling,
+        StallPolicy,
+        WatchOptions,
+        watch_job,
+    )
     from gtlabel.monitor.clients import make_client
     from gtlabel.monitor.progress import RichView
 
-    # alerts, stalls and the auto-stop are log lines of "gtlabel.monitor": show them above the live bar
-    logger = logging.getLogger("gtlabel.monitor")
-    handler = RichHandler(console=err_console, show_path=False, markup=False)
-    handler.setLevel(logging.INFO)
-    logger.addHandler(handler)
-    old_level, old_propagate = logger.level, logger.propagate
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    try:
-        summary = watch_labeling_job(
-            name, poll_seconds=poll, max_poll_seconds=max(max_poll, poll), max_wait_seconds=max_wait,
-            budget_usd=budget, thresholds=tuple(threshold) if threshold else DEFAULT_THRESHOLDS,
-            auto_stop=auto_stop, stop_at=stop_at, sns_topic_arn=sns_topic, stall_after_seconds=stall_after,
-            progress=RichView(err_console) if progress else False,
-            logs_client=make_client("logs", retry_mode="standard") if worker_logs else None,
-        )
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-        logger.propagate = old_propagate
+    options = WatchOptions(
+        polling=Polling(poll_seconds=poll, max_poll_seconds=max(max_poll, poll), max_wait_seconds=max_wait),
+        budget=BudgetPolicy(budget_usd=budget, thresholds=tuple(threshold) if threshold else DEFAULT_THRESHOLDS,
+                            auto_stop=auto_stop, stop_at=stop_at),
+        stall=StallPolicy(after_seconds=stall_after,
+                          logs_client=make_client("logs", retry_mode="standard") if worker_logs else None),
+        notifications=Notifications(sns_topic_arn=sns_topic),
+        progress=RichView(err_console) if progress else False,
+    )
+    with _monitor_log_shown():
+        summary = watch_job(name, options)
     if plot:
         summary.plot(plot, show=False)
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), indent=2, sort_keys=True))
     else:
-        c = summary.counters
-        cost = summary.cost.total_usd if summary.cost else None
-        console.print(f"{name}: [bold]{summary.final_status}[/]; labeled {c.total_labeled}/{c.total} "
-                      f"(human {c.human_labeled}, machine {c.machine_labeled}), failed {c.failed}; cost "
-                      f"{_money(cost)}" + (f" of {_money(summary.budget_usd)}" if summary.budget_usd else ""),
-                      highlight=False)
-        for a in summary.alerts:
-            console.print(f"  alert: {a.message}", highlight=False)
-        for s in summary.stalls:
-            console.print(f"  stall: {s}", highlight=False)
-        if summary.stop_reason and not summary.stopped_by_us:
-            console.print(f"  {summary.stop_reason}", highlight=False)
-        if summary.failure_reason:
-            console.print(f"  failure reason: {summary.failure_reason}", highlight=False)
-        if summary.output_manifest:
-            console.print(f"  output manifest: {summary.output_manifest}", highlight=False)
-        if plot:
-            console.print(f"  plot: {plot}", highlight=False)
+        _print_summary(summary, plot)
     if summary.stopped_by_us:
         err_console.print(summary.stop_reason or "stopped by gtlabel", highlight=False)
         raise typer.Exit(int(Exit.BUDGET))

@@ -2,34 +2,22 @@
 
 from __future__ import annotations
 
-import json
-import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from gtlabel.errors import ConfigError
-from gtlabel.monitor.clients import make_client
-from gtlabel.monitor.model import Alert
-
-log = logging.getLogger("gtlabel.monitor")
-
-DEFAULT_THRESHOLDS: tuple[float, ...] = (0.5, 0.8, 1.0)
-
-
-def check_thresholds(thresholds: Iterable[float]) -> tuple[float, ...]:
-    """Sorted, de-duplicated thresholds; each a fraction of the budget > 0 (1.0 = the whole budget)."""
-    out = sorted(set(float(t) for t in thresholds))
-    bad = [t for t in out if not t > 0]
-    if bad:
-        raise ConfigError(f"budget thresholds are fractions of the budget and must be > 0 (e.g. 0.5, 0.8, 1.0); got {bad}")
-    return tuple(out)
+from gtlabel.monitor.model import Alert, Observation
+from gtlabel.monitor.notify import Notifications
+from gtlabel.monitor.options import DEFAULT_THRESHOLDS, check_thresholds
+from gtlabel.monitor.summary import WatchRecord
 
 
 class BudgetAlerter:
-    """Fires each threshold at most once, in increasing order, however often it is polled past it."""
+    """Fires each threshold at most once, in increasing order, however often it is polled past it.
+
+    An observer of the watch: each sample with a cost goes through :meth:`update`; the alerts fired are
+    delivered through :class:`~gtlabel.monitor.notify.Notifications` (log, SNS, ``on_alert``).
+    """
 
     def __init__(
         self,
@@ -42,11 +30,13 @@ class BudgetAlerter:
     ) -> None:
         self.job_name = job_name
         self.thresholds = check_thresholds(thresholds)
-        self.on_alert = on_alert
-        self.sns_client = sns_client
-        self.sns_topic_arn = sns_topic_arn
+        self.notifications = Notifications(on_alert=on_alert, sns_client=sns_client, sns_topic_arn=sns_topic_arn)
         self.fired: list[Alert] = []
         self._done: set[float] = set()
+
+    def observe(self, obs: Observation, record: WatchRecord) -> None:
+        if obs.cost is not None:
+            record.alerts += self.update(obs.cost.total_usd, obs.budget_usd, t=obs.t, at=obs.at)
 
     def update(self, cost_usd: float, budget_usd: float | None, *, t: float, at: datetime) -> list[Alert]:
         """Fire every threshold newly crossed by ``cost_usd``; returns the alerts fired now."""
@@ -61,39 +51,7 @@ class BudgetAlerter:
                    f"${budget_usd:,.2f} budget (threshold {th:.0%})")
             alert = Alert(job_name=self.job_name, threshold=th, cost_usd=cost_usd, budget_usd=budget_usd,
                           t=t, at=at, message=msg)
-            alert = self._deliver(alert)
+            alert = self.notifications.alert(alert)
             self.fired.append(alert)
             new.append(alert)
         return new
-
-    def _deliver(self, alert: Alert) -> Alert:
-        log.warning("budget alert: %s", alert.message)
-        message_id: str | None = None
-        if self.sns_topic_arn:
-            message_id = publish(self.sns_client, self.sns_topic_arn,
-                                 subject=f"gtlabel: {alert.job_name} at {alert.threshold:.0%} of budget",
-                                 payload={"type": "budget-alert", "job": alert.job_name,
-                                          "threshold": alert.threshold, "cost_usd": round(alert.cost_usd, 4),
-                                          "budget_usd": alert.budget_usd, "at": alert.at.isoformat(),
-                                          "message": alert.message})
-        if message_id is not None:
-            alert = Alert(**{**alert.__dict__, "sns_message_id": message_id})
-        if self.on_alert is not None:
-            try:
-                self.on_alert(alert)
-            except Exception:  # a broken callback must not stop the watch (nor the auto-stop)
-                log.exception("on_alert callback raised for %s", alert.message)
-        return alert
-
-
-def publish(sns_client: Any, topic_arn: str, *, subject: str, payload: dict[str, Any]) -> str | None:
-    """Publish ``payload`` as JSON to an SNS topic; logs (does not raise) when SNS refuses."""
-    if sns_client is None:
-        sns_client = make_client("sns", retry_mode="standard")
-    try:
-        resp = sns_client.publish(TopicArn=topic_arn, Subject=subject[:100],
-                                  Message=json.dumps(payload, sort_keys=True))
-    except (ClientError, BotoCoreError) as exc:
-        log.error("could not publish to SNS topic %s: %s", topic_arn, exc)
-        return None
-    return str(resp.get("MessageId")) if resp.get("MessageId") else None

@@ -101,6 +101,41 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class Observation:
+    """One poll as the observers see it: the :class:`Sample` (and the one before), the cost so far, the budget
+    in force, the forecast, and the ``DescribeLabelingJob`` response it came from."""
+
+    sample: Sample
+    previous: Sample | None
+    cost: CostPoint | None
+    budget_usd: float | None
+    forecast: Forecast | None
+    describe: Mapping[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def t(self) -> float:
+        return self.sample.t
+
+    @property
+    def at(self) -> datetime:
+        return self.sample.at
+
+    @property
+    def status(self) -> str:
+        return self.sample.status
+
+    @property
+    def counters(self) -> Counters:
+        return self.sample.counters
+
+    @property
+    def moved(self) -> bool:
+        """The first sample, or the counters or the status changed since the one before."""
+        p = self.previous
+        return p is None or p.counters != self.counters or p.status != self.status
+
+
+@dataclass(frozen=True)
 class Alert:
     """A budget threshold crossed (fired once per threshold per watch)."""
 

@@ -20,8 +20,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from gtlabel import storage
 from gtlabel.errors import ConfigError, StorageError
 from gtlabel.jobs import facts
-from gtlabel.monitor.clients import error_code, parse_arn
-from gtlabel.monitor.model import Counters, StallCause, StallReport, human_duration
+from gtlabel.monitor.clients import error_code, make_client, parse_arn
+from gtlabel.monitor.model import Counters, Observation, StallCause, StallReport, human_duration
+from gtlabel.monitor.notify import Notifications
+from gtlabel.monitor.summary import WatchRecord
 
 log = logging.getLogger("gtlabel.monitor")
 
@@ -31,16 +33,28 @@ _ORDER = {"likely": 0, "possible": 1, "info": 2, "ok": 3}
 
 
 class StallDetector:
-    """Tracks counter movement; returns one :class:`StallReport` per stall episode (reset on movement)."""
+    """Tracks counter movement; returns one :class:`StallReport` per stall episode (reset on movement).
 
-    def __init__(self, job_name: str, stall_after_seconds: float, diagnose: Diagnose) -> None:
+    An observer of the watch: each report goes into the record and to ``notifications`` (log, ``on_stall``,
+    SNS).
+    """
+
+    def __init__(self, job_name: str, stall_after_seconds: float, diagnose: Diagnose, *,
+                 notifications: Notifications | None = None) -> None:
         self.job_name = job_name
         self.stall_after = float(stall_after_seconds)
         self.diagnose = diagnose
+        self.notifications = notifications or Notifications()
         self._last: tuple[str, Counters] | None = None
         self._since_t = 0.0
         self._since_at: datetime | None = None
         self._reported = False
+
+    def observe(self, obs: Observation, record: WatchRecord) -> None:
+        report = self.update(obs.describe, status=obs.status, counters=obs.counters, t=obs.t, at=obs.at)
+        if report is not None:
+            record.stalls.append(report)
+            self.notifications.stalled(report)
 
     def update(self, describe: Mapping[str, Any], *, status: str, counters: Counters, t: float,
                at: datetime) -> StallReport | None:
@@ -63,6 +77,22 @@ class StallDetector:
         return StallReport(job_name=self.job_name, status=status, counters=counters,
                            stalled_for_seconds=stalled_for, since=self._since_at or at, t=t,
                            causes=tuple(causes))
+
+
+class ClientDiagnosis:
+    """:func:`diagnose_stall` with a watch's clients (a :data:`Diagnose`); the S3 client is made at the first
+    stall when none is given."""
+
+    def __init__(self, sm_client: Any, s3_client: Any = None, logs_client: Any = None) -> None:
+        self.sm_client = sm_client
+        self.s3_client = s3_client
+        self.logs_client = logs_client
+
+    def __call__(self, describe: Mapping[str, Any], stalled_for: float, now: datetime) -> list[StallCause]:
+        if self.s3_client is None:
+            self.s3_client = make_client("s3", retry_mode="standard", max_attempts=3)
+        return diagnose_stall(describe, stalled_for, now, sm_client=self.sm_client, s3_client=self.s3_client,
+                              logs_client=self.logs_client)
 
 
 # --------------------------------------------------------------------------------------------- checks

@@ -1,4 +1,5 @@
-""":class:`WatchSummary`: what :func:`watch_labeling_job` saw, start to end (JSON-ready, plottable)."""
+""":class:`WatchSummary`: what :func:`watch_labeling_job` saw, start to end (JSON-ready, plottable), and the
+:class:`WatchRecord` it is built from while the watch runs."""
 
 from __future__ import annotations
 
@@ -46,6 +47,39 @@ class WatchSummary:
     def plot(self, path: str | None = None, *, show: bool | None = None) -> Any:
         """Counters, rate and cost over time (see :func:`gtlabel.monitor.plots.plot_watch`)."""
         return plot_watch(self, path, show=show)
+
+
+@dataclass
+class WatchRecord:
+    """What a running watch has seen so far. The sampler adds each poll; the observers add alerts, stalls and
+    the auto-stop; :meth:`summary` freezes a copy."""
+
+    job_name: str
+    budget_usd: float | None = None
+    timeline: list[Sample] = field(default_factory=list)
+    alerts: list[Alert] = field(default_factory=list)
+    stalls: list[StallReport] = field(default_factory=list)
+    stopped_by_us: bool = False
+    stop_reason: str | None = None
+    cost: CostPoint | None = None
+    forecast: Forecast | None = None
+    polls: int = 0
+    last_response: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def last_status(self) -> str:
+        return str(self.last_response.get("LabelingJobStatus", "Unknown"))
+
+    def summary(self, final_status: str, elapsed_seconds: float) -> WatchSummary:
+        last = self.last_response
+        output = last.get("LabelingJobOutput") or {}
+        return WatchSummary(
+            job_name=self.job_name, job_arn=last.get("LabelingJobArn"), final_status=final_status,
+            counters=self.timeline[-1].counters if self.timeline else Counters(), timeline=list(self.timeline),
+            alerts=list(self.alerts), stalls=list(self.stalls), stopped_by_us=self.stopped_by_us,
+            stop_reason=self.stop_reason, failure_reason=last.get("FailureReason"),
+            output_manifest=output.get("OutputDatasetS3Uri"), cost=self.cost, forecast=self.forecast,
+            budget_usd=self.budget_usd, polls=self.polls, elapsed_seconds=elapsed_seconds, last_response=last)
 
 
 def jsonable(obj: Any) -> Any:

@@ -1,9 +1,14 @@
-"""``watch_labeling_job``: bounded polling of ``DescribeLabelingJob`` with progress, cost, alerts and stalls.
+"""Watching a labeling job: describe -> sample -> observers, until a terminal state or the deadline.
 
-Bounded waiting in the manner of botocore's waiters: poll at most until ``max_wait_seconds``, stop on a
-terminal state (Completed, Failed, Stopped), raise :class:`WatchTimeout` with the last response otherwise.
-botocore's retry mode (``adaptive`` by default) absorbs throttling inside each call; a call that still
-fails with a throttling/transient error is retried by the loop with backoff, a bounded number of times.
+- :class:`Poller` describes the job (``DescribeLabelingJob``) at the pace of :class:`Polling`: bounded
+  waiting in the manner of botocore's waiters, back-off while nothing moves, transient errors tried again a
+  bounded number of times, :class:`WatchTimeout` with the last response at the deadline.
+- :class:`Sampler` turns each response into an :class:`Observation`: counters, cost so far, budget in force,
+  forecast, time.
+- the observers (:mod:`gtlabel.monitor.observers`) act on it: notifications, budget alerts, auto-stop, stall
+  reports, the progress bar.
+
+:func:`watch_job` is the loop; :func:`watch_labeling_job` is the same with the options as flat keywords.
 """
 
 from __future__ import annotations
@@ -11,14 +16,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from gtlabel.errors import ConfigError, JobError, WatchTimeout
+from gtlabel.errors import JobError, WatchTimeout
 from gtlabel.monitor import costs
-from gtlabel.monitor.alerts import DEFAULT_THRESHOLDS, BudgetAlerter, publish
 from gtlabel.monitor.clients import RetryMode, is_not_found, is_transient, make_client
 from gtlabel.monitor.forecast import forecast
 from gtlabel.monitor.model import (
@@ -26,16 +29,153 @@ from gtlabel.monitor.model import (
     Alert,
     CostPoint,
     Counters,
-    Forecast,
+    Observation,
     Sample,
     StallReport,
     human_duration,
 )
+from gtlabel.monitor.notify import Notifications
+from gtlabel.monitor.observers import watch_observers
+from gtlabel.monitor.options import DEFAULT_THRESHOLDS, BudgetPolicy, Polling, StallPolicy, WatchOptions
 from gtlabel.monitor.progress import ProgressView, Snapshot, describe_line, make_view
-from gtlabel.monitor.stall import Diagnose, StallDetector, diagnose_stall
-from gtlabel.monitor.summary import WatchSummary
+from gtlabel.monitor.stall import Diagnose
+from gtlabel.monitor.summary import WatchRecord, WatchSummary
 
 log = logging.getLogger("gtlabel.monitor")
+
+
+class Poller:
+    """``DescribeLabelingJob`` at a bounded, backing-off pace, on an injectable clock (seconds, monotonic)."""
+
+    def __init__(self, job_name: str, sm_client: Any, polling: Polling, *,
+                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.job_name = job_name
+        self.sm_client = sm_client
+        self.polling = polling
+        self.clock = clock
+        self.sleep = sleep
+        self.start = clock()
+        self.interval = polling.poll_seconds
+        self.errors_in_row = 0
+
+    def elapsed(self) -> float:
+        return self.clock() - self.start
+
+    def describe(self, record: WatchRecord) -> Mapping[str, Any]:
+        """The job's description; transient failures are waited out (bounded), others raise :class:`JobError`."""
+        while True:
+            try:
+                resp: Mapping[str, Any] = self.sm_client.describe_labeling_job(LabelingJobName=self.job_name)
+            except Exception as exc:
+                self._failed(exc, record)
+                continue
+            self.errors_in_row = 0
+            return resp
+
+    def _failed(self, exc: Exception, record: WatchRecord) -> None:
+        name = self.job_name
+        if is_not_found(exc):
+            raise JobError(f"labeling job {name!r} not found: {exc}") from exc
+        if not is_transient(exc):
+            raise JobError(f"DescribeLabelingJob({name!r}) failed: {exc}") from exc
+        self.errors_in_row += 1
+        if self.errors_in_row > self.polling.max_consecutive_errors:
+            raise JobError(f"DescribeLabelingJob({name!r}) kept failing ({self.errors_in_row} times in a row "
+                           f"after botocore's retries): {exc}") from exc
+        log.warning("DescribeLabelingJob(%s) failed (%s); retrying", name, exc)
+        t = self.elapsed()
+        if t >= self.polling.max_wait_seconds:
+            raise WatchTimeout(f"gave up watching {name!r} after {human_duration(t)}: last call failed with {exc}",
+                               record.last_response, record.summary(record.last_status, self.elapsed())) from exc
+        self.interval = self.polling.after_error(self.interval)
+        self.sleep(self.polling.pause(self.interval, t))
+
+    def check_deadline(self, obs: Observation, record: WatchRecord) -> None:
+        """:class:`WatchTimeout` when the job still runs at ``max_wait_seconds``."""
+        max_wait, c = self.polling.max_wait_seconds, obs.counters
+        if obs.t >= max_wait:
+            raise WatchTimeout(
+                f"labeling job {self.job_name!r} is still {obs.status} after {human_duration(obs.t)} (max_wait_seconds="
+                f"{max_wait:g}); labeled {c.total_labeled}/{c.total}. Watch again, or stop it with StopLabelingJob.",
+                obs.describe, record.summary(obs.status, self.elapsed()))
+
+    def wait(self, obs: Observation) -> None:
+        """Sleep until the next poll: ``poll_seconds`` after movement (or while Stopping), longer otherwise."""
+        self.interval = self.polling.next_interval(self.interval, moved=obs.moved or obs.status == "Stopping")
+        self.sleep(self.polling.pause(self.interval, obs.t))
+
+
+class Sampler:
+    """Turns a ``DescribeLabelingJob`` response into an :class:`Observation`, and adds it to the record."""
+
+    def __init__(self, job_name: str, cost_fn: costs.CostFn, budget: BudgetPolicy, *,
+                 forecast_window_seconds: float = 900.0) -> None:
+        self.job_name = job_name
+        self.cost_fn = cost_fn
+        self.budget = budget
+        self.forecast_window_seconds = forecast_window_seconds
+        self.start_wall = datetime.now(UTC)
+        self.cost_warned = False
+
+    def sample(self, resp: Mapping[str, Any], t: float, record: WatchRecord) -> Observation:
+        cost = self._cost(resp)
+        budget = self.budget.budget_for(cost, costs.budget_from_tags(resp))
+        previous = record.timeline[-1] if record.timeline else None
+        sample = Sample(t=t, at=self.start_wall + timedelta(seconds=t), status=str(resp.get("LabelingJobStatus",
+                        "Unknown")), counters=Counters.from_api(resp.get("LabelCounters")),
+                        cost_usd=cost.total_usd if cost else None)
+        record.polls += 1
+        record.last_response, record.cost, record.budget_usd = resp, cost, budget
+        record.timeline.append(sample)
+        record.forecast = forecast(record.timeline, resp, self.cost_fn if cost is not None else None,
+                                   budget_usd=budget, window_seconds=self.forecast_window_seconds)
+        return Observation(sample=sample, previous=previous, cost=cost, budget_usd=budget,
+                           forecast=record.forecast, describe=resp)
+
+    def _cost(self, resp: Mapping[str, Any]) -> CostPoint | None:
+        try:
+            return self.cost_fn(resp)
+        except Exception as exc:  # a watch without money is still a watch: warn once, go on with counters
+            if not self.cost_warned:
+                log.warning("could not compute the cost of %s: %s", self.job_name, exc)
+                self.cost_warned = True
+            return None
+
+
+def watch_job(name: str, options: WatchOptions | None = None, *, sm_client: Any = None,
+              clock: Callable[[], float] = time.monotonic,
+              sleep: Callable[[float], None] = time.sleep) -> WatchSummary:
+    """Watch a labeling job until it is Completed, Failed or Stopped, and return what happened.
+
+    ``options`` (:class:`WatchOptions`) says how to poll, what the budget allows, when a job is stalled and
+    whom to tell; ``sm_client`` defaults to a SageMaker client with the polling's retry mode;
+    ``clock``/``sleep`` are injectable for tests. Raises :class:`WatchTimeout` at the deadline and
+    :class:`JobError` when the job cannot be described.
+    """
+    opts = options or WatchOptions()
+    sm = sm_client if sm_client is not None else make_client("sagemaker", retry_mode=opts.polling.retry_mode)
+    opts = replace(opts, notifications=opts.notifications.connected())
+    view = make_view(opts.progress)
+    observers = watch_observers(name, sm, opts, view)
+    poller = Poller(name, sm, opts.polling, clock=clock, sleep=sleep)
+    sampler = Sampler(name, opts.cost_fn or costs.default_cost_fn, opts.budget,
+                      forecast_window_seconds=opts.forecast_window_seconds)
+    record = WatchRecord(name, budget_usd=opts.budget.budget_usd)
+    try:
+        while True:
+            resp = poller.describe(record)
+            obs = sampler.sample(resp, poller.elapsed(), record)
+            for observer in observers:
+                observer.observe(obs, record)
+            if obs.status in TERMINAL_STATUSES:
+                summary = record.summary(obs.status, poller.elapsed())
+                log.info("watch ended: %s", describe_line(Snapshot(name, obs.status, obs.counters, obs.cost.total_usd
+                                                                     if obs.cost else None, obs.budget_usd, obs.forecast)))
+                return summary
+            poller.check_deadline(obs, record)
+            poller.wait(obs)
+    finally:
+        view.close()
 
 
 def watch_labeling_job(
@@ -70,205 +210,23 @@ def watch_labeling_job(
 ) -> WatchSummary:
     """Watch a labeling job until it is Completed, Failed or Stopped, and return what happened.
 
-    - polls every ``poll_seconds``; while nothing moves the interval grows by ``backoff`` up to
-      ``max_poll_seconds``; any movement resets it. Gives up after ``max_wait_seconds`` with
-      :class:`WatchTimeout` (carrying the last response).
-    - cost so far comes from :mod:`gtlabel.cost` (or ``cost_fn``); the budget is ``budget_usd`` or the
-      job's ``gtlabel:max-budget-usd`` tag. Each of ``thresholds`` (fractions of the budget) fires once:
-      ``on_alert(alert)``, a warning log line, and an SNS message when ``sns_topic_arn`` is given.
-    - ``auto_stop``: when the cost reaches ``stop_at`` x budget, calls ``StopLabelingJob`` and keeps
-      watching until the job is Stopped (``summary.stopped_by_us``); it says so in the log, to ``on_stop(reason)``
-      and, with ``sns_topic_arn``, in an SNS message of ``"type": "auto-stop"``.
-    - a job InProgress whose counters do not move for ``stall_after_seconds`` (0 disables) gets a
-      :class:`StallReport` of likely causes (logged, ``on_stall``, SNS), once per stall. The checks use
-      ``sm_client``, ``s3_client`` (CORS; created when needed) and, when given, ``logs_client`` (CloudWatch
-      Logs worker activity, AWS only); ``diagnose`` replaces them all.
-    - ``progress``: True shows a live bar (rich in a terminal, an HTML bar in Jupyter), False nothing,
-      or pass your own view.
-    - ``clock``/``sleep`` are injectable for tests (seconds, monotonic).
+    :func:`watch_job` with its options as flat keywords, each documented on its option object:
+    :class:`Polling` (``poll_seconds``, ``max_poll_seconds``, ``backoff``, ``max_wait_seconds``,
+    ``max_consecutive_errors``, ``retry_mode``), :class:`BudgetPolicy` (``budget_usd``, ``thresholds``,
+    ``auto_stop``, ``stop_at``), :class:`StallPolicy` (``stall_after_seconds``, ``diagnose``, ``s3_client``,
+    ``logs_client``), :class:`Notifications` (``on_sample``, ``on_alert``, ``on_stall``, ``on_stop``,
+    ``sns_topic_arn``, ``sns_client``) and :class:`WatchOptions` (``progress``, ``cost_fn``,
+    ``forecast_window_seconds``).
     """
-    if poll_seconds <= 0 or max_poll_seconds < poll_seconds or backoff < 1.0:
-        raise ConfigError(f"need 0 < poll_seconds <= max_poll_seconds and backoff >= 1; got poll_seconds="
-                          f"{poll_seconds}, max_poll_seconds={max_poll_seconds}, backoff={backoff}")
-    if max_wait_seconds < 0:
-        raise ConfigError(f"max_wait_seconds must be >= 0; got {max_wait_seconds}")
-    if budget_usd is not None and budget_usd <= 0:
-        raise ConfigError(f"budget_usd must be > 0; got {budget_usd}")
-    if stop_at <= 0:
-        raise ConfigError(f"stop_at is a fraction of the budget and must be > 0; got {stop_at}")
-
-    sm = sm_client if sm_client is not None else make_client("sagemaker", retry_mode=retry_mode)
-    if sns_topic_arn and sns_client is None:
-        sns_client = make_client("sns", retry_mode="standard")
-    alerter = BudgetAlerter(name, thresholds, on_alert=on_alert, sns_client=sns_client, sns_topic_arn=sns_topic_arn)
-    s3_holder: list[Any] = [s3_client]
-
-    def _default_diagnose(describe: Mapping[str, Any], stalled_for: float, now: datetime) -> list[Any]:
-        if s3_holder[0] is None:
-            s3_holder[0] = make_client("s3", retry_mode="standard", max_attempts=3)
-        return diagnose_stall(describe, stalled_for, now, sm_client=sm, s3_client=s3_holder[0],
-                              logs_client=logs_client)
-
-    stall = StallDetector(name, stall_after_seconds, diagnose or _default_diagnose)
-    view = make_view(progress)
-    cost_of = cost_fn or costs.default_cost_fn
-    cost_warned = False
-
-    start = clock()
-    start_wall = datetime.now(UTC)
-    timeline: list[Sample] = []
-    stalls: list[StallReport] = []
-    stopped_by_us = False
-    stop_attempted = False
-    stop_reason: str | None = None
-    last: Mapping[str, Any] = {}
-    cost: CostPoint | None = None
-    fc: Forecast | None = None
-    budget: float | None = budget_usd
-    interval = poll_seconds
-    errors_in_row = 0
-    polls = 0
-
-    def summary(status: str) -> WatchSummary:
-        c = timeline[-1].counters if timeline else Counters()
-        out = last.get("LabelingJobOutput") or {}
-        return WatchSummary(
-            job_name=name, job_arn=last.get("LabelingJobArn"), final_status=status, counters=c,
-            timeline=list(timeline), alerts=list(alerter.fired), stalls=list(stalls),
-            stopped_by_us=stopped_by_us, stop_reason=stop_reason, failure_reason=last.get("FailureReason"),
-            output_manifest=out.get("OutputDatasetS3Uri"), cost=cost, forecast=fc, budget_usd=budget,
-            polls=polls, elapsed_seconds=clock() - start, last_response=last)
-
-    try:
-        while True:
-            try:
-                resp = sm.describe_labeling_job(LabelingJobName=name)
-                errors_in_row = 0
-            except Exception as exc:
-                if is_not_found(exc):
-                    raise JobError(f"labeling job {name!r} not found: {exc}") from exc
-                if not is_transient(exc):
-                    raise JobError(f"DescribeLabelingJob({name!r}) failed: {exc}") from exc
-                errors_in_row += 1
-                if errors_in_row > max_consecutive_errors:
-                    raise JobError(f"DescribeLabelingJob({name!r}) kept failing ({errors_in_row} times in a row "
-                                   f"after botocore's retries): {exc}") from exc
-                log.warning("DescribeLabelingJob(%s) failed (%s); retrying", name, exc)
-                t = clock() - start
-                if t >= max_wait_seconds:
-                    raise WatchTimeout(f"gave up watching {name!r} after {human_duration(t)}: last call failed "
-                                       f"with {exc}", last, summary(str(last.get("LabelingJobStatus", "Unknown")))
-                                       ) from exc
-                interval = min(interval * backoff * 2, max_poll_seconds)
-                sleep(min(interval, max(max_wait_seconds - t, 0.0)))
-                continue
-
-            polls += 1
-            last = resp
-            t = clock() - start
-            at = start_wall + timedelta(seconds=t)
-            status = str(resp.get("LabelingJobStatus", "Unknown"))
-            counters = Counters.from_api(resp.get("LabelCounters"))
-
-            try:
-                cost = cost_of(resp)
-            except Exception as exc:
-                if not cost_warned:
-                    log.warning("could not compute the cost of %s: %s", name, exc)
-                    cost_warned = True
-                cost = None
-            if budget_usd is None:
-                budget = (cost.budget_usd if cost and cost.budget_usd else None) or costs.budget_from_tags(resp)
-
-            prev = timeline[-1] if timeline else None
-            sample = Sample(t=t, at=at, status=status, counters=counters,
-                            cost_usd=cost.total_usd if cost else None)
-            timeline.append(sample)
-            if on_sample is not None:
-                try:
-                    on_sample(sample)
-                except Exception:  # like on_alert/on_stall: a broken callback must not end the watch
-                    log.exception("on_sample callback raised")
-            if prev is None or prev.status != status:
-                log.info("labeling job %s is %s", name, status)
-
-            if cost is not None:
-                alerter.update(cost.total_usd, budget, t=t, at=at)
-                if (auto_stop and not stop_attempted and budget and cost.total_usd >= stop_at * budget
-                        and status in ("Initializing", "InProgress")):
-                    stop_attempted = True
-                    reason = (f"cost ${cost.total_usd:,.2f} reached {stop_at:.0%} of the ${budget:,.2f} budget")
-                    if _stop(sm, name):
-                        stopped_by_us = True
-                        stop_reason = f"stopped by gtlabel: {reason}"
-                        log.warning("%s: %s (StopLabelingJob sent)", name, stop_reason)
-                    else:
-                        stop_reason = f"gtlabel tried to stop the job ({reason}) but StopLabelingJob was refused"
-                    # whoever gets the budget alerts also hears that the job was (or could not be) stopped
-                    if sns_topic_arn:
-                        publish(sns_client, sns_topic_arn, subject=f"gtlabel: {name} auto-stop",
-                                payload={"type": "auto-stop", "job": name, "stopped": stopped_by_us,
-                                         "cost_usd": round(cost.total_usd, 4), "budget_usd": budget,
-                                         "message": stop_reason})
-                    if on_stop is not None:
-                        try:
-                            on_stop(stop_reason)
-                        except Exception:
-                            log.exception("on_stop callback raised")
-
-            report = stall.update(resp, status=status, counters=counters, t=t, at=at)
-            if report is not None:
-                stalls.append(report)
-                log.warning("%s", report)
-                if on_stall is not None:
-                    try:
-                        on_stall(report)
-                    except Exception:
-                        log.exception("on_stall callback raised")
-                if sns_topic_arn:
-                    publish(sns_client, sns_topic_arn, subject=f"gtlabel: {name} stalled",
-                            payload={"type": "stall", "job": name, "stalled_for_seconds": report.stalled_for_seconds,
-                                     "causes": [str(c) for c in report.causes], "message": str(report)})
-
-            fc = forecast(timeline, resp, cost_of if cost is not None else None, budget_usd=budget,
-                          window_seconds=forecast_window_seconds)
-            note = ""
-            if stopped_by_us:
-                note = "stopped by gtlabel (budget)"
-            elif stalls and stalls[-1].t == t:
-                note = f"stalled {human_duration(report.stalled_for_seconds if report else 0)}"
-            view.update(Snapshot(job_name=name, status=status, counters=counters,
-                                 cost_usd=cost.total_usd if cost else None, budget_usd=budget, forecast=fc,
-                                 note=note))
-
-            if status in TERMINAL_STATUSES:
-                result = summary(status)
-                log.info("watch ended: %s", describe_line(Snapshot(name, status, counters, result.cost.total_usd
-                                                                     if result.cost else None, budget, fc)))
-                return result
-            if t >= max_wait_seconds:
-                raise WatchTimeout(
-                    f"labeling job {name!r} is still {status} after {human_duration(t)} (max_wait_seconds="
-                    f"{max_wait_seconds:g}); labeled {counters.total_labeled}/{counters.total}. Watch again, or "
-                    f"stop it with StopLabelingJob.", resp, summary(status))
-
-            moved = prev is None or prev.counters != counters or prev.status != status
-            interval = poll_seconds if (moved or status == "Stopping") else min(interval * backoff, max_poll_seconds)
-            sleep(min(interval, max(max_wait_seconds - t, 0.0)))
-    finally:
-        view.close()
-
-
-def _stop(sm: Any, name: str) -> bool:
-    """``StopLabelingJob``; True when accepted. A refusal (e.g. the job just finished) is logged, not raised."""
-    try:
-        sm.stop_labeling_job(LabelingJobName=name)
-    except ClientError as exc:
-        if is_not_found(exc):
-            raise JobError(f"could not stop labeling job {name!r}: not found") from exc
-        log.error("StopLabelingJob(%s) refused: %s", name, exc)
-        return False
-    except BotoCoreError as exc:
-        log.error("StopLabelingJob(%s) failed: %s", name, exc)
-        return False
-    return True
+    options = WatchOptions(
+        polling=Polling(poll_seconds=poll_seconds, max_poll_seconds=max_poll_seconds, backoff=backoff,
+                        max_wait_seconds=max_wait_seconds, max_consecutive_errors=max_consecutive_errors,
+                        retry_mode=retry_mode),
+        budget=BudgetPolicy(budget_usd=budget_usd, thresholds=tuple(thresholds), auto_stop=auto_stop,
+                            stop_at=stop_at),
+        stall=StallPolicy(after_seconds=stall_after_seconds, diagnose=diagnose, s3_client=s3_client,
+                          logs_client=logs_client),
+        notifications=Notifications(on_sample=on_sample, on_alert=on_alert, on_stall=on_stall, on_stop=on_stop,
+                                    sns_topic_arn=sns_topic_arn, sns_client=sns_client),
+        progress=progress, cost_fn=cost_fn, forecast_window_seconds=forecast_window_seconds)
+    return watch_job(name, options, sm_client=sm_client, clock=clock, sleep=sleep)
