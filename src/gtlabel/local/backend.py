@@ -42,8 +42,9 @@ from gtlabel.errors import (
     ServiceValidationError,
     TaskConflict,
 )
-from gtlabel.local.db import Database
 from gtlabel.local.lifecycle import TERMINAL
+from gtlabel.local.state import Database, State
+from gtlabel.local.state.records import Session, Team, Worker
 
 __all__ = [
     "DEFAULT_TEAM",
@@ -170,6 +171,7 @@ class Backend:
     def __init__(self, db: Database, *, clock: Clock | None = None, region: str = "us-east-1",
                  account_id: str = "123456789012", portal_url: str = "") -> None:
         self.db = db
+        self.state = State(db)
         self.clock: Clock = clock or SystemClock()
         self.region = region
         self.account_id = account_id
@@ -187,22 +189,21 @@ class Backend:
         return f"arn:aws:sagemaker:{self.region}:{self.account_id}:workforce/default"
 
     # ------------------------------------------------------------------ workteams
-    def _team_dict(self, row: sqlite3.Row) -> dict[str, Any]:
-        extra = json.loads(row["extra"])
+    def _team_dict(self, team: Team) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "WorkteamName": row["name"],
-            "MemberDefinitions": json.loads(row["members"]),
-            "WorkteamArn": row["arn"],
+            "WorkteamName": team.name,
+            "MemberDefinitions": team.members,
+            "WorkteamArn": team.arn,
             "WorkforceArn": self.workforce_arn(),
             "ProductListingIds": [],
-            "Description": row["description"],
+            "Description": team.description,
             "SubDomain": self.portal_url.split("://", 1)[-1].rstrip("/"),
-            "CreateDate": row["created"],
-            "LastUpdatedDate": row["updated"],
+            "CreateDate": team.created,
+            "LastUpdatedDate": team.updated,
         }
         for key in ("NotificationConfiguration", "WorkerAccessConfiguration"):
-            if key in extra:
-                out[key] = extra[key]
+            if key in team.extra:
+                out[key] = team.extra[key]
         return out
 
     def create_workteam(self, params: Mapping[str, Any]) -> str:
@@ -210,31 +211,30 @@ class Backend:
         now = self.clock.now()
         extra = {k: params[k] for k in ("NotificationConfiguration", "WorkerAccessConfiguration", "Tags",
                                         "WorkforceName") if k in params}
-        with self.db.tx() as con:
-            if con.execute("SELECT 1 FROM workteams WHERE lower(name)=lower(?)", (name,)).fetchone():
+        teams = self.state.teams
+        with self.state.tx():
+            if teams.exists(name, ignore_case=True):
                 raise ResourceInUse(f"Workteam {name!r} already exists.")
-            (count,) = con.execute("SELECT count(*) FROM workteams").fetchone()
+            count = teams.count()
             if count >= WORKTEAM_LIMIT:
                 raise ResourceLimitExceeded(f"You cannot create more than {WORKTEAM_LIMIT} work teams in an account and "
                                             f"region ({count} exist).")
             arn = self.team_arn(name)
-            con.execute("INSERT INTO workteams (name, arn, description, members, extra, created, updated) "
-                        "VALUES (?,?,?,?,?,?,?)",
-                        (name, arn, str(params["Description"]), json.dumps(params["MemberDefinitions"]),
-                         json.dumps(extra), now, now))
+            teams.insert(Team(name=name, arn=arn, description=str(params["Description"]),
+                              members=list(params["MemberDefinitions"]), extra=extra, created=now, updated=now))
         return arn
 
-    def _team_row(self, name: str) -> sqlite3.Row:
-        row = self.db.one("SELECT * FROM workteams WHERE name=?", (name,))
-        if row is None:
+    def _team(self, name: str) -> Team:
+        team = self.state.teams.get(name)
+        if team is None:
             raise ResourceNotFound(f"Workteam {name!r} does not exist.")
-        return row
+        return team
 
     def describe_workteam(self, name: str) -> dict[str, Any]:
-        return self._team_dict(self._team_row(name))
+        return self._team_dict(self._team(name))
 
     def list_workteams(self, params: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
-        teams = [self._team_dict(r) for r in self.db.query("SELECT * FROM workteams")]
+        teams = [self._team_dict(t) for t in self.state.teams.all()]
         if params.get("NameContains"):
             teams = [t for t in teams if str(params["NameContains"]).lower() in t["WorkteamName"].lower()]
         key = "CreateDate" if params.get("SortBy") == "CreateDate" else "WorkteamName"
@@ -247,96 +247,89 @@ class Backend:
 
     def update_workteam(self, params: Mapping[str, Any]) -> dict[str, Any]:
         name = str(params["WorkteamName"])
-        with self.db.tx() as con:
-            row = con.execute("SELECT * FROM workteams WHERE name=?", (name,)).fetchone()
-            if row is None:
-                raise ResourceNotFound(f"Workteam {name!r} does not exist.")
-            extra = json.loads(row["extra"])
+        with self.state.tx():
+            team = self._team(name)
+            extra = dict(team.extra)
             for k in ("NotificationConfiguration", "WorkerAccessConfiguration"):
                 if k in params:
                     extra[k] = params[k]
-            members = json.dumps(params["MemberDefinitions"]) if "MemberDefinitions" in params else row["members"]
-            desc = str(params.get("Description", row["description"]))
-            con.execute("UPDATE workteams SET members=?, description=?, extra=?, updated=? WHERE name=?",
-                        (members, desc, json.dumps(extra), self.clock.now(), name))
+            members = list(params["MemberDefinitions"]) if "MemberDefinitions" in params else team.members
+            self.state.teams.update(name, members=members, description=str(params.get("Description", team.description)),
+                                    extra=extra, updated=self.clock.now())
         return self.describe_workteam(name)
 
     def delete_workteam(self, name: str) -> None:
-        with self.db.tx() as con:
-            row = con.execute("SELECT arn FROM workteams WHERE name=?", (name,)).fetchone()
-            if row is None:
-                raise ResourceNotFound(f"Workteam {name!r} does not exist.")
-            busy = con.execute("SELECT name FROM jobs WHERE team=? AND status IN ('Initializing','InProgress',"
-                               "'Stopping') LIMIT 1", (name,)).fetchone()
+        with self.state.tx():
+            self._team(name)
+            busy = self.db.one("SELECT name FROM jobs WHERE team=? AND status IN ('Initializing','InProgress',"
+                               "'Stopping') LIMIT 1", (name,))
             if busy:
-                raise ServiceValidationError(f"Workteam {name!r} has a running labeling job "
-                                             f"({busy['name']}); stop it first.")
-            con.execute("DELETE FROM workteams WHERE name=?", (name,))
-            con.execute("DELETE FROM members WHERE team=?", (name,))
+                raise ServiceValidationError(f"Workteam {name!r} has a running labeling job ({busy['name']}); stop "
+                                             "it first.")
+            self.state.teams.delete(name)
+            self.state.workers.remove_team(name)
 
     def team_for_arn(self, arn: str) -> str | None:
         """The local team behind a WorkteamArn; the public (MTurk) workforce maps to the default team."""
         if arn.endswith(PUBLIC_CROWD_SUFFIX):
-            return DEFAULT_TEAM if self.db.one("SELECT 1 FROM workteams WHERE name=?", (DEFAULT_TEAM,)) else None
-        row = self.db.one("SELECT name FROM workteams WHERE arn=?", (arn,))
-        return str(row["name"]) if row else None
+            return DEFAULT_TEAM if self.state.teams.exists(DEFAULT_TEAM) else None
+        team = self.state.teams.by_arn(arn)
+        return team.name if team is not None else None
+
+    def has_team(self, name: str) -> bool:
+        return self.state.teams.exists(name)
 
     # ------------------------------------------------------------------ workers and sessions
     def add_worker(self, team: str, username: str, password: str) -> str:
         """Create (or re-use) a worker account and add it to ``team``; returns the worker id."""
         if not username or not password:
             raise ServiceValidationError("username and password must not be empty")
-        self._team_row(team)
-        row = self.db.one("SELECT worker_id, pw_hash FROM workers WHERE username=?", (username,))
-        if row is not None:
-            if not check_password(password, row["pw_hash"]):
+        self._team(team)
+        workers = self.state.workers
+        known = workers.by_username(username)
+        if known is not None:
+            if not check_password(password, known.pw_hash):
                 raise ResourceInUse(f"worker {username!r} exists with another password")
-            worker_id = str(row["worker_id"])
+            worker_id = known.worker_id
         else:
             worker_id = f"private.{self.region}.{secrets.token_hex(8)}"
-            pw = hash_password(password)
-            with self.db.tx() as con:
-                con.execute("INSERT INTO workers (worker_id, username, pw_hash, sub, created) VALUES (?,?,?,?,?)",
-                            (worker_id, username, pw, str(uuid.uuid4()), self.clock.now()))
-        with self.db.tx() as con:
-            con.execute("INSERT OR IGNORE INTO members (team, worker_id) VALUES (?,?)", (team, worker_id))
+            workers.insert(Worker(worker_id=worker_id, username=username, pw_hash=hash_password(password),
+                                  sub=str(uuid.uuid4()), created=self.clock.now()))
+        workers.add_member(team, worker_id)
         return worker_id
 
     def authenticate(self, username: str, password: str) -> str | None:
-        row = self.db.one("SELECT worker_id, pw_hash FROM workers WHERE username=?", (username,))
-        if row is None:
+        known = self.state.workers.by_username(username)
+        if known is None:
             check_password(password, hash_password("x"))  # same time for unknown users
             return None
-        return str(row["worker_id"]) if check_password(password, row["pw_hash"]) else None
+        return known.worker_id if check_password(password, known.pw_hash) else None
 
-    def worker(self, worker_id: str) -> sqlite3.Row:
-        row = self.db.one("SELECT * FROM workers WHERE worker_id=?", (worker_id,))
-        if row is None:
+    def worker(self, worker_id: str) -> Worker:
+        found = self.state.workers.get(worker_id)
+        if found is None:
             raise PortalNotFound("no such worker")
-        return row
+        return found
 
     def create_session(self, worker_id: str) -> tuple[str, str]:
         token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(24)
-        with self.db.tx() as con:
-            con.execute("INSERT INTO sessions (token_hash, worker_id, csrf, expires) VALUES (?,?,?,?)",
-                        (_token_hash(token), worker_id, csrf, time.time() + SESSION_SECONDS))
+        self.state.workers.add_session(_token_hash(token), Session(worker_id, csrf, time.time() + SESSION_SECONDS))
         return token, csrf
 
     def session(self, token: str | None) -> tuple[str, str] | None:
         """``(worker_id, csrf)`` for a live session cookie, else ``None``."""
         if not token:
             return None
-        row = self.db.one("SELECT worker_id, csrf, expires FROM sessions WHERE token_hash=?", (_token_hash(token),))
-        if row is None or row["expires"] < time.time():
+        found = self.state.workers.session(_token_hash(token))
+        if found is None or found.expires < time.time():
             return None
-        return str(row["worker_id"]), str(row["csrf"])
+        return found.worker_id, found.csrf
 
     def delete_session(self, token: str) -> None:
-        with self.db.tx() as con:
-            con.execute("DELETE FROM sessions WHERE token_hash=?", (_token_hash(token),))
+        self.state.workers.delete_session(_token_hash(token))
 
     def worker_teams(self, worker_id: str) -> list[str]:
-        return [str(r["team"]) for r in self.db.query("SELECT team FROM members WHERE worker_id=?", (worker_id,))]
+        return self.state.workers.teams_of(worker_id)
 
     # ------------------------------------------------------------------ labeling jobs
     def _job_row(self, name: str) -> sqlite3.Row:

@@ -526,7 +526,7 @@ class Engine:
                             (name, i))
                 con.execute("UPDATE objects SET state='consolidating' WHERE job=? AND idx=?", (name, i))
         answers: dict[int, list[dict[str, Any]]] = {i: [] for i in idxs}
-        subs = {str(r["worker_id"]): str(r["sub"]) for r in self.db.query("SELECT worker_id, sub FROM workers")}
+        subs = self.backend.state.workers.subs()
         marks = ",".join("?" * len(idxs))
         for a in self.db.query(f"SELECT * FROM assignments WHERE job=? AND state='submitted' AND idx IN ({marks}) "
                                "ORDER BY submitted, id", (name, *idxs)):

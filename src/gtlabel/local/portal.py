@@ -163,7 +163,7 @@ class Portal:
         worker_id, csrf = auth
         jobs = await self._run(self.backend.jobs_for_worker, worker_id)
         worker = await self._run(self.backend.worker, worker_id)
-        return self._page("jobs.html", jobs=jobs, csrf_token=csrf, username=worker["username"],
+        return self._page("jobs.html", jobs=jobs, csrf_token=csrf, username=worker.username,
                           message=request.query_params.get("msg", ""))
 
     async def api_me(self, request: Request) -> Response:
@@ -174,7 +174,7 @@ class Portal:
             return auth
         worker = await self._run(self.backend.worker, auth[0])
         jobs = await self._run(self.backend.jobs_for_worker, auth[0])
-        return JSONResponse({"worker_id": auth[0], "username": worker["username"], "csrf_token": auth[1],
+        return JSONResponse({"worker_id": auth[0], "username": worker.username, "csrf_token": auth[1],
                              "jobs": jobs})
 
     # ------------------------------------------------------------------ getting tasks

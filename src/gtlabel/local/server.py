@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 from gtlabel.errors import AuthFailure, ConfigError, ServiceError
 from gtlabel.local.api import Api
 from gtlabel.local.backend import DEFAULT_TEAM, Backend, Clock
-from gtlabel.local.db import Database
 from gtlabel.local.engine import Engine, LambdaFn, LambdaRegistry
 from gtlabel.local.output import S3Store, lean_s3_config
 from gtlabel.local.sigv4 import Credentials, verify
+from gtlabel.local.state import Database
 from gtlabel.storage import write_private_json
 
 if TYPE_CHECKING:
@@ -282,7 +282,7 @@ class LocalService:
         api = Api(self._backend, lambdas=self.lambdas, presign=store.presign, read_bytes=store.read_bytes)
         portal = Portal(self._backend, store, s3_endpoint=self.s3_endpoint, secure_cookies=False)
         app = build_app(api, Credentials(self.access_key, self.secret_key), self.region, portal)
-        if self.default_team and not self.db.one("SELECT 1 FROM workteams WHERE name=?", (self.default_team,)):
+        if self.default_team and not self._backend.has_team(self.default_team):
             self._backend.create_workteam({
                 "WorkteamName": self.default_team,
                 "Description": "Default private team of the local gtlabel service",

@@ -1,4 +1,7 @@
-"""SQLite state of the local service (WAL journal, one connection per thread).
+"""SQLite database of the local service (WAL journal, one connection per thread) and its schema.
+
+The tables are read and written only by the repositories of this package (one owner per table, see
+:mod:`gtlabel.local.state`); the states stored in them are the enums of :mod:`gtlabel.local.lifecycle`.
 
 Durability: ``journal_mode=WAL`` with ``synchronous=FULL`` (the default here): ``tx()`` returns only after the
 WAL is fsynced, so a worker answer whose HTTP reply was sent survives ``kill -9`` and a power cut. ``NORMAL``
@@ -19,10 +22,10 @@ Tables (all times are epoch seconds from the service clock):
 - ``members``    worker <-> team
 - ``sessions``   portal sessions: sha256 of the cookie token, the CSRF token, expiry
 - ``jobs``       one row per labeling job: status, the request as accepted, counters' inputs, output URI
-- ``objects``    one row per input-manifest line (``idx`` = ``datasetObjectId``): state ``pending`` ->
-                 ``active`` (released in iteration n) -> ``done`` | ``failed``; slot counters
-- ``assignments`` one row per (object, worker) claim: ``claimed`` -> ``submitted`` | ``declined`` |
-                 ``returned`` | ``timedout`` | ``cancelled``; the answer JSON of a submission
+- ``objects``    one row per input-manifest line (``idx`` = ``datasetObjectId``): ``ObjectState`` (``pending`` ->
+                 ``active`` (released in iteration n) -> ``consolidating`` -> ``done`` | ``failed``); slot counters
+- ``assignments`` one row per (object, worker) claim: ``AssignmentState`` (``claimed`` -> ``submitted`` |
+                 ``declined`` | ``returned`` | ``timedout`` | ``cancelled``); the answer JSON of a submission
 """
 
 from __future__ import annotations
@@ -166,10 +169,20 @@ class Database:
     @contextlib.contextmanager
     def tx(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back if the body raises). Returns after the commit, and with
-        FULL/EXTRA (``durable``) after the WAL holding it is fsynced."""
+        FULL/EXTRA (``durable``) after the WAL holding it is fsynced.
+
+        Inside a transaction of the same thread, ``tx()`` joins it: the outermost one commits (a durable inner
+        one makes it durable), and an exception that leaves the outermost body rolls everything back. So a
+        repository method writes in its own transaction, and a caller makes several of them one."""
         con = self.conn()
+        if con.in_transaction:
+            if durable:
+                self._local.durable = True
+            yield con
+            return
         with self._write_lock:
             con.execute("BEGIN IMMEDIATE")
+            self._local.durable = durable
             try:
                 yield con
             except BaseException:
@@ -178,7 +191,7 @@ class Database:
             con.execute("COMMIT")
             self._committed += 1
             seq = self._committed
-        if self._group and durable:
+        if self._group and self._local.durable:
             self._make_durable(seq)
 
     def _make_durable(self, seq: int) -> None:

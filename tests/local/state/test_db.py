@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gtlabel.local import db as dbmod
-from gtlabel.local.db import Database
+from gtlabel.local.state import db as dbmod
+from gtlabel.local.state.db import Database
 
 
 def _table(db: Database) -> None:
@@ -91,30 +91,32 @@ def test_a_failed_transaction_is_rolled_back(tmp_path: Path) -> None:
     db.close()
 
 
-def test_store_write_many_uses_writer_processes_for_big_batches(moto_server: str, bucket: str, s3: object) -> None:
-    import boto3
-
-    from gtlabel.errors import StorageError
-    from gtlabel.local.output import S3Store
-
-    client = boto3.client("s3", endpoint_url=moto_server, region_name="us-east-1")
-    store = S3Store(client, client_kwargs={"endpoint_url": moto_server, "region_name": "us-east-1",
-                                           "aws_access_key_id": "testing", "aws_secret_access_key": "testing"})
-    try:
-        small = [(f"s3://{bucket}/small/{i}.json", b'{"i": %d}' % i, "application/json") for i in range(3)]
-        store.write_many(small)
-        assert store._pool is None  # a small batch is written in this process
-        big = [(f"s3://{bucket}/wr/{i:03d}.json", b'{"i": %d}' % i, "application/json")
-               for i in range(S3Store.POOL_MIN_BATCH * 3)]
-        store.write_many(big)
-        assert store._pool is not None
-        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="wr/")["Contents"]]  # type: ignore[attr-defined]
-        assert keys == [f"wr/{i:03d}.json" for i in range(len(big))]
-        body = s3.get_object(Bucket=bucket, Key="wr/007.json")["Body"].read()  # type: ignore[attr-defined]
-        assert body == b'{"i": 7}'
-        bad = [*big[:20], ("s3://no-such-bucket-gtlabel/x.json", b"{}", "application/json")]
-        with pytest.raises(StorageError, match=r"no-such-bucket-gtlabel/x\.json"):
-            store.write_many(bad)
-    finally:
-        store.close()
-    assert store._pool is None
+def test_a_transaction_inside_another_joins_it(tmp_path: Path) -> None:
+    """Repository writes are transactions of their own; inside an outer one they join it: one commit, one fsync,
+    and an exception that leaves the outer body undoes them all."""
+    db = Database(tmp_path / "n.sqlite3")
+    _table(db)
+    fsyncs = db.fsyncs
+    with db.tx() as outer:
+        with db.tx() as inner:
+            assert inner is outer
+            inner.execute("INSERT INTO t (who) VALUES ('a')")
+        with db.tx() as inner:
+            inner.execute("INSERT INTO t (who) VALUES ('b')")
+        with sqlite3.connect(db.path) as peek:  # nothing is visible before the outer commit
+            assert peek.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    assert db.one("SELECT count(*) AS n FROM t")["n"] == 2  # type: ignore[index]
+    assert db.fsyncs == fsyncs + 1
+    with pytest.raises(RuntimeError), db.tx():
+        with db.tx() as inner:
+            inner.execute("INSERT INTO t (who) VALUES ('c')")
+        raise RuntimeError("after the inner one")
+    assert db.one("SELECT count(*) AS n FROM t")["n"] == 2  # type: ignore[index]
+    # an outer non-durable transaction becomes durable when a durable one joins it
+    with db.tx(durable=False), db.tx() as inner:
+        inner.execute("INSERT INTO t (who) VALUES ('d')")
+    assert db.fsyncs == fsyncs + 2
+    with db.tx(durable=False), db.tx(durable=False) as inner:
+        inner.execute("INSERT INTO t (who) VALUES ('e')")
+    assert db.fsyncs == fsyncs + 2
+    db.close()
