@@ -329,6 +329,24 @@ def _b64(png: bytes) -> str:
 def render_html(rep: QualityReport, *, max_findings: int = 500) -> str:
     """The report as one HTML document with everything inline."""
     d = rep.data
+    parts = [*_html_head(d), *_summary_section(d), *_plots_section(rep), *_classes_section(d),
+             *_workers_section(d), *_worst_section(rep), *_findings_section(d, max_findings)]
+    return "\n".join(parts)
+
+
+def _html_head(d: Mapping[str, Any]) -> list[str]:
+    return [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>{_e(d['title'])}</title><style>{_CSS}</style></head><body>",
+        f"<header><h1>{_e(d['title'])}</h1><p>{_e(d.get('source') or '')} &middot; generated {_e(d['generated'])}"
+        "</p></header>",
+        "<nav><a href='#summary'>Summary</a><a href='#plots'>Plots</a><a href='#classes'>Classes</a>"
+        "<a href='#workers'>Workers</a><a href='#worst'>Worst images</a><a href='#findings'>Findings</a></nav><main>",
+    ]
+
+
+def _summary_section(d: Mapping[str, Any]) -> list[str]:
     s = d["summary"]
     cards = [("images", s["images"], ""), ("labeled", s["labeled_images"], ""),
              ("failed", s["failed_images"], "bad" if s["failed_images"] else "ok"),
@@ -340,14 +358,7 @@ def render_html(rep: QualityReport, *, max_findings: int = 500) -> str:
     if "workers" in s:
         cards.append(("workers", s["workers"], ""))
         cards.append(("flagged workers", len(s["flagged_workers"]), "bad" if s["flagged_workers"] else "ok"))
-    parts: list[str] = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<title>{_e(d['title'])}</title><style>{_CSS}</style></head><body>",
-        f"<header><h1>{_e(d['title'])}</h1><p>{_e(d.get('source') or '')} &middot; generated {_e(d['generated'])}"
-        "</p></header>",
-        "<nav><a href='#summary'>Summary</a><a href='#plots'>Plots</a><a href='#classes'>Classes</a>"
-        "<a href='#workers'>Workers</a><a href='#worst'>Worst images</a><a href='#findings'>Findings</a></nav><main>",
+    parts = [
         "<section id='summary'><h2>Summary</h2><div class='cards'>",
         *(f"<div class='card {cls}'><div class='v'>{_e(v)}</div><div class='k'>{_e(k)}</div></div>"
           for k, v, cls in cards),
@@ -357,27 +368,36 @@ def render_html(rep: QualityReport, *, max_findings: int = 500) -> str:
         parts.append("<p class='muted'>Findings by rule: " + ", ".join(
             f"<code>{_e(k)}</code> {v}" for k, v in s["findings_by_code"].items()) + "</p>")
     parts.append("</section>")
+    return parts
 
+
+def _plots_section(rep: QualityReport) -> list[str]:
     captions = {"class_histogram": "Boxes per class", "box_size": "Box size distribution",
                 "box_aspect": "Box aspect distribution", "confidence": "Confidence distribution",
                 "worker_agreement": "Worker agreement"}
-    parts.append("<section id='plots'><h2>Plots</h2><div class='plots'>")
+    parts = ["<section id='plots'><h2>Plots</h2><div class='plots'>"]
     for key, png in rep.plots.items():
         parts.append(f"<figure id='plot-{_e(key)}'><img alt='{_e(captions.get(key, key))}' src='{_b64(png)}'>"
                      f"<figcaption>{_e(captions.get(key, key))}</figcaption></figure>")
     parts.append("</div></section>")
+    return parts
 
-    parts.append("<section id='classes'><h2>Per class</h2><table><thead><tr><th>id</th><th>class</th>"
-                 "<th class='n'>boxes</th><th class='n'>images</th><th class='n'>median area</th>"
-                 "<th class='n'>median aspect w/h</th><th class='n'>mean confidence</th></tr></thead><tbody>")
+
+def _classes_section(d: Mapping[str, Any]) -> list[str]:
+    parts = ["<section id='classes'><h2>Per class</h2><table><thead><tr><th>id</th><th>class</th>"
+             "<th class='n'>boxes</th><th class='n'>images</th><th class='n'>median area</th>"
+             "<th class='n'>median aspect w/h</th><th class='n'>mean confidence</th></tr></thead><tbody>"]
     for c in d["classes"]:
         parts.append(f"<tr><td>{c['id']}</td><td>{_e(c['name'])}</td><td class='n'>{c['boxes']}</td>"
                      f"<td class='n'>{c['images']}</td><td class='n'>{_fmt(c['median_area_fraction'], 4)}</td>"
                      f"<td class='n'>{_fmt(c['median_aspect'], 2)}</td>"
                      f"<td class='n'>{_fmt(c['mean_confidence'], 2)}</td></tr>")
     parts.append("</tbody></table></section>")
+    return parts
 
-    parts.append("<section id='workers'><h2>Per worker</h2>")
+
+def _workers_section(d: Mapping[str, Any]) -> list[str]:
+    parts = ["<section id='workers'><h2>Per worker</h2>"]
     w = d.get("workers")
     if not w:
         parts.append("<p class='muted'>No worker responses found (annotations/worker-response/ under the job "
@@ -387,39 +407,54 @@ def render_html(rep: QualityReport, *, max_findings: int = 500) -> str:
                      f"{w['settings']['iou_threshold']}); team median score {_fmt(w['team_median_score'], 2)}, "
                      f"median time per task {_fmt(w['team_median_seconds'], 1)} s. Unresolved answers: "
                      f"{w['unresolved_answers']}.</p>")
-        parts.append("<table><thead><tr><th>worker</th><th class='n'>tasks</th><th class='n'>median s/task</th>"
-                     "<th class='n'>boxes/task</th><th class='n'>mean IoU</th><th class='n'>precision</th>"
-                     "<th class='n'>recall</th><th class='n'>score</th><th class='n'>robust z</th>"
-                     "<th class='n'>gold F1</th><th>flags and notes</th></tr></thead><tbody>")
-        for wk in w["workers"]:
-            a = wk["agreement"]
-            g = wk["gold"] or {}
-            flag = "<span class='tag'>FLAGGED</span> " if wk["flagged"] else ""
-            notes = "; ".join(wk["reasons"] + wk["notes"])
-            parts.append(
-                f"<tr class='{'flagged' if wk['flagged'] else ''}'><td class='id'>{_e(wk['worker_id'])}</td>"
-                f"<td class='n'>{wk['tasks']}</td><td class='n'>{_fmt(wk['median_seconds'], 1)}</td>"
-                f"<td class='n'>{_fmt(wk['boxes_per_task'], 2)}</td><td class='n'>{_fmt(a['mean_iou'], 2)}</td>"
-                f"<td class='n'>{_fmt(a['precision'], 2)}</td><td class='n'>{_fmt(a['recall'], 2)}</td>"
-                f"<td class='n'>{_fmt(wk['score'], 2)}</td><td class='n'>{_fmt(wk['z_score'], 1)}</td>"
-                f"<td class='n'>{_fmt(g.get('f1'), 2)}</td><td>{flag}{_e(notes)}</td></tr>")
-        parts.append("</tbody></table>")
-        classes = sorted({k for wk in w["workers"] for k in wk["per_class"]})
-        if classes:
-            parts.append("<h3>Per worker and class (precision / recall)</h3><table><thead><tr><th>worker</th>"
-                         + "".join(f"<th class='n'>{_e(c)}</th>" for c in classes) + "</tr></thead><tbody>")
-            for wk in w["workers"]:
-                cells = []
-                for c in classes:
-                    pc = wk["per_class"].get(c)
-                    cells.append(f"<td class='n'>{_fmt(pc['precision'], 2)} / {_fmt(pc['recall'], 2)}</td>"
-                                 if pc else "<td class='n'>–</td>")
-                parts.append(f"<tr class='{'flagged' if wk['flagged'] else ''}'><td class='id'>{_e(wk['worker_id'])}</td>"
-                             + "".join(cells) + "</tr>")
-            parts.append("</tbody></table>")
+        parts += _worker_table(w["workers"])
+        parts += _worker_class_table(w["workers"])
     parts.append("</section>")
+    return parts
 
-    parts.append("<section id='worst'><h2>Worst images</h2>")
+
+def _worker_table(workers: Sequence[Mapping[str, Any]]) -> list[str]:
+    parts = ["<table><thead><tr><th>worker</th><th class='n'>tasks</th><th class='n'>median s/task</th>"
+             "<th class='n'>boxes/task</th><th class='n'>mean IoU</th><th class='n'>precision</th>"
+             "<th class='n'>recall</th><th class='n'>score</th><th class='n'>robust z</th>"
+             "<th class='n'>gold F1</th><th>flags and notes</th></tr></thead><tbody>"]
+    for wk in workers:
+        a = wk["agreement"]
+        g = wk["gold"] or {}
+        flag = "<span class='tag'>FLAGGED</span> " if wk["flagged"] else ""
+        notes = "; ".join(wk["reasons"] + wk["notes"])
+        parts.append(
+            f"<tr class='{'flagged' if wk['flagged'] else ''}'><td class='id'>{_e(wk['worker_id'])}</td>"
+            f"<td class='n'>{wk['tasks']}</td><td class='n'>{_fmt(wk['median_seconds'], 1)}</td>"
+            f"<td class='n'>{_fmt(wk['boxes_per_task'], 2)}</td><td class='n'>{_fmt(a['mean_iou'], 2)}</td>"
+            f"<td class='n'>{_fmt(a['precision'], 2)}</td><td class='n'>{_fmt(a['recall'], 2)}</td>"
+            f"<td class='n'>{_fmt(wk['score'], 2)}</td><td class='n'>{_fmt(wk['z_score'], 1)}</td>"
+            f"<td class='n'>{_fmt(g.get('f1'), 2)}</td><td>{flag}{_e(notes)}</td></tr>")
+    parts.append("</tbody></table>")
+    return parts
+
+
+def _worker_class_table(workers: Sequence[Mapping[str, Any]]) -> list[str]:
+    classes = sorted({k for wk in workers for k in wk["per_class"]})
+    if not classes:
+        return []
+    parts = ["<h3>Per worker and class (precision / recall)</h3><table><thead><tr><th>worker</th>"
+             + "".join(f"<th class='n'>{_e(c)}</th>" for c in classes) + "</tr></thead><tbody>"]
+    for wk in workers:
+        cells = []
+        for c in classes:
+            pc = wk["per_class"].get(c)
+            cells.append(f"<td class='n'>{_fmt(pc['precision'], 2)} / {_fmt(pc['recall'], 2)}</td>"
+                         if pc else "<td class='n'>–</td>")
+        parts.append(f"<tr class='{'flagged' if wk['flagged'] else ''}'><td class='id'>{_e(wk['worker_id'])}</td>"
+                     + "".join(cells) + "</tr>")
+    parts.append("</tbody></table>")
+    return parts
+
+
+def _worst_section(rep: QualityReport) -> list[str]:
+    d = rep.data
+    parts = ["<section id='worst'><h2>Worst images</h2>"]
     if not d["worst_images"]:
         parts.append("<p class='muted'>No image has a finding or a low-confidence box.</p>")
     parts.append("<div class='thumbs'>")
@@ -432,9 +467,12 @@ def render_html(rep: QualityReport, *, max_findings: int = 500) -> str:
                      f"<div class='muted'>line {item['line']} &middot; {len(item['boxes'])} boxes &middot; min "
                      f"confidence {_fmt(item['min_confidence'], 2)}</div><ul>{finds}{more}</ul></div>")
     parts.append("</div></section>")
+    return parts
 
+
+def _findings_section(d: Mapping[str, Any], max_findings: int) -> list[str]:
     findings = d["findings"]
-    parts.append(f"<section id='findings'><h2>Findings ({len(findings)})</h2>")
+    parts = [f"<section id='findings'><h2>Findings ({len(findings)})</h2>"]
     if len(findings) > max_findings:
         parts.append(f"<p class='muted'>The first {max_findings} are listed; the JSON report has all.</p>")
     parts.append("<table><thead><tr><th>severity</th><th>rule</th><th>image</th><th class='n'>line</th>"
@@ -444,7 +482,7 @@ def render_html(rep: QualityReport, *, max_findings: int = 500) -> str:
                      f"</code></td><td>{_e(f['source_ref'] or '(dataset)')}</td><td class='n'>{_fmt(f['line'])}</td>"
                      f"<td class='n'>{_fmt(f['box'])}</td><td>{_e(f['class'])}</td><td>{_e(f['message'])}</td></tr>")
     parts.append("</tbody></table></section></main></body></html>")
-    return "\n".join(parts)
+    return parts
 
 
 # ============================================================================================ I/O rim
