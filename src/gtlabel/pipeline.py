@@ -27,7 +27,7 @@ import os
 import re
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, cast
 
 from gtlabel import storage
@@ -181,82 +181,121 @@ def build_pipeline(config: PipelineConfig, *, session: Any = None, sagemaker_cli
 
 
 def _build(config: PipelineConfig, session: Any, sagemaker_client: Any) -> Any:
-    from sagemaker.estimator import Estimator
-    from sagemaker.inputs import TrainingInput
-    from sagemaker.model import Model
-    from sagemaker.model_metrics import MetricsSource, ModelMetrics
-    from sagemaker.processing import ProcessingInput, ProcessingOutput, Processor
-    from sagemaker.workflow.condition_step import ConditionStep
-    from sagemaker.workflow.conditions import ConditionGreaterThanOrEqualTo
-    from sagemaker.workflow.execution_variables import ExecutionVariables
-    from sagemaker.workflow.fail_step import FailStep
-    from sagemaker.workflow.functions import Join, JsonGet
-    from sagemaker.workflow.model_step import ModelStep
-    from sagemaker.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
     from sagemaker.workflow.pipeline import Pipeline
-    from sagemaker.workflow.properties import PropertyFile
-    from sagemaker.workflow.steps import ProcessingStep, TrainingStep
 
     bucket = storage.parse_s3(config.output_prefix).bucket
     if session is None:
         session = pipeline_session(region=config.region, default_bucket=bucket, sagemaker_client=sagemaker_client)
     region = config.region or session.boto_region_name or "us-east-1"
-    image = config.training_image_uri or _default_image(region)
+    p = _Parameters.of(config, bucket, config.training_image_uri or _default_image(region))
+    step_convert = _convert_step(config, p, session)
+    dataset_uri = step_convert.properties.ProcessingOutputConfig.Outputs["yolo"].S3Output.S3Uri
+    step_train = _train_step(config, p, session, dataset_uri)
+    model_data = step_train.properties.ModelArtifacts.S3ModelArtifacts
+    step_eval, report, eval_uri = _evaluate_step(config, p, session, model_data, dataset_uri)
+    step_check = _register_or_fail_step(config, p, session, model_data, step_eval, report, eval_uri)
+    return Pipeline(name=config.name, parameters=p.all(), steps=[step_convert, step_train, step_eval, step_check],
+                    sagemaker_session=session)
 
-    p_manifest = ParameterString("InputManifestUri", default_value=config.input_manifest_uri
-                                 or f"s3://{bucket}/labeling/output/manifests/output/output.manifest")
-    p_classes = ParameterString("ClassNames", default_value=",".join(config.class_names))
-    p_attr = ParameterString("LabelAttribute", default_value=config.label_attribute)
-    p_prefix = ParameterString("OutputPrefix", default_value=config.output_prefix.rstrip("/"))
-    p_model = ParameterString("ModelConfig", default_value=config.model_config)
-    p_epochs = ParameterInteger("Epochs", default_value=int(config.epochs))
-    p_imgsz = ParameterInteger("ImgSize", default_value=int(config.imgsz))
-    p_batch = ParameterInteger("BatchSize", default_value=int(config.batch))
-    p_seed = ParameterInteger("Seed", default_value=int(config.seed))
-    p_proc_type = ParameterString("ProcessingInstanceType", default_value=config.processing_instance_type)
-    p_train_type = ParameterString("TrainingInstanceType", default_value=config.training_instance_type)
-    p_eval_type = ParameterString("EvaluationInstanceType", default_value=config.evaluation_instance_type)
-    p_proc_image = ParameterString("ProcessingImageUri", default_value=config.processing_image_uri or image)
-    p_train_image = ParameterString("TrainingImageUri", default_value=image)
-    p_infer_image = ParameterString("InferenceImageUri", default_value=config.inference_image_uri or image)
-    p_threshold = ParameterFloat("MapThreshold", default_value=float(config.map_threshold))
-    p_group = ParameterString("ModelPackageGroupName", default_value=config.model_package_group)
-    p_approval = ParameterString("ModelApprovalStatus", default_value=config.approval_status)
-    params = [p_manifest, p_classes, p_attr, p_prefix, p_model, p_epochs, p_imgsz, p_batch, p_seed, p_proc_type,
-              p_train_type, p_eval_type, p_proc_image, p_train_image, p_infer_image, p_threshold, p_group,
-              p_approval]
 
-    def under(*parts: str) -> Any:
-        return Join(on="/", values=[p_prefix, ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
+@dataclass(frozen=True)
+class _Parameters:
+    """The pipeline's parameters (overridable per execution), defaults from the config."""
 
-    role = config.role_arn
-    # --- 1. convert the Ground Truth output manifest to a YOLO11 dataset, with this package
-    convert = Processor(role=role, image_uri=p_proc_image, instance_count=1, instance_type=p_proc_type,
+    manifest: Any
+    classes: Any
+    attr: Any
+    prefix: Any
+    model: Any
+    epochs: Any
+    imgsz: Any
+    batch: Any
+    seed: Any
+    proc_type: Any
+    train_type: Any
+    eval_type: Any
+    proc_image: Any
+    train_image: Any
+    infer_image: Any
+    threshold: Any
+    group: Any
+    approval: Any
+
+    @classmethod
+    def of(cls, config: PipelineConfig, bucket: str, image: str) -> _Parameters:
+        from sagemaker.workflow.parameters import ParameterFloat, ParameterInteger, ParameterString
+
+        return cls(
+            manifest=ParameterString("InputManifestUri", default_value=config.input_manifest_uri
+                                     or f"s3://{bucket}/labeling/output/manifests/output/output.manifest"),
+            classes=ParameterString("ClassNames", default_value=",".join(config.class_names)),
+            attr=ParameterString("LabelAttribute", default_value=config.label_attribute),
+            prefix=ParameterString("OutputPrefix", default_value=config.output_prefix.rstrip("/")),
+            model=ParameterString("ModelConfig", default_value=config.model_config),
+            epochs=ParameterInteger("Epochs", default_value=int(config.epochs)),
+            imgsz=ParameterInteger("ImgSize", default_value=int(config.imgsz)),
+            batch=ParameterInteger("BatchSize", default_value=int(config.batch)),
+            seed=ParameterInteger("Seed", default_value=int(config.seed)),
+            proc_type=ParameterString("ProcessingInstanceType", default_value=config.processing_instance_type),
+            train_type=ParameterString("TrainingInstanceType", default_value=config.training_instance_type),
+            eval_type=ParameterString("EvaluationInstanceType", default_value=config.evaluation_instance_type),
+            proc_image=ParameterString("ProcessingImageUri", default_value=config.processing_image_uri or image),
+            train_image=ParameterString("TrainingImageUri", default_value=image),
+            infer_image=ParameterString("InferenceImageUri", default_value=config.inference_image_uri or image),
+            threshold=ParameterFloat("MapThreshold", default_value=float(config.map_threshold)),
+            group=ParameterString("ModelPackageGroupName", default_value=config.model_package_group),
+            approval=ParameterString("ModelApprovalStatus", default_value=config.approval_status),
+        )
+
+    def all(self) -> list[Any]:
+        """In the order of the pipeline definition."""
+        return [getattr(self, f.name) for f in fields(self)]
+
+    def under(self, *parts: str) -> Any:
+        """``<OutputPrefix>/<execution id>/<parts>``."""
+        from sagemaker.workflow.execution_variables import ExecutionVariables
+        from sagemaker.workflow.functions import Join
+
+        return Join(on="/", values=[self.prefix, ExecutionVariables.PIPELINE_EXECUTION_ID, *parts])
+
+
+def _convert_step(config: PipelineConfig, p: _Parameters, session: Any) -> Any:
+    """1. convert the Ground Truth output manifest to a YOLO11 dataset, with this package."""
+    from sagemaker.processing import ProcessingInput, ProcessingOutput, Processor
+    from sagemaker.workflow.functions import Join
+    from sagemaker.workflow.steps import ProcessingStep
+
+    convert = Processor(role=config.role_arn, image_uri=p.proc_image, instance_count=1, instance_type=p.proc_type,
                         entrypoint=["python3", "-m", "gtlabel.pipeline_scripts.convert"],
                         volume_size_in_gb=config.training_volume_gb, sagemaker_session=session,
                         base_job_name="gtlabel-convert")
-    step_convert = ProcessingStep(
+    return ProcessingStep(
         name=STEP_NAMES["convert"],
         description="Ground Truth output manifest -> YOLO11 dataset (gtlabel.yolo.convert_ground_truth_to_yolo)",
         step_args=convert.run(
-            inputs=[ProcessingInput(source=p_manifest, destination=f"{_PROC}/input/manifest",
+            inputs=[ProcessingInput(source=p.manifest, destination=f"{_PROC}/input/manifest",
                                     input_name="manifest", s3_data_type="S3Prefix")],
             outputs=[ProcessingOutput(output_name="yolo", source=f"{_PROC}/output/yolo",
-                                      destination=under("dataset"))],
+                                      destination=p.under("dataset"))],
             arguments=["--manifest", f"{_PROC}/input/manifest", "--output", f"{_PROC}/output/yolo",
-                       "--classes", p_classes, Join(on="", values=["--label-attribute=", p_attr]),
-                       "--seed", _text(p_seed)],
+                       "--classes", p.classes, Join(on="", values=["--label-attribute=", p.attr]),
+                       "--seed", _text(p.seed)],
         ),
     )
-    dataset_uri = step_convert.properties.ProcessingOutputConfig.Outputs["yolo"].S3Output.S3Uri
 
-    # --- 2. train YOLO11 (hyperparameters are strings, as SageMaker requires)
+
+def _train_step(config: PipelineConfig, p: _Parameters, session: Any, dataset_uri: Any) -> Any:
+    """2. train YOLO11 (hyperparameters are strings, as SageMaker requires)."""
+    from sagemaker.estimator import Estimator
+    from sagemaker.inputs import TrainingInput
+    from sagemaker.workflow.steps import TrainingStep
+
     estimator = Estimator(
-        role=role, image_uri=p_train_image, instance_count=1, instance_type=p_train_type,
-        volume_size=config.training_volume_gb, max_run=config.max_runtime_s, output_path=under("model"),
+        role=config.role_arn, image_uri=p.train_image, instance_count=1, instance_type=p.train_type,
+        volume_size=config.training_volume_gb, max_run=config.max_runtime_s, output_path=p.under("model"),
         container_entry_point=["python3", "-m", "gtlabel.pipeline_scripts.train"],
-        hyperparameters={"model": p_model, "epochs": _text(p_epochs), "imgsz": _text(p_imgsz),
-                         "batch": _text(p_batch), "seed": _text(p_seed)},
+        hyperparameters={"model": p.model, "epochs": _text(p.epochs), "imgsz": _text(p.imgsz),
+                         "batch": _text(p.batch), "seed": _text(p.seed)},
         metric_definitions=[
             {"Name": name, "Regex": rf"gtlabel-metric {re.escape(name)}=([0-9.eE+-]+)"}
             for name in ("precision", "recall", "mAP50", "mAP50-95")
@@ -264,19 +303,26 @@ def _build(config: PipelineConfig, session: Any, sagemaker_client: Any) -> Any:
         sagemaker_session=session, base_job_name="gtlabel-train", disable_profiler=True,
         debugger_hook_config=False,
     )
-    step_train = TrainingStep(
+    return TrainingStep(
         name=STEP_NAMES["train"], description="Ultralytics YOLO11, fully offline (gtlabel.model.train_yolo)",
         step_args=estimator.fit(inputs={"dataset": TrainingInput(s3_data=dataset_uri, input_mode="File")}),
     )
-    model_data = step_train.properties.ModelArtifacts.S3ModelArtifacts
 
-    # --- 3. evaluate on the test split; evaluation.json is a PropertyFile for the condition
+
+def _evaluate_step(config: PipelineConfig, p: _Parameters, session: Any, model_data: Any,
+                   dataset_uri: Any) -> tuple[Any, Any, Any]:
+    """3. evaluate on the test split; evaluation.json is a PropertyFile for the condition.
+    ``(step, property file, evaluation prefix)``."""
+    from sagemaker.processing import ProcessingInput, ProcessingOutput, Processor
+    from sagemaker.workflow.properties import PropertyFile
+    from sagemaker.workflow.steps import ProcessingStep
+
     report = PropertyFile(name="EvaluationReport", output_name="evaluation", path=EVALUATION_FILE)
-    evaluator = Processor(role=role, image_uri=p_train_image, instance_count=1, instance_type=p_eval_type,
-                          entrypoint=["python3", "-m", "gtlabel.pipeline_scripts.evaluate"],
+    evaluator = Processor(role=config.role_arn, image_uri=p.train_image, instance_count=1,
+                          instance_type=p.eval_type, entrypoint=["python3", "-m", "gtlabel.pipeline_scripts.evaluate"],
                           sagemaker_session=session, base_job_name="gtlabel-evaluate")
-    eval_uri = under("evaluation")
-    step_eval = ProcessingStep(
+    eval_uri = p.under("evaluation")
+    step = ProcessingStep(
         name=STEP_NAMES["evaluate"], description="per-class metrics and confusion matrix on the test split",
         step_args=evaluator.run(
             inputs=[ProcessingInput(source=model_data, destination=f"{_PROC}/model", input_name="model"),
@@ -284,13 +330,25 @@ def _build(config: PipelineConfig, session: Any, sagemaker_client: Any) -> Any:
             outputs=[ProcessingOutput(output_name="evaluation", source=f"{_PROC}/evaluation",
                                       destination=eval_uri)],
             arguments=["--model", f"{_PROC}/model", "--dataset", f"{_PROC}/dataset", "--output",
-                       f"{_PROC}/evaluation", "--imgsz", _text(p_imgsz)],
+                       f"{_PROC}/evaluation", "--imgsz", _text(p.imgsz)],
         ),
         property_files=[report],
     )
+    return step, report, eval_uri
 
-    # --- 4. register the model when mAP50-95 clears the threshold; fail the execution otherwise
-    model = Model(image_uri=p_infer_image, model_data=model_data, role=role, sagemaker_session=session)
+
+def _register_or_fail_step(config: PipelineConfig, p: _Parameters, session: Any, model_data: Any, step_eval: Any,
+                           report: Any, eval_uri: Any) -> Any:
+    """4. register the model when mAP50-95 clears the threshold; fail the execution otherwise."""
+    from sagemaker.model import Model
+    from sagemaker.model_metrics import MetricsSource, ModelMetrics
+    from sagemaker.workflow.condition_step import ConditionStep
+    from sagemaker.workflow.conditions import ConditionGreaterThanOrEqualTo
+    from sagemaker.workflow.fail_step import FailStep
+    from sagemaker.workflow.functions import Join, JsonGet
+    from sagemaker.workflow.model_step import ModelStep
+
+    model = Model(image_uri=p.infer_image, model_data=model_data, role=config.role_arn, sagemaker_session=session)
     metrics = ModelMetrics(model_statistics=MetricsSource(
         s3_uri=Join(on="/", values=[eval_uri, EVALUATION_FILE]), content_type="application/json"))
     step_register = ModelStep(
@@ -298,20 +356,18 @@ def _build(config: PipelineConfig, session: Any, sagemaker_client: Any) -> Any:
         step_args=model.register(
             content_types=["image/jpeg", "image/png"], response_types=["application/json"],
             inference_instances=["ml.m5.xlarge", "ml.g5.xlarge"], transform_instances=["ml.m5.xlarge"],
-            model_package_group_name=p_group, approval_status=p_approval, model_metrics=metrics,
+            model_package_group_name=p.group, approval_status=p.approval, model_metrics=metrics,
             description="YOLO11 trained by gtlabel on a Ground Truth labeled dataset",
         ),
     )
     step_fail = FailStep(name=STEP_NAMES["fail"], error_message=Join(
-        on=" ", values=["mAP50-95 on the test split is below the threshold", p_threshold]))
+        on=" ", values=["mAP50-95 on the test split is below the threshold", p.threshold]))
     map_value = JsonGet(step_name=step_eval.name, property_file=report, json_path="metrics.map50_95.value")
-    step_check = ConditionStep(
+    return ConditionStep(
         name=STEP_NAMES["condition"],
-        conditions=[ConditionGreaterThanOrEqualTo(left=cast(Any, map_value), right=p_threshold)],
+        conditions=[ConditionGreaterThanOrEqualTo(left=cast(Any, map_value), right=p.threshold)],
         if_steps=[step_register], else_steps=[step_fail],
     )
-    return Pipeline(name=config.name, parameters=params, steps=[step_convert, step_train, step_eval, step_check],
-                    sagemaker_session=session)
 
 
 def _text(param: Any) -> Any:
