@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
+from gtlabel.aws import is_public_workteam
 from gtlabel.errors import BudgetExceeded, ConfigError
 from gtlabel.jobs import facts
 from gtlabel.jobs.facts import PriceTier
@@ -406,7 +407,7 @@ def cost_so_far(
     workers = int(htc.get("NumberOfHumanWorkersPerDataObject") or tags.get(TAG_WORKERS) or 1)
     arn = str(htc.get("WorkteamArn", ""))
     notes: list[str] = []
-    if arn.endswith(":workteam/public-crowd/default"):
+    if is_public_workteam(arn):
         workforce = "public"
     elif tags.get(TAG_WORKFORCE) in _WORKFORCES:
         workforce = tags[TAG_WORKFORCE]

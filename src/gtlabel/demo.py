@@ -31,6 +31,14 @@ from rich.console import Console
 from rich.table import Table
 
 from gtlabel import storage
+from gtlabel.formats.ground_truth import (
+    SOURCE_REF,
+    bbox_label,
+    creation_date,
+    labeling_job_name,
+    output_line,
+    output_metadata,
+)
 from gtlabel.synth import DEFAULT_CLASSES, SynthImage, iter_images
 
 BUCKET = "gtlabel-demo"  # + a per-run suffix: moto's in-memory S3 is shared by every server in one process
@@ -96,20 +104,15 @@ def worker_accounts(workers_per_object: int) -> list[tuple[str, str, float]]:
 def truth_manifest_lines(images: list[SynthImage], uris: list[str], labels: tuple[str, ...]) -> list[bytes]:
     """The known truth as Ground Truth output-manifest lines (attribute ``truth``), for gold-standard metrics."""
     ids = {name: i for i, name in enumerate(labels)}
-    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    now = creation_date()
     lines = []
     for img, uri in zip(images, uris, strict=True):
         present = sorted({b.label for b in img.boxes})
-        line = {
-            "source-ref": uri,
-            "truth": {"image_size": [{"width": img.width, "height": img.height, "depth": 3}],
-                      "annotations": [{"class_id": ids[b.label], "left": b.left, "top": b.top, "width": b.width,
-                                       "height": b.height} for b in img.boxes]},
-            "truth-metadata": {"objects": [{"confidence": 1.0} for _ in img.boxes],
-                               "class-map": {str(ids[c]): c for c in present},
-                               "type": "groundtruth/object-detection", "human-annotated": "yes",
-                               "creation-date": now, "job-name": "labeling-job/synthetic-truth"},
-        }
+        label = bbox_label(img.width, img.height, ({"class_id": ids[b.label], "left": b.left, "top": b.top,
+                                                      "width": b.width, "height": b.height} for b in img.boxes))
+        meta = output_metadata([{"confidence": 1.0} for _ in img.boxes], {str(ids[c]): c for c in present},
+                               job_name=labeling_job_name("synthetic-truth"), created=now)
+        line = output_line({SOURCE_REF: uri}, "truth", label, meta)
         lines.append(json.dumps(line, separators=(",", ":")).encode())
     return lines
 

@@ -31,6 +31,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from gtlabel.aws import error_code, is_not_found
 from gtlabel.errors import NotFound, StorageError
 
 # boto3 and the settings (pydantic) load on first use: they are most of gtlabel's import time, and the
@@ -203,10 +204,9 @@ def configured_kms_key() -> str | None:
 def _client_error(exc: ClientError | BotoCoreError, uri: str) -> StorageError:
     if not isinstance(exc, ClientError):  # no credentials, no route to the endpoint, a timeout...
         return StorageError(f"cannot reach S3 ({type(exc).__name__}: {exc})", uri)
-    code = str(exc.response.get("Error", {}).get("Code", ""))
-    if code in {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}:
+    if is_not_found(exc):
         return NotFound("does not exist", uri)
-    return StorageError(f"S3 error {code}: {exc}", uri)
+    return StorageError(f"S3 error {error_code(exc)}: {exc}", uri)
 
 
 # ----------------------------------------------------------------------------------------------- reads

@@ -14,6 +14,7 @@ import typer
 
 from gtlabel.cli._common import Exit, console, err_console, handle_errors
 from gtlabel.errors import ConfigError, InputError
+from gtlabel.formats.ground_truth import LabelCategoryConfig
 
 JOB_GROUP = "job"
 
@@ -128,11 +129,9 @@ def validate(
         raise InputError("a request must be a JSON object", file=request_file)
     labels = None
     if labels_file is not None:
-        doc = _read_json(str(labels_file))
-        raw = doc.get("labels") if isinstance(doc, dict) else None
-        if not isinstance(raw, list):
+        labels = LabelCategoryConfig.label_entries(_read_json(str(labels_file)))
+        if labels is None:
             raise InputError("expected {\"labels\": [{\"label\": ...}]}", file=str(labels_file), field="labels")
-        labels = [x.get("label") if isinstance(x, dict) else x for x in raw]
     warnings: list[str] = []
     problems = check_create_labeling_job(request, region=region, labels=labels,
                                          prior_label_attribute_name=prior_attr, read_label_config=read_labels,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from gtlabel.errors import ConfigError, Problem, ValidationFailed
+from gtlabel.formats.ground_truth import LABEL_CATEGORY_DOCUMENT_VERSION, LabelCategoryConfig
 from gtlabel.jobs import facts
 from gtlabel.jobs.names import check_job_name, default_job_name, ensure_name_available
 from gtlabel.jobs.spec import JobSpec, PrivateWorkforce, PublicWorkforce
@@ -52,7 +53,6 @@ __all__ = [
     "resolve_workforce",
 ]
 
-LABEL_CATEGORY_DOCUMENT_VERSION = "2018-11-28"
 ARTIFACT_DIR = "gtlabel"
 LABEL_CONFIG_NAME = "label-categories.json"
 TEMPLATE_FILE_NAME = "template.liquid.html"
@@ -60,7 +60,7 @@ TEMPLATE_FILE_NAME = "template.liquid.html"
 
 def label_category_config(labels: Sequence[str]) -> dict[str, Any]:
     """The label category file: ``{"document-version": "2018-11-28", "labels": [{"label": ...}, ...]}``."""
-    return {"document-version": LABEL_CATEGORY_DOCUMENT_VERSION, "labels": [{"label": x} for x in labels]}
+    return LabelCategoryConfig(tuple(labels)).to_dict()
 
 
 def artifact_uris(output_path: str, job_name: str) -> tuple[str, str]:

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from gtlabel.aws import error_code, error_message, paginate
 from gtlabel.errors import JobError, JobNameInUse, Problem
 
 if TYPE_CHECKING:
@@ -59,17 +60,12 @@ def check_job_name(name: object, path: str = "LabelingJobName") -> list[Problem]
 
 def find_same_name(sm_client: SageMakerClient, name: str) -> str | None:
     """The existing job whose name equals ``name`` ignoring case (``ListLabelingJobs(NameContains=...)``)."""
-    kwargs: dict[str, Any] = {"NameContains": name, "MaxResults": 100}
-    for _ in range(1000):  # bounded: 100,000 near-matches at most
-        resp = sm_client.list_labeling_jobs(**kwargs)
-        for summary in resp.get("LabelingJobSummaryList", []):
-            existing = summary.get("LabelingJobName", "")
-            if existing.lower() == name.lower():
-                return existing
-        token = resp.get("NextToken")
-        if not token:
-            return None
-        kwargs["NextToken"] = token
+    # bounded: 100,000 near-matches at most
+    for summary in paginate(sm_client, "list_labeling_jobs", "LabelingJobSummaryList", page_size=100,
+                            max_pages=1000, NameContains=name):
+        existing = str(summary.get("LabelingJobName", ""))
+        if existing.lower() == name.lower():
+            return existing
     return None
 
 
@@ -96,8 +92,7 @@ def create_labeling_job(sm_client: SageMakerClient, request: Mapping[str, Any]) 
     try:
         resp = sm_client.create_labeling_job(**request)
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
-        msg = exc.response.get("Error", {}).get("Message", str(exc))
+        code, msg = error_code(exc), error_message(exc)
         if code in ("ResourceInUse", "ResourceInUseException"):
             raise JobNameInUse(_in_use_message(name, None) + f" [service said: {msg}]") from exc
         raise JobError(f"CreateLabelingJob {name!r} failed: {code}: {msg}") from exc

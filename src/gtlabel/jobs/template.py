@@ -21,6 +21,7 @@ from importlib import resources
 from typing import Literal
 
 from gtlabel.errors import ConfigError
+from gtlabel.formats.ground_truth import CLASS_MAP, metadata_key
 
 __all__ = [
     "TEMPLATE_NAME",
@@ -152,7 +153,7 @@ def initial_value_attribute(prior_label_attribute_name: str) -> str:
     """The ``initial-value`` attribute that preloads the prior job's boxes (adjustment/verification).
 
     Liquid reads ``task.input.manifestLine['<attr>'].annotations`` and maps each ``class_id`` through
-    ``['<attr>-metadata']['class-map']`` (the documented pattern). The value is written as JSON with ``&quot;``
+    the metadata's class map (the documented pattern). The value is written as JSON with ``&quot;``
     entities, so the browser hands the element ``[{"label": "...", "left": 1, ...}, ...]``.
     """
     if not _ATTR.fullmatch(prior_label_attribute_name or ""):
@@ -163,7 +164,7 @@ def initial_value_attribute(prior_label_attribute_name: str) -> str:
     return (
         f"initial-value=\"[{{% for box in {line}['{a}'].annotations %}}"
         f"{{% capture class_id %}}{{{{ box.class_id }}}}{{% endcapture %}}"
-        f"{{&quot;label&quot;: {{{{ {line}['{a}-metadata']['class-map'][class_id] | to_json | escape }}}}, "
+        f"{{&quot;label&quot;: {{{{ {line}['{metadata_key(a)}']['{CLASS_MAP}'][class_id] | to_json | escape }}}}, "
         f"&quot;left&quot;: {{{{ box.left }}}}, &quot;top&quot;: {{{{ box.top }}}}, "
         f"&quot;width&quot;: {{{{ box.width }}}}, &quot;height&quot;: {{{{ box.height }}}}}}"
         f"{{% unless forloop.last %}},{{% endunless %}}{{% endfor %}}]\""

@@ -26,7 +26,9 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from gtlabel.aws import Arn, is_public_workteam
 from gtlabel.errors import ConfigError, GtlabelError, Problem, ValidationFailed
+from gtlabel.formats.ground_truth import LABEL_CATEGORY_DOCUMENT_VERSION, LabelCategoryConfig
 from gtlabel.jobs import facts
 
 if TYPE_CHECKING:
@@ -40,7 +42,6 @@ __all__ = [
     "ground_truth_problems",
     "label_problems",
     "label_warnings",
-    "parse_arn",
     "task_type_of",
     "validate_create_labeling_job",
     "validate_or_raise",
@@ -248,23 +249,6 @@ def _compile_all(shape: Shape, seen: set[str]) -> None:
 
 
 # ---------------------------------------------------------------------------------------- layer 3: GT
-_ARN = re.compile(r"arn:(?P<partition>aws[a-z\-]*):(?P<service>[a-z0-9\-]+):(?P<region>[a-z0-9\-]*):"
-                  r"(?P<account>\d{12})?:(?P<resource>.*)")
-
-
-def parse_arn(arn: str) -> dict[str, str] | None:
-    """``{"partition", "service", "region", "account", "resource"}`` of an ARN, or ``None``."""
-    m = _ARN.fullmatch(arn) if isinstance(arn, str) else None
-    return {k: v or "" for k, v in m.groupdict().items()} if m else None
-
-
-def _function_name(arn: str) -> str | None:
-    parts = parse_arn(arn)
-    if not parts or parts["service"] != "lambda" or not parts["resource"].startswith("function:"):
-        return None
-    return parts["resource"].split(":")[1]
-
-
 def task_type_of(request: Mapping[str, Any]) -> str | None:
     """The built-in task type named by the request's PRE-/ACS- Lambdas (``"BoundingBox"``...), else ``None``."""
     for arn, prefix in (
@@ -272,14 +256,11 @@ def task_type_of(request: Mapping[str, Any]) -> str | None:
         (_dig(request, "HumanTaskConfig", "AnnotationConsolidationConfig", "AnnotationConsolidationLambdaArn"),
          "ACS-"),
     ):
-        name = _function_name(arn) if isinstance(arn, str) else None
+        parsed = Arn.parse(arn)
+        name = parsed.function_name if parsed else None
         if name and name.startswith(prefix):
             return name[len(prefix):]
     return None
-
-
-def _is_public(workteam_arn: object) -> bool:
-    return isinstance(workteam_arn, str) and workteam_arn.endswith(":workteam/public-crowd/default")
 
 
 def label_problems(labels: Sequence[object], *, path: str = "LabelCategoryConfigS3Uri",
@@ -374,8 +355,8 @@ def ground_truth_problems(
         ("HumanTaskConfig.PreHumanTaskLambdaArn", pre, "PRE-"),
         ("HumanTaskConfig.AnnotationConsolidationConfig.AnnotationConsolidationLambdaArn", acs, "ACS-"),
     ):
-        parts = parse_arn(arn) if isinstance(arn, str) else None
-        name = _function_name(arn) if isinstance(arn, str) else None
+        parts = Arn.parse(arn)
+        name = parts.function_name if parts else None
         if not parts or not name:
             continue
         other = "ACS-" if prefix == "PRE-" else "PRE-"
@@ -386,16 +367,16 @@ def ground_truth_problems(
         if not name.startswith(prefix):
             continue  # a custom Lambda in the user's own account
         kinds[prefix] = name[len(prefix):]
-        arn_region = parts["region"]
+        arn_region = parts.region
         regions_seen.add(arn_region)
         try:
             want = facts.lambda_account(arn_region)
         except ConfigError as exc:
             out.append(Problem(path, str(exc)))
             continue
-        if parts["account"] != want:
+        if parts.account != want:
             out.append(Problem(path, f"built-in {name} in {arn_region} is owned by account {want}, not "
-                                     f"{parts['account']} (each region has its own account): use "
+                                     f"{parts.account} (each region has its own account): use "
                                      f"arn:aws:lambda:{arn_region}:{want}:function:{name}"))
         if region and arn_region != region:
             out.append(Problem(path, f"the Lambda is in {arn_region} but the job runs in {region}"))
@@ -405,17 +386,17 @@ def ground_truth_problems(
 
     # --- workteam
     workteam = htc.get("WorkteamArn")
-    public = _is_public(workteam)
-    wt = parse_arn(workteam) if isinstance(workteam, str) else None
-    if wt and wt["service"] == "sagemaker":
-        if region and wt["region"] and wt["region"] != region:
+    public = is_public_workteam(workteam)
+    wt = Arn.parse(workteam)
+    if wt and wt.service == "sagemaker":
+        if region and wt.region and wt.region != region:
             out.append(Problem("HumanTaskConfig.WorkteamArn",
-                               f"the workteam is in {wt['region']} but the job runs in {region}"))
-        if public and wt["account"] != facts.public_workforce_account():
+                               f"the workteam is in {wt.region} but the job runs in {region}"))
+        if public and wt.account != facts.public_workforce_account():
             out.append(Problem("HumanTaskConfig.WorkteamArn",
                                f"the public (Mechanical Turk) workteam belongs to account "
-                               f"{facts.public_workforce_account()}, not {wt['account']}"))
-    job_region = region or next(iter(sorted(regions_seen)), None) or (wt["region"] if wt else None)
+                               f"{facts.public_workforce_account()}, not {wt.account}"))
+    job_region = region or next(iter(sorted(regions_seen)), None) or (wt.region if wt else None)
 
     # --- label attribute name
     attr = _dig(request, "LabelAttributeName")
@@ -560,12 +541,11 @@ def _read_labels(uri: str) -> tuple[list[object] | None, Problem | None, str | N
         return None, None, f"label category file not checked (cannot read it): {exc}"
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         return None, Problem("LabelCategoryConfigS3Uri", f"{uri}: not valid JSON ({exc})"), None
-    raw = doc.get("labels") if isinstance(doc, dict) else None
-    if not isinstance(raw, list):
+    labels = LabelCategoryConfig.label_entries(doc)
+    if labels is None:
         return None, Problem("LabelCategoryConfigS3Uri",
-                             f"{uri}: expected {{\"document-version\": \"2018-11-28\", \"labels\": "
-                             f"[{{\"label\": ...}}]}}"), None
-    labels: list[object] = [item.get("label") if isinstance(item, dict) else item for item in raw]
+                             f"{uri}: expected {{\"document-version\": \"{LABEL_CATEGORY_DOCUMENT_VERSION}\", "
+                             f"\"labels\": [{{\"label\": ...}}]}}"), None
     return labels, None, None
 
 

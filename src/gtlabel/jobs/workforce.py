@@ -9,11 +9,11 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal
 
+from gtlabel.aws import Arn, paginate
 from gtlabel.errors import ConfigError
 from gtlabel.jobs import facts
 
@@ -35,7 +35,6 @@ __all__ = [
 
 WorkforceKind = Literal["private", "public", "vendor"]
 PII_CLASSIFIER = "FreeOfPersonallyIdentifiableInformation"
-_WORKTEAM_ARN = re.compile(r"arn:aws[a-z\-]*:sagemaker:([a-z0-9\-]+):(\d{12}):workteam/(.+)")
 
 
 @dataclass(frozen=True)
@@ -50,27 +49,21 @@ class ResolvedWorkforce:
 
 def list_private_workteams(sm_client: SageMakerClient, name_contains: str | None = None) -> list[dict[str, Any]]:
     """All private workteams (``ListWorkteams``, every page, bounded)."""
-    kwargs: dict[str, Any] = {"MaxResults": 100, "SortBy": "Name"}
+    kwargs: dict[str, Any] = {"SortBy": "Name"}
     if name_contains:
         kwargs["NameContains"] = name_contains
-    teams: list[dict[str, Any]] = []
-    for _ in range(100):
-        resp = sm_client.list_workteams(**kwargs)
-        teams.extend(dict(t) for t in resp.get("Workteams", []))
-        token = resp.get("NextToken")
-        if not token:
-            break
-        kwargs["NextToken"] = token
-    return teams
+    return [dict(t) for t in paginate(sm_client, "list_workteams", "Workteams", page_size=100, max_pages=100,
+                                      **kwargs)]
 
 
-def _check_workteam_arn(arn: str, region: str | None, what: str) -> re.Match[str]:
-    m = _WORKTEAM_ARN.fullmatch(arn)
-    if m is None:
+def _check_workteam_arn(arn: str, region: str | None, what: str) -> Arn:
+    m = Arn.parse(arn)
+    if (m is None or m.service != "sagemaker" or not m.region or not m.account or m.resource_type != "workteam"
+            or not m.resource_id):
         raise ConfigError(f"{what} workteam ARN {arn!r} is malformed; expected "
                           f"arn:aws:sagemaker:<region>:<12-digit account>:workteam/<kind>/<name>")
-    if region and m.group(1) != region:
-        raise ConfigError(f"{what} workteam {arn!r} is in {m.group(1)}, but the job runs in {region}; a job can "
+    if region and m.region != region:
+        raise ConfigError(f"{what} workteam {arn!r} is in {m.region}, but the job runs in {region}; a job can "
                           f"only use a workteam of its own region")
     return m
 
@@ -80,7 +73,7 @@ def resolve_private(sm_client: SageMakerClient | None, region: str, workteam: st
     for the only private workteam in the account and region."""
     if workteam and workteam.startswith("arn:"):
         m = _check_workteam_arn(workteam, region, "private")
-        return ResolvedWorkforce("private", workteam, name=m.group(3).rsplit("/", 1)[-1])
+        return ResolvedWorkforce("private", workteam, name=m.resource_id.rsplit("/", 1)[-1])
     if sm_client is None:
         raise ConfigError("finding the private workteam needs a SageMaker client (or give the workteam ARN)")
     teams = list_private_workteams(sm_client, workteam)
@@ -136,7 +129,7 @@ def resolve_public(region: str, price_usd: Decimal | float | str | None,
 def resolve_vendor(region: str, workteam_arn: str, price_usd: Decimal | float | str | None = None) -> ResolvedWorkforce:
     """A vendor workteam (subscribed in AWS Marketplace); the price is the vendor's, given only for estimates."""
     m = _check_workteam_arn(workteam_arn, region, "vendor")
-    if m.group(3).startswith(("public-crowd", "private-crowd")):
-        raise ConfigError(f"{workteam_arn!r} is not a vendor workteam (it is a {m.group(3).split('/')[0]} team)")
+    if m.resource_id.startswith(("public-crowd", "private-crowd")):
+        raise ConfigError(f"{workteam_arn!r} is not a vendor workteam (it is a {m.resource_id.split('/')[0]} team)")
     price = Decimal(str(price_usd)) if price_usd is not None else None
-    return ResolvedWorkforce("vendor", workteam_arn, task_price_usd=price, name=m.group(3).rsplit("/", 1)[-1])
+    return ResolvedWorkforce("vendor", workteam_arn, task_price_usd=price, name=m.resource_id.rsplit("/", 1)[-1])

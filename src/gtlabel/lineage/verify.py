@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 from rich.progress import Progress
 
 from gtlabel import storage
+from gtlabel.aws import error_code, is_not_found
 from gtlabel.errors import GtlabelError, LineageError, NotFound, StorageError
 from gtlabel.lineage.record import ImageRecord, Lineage, load
 from gtlabel.lineage.version import recompute_version
@@ -86,8 +87,9 @@ def _fingerprint(uri: str, version: str | None = None) -> _Fingerprint:
         try:
             r = storage.s3_client().head_object(**kw)
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in {"404", "NoSuchKey", "NoSuchVersion", "NotFound", "400"}:
+            code = error_code(exc)
+            # a HEAD has no error body: S3 answers a version id it cannot parse with a bare 400
+            if is_not_found(exc) or (version and code == "400"):
                 raise NotFound("does not exist" + (f" (version {version})" if version else ""), uri) from exc
             raise StorageError(f"S3 error {code}: {exc}", uri) from exc
         return _Fingerprint(str(r.get("ETag", "")).strip('"') or None, r.get("VersionId"),

@@ -18,7 +18,9 @@ import orjson
 import yaml
 
 from gtlabel import storage
-from gtlabel.errors import ConfigError, InputError, ManifestError, NotFound
+from gtlabel.errors import ConfigError, InputError, NotFound
+from gtlabel.formats.ground_truth import InputLine
+from gtlabel.manifests import IMAGE_SUFFIXES, resolve_source_ref
 from gtlabel.model.offline import default_cache_dir, import_ultralytics
 
 __all__ = [
@@ -291,8 +293,6 @@ def source_ref_for(uri: str, out_manifest: str) -> str:
 
 
 def _is_manifest(images: str) -> bool:
-    from gtlabel.manifests import IMAGE_SUFFIXES
-
     low = images.lower()
     if low.endswith(tuple(IMAGE_SUFFIXES)):
         return False
@@ -311,24 +311,14 @@ def iter_images(images: str | os.PathLike[str], out_manifest: str, *, drop_keys:
                 ) -> Iterator[ImageItem]:
     """Images from an input manifest (``source-ref`` lines; other keys kept in ``extra`` minus ``drop_keys``),
     a local folder or an S3 prefix (jpg/jpeg/png, sorted), or a single image."""
-    from gtlabel.manifests import IMAGE_SUFFIXES, check_source_ref, resolve_source_ref
-
     src = str(images)
     drop = set(drop_keys)
     if _is_manifest(src):
         for lineno, raw in storage.iter_lines(src):
-            try:
-                obj = orjson.loads(raw)
-            except orjson.JSONDecodeError as exc:
-                raise ManifestError(f"malformed JSON: {exc}", file=src, line=lineno) from None
-            if not isinstance(obj, dict):
-                raise ManifestError(f"expected a JSON object, got {type(obj).__name__}", file=src, line=lineno)
-            if "source-ref" not in obj:
-                raise ManifestError("missing (each line needs an image)", file=src, line=lineno, field="source-ref")
-            ref = check_source_ref(obj["source-ref"], file=src, line=lineno)
-            uri = resolve_source_ref(ref, src)
-            extra = {k: v for k, v in obj.items() if k != "source-ref" and k not in drop}
-            yield ImageItem(uri=uri, source_ref=source_ref_for(uri, out_manifest), extra=extra, line=lineno)
+            item = InputLine.loads(raw, file=src, line=lineno, image=True)
+            uri = resolve_source_ref(str(item.source_ref), src)
+            yield ImageItem(uri=uri, source_ref=source_ref_for(uri, out_manifest), extra=item.pass_through(drop),
+                            line=lineno)
         return
     found = False
     for info in storage.list_objects(src, suffixes=IMAGE_SUFFIXES):

@@ -29,6 +29,7 @@ import orjson
 
 from gtlabel import storage
 from gtlabel.errors import ConfigError
+from gtlabel.formats.ground_truth import creation_date
 from gtlabel.model._common import ImageItem, iter_images, load_model, model_names
 from gtlabel.model.offline import import_ultralytics
 from gtlabel.model.preannotate import (
@@ -36,7 +37,6 @@ from gtlabel.model.preannotate import (
     Prediction,
     class_index,
     ground_truth_line,
-    gt_now,
     predict_items,
     validate_attribute,
 )
@@ -183,7 +183,7 @@ def rank(
     pairs = predict_items(yolo, iter_images(images, out, drop_keys=drop), conf=conf, iou=iou, imgsz=imgsz,
                           device=device, max_det=max_det, batch=batch, description="score images")
     ranked = rank_predictions(pairs, top_k=top_k, strategy=strategy, threshold=threshold, on_score=count)
-    date = gt_now()
+    date = creation_date()
     with storage.atomic_writer(out, content_type="application/x-ndjson") as fh:
         for pos, r in enumerate(ranked, start=1):
             info = {"score": r.score, "strategy": strategy, "rank": pos, "detections": len(r.prediction.detections)}

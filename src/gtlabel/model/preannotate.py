@@ -27,13 +27,14 @@ import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
 from gtlabel import storage
 from gtlabel.errors import ConfigError, ManifestError
+from gtlabel.formats.ground_truth import SOURCE_REF, bbox_label, output_line, output_metadata
+from gtlabel.formats.ground_truth import creation_date as gt_creation_date
 from gtlabel.model._common import ImageItem, display_image, iter_images, load_model, model_names, progress
 from gtlabel.model.offline import import_ultralytics
 
@@ -44,7 +45,6 @@ __all__ = [
     "class_index",
     "detections_to_label",
     "ground_truth_line",
-    "gt_now",
     "preannotate",
     "predict_items",
     "validate_attribute",
@@ -138,7 +138,7 @@ def detections_to_label(pred: Prediction, mapping: Mapping[int, int], names: Map
                             "height": bottom - top})
         objects.append({"confidence": round(float(d.confidence), 4)})
         class_map[str(cid)] = names[cid]
-    label = {"image_size": [{"width": pred.width, "height": pred.height, "depth": 3}], "annotations": annotations}
+    label = bbox_label(pred.width, pred.height, annotations)
     return label, objects, dict(sorted(class_map.items(), key=lambda kv: int(kv[0]))), unmapped
 
 
@@ -152,8 +152,7 @@ def ground_truth_line(item: ImageItem, pred: Prediction, *, attribute: str, mapp
     label, objects, class_map, unmapped = detections_to_label(pred, mapping, names)
     trimmed = 0
     while True:
-        meta = {"objects": objects, "class-map": class_map, "type": "groundtruth/object-detection",
-                "human-annotated": "no", "creation-date": creation_date, "job-name": job_name}
+        meta = output_metadata(objects, class_map, job_name=job_name, created=creation_date, human_annotated=False)
         if (len(orjson.dumps(label)) <= max_attribute_chars and len(orjson.dumps(meta)) <= max_attribute_chars) \
                 or not label["annotations"]:
             break
@@ -163,16 +162,8 @@ def ground_truth_line(item: ImageItem, pred: Prediction, *, attribute: str, mapp
         trimmed += n
         present = {str(a["class_id"]) for a in label["annotations"]}
         class_map = {k: v for k, v in class_map.items() if k in present}
-    line: dict[str, Any] = {"source-ref": item.source_ref}
-    line.update({k: v for k, v in item.extra.items() if k not in (attribute, f"{attribute}-metadata")})
-    line[attribute] = label
-    line[f"{attribute}-metadata"] = meta
+    line = output_line({SOURCE_REF: item.source_ref, **item.extra}, attribute, label, meta)
     return line, unmapped, trimmed
-
-
-def gt_now() -> str:
-    """A creation date as Ground Truth writes it (UTC, no zone suffix, microseconds)."""
-    return datetime.now(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
 # ----------------------------------------------------------------------------------------------- the rim
@@ -245,7 +236,7 @@ def preannotate(
     mapping = class_index(model_cls, class_names)
     names = dict(enumerate(class_names)) if class_names is not None else dict(model_cls)
     summary = PreannotateSummary(out_manifest=out, class_names=[names[i] for i in sorted(names)])
-    date = creation_date or gt_now()
+    date = creation_date or gt_creation_date()
     items = iter_images(images, out)
     with storage.atomic_writer(out, content_type="application/x-ndjson") as fh:
         for item, pred in predict_items(yolo, items, conf=conf, iou=iou, imgsz=imgsz, device=device,

@@ -1,12 +1,13 @@
-"""boto3 clients for monitoring, and the small readers of AWS errors and ARNs the monitor needs. I/O rim only."""
+"""boto3 clients for monitoring, and which errors are worth a retry. I/O rim only (ARNs, error codes and "not found":
+:mod:`gtlabel.aws`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError, ConnectionError, HTTPClientError
 
+from gtlabel.aws import error_code
 from gtlabel.errors import ConfigError
 
 RetryMode = Literal["adaptive", "standard", "legacy"]
@@ -54,47 +55,8 @@ def make_client(service: str, *, retry_mode: RetryMode = "adaptive", max_attempt
     return factory(service, region_name=region_name, config=cfg)
 
 
-def error_code(exc: BaseException) -> str:
-    """The AWS error code of a botocore ``ClientError`` ("" for anything else)."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        return str(response.get("Error", {}).get("Code", ""))
-    return ""
-
-
-def is_not_found(exc: BaseException) -> bool:
-    """The job (or other resource) does not exist: SageMaker's ``ResourceNotFound``, or a validation error
-    saying so."""
-    code = error_code(exc)
-    if code in ("ResourceNotFound", "ResourceNotFoundException"):
-        return True
-    msg = str(exc).lower()
-    return code == "ValidationException" and ("not found" in msg or "does not exist" in msg)
-
-
 def is_transient(exc: BaseException) -> bool:
     """Worth calling again later: a throttling/server error code, or no connection at all."""
     if isinstance(exc, ClientError):
         return error_code(exc) in TRANSIENT_CODES
     return isinstance(exc, ConnectionError | HTTPClientError)
-
-
-@dataclass(frozen=True)
-class Arn:
-    partition: str
-    service: str
-    region: str
-    account: str
-    resource: str
-
-    @property
-    def resource_name(self) -> str:
-        return self.resource.split("/")[-1].split(":")[-1]
-
-
-def parse_arn(arn: str) -> Arn | None:
-    """Split ``arn:partition:service:region:account:resource``; None when it is not an ARN."""
-    parts = arn.split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn":
-        return None
-    return Arn(parts[1], parts[2], parts[3], parts[4], parts[5])

@@ -13,12 +13,14 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from gtlabel.aws import TERMINAL, Arn, JobStatus
 from gtlabel.errors import ConfigError, JobError
-from gtlabel.monitor.clients import make_client, parse_arn
+from gtlabel.monitor.clients import make_client
 
 DETAIL_TYPE = "SageMaker Ground Truth Labeling Job State Change"
 SOURCE = "aws.sagemaker"
-DOCUMENTED_STATUSES = ("Completed", "Failed", "Stopped")
+#: the statuses EventBridge reports (the terminal ones), in JobStatus order
+DOCUMENTED_STATUSES: tuple[str, ...] = tuple(str(s) for s in JobStatus if s in TERMINAL)
 DEFAULT_RULE_NAME = "gtlabel-labeling-job-state-change"
 TARGET_ID = "gtlabel-sns"
 POLICY_SID = "gtlabel-allow-eventbridge-publish"
@@ -70,7 +72,7 @@ def create_state_change_rule(
     Idempotent: the rule and target are put again, and the topic-policy statement (Sid
     ``gtlabel-allow-eventbridge-publish-<rule>``) is replaced, not duplicated.
     """
-    if parse_arn(topic_arn) is None or ":sns:" not in topic_arn:
+    if Arn.parse(topic_arn) is None or ":sns:" not in topic_arn:
         raise ConfigError(f"topic_arn must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME); got {topic_arn!r}")
     pattern = state_change_event_pattern(statuses, job_arns=job_arns)
     if events_client is None or sns_client is None:
@@ -93,7 +95,7 @@ def create_state_change_rule(
 
 
 def topic_policy_statement(topic_arn: str, rule_arn: str) -> dict[str, Any]:
-    rule = parse_arn(rule_arn)
+    rule = Arn.parse(rule_arn)
     return {
         "Sid": f"{POLICY_SID}-{rule.resource_name if rule else 'rule'}"[:100],
         "Effect": "Allow",

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-TERMINAL_STATUSES: frozenset[str] = frozenset({"Completed", "Failed", "Stopped"})
-ALL_STATUSES: tuple[str, ...] = ("Initializing", "InProgress", "Completed", "Failed", "Stopping", "Stopped")
+from gtlabel.aws import TERMINAL, JobStatus
+
+TERMINAL_STATUSES: frozenset[str] = frozenset(TERMINAL)  # the statuses' home is gtlabel.aws
+ALL_STATUSES: tuple[str, ...] = tuple(JobStatus)
 
 
 @dataclass(frozen=True)

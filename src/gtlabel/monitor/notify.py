@@ -16,8 +16,9 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from gtlabel.aws import Arn
 from gtlabel.errors import ConfigError
-from gtlabel.monitor.clients import make_client, parse_arn
+from gtlabel.monitor.clients import make_client
 from gtlabel.monitor.model import Alert, Observation, Sample, StallReport
 from gtlabel.monitor.summary import WatchRecord
 
@@ -50,7 +51,7 @@ class Notifications:
             fn = getattr(self, name)
             if fn is not None and not callable(fn):
                 raise ConfigError(f"{name} must be a function (or None); got {fn!r}")
-        arn = parse_arn(self.sns_topic_arn) if self.sns_topic_arn else None
+        arn = Arn.parse(self.sns_topic_arn) if self.sns_topic_arn else None
         if self.sns_topic_arn and (arn is None or arn.service != "sns"):
             raise ConfigError(f"sns_topic_arn must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME); "
                               f"got {self.sns_topic_arn!r}")

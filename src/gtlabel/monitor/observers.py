@@ -19,9 +19,9 @@ from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from gtlabel.aws import is_not_found
 from gtlabel.errors import JobError
 from gtlabel.monitor.alerts import BudgetAlerter
-from gtlabel.monitor.clients import is_not_found
 from gtlabel.monitor.model import Observation, human_duration
 from gtlabel.monitor.notify import Notifications
 from gtlabel.monitor.options import BudgetPolicy, WatchOptions

@@ -18,9 +18,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gtlabel import storage
+from gtlabel.aws import Arn, error_code, is_not_found, is_public_workteam
 from gtlabel.errors import ConfigError, StorageError
 from gtlabel.jobs import facts
-from gtlabel.monitor.clients import error_code, make_client, parse_arn
+from gtlabel.monitor.clients import make_client
 from gtlabel.monitor.model import Counters, Observation, StallCause, StallReport, human_duration
 from gtlabel.monitor.notify import Notifications
 from gtlabel.monitor.summary import WatchRecord
@@ -130,10 +131,6 @@ def diagnose_stall(
     return causes
 
 
-def _is_public(workteam_arn: str) -> bool:
-    return workteam_arn.endswith("workteam/public-crowd/default")
-
-
 def portal_url(sub_domain: str) -> str:
     """The portal URL for a ``Workteam.SubDomain``: https for Ground Truth's ``*.labeling.<region>.sagemaker.aws``,
     http for a local service on a loopback or IP address with a port (``gtlabel serve``)."""
@@ -155,7 +152,7 @@ def check_workforce(describe: Mapping[str, Any], stalled_for: float, sm_client: 
     waited = human_duration(stalled_for)
     if not arn:
         return [StallCause("no-workteam", "likely", "the job has no HumanTaskConfig.WorkteamArn")]
-    if _is_public(arn):
+    if is_public_workteam(arn):
         return [StallCause(
             "mturk-pace", "possible",
             f"the public (Mechanical Turk) workforce picks tasks up at its own pace; nothing moved for {waited}. "
@@ -223,7 +220,7 @@ def check_worker_activity(describe: Mapping[str, Any], stalled_for: float, now: 
             if seen >= max_events:
                 break
     except ClientError as exc:
-        if error_code(exc) == "ResourceNotFoundException":
+        if is_not_found(exc):
             return [StallCause("no-worker-activity", "possible",
                                f"log group {WORKER_ACTIVITY_LOG_GROUP} does not exist: no private worker has "
                                "worked in this Region yet (or the team predates Aug 2019 and lacks logging)")]
@@ -252,7 +249,7 @@ def check_task_expiry(describe: Mapping[str, Any], now: datetime) -> list[StallC
     htc = describe.get("HumanTaskConfig") or {}
     lifetime = htc.get("TaskAvailabilityLifetimeInSeconds")
     created = _creation(describe)
-    public = _is_public(str(htc.get("WorkteamArn") or ""))
+    public = is_public_workteam(str(htc.get("WorkteamArn") or ""))
     out: list[StallCause] = []
     if lifetime is None and public:
         lifetime = mturk_max_availability_seconds()
@@ -354,12 +351,12 @@ def _builtin_account(region: str) -> str | None:
 
 
 def check_lambda_region(describe: Mapping[str, Any]) -> list[StallCause]:
-    job = parse_arn(str(describe.get("LabelingJobArn") or ""))
+    job = Arn.parse(str(describe.get("LabelingJobArn") or ""))
     if job is None:
         return []
     out: list[StallCause] = []
     for field, arn_s in _lambda_arns(describe):
-        arn = parse_arn(arn_s)
+        arn = Arn.parse(arn_s)
         if arn is None:
             continue
         if arn.region != job.region:

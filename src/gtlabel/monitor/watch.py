@@ -20,9 +20,10 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from gtlabel.aws import is_not_found
 from gtlabel.errors import JobError, WatchTimeout
 from gtlabel.monitor import costs
-from gtlabel.monitor.clients import RetryMode, is_not_found, is_transient, make_client
+from gtlabel.monitor.clients import RetryMode, is_transient, make_client
 from gtlabel.monitor.forecast import forecast
 from gtlabel.monitor.model import (
     TERMINAL_STATUSES,

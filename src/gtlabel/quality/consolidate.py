@@ -42,6 +42,7 @@ import numpy as np
 import orjson
 
 from gtlabel.errors import InputError, LabelError
+from gtlabel.formats.ground_truth import consolidated_content, output_metadata
 
 __all__ = [
     "AnswerBox",
@@ -85,17 +86,8 @@ class ConsolidatedObject:
     def metadata(self, *, job_name: str | None = None, creation_date: str | None = None,
                  human_annotated: bool = True) -> dict[str, Any]:
         """The ``<labelattr>-metadata`` value of a built-in bounding-box output line."""
-        meta: dict[str, Any] = {
-            "objects": [dict(o) for o in self.objects],
-            "class-map": dict(self.class_map),
-            "type": "groundtruth/object-detection",
-            "human-annotated": "yes" if human_annotated else "no",
-        }
-        if creation_date is not None:
-            meta["creation-date"] = creation_date
-        if job_name is not None:
-            meta["job-name"] = job_name
-        return meta
+        return output_metadata(self.objects, self.class_map, job_name=job_name, created=creation_date,
+                               human_annotated=human_annotated)
 
 
 def default_quorum(n_workers: int) -> int:
@@ -499,9 +491,7 @@ def consolidate_payload(items: Sequence[Mapping[str, Any]], labels: Sequence[str
             result = consolidate_bounding_boxes(answers, labels, iou_threshold=iou_threshold, quorum=quorum)
         except InputError as exc:
             raise type(exc)(exc.reason, file=source, field=f"[{i}].{exc.field}" if exc.field else f"[{i}]") from exc
-        value = dict(result.label)
-        value["objects"] = result.objects
-        value["class-map"] = result.class_map
+        value = consolidated_content(result.label, result.objects, result.class_map)
         out.append({"datasetObjectId": str(item["datasetObjectId"]),
                     "consolidatedAnnotation": {"content": {label_attribute: value}}})
     return out

@@ -1,0 +1,5 @@
+"""File formats, pure: values in, values out (no storage, no service).
+
+- :mod:`gtlabel.formats.ground_truth`: Ground Truth's own files (label category config, input- and
+  output-manifest lines, the ``-metadata`` block, the type constants).
+"""
