@@ -338,13 +338,6 @@ def test_lineage_record(tmp_path: Path) -> None:
     assert version_id({"x": 1}) != rep.version
 
 
-def test_check_label_text_mirrors_ultralytics_rules() -> None:
-    assert check_label_text("0 0.5 0.5 0.1 0.1\n", 1) == []
-    assert "5 columns" in check_label_text("0 0.5 0.5 0.1 0.1 0.9\n", 1)[0]
-    assert "exceeds" in check_label_text("3 0.5 0.5 0.1 0.1\n", 3)[0]
-    assert "out of [0, 1]" in check_label_text("0 1.2 0.5 0.1 0.1\n", 1)[0]
-
-
 def test_config_errors(tmp_path: Path) -> None:
     m = write_manifest(tmp_path / "m.manifest", [gt_line("a.jpg", (10, 10))])
     with pytest.raises(ConfigError, match="splits"):

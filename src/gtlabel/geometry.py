@@ -16,6 +16,7 @@ from dataclasses import dataclass
 __all__ = [
     "EXIF_ORIENTATION_TAG",
     "PRECISION",
+    "ROW_FORMAT",
     "Box",
     "clip_box",
     "displayed_size",
@@ -29,7 +30,8 @@ __all__ = [
 
 EXIF_ORIENTATION_TAG = 0x0112  # 274
 PRECISION = 6
-_ROW_FMT = "%d %.6f %.6f %.6f %.6f"
+#: one YOLO row: class id and the normalized box, :data:`PRECISION` decimals
+ROW_FORMAT = "%d %.6f %.6f %.6f %.6f"
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +136,7 @@ def label_frame_size(reported: tuple[int, int], stored: tuple[int, int] | None,
 
 def format_row(class_id: int, xc: float, yc: float, w: float, h: float) -> str:
     """One YOLO row, ``%.6f``; values are rounded to the fixed precision so reruns give the same bytes."""
-    return _ROW_FMT % (class_id, xc, yc, w, h)
+    return ROW_FORMAT % (class_id, xc, yc, w, h)
 
 
 def is_finite(*values: float) -> bool:

@@ -53,7 +53,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import orjson
-import yaml
 
 from gtlabel import __version__, storage
 from gtlabel.errors import (
@@ -65,7 +64,18 @@ from gtlabel.errors import (
     NotFound,
     StorageError,
 )
-from gtlabel.geometry import clip_box, label_frame_size
+from gtlabel.formats.yolo import (
+    DATASET_FORMAT,
+    MIN_IMAGE_PX,
+    MIN_NORMALIZED_SIZE,
+    SPLITS,
+    ULTRALYTICS_IMG_FORMATS,
+    check_label_text,
+    format_label,
+    label_bytes,
+    render_data_yaml,
+)
+from gtlabel.geometry import ROW_FORMAT, clip_box, label_frame_size
 from gtlabel.lineage import version_id
 from gtlabel.manifests import OutputRecord, iter_output_lines, iter_output_manifest, resolve_source_ref
 
@@ -90,16 +100,10 @@ __all__ = [
     "split_hash",
 ]
 
-SPLITS: tuple[str, str, str] = ("train", "val", "test")
-# Ultralytics 8.4.190, ultralytics/data/utils.py IMG_FORMATS (read 2026-11-25): the suffixes (lower-cased) and
-# PIL formats its loader accepts; anything else is silently not found or dropped as corrupt.
-ULTRALYTICS_IMG_FORMATS = frozenset(
-    {"bmp", "dng", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp", "pfm", "heic", "heif", "avif", "jp2"})
-MIN_IMAGE_PX = 10  # Ultralytics check_image: "image size <10 pixels"
-FORMAT = "gtlabel-yolo/1"
+FORMAT = DATASET_FORMAT
 _HEADER_RANGES = (64 * 1024, 512 * 1024, None)
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_ROW = "%d %.6f %.6f %.6f %.6f"
+_ROW = ROW_FORMAT
 _INDEX = re.compile(r"\[\d+\]")
 ExifMode = Literal["normalize", "ignore"]
 
@@ -216,55 +220,6 @@ def dataset_name(source_ref: str) -> tuple[str, str]:
     tag = hashlib.blake2b(source_ref.encode(), digest_size=6).hexdigest()
     ext = _SAFE.sub("", ext)
     return (f"{stem}-{tag}.{ext}" if ext else f"{stem}-{tag}"), f"{stem}-{tag}.txt"
-
-
-def format_label(rows: Iterable[tuple[int, float, float, float, float]]) -> bytes:
-    """YOLO label file bytes for normalized rows (``%.6f``); empty bytes for no rows."""
-    out = [_ROW % r for r in rows]
-    return ("\n".join(out) + "\n").encode() if out else b""
-
-
-def check_label_text(text: str, nc: int) -> list[str]:
-    """Ultralytics' ``verify_image_label`` rules for one detect label file; the problems found (empty = OK)."""
-    problems = []
-    for i, line in enumerate(text.splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            continue
-        if len(parts) != 5:
-            problems.append(f"row {i}: labels require 5 columns, {len(parts)} columns detected")
-            continue
-        try:
-            vals = [float(p) for p in parts]
-        except ValueError:
-            problems.append(f"row {i}: not numeric")
-            continue
-        if not vals[0].is_integer() or vals[0] < 0:
-            problems.append(f"row {i}: class {parts[0]} is not a non-negative integer")
-        elif vals[0] >= nc:
-            problems.append(f"row {i}: class {int(vals[0])} exceeds dataset class count {nc}")
-        if any(v > 1.0 or v < 0.0 for v in vals[1:]):
-            problems.append(f"row {i}: coordinates out of [0, 1]: {vals[1:]}")
-    return problems
-
-
-def render_data_yaml(names: Sequence[str], *, path: str | None, splits_present: Iterable[str],
-                     version: str) -> bytes:
-    """data.yaml as Ultralytics reads it: ``path`` (absolute) or none, train, val, optional test, dict names."""
-    present = set(splits_present)
-    doc: dict[str, Any] = {}
-    if path is not None:
-        doc["path"] = path
-    doc["train"] = "images/train"
-    doc["val"] = "images/val" if "val" in present else "images/train"
-    if "test" in present:
-        doc["test"] = "images/test"
-    doc["names"] = dict(enumerate(names))
-    head = f"# gtlabel YOLO11 detect dataset {version} (lineage.json beside this file)\n"
-    if "val" not in present:
-        head += "# no image fell into 'val': val points at the train images\n"
-    body = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False)
-    return (head + body).encode()
 
 
 # ================================================================================================ report
@@ -491,7 +446,7 @@ def _rows_for(rec: OutputRecord, frame: tuple[int, int], ctx: _Ctx) -> tuple[lis
             zero_area += 1
             continue
         nw, nh = w / fw, h / fh
-        if nw < 5e-7 or nh < 5e-7:  # rounds to 0 at 6 decimals
+        if nw < MIN_NORMALIZED_SIZE or nh < MIN_NORMALIZED_SIZE:  # rounds to 0 at 6 decimals
             zero_area += 1
             continue
         row = _ROW % (gid, (left + w / 2.0) / fw, (top + h / 2.0) / fh, nw, nh)
@@ -931,7 +886,7 @@ class _Lane:
                 rows, row_classes = _rows_for(rec, frame, ctx)
                 h = split_hash(rec.source_ref, seed)
                 split = SPLITS[assign[this]] if assign is not None else _split_of(h, ratios)
-                data = ("\n".join(rows) + "\n").encode() if rows else b""
+                data = label_bytes(rows)
                 if assign is not None and any(os.path.exists(label_dirs[o] + lbl_name) for o in SPLITS if o != split):
                     rep.skip("duplicate source-ref", f"{rec.file}:{rec.line}: {rec.source_ref}", rec.line)
                     continue  # stratified splits are by position: a repeated line could land elsewhere

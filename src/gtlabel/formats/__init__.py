@@ -2,4 +2,6 @@
 
 - :mod:`gtlabel.formats.ground_truth`: Ground Truth's own files (label category config, input- and
   output-manifest lines, the ``-metadata`` block, the type constants).
+- :mod:`gtlabel.formats.yolo`: Ultralytics YOLO detect datasets (label files, ``data.yaml``, Ultralytics'
+  label rules).
 """

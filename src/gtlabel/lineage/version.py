@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from gtlabel.formats.yolo import DATASET_FORMAT
 from gtlabel.lineage.record import Lineage
 
 
@@ -35,7 +36,7 @@ def _unmoved(entry: Mapping[str, Any]) -> dict[str, Any]:
 def recompute_version(lin: Lineage) -> str | None:
     """The version id recomputed from the records, names and settings (the payload gtlabel.yolo hashes),
     or ``None`` for a lineage format this module does not know."""
-    if lin.head.get("format") != "gtlabel-yolo/1":
+    if lin.head.get("format") != DATASET_FORMAT:
         return None
     names = [n for _, n in sorted(lin.names.items())]
     raws = [r.raw for r in lin.images]

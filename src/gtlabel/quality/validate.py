@@ -37,8 +37,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gtlabel.formats.yolo import MIN_IMAGE_PX, ULTRALYTICS_IMG_FORMATS
 from gtlabel.quality.workers import robust_z
-from gtlabel.yolo import MIN_IMAGE_PX, ULTRALYTICS_IMG_FORMATS
 
 if TYPE_CHECKING:
     from gtlabel.manifests import OutputRecord
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["ClassStats", "Finding", "ImageSummary", "ValidationConfig", "ValidationReport", "validate_records"]
 
 SEVERITIES = ("error", "warning", "info")
-IMG_FORMATS = ULTRALYTICS_IMG_FORMATS  # the suffixes Ultralytics reads (one list, kept in gtlabel.yolo)
+IMG_FORMATS = ULTRALYTICS_IMG_FORMATS  # the suffixes Ultralytics reads (one list: gtlabel.formats.yolo)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,98 @@
+"""Ultralytics YOLO detect datasets, pure: label rows -> label-file bytes, ``data.yaml``, and Ultralytics' own
+label rules (what its loader reads, and what it silently drops). No I/O.
+
+A dataset (as :mod:`gtlabel.convert` writes it)::
+
+    data.yaml                          path (absolute; omitted on S3), train, val, [test], names {0..n-1}
+    images/{train,val,test}/<name>     an image in a format Ultralytics reads, >= 10 px a side
+    labels/{train,val,test}/<stem>.txt one per image: ``class xc yc w h`` rows normalized to [0, 1] (``%.6f``),
+                                       empty when the image has no boxes
+
+Rows are formatted by :data:`gtlabel.geometry.ROW_FORMAT` (fixed precision, so a rerun gives the same bytes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import yaml
+
+from gtlabel.geometry import ROW_FORMAT
+
+__all__ = [
+    "DATASET_FORMAT",
+    "MIN_IMAGE_PX",
+    "MIN_NORMALIZED_SIZE",
+    "SPLITS",
+    "ULTRALYTICS_IMG_FORMATS",
+    "check_label_text",
+    "format_label",
+    "label_bytes",
+    "render_data_yaml",
+]
+
+#: the splits of a dataset, in this order (``images/<split>``, ``labels/<split>``)
+SPLITS: tuple[str, str, str] = ("train", "val", "test")
+#: the format id of gtlabel's datasets (``lineage.json``, ``conversion-report.json``, the version payload)
+DATASET_FORMAT = "gtlabel-yolo/1"
+# Ultralytics 8.4.190, ultralytics/data/utils.py IMG_FORMATS (read 2026-11-25): the suffixes (lower-cased) and
+# PIL formats its loader accepts; anything else is silently not found or dropped as corrupt.
+ULTRALYTICS_IMG_FORMATS = frozenset(
+    {"bmp", "dng", "jpeg", "jpg", "mpo", "png", "tif", "tiff", "webp", "pfm", "heic", "heif", "avif", "jp2"})
+MIN_IMAGE_PX = 10  # Ultralytics check_image: "image size <10 pixels"
+#: a normalized width or height below this is 0 at the rows' 6 decimals (a zero-area row)
+MIN_NORMALIZED_SIZE = 5e-7
+
+
+def label_bytes(rows: Sequence[str]) -> bytes:
+    """The label file of formatted rows: one per line, a final line break; empty bytes for no rows."""
+    return ("\n".join(rows) + "\n").encode() if rows else b""
+
+
+def format_label(rows: Iterable[tuple[int, float, float, float, float]]) -> bytes:
+    """YOLO label file bytes for normalized rows (``%.6f``); empty bytes for no rows."""
+    return label_bytes([ROW_FORMAT % r for r in rows])
+
+
+def check_label_text(text: str, nc: int) -> list[str]:
+    """Ultralytics' ``verify_image_label`` rules for one detect label file; the problems found (empty = OK)."""
+    problems = []
+    for i, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 5:
+            problems.append(f"row {i}: labels require 5 columns, {len(parts)} columns detected")
+            continue
+        try:
+            vals = [float(p) for p in parts]
+        except ValueError:
+            problems.append(f"row {i}: not numeric")
+            continue
+        if not vals[0].is_integer() or vals[0] < 0:
+            problems.append(f"row {i}: class {parts[0]} is not a non-negative integer")
+        elif vals[0] >= nc:
+            problems.append(f"row {i}: class {int(vals[0])} exceeds dataset class count {nc}")
+        if any(v > 1.0 or v < 0.0 for v in vals[1:]):
+            problems.append(f"row {i}: coordinates out of [0, 1]: {vals[1:]}")
+    return problems
+
+
+def render_data_yaml(names: Sequence[str], *, path: str | None, splits_present: Iterable[str],
+                     version: str) -> bytes:
+    """data.yaml as Ultralytics reads it: ``path`` (absolute) or none, train, val, optional test, dict names."""
+    present = set(splits_present)
+    doc: dict[str, Any] = {}
+    if path is not None:
+        doc["path"] = path
+    doc["train"] = "images/train"
+    doc["val"] = "images/val" if "val" in present else "images/train"
+    if "test" in present:
+        doc["test"] = "images/test"
+    doc["names"] = dict(enumerate(names))
+    head = f"# gtlabel YOLO11 detect dataset {version} (lineage.json beside this file)\n"
+    if "val" not in present:
+        head += "# no image fell into 'val': val points at the train images\n"
+    body = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    return (head + body).encode()
