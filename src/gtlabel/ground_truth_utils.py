@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from gtlabel import storage
 from gtlabel.errors import ConfigError, GtlabelError, ValidationFailed
+from gtlabel.jobs.workforce import check_public_price
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
@@ -91,7 +92,7 @@ def build_labeling_job(
     region = resolve_region(region)
     role_arn = resolve_role(role_arn)  # before any S3 write: a missing role leaves nothing behind
     name = job_name or default_job_name()
-    workforce = _workforce(worker_type, workteam, public_price_usd, vendor_price_usd)
+    workforce = _workforce(worker_type, workteam, public_price_usd, vendor_price_usd, task_type)
     needs_client = (worker_type == "private" and not (workteam or "").startswith("arn:")) or check_name
     client = sm_client if sm_client is not None or not needs_client else _sagemaker_client(region)
     if check_name and client is not None:
@@ -119,12 +120,14 @@ def build_labeling_job(
 
 
 def _workforce(worker_type: str, workteam: str | None, public_price_usd: float | Decimal | str | None,
-               vendor_price_usd: float | Decimal | str | None) -> dict[str, Any]:
+               vendor_price_usd: float | Decimal | str | None, task_type: str) -> dict[str, Any]:
     """The ``workforce`` part of the job spec for ``worker_type`` (one of ``_WORKER_TYPES``)."""
     if worker_type == "private":
         return {"type": "private", "workteam": workteam}
     if worker_type == "public":
-        return {"type": "public", "price_usd": public_price_usd}
+        # checked here, so that the message names this function's parameter and lists the allowed prices
+        return {"type": "public",
+                "price_usd": check_public_price(public_price_usd, task_type, param="public_price_usd")}
     if not workteam:
         raise ConfigError("worker_type='vendor' needs workteam=<the subscribed vendor workteam ARN>")
     return {"type": "vendor", "workteam_arn": workteam, "price_usd": vendor_price_usd}

@@ -283,3 +283,55 @@ def test_seed_example_against_the_local_service(moto_server: str, s3_endpoint: s
         again = s3.get_object(Bucket=bucket, Key=manifest_key)
         assert again["ETag"] == original["ETag"] and again["LastModified"] == original["LastModified"]
     storage.reset_clients()
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # nothing listens there once the socket is closed
+
+
+def test_building_a_config_where_sagemaker_cannot_be_reached(bucket: str, s3: Any, role_env: str,
+                                                             monkeypatch: pytest.MonkeyPatch,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """Offline: the name check warns that it could not ask and goes on (CreateLabelingJob checks the name again);
+    a workteam that needs a lookup fails with our error saying to pass the ARN. No botocore error escapes."""
+    import logging
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # one connection refused is enough; no retry back-off
+    _images(s3, bucket, 3)
+    with caplog.at_level(logging.WARNING, logger="gtlabel"):
+        cfg = create_labeling_job_config("offline-job", f"s3://{bucket}/raw/drone/", f"s3://{bucket}/labels/",
+                                         workteam=TEAM_ARN, labels=["drone"])
+    assert cfg["LabelingJobName"] == "offline-job" and cfg["HumanTaskConfig"]["WorkteamArn"] == TEAM_ARN
+    warned = [r.getMessage() for r in caplog.records if "could not check" in r.getMessage()]
+    assert warned and "'offline-job'" in warned[0] and "check_name=False" in warned[0]
+    with pytest.raises(ConfigError, match=r"could not look up the private workteam 'labelers'.*pass the workteam "
+                                          r"ARN"):
+        create_labeling_job_config("offline-job-2", f"s3://{bucket}/raw/drone/", f"s3://{bucket}/labels/",
+                                   workteam="labelers", check_name=False)
+
+
+def test_public_workers_without_a_price_name_the_parameter_and_the_prices(bucket: str, s3: Any,
+                                                                          role_env: str) -> None:
+    body = json.dumps({"source-ref": f"s3://{bucket}/img/0.jpg"}) + "\n"
+    s3.put_object(Bucket=bucket, Key="in/input.manifest", Body=body.encode())
+    for price, expected in ((None, r"needs a task price in USD \(public_price_usd=\.\.\.\); allowed for "
+                                   r"BoundingBox: 0\.036, 0\.048, 0\.060, .*, 1\.200$"),
+                            (0.05, r"public_price_usd \$0\.05 is not allowed for BoundingBox; allowed USD values: "
+                                   r"0\.036, 0\.048")):
+        with pytest.raises(ConfigError, match=expected):
+            create_labeling_job_config("mturk-3", f"s3://{bucket}/in/input.manifest", f"s3://{bucket}/labels/",
+                                       worker_type="public", public_price_usd=price, check_name=False)
+    assert _keys(s3, bucket) == []  # nothing written for a job that cannot be built
+    # a spec file without the price says the same, with the allowed prices
+    from gtlabel.errors import InputError
+    from gtlabel.jobs.spec import JobSpec
+
+    with pytest.raises(InputError, match=r"workforce\.public: .*needs price_usd \(USD per task\); allowed for "
+                                         r"bounding boxes: 0\.036, 0\.048"):
+        JobSpec.from_dict({"input_manifest": f"s3://{bucket}/in/input.manifest", "output_path": f"s3://{bucket}/o/",
+                           "labels": ["drone"], "workforce": {"type": "public"}})

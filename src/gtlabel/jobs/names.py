@@ -3,14 +3,21 @@
 
 Job names are permanent: there is no ``DeleteLabelingJob``, and ``Example-job`` and ``example-job`` are the
 same name. So every default name carries a UTC timestamp, and the name is checked before the call.
+
+The check before the call is a courtesy: ``CreateLabelingJob`` itself refuses a name in use. So when SageMaker
+cannot be asked (offline, no route to the endpoint, no credentials, a role without ``ListLabelingJobs``), the
+check logs a warning that it could not ask and lets the build go on; pass ``check_name=False`` to skip it.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from gtlabel.aws import error_code, error_message, paginate
 from gtlabel.errors import JobError, JobNameInUse, Problem
@@ -28,8 +35,12 @@ __all__ = [
     "find_same_name",
 ]
 
+log = logging.getLogger(__name__)
+
 NAME_MAX = 63
 NAME_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+# ListLabelingJobs refused for want of permission: the name could not be checked (the create call checks it)
+_NOT_ALLOWED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation")
 
 
 def _slug(text: str) -> str:
@@ -76,18 +87,28 @@ def _in_use_message(name: str, existing: str | None) -> str:
             f"{default_job_name(name)!r}")
 
 
-def ensure_name_available(sm_client: SageMakerClient, name: str) -> None:
-    """Raise :class:`~gtlabel.errors.JobNameInUse` when a job with the same name (any case) exists."""
-    existing = find_same_name(sm_client, name)
+def ensure_name_available(sm_client: SageMakerClient, name: str) -> bool:
+    """Raise :class:`~gtlabel.errors.JobNameInUse` when a job with the same name (any case) exists.
+
+    Returns True when SageMaker said the name is free. When it could not be asked (no connection to the endpoint,
+    a time-out, no credentials, ``ListLabelingJobs`` not allowed), logs a warning saying so and returns False:
+    ``CreateLabelingJob`` checks the name again."""
+    try:
+        existing = find_same_name(sm_client, name)
+    except (BotoCoreError, ClientError) as exc:
+        if isinstance(exc, ClientError) and error_code(exc) not in _NOT_ALLOWED:
+            raise JobError(f"checking that job name {name!r} is free (ListLabelingJobs) failed: {exc}") from exc
+        log.warning("could not check that labeling job name %r is free (%s); going on: CreateLabelingJob checks "
+                    "it again (check_name=False skips this check)", name, exc)
+        return False
     if existing is not None:
         raise JobNameInUse(_in_use_message(name, existing))
+    return True
 
 
 def create_labeling_job(sm_client: SageMakerClient, request: Mapping[str, Any]) -> str:
     """Call ``CreateLabelingJob`` and return the job ARN; ``ResourceInUse`` becomes
     :class:`~gtlabel.errors.JobNameInUse` with an explanation, other service errors :class:`~gtlabel.errors.JobError`."""
-    from botocore.exceptions import ClientError
-
     name = str(request.get("LabelingJobName", ""))
     try:
         resp = sm_client.create_labeling_job(**request)

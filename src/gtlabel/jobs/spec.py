@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from gtlabel.errors import ConfigError, InputError
-from gtlabel.jobs.facts import TaskType, limits
+from gtlabel.jobs.facts import TaskType, allowed_task_prices, limits
 from gtlabel.jobs.template import Example, check_example_uri
 
 __all__ = [
@@ -70,6 +70,15 @@ class PublicWorkforce(_Model):
     type: Literal["public"] = "public"
     price_usd: Decimal = Field(description="USD per task, e.g. 0.036; each object makes one task per worker")
     free_of_adult_content: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _price_given(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("price_usd") is None:
+            shown = ", ".join(str(p) for p in allowed_task_prices())
+            raise ValueError(f"a public (Mechanical Turk) workforce needs price_usd (USD per task); allowed for "
+                             f"bounding boxes: {shown}")
+        return data
 
 
 class VendorWorkforce(_Model):

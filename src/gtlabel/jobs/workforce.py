@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Literal
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from gtlabel.aws import Arn, paginate
 from gtlabel.errors import ConfigError
 from gtlabel.jobs import facts
@@ -76,7 +78,12 @@ def resolve_private(sm_client: SageMakerClient | None, region: str, workteam: st
         return ResolvedWorkforce("private", workteam, name=m.resource_id.rsplit("/", 1)[-1])
     if sm_client is None:
         raise ConfigError("finding the private workteam needs a SageMaker client (or give the workteam ARN)")
-    teams = list_private_workteams(sm_client, workteam)
+    try:
+        teams = list_private_workteams(sm_client, workteam)
+    except (BotoCoreError, ClientError) as exc:  # no route, no credentials, not allowed: say what to pass instead
+        raise ConfigError(f"could not look up the private workteam{f' {workteam!r}' if workteam else ''} in "
+                          f"{region} (ListWorkteams: {exc}); pass the workteam ARN (workteam=arn:aws:sagemaker:"
+                          f"{region}:<account>:workteam/private-crowd/<name>), which needs no lookup") from exc
     if workteam:
         for t in teams:
             if t.get("WorkteamName") == workteam:
@@ -95,18 +102,21 @@ def resolve_private(sm_client: SageMakerClient | None, region: str, workteam: st
     return ResolvedWorkforce("private", str(t["WorkteamArn"]), name=str(t.get("WorkteamName")))
 
 
-def check_public_price(price_usd: Decimal | float | str | None, task_type: str = "BoundingBox") -> Decimal:
-    """The price as a Decimal if it is one of the allowed ``PublicWorkforceTaskPrice`` values, else ConfigError."""
+def check_public_price(price_usd: Decimal | float | str | None, task_type: str = "BoundingBox", *,
+                       param: str = "task price") -> Decimal:
+    """The price as a Decimal if it is one of the allowed ``PublicWorkforceTaskPrice`` values, else ConfigError.
+    ``param``: how the caller's user names the price (e.g. ``public_price_usd``), named in the messages."""
     allowed = facts.allowed_task_prices(task_type)
     shown = ", ".join(str(p) for p in allowed)
     if price_usd is None:
-        raise ConfigError(f"a public (Mechanical Turk) workforce needs a task price in USD; allowed: {shown}")
+        raise ConfigError(f"a public (Mechanical Turk) workforce needs a task price in USD ({param}=...); "
+                          f"allowed for {task_type}: {shown}")
     try:
         value = Decimal(str(price_usd))
     except InvalidOperation:
-        raise ConfigError(f"task price {price_usd!r} is not a number; allowed USD values: {shown}") from None
+        raise ConfigError(f"{param} {price_usd!r} is not a number; allowed USD values: {shown}") from None
     if value not in allowed:
-        raise ConfigError(f"task price ${price_usd} is not allowed for {task_type}; allowed USD values: {shown}")
+        raise ConfigError(f"{param} ${price_usd} is not allowed for {task_type}; allowed USD values: {shown}")
     return value
 
 
