@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from gtlabel.errors import InputError, LabelError, ManifestError
 from gtlabel.formats.ground_truth import (
     CUSTOM,
+    LABEL_ATTRIBUTE_PATTERN,
     LABEL_CATEGORY_DOCUMENT_VERSION,
     OBJECT_DETECTION,
     InputLine,
@@ -146,6 +147,14 @@ def test_bad_output_line_names_file_line_and_field() -> None:
         parse_output_line(line, file="out.manifest", line=9, label_attribute=ATTR)
     assert err.value.file == "out.manifest" and err.value.line == 9
     assert err.value.field == f"{ATTR}.annotations[1]"
+
+
+@pytest.mark.parametrize(("name", "ok"), [
+    ("bounding-box", True), ("a", True), ("a--b", True), ("A1" * 63 + "a", True),
+    ("", False), ("-a", False), ("a-", False), ("a_b", False), ("a" * 128, False),
+])
+def test_label_attribute_pattern(name: str, ok: bool) -> None:
+    assert (LABEL_ATTRIBUTE_PATTERN.fullmatch(name) is not None) is ok
 
 
 def test_names_and_dates() -> None:

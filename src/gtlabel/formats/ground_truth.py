@@ -22,6 +22,7 @@ segments and absolute paths are refused, so a manifest cannot pull arbitrary fil
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ __all__ = [
     "CLASS_MAP",
     "CUSTOM",
     "JOB_NAME_PREFIX",
+    "LABEL_ATTRIBUTE_PATTERN",
     "LABEL_CATEGORY_DOCUMENT_VERSION",
     "LABEL_VERIFICATION",
     "LAMBDA_EVENT_VERSION",
@@ -76,6 +78,8 @@ BOUNDING_BOX_TYPES = (OBJECT_DETECTION, CUSTOM.lower())  # lower case: the types
 JOB_NAME_PREFIX = "labeling-job/"  # ``job-name`` as real output carries it; the doc example shows the bare name
 LABEL_CATEGORY_DOCUMENT_VERSION = "2018-11-28"
 LAMBDA_EVENT_VERSION = "2018-10-16"  # the ``version`` of the pre- and post-annotation Lambda events (4.3, 4.4)
+#: ``LabelAttributeName`` (1.1): letters, digits and inner hyphens, at most 127 characters (use ``fullmatch``)
+LABEL_ATTRIBUTE_PATTERN = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}")
 
 
 def metadata_key(label_attribute: str) -> str:

@@ -21,7 +21,7 @@ from importlib import resources
 from typing import Literal
 
 from gtlabel.errors import ConfigError
-from gtlabel.formats.ground_truth import CLASS_MAP, metadata_key
+from gtlabel.formats.ground_truth import CLASS_MAP, LABEL_ATTRIBUTE_PATTERN, metadata_key
 
 __all__ = [
     "TEMPLATE_NAME",
@@ -48,7 +48,6 @@ _FALLBACK_FULL = ("<p>Draw one box per object. The box edges touch the object's 
 _S3_SAFE = re.compile(r"s3://[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]/[A-Za-z0-9_.\-/!*()+=~@,]+")
 _HTTP = re.compile(r"https?://[^\s\"'<>{}\\]+")
 _DATA = re.compile(r"data:image/(png|jpeg|gif|webp|svg\+xml)[;,][^\s\"'<>{}\\]*")
-_ATTR = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}")
 
 
 @dataclass(frozen=True)
@@ -156,9 +155,9 @@ def initial_value_attribute(prior_label_attribute_name: str) -> str:
     the metadata's class map (the documented pattern). The value is written as JSON with ``&quot;``
     entities, so the browser hands the element ``[{"label": "...", "left": 1, ...}, ...]``.
     """
-    if not _ATTR.fullmatch(prior_label_attribute_name or ""):
+    if not LABEL_ATTRIBUTE_PATTERN.fullmatch(prior_label_attribute_name or ""):
         raise ConfigError(f"prior label attribute name {prior_label_attribute_name!r} does not match "
-                          f"{_ATTR.pattern}")
+                          f"{LABEL_ATTRIBUTE_PATTERN.pattern}")
     a = prior_label_attribute_name
     line = "task.input.manifestLine"
     return (

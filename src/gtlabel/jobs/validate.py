@@ -28,7 +28,12 @@ from typing import TYPE_CHECKING, Any
 
 from gtlabel.aws import Arn, is_public_workteam
 from gtlabel.errors import ConfigError, GtlabelError, Problem, ValidationFailed
-from gtlabel.formats.ground_truth import LABEL_CATEGORY_DOCUMENT_VERSION, LabelCategoryConfig
+from gtlabel.formats.ground_truth import (
+    LABEL_CATEGORY_DOCUMENT_VERSION,
+    METADATA_SUFFIX,
+    LabelCategoryConfig,
+    metadata_key,
+)
 from gtlabel.jobs import facts
 
 if TYPE_CHECKING:
@@ -401,9 +406,9 @@ def ground_truth_problems(
     # --- label attribute name
     attr = _dig(request, "LabelAttributeName")
     if isinstance(attr, str) and attr:
-        if attr.endswith("-metadata"):
-            out.append(Problem("LabelAttributeName", f"{attr!r} must not end with '-metadata' (Ground Truth adds "
-                                                     f"'<name>-metadata' itself)"))
+        if attr.endswith(METADATA_SUFFIX):
+            out.append(Problem("LabelAttributeName", f"{attr!r} must not end with '{METADATA_SUFFIX}' (Ground Truth "
+                                                     f"adds '{metadata_key('<name>')}' itself)"))
         if attr in lim.reserved_label_attribute_names:
             out.append(Problem("LabelAttributeName", f"{attr!r} is reserved (reserved names: "
                                                      f"{', '.join(lim.reserved_label_attribute_names)})"))

@@ -29,7 +29,7 @@ import orjson
 
 from gtlabel import storage
 from gtlabel.errors import ConfigError
-from gtlabel.formats.ground_truth import creation_date
+from gtlabel.formats.ground_truth import creation_date, metadata_key
 from gtlabel.model._common import ImageItem, iter_images, load_model, model_names
 from gtlabel.model.offline import import_ultralytics
 from gtlabel.model.preannotate import (
@@ -179,7 +179,7 @@ def rank(
     def count(_item: ImageItem, _score: float) -> None:
         summary.scored += 1
 
-    drop = [score_key] + ([prelabel_attribute, f"{prelabel_attribute}-metadata"] if prelabel_attribute else [])
+    drop = [score_key] + ([prelabel_attribute, metadata_key(prelabel_attribute)] if prelabel_attribute else [])
     pairs = predict_items(yolo, iter_images(images, out, drop_keys=drop), conf=conf, iou=iou, imgsz=imgsz,
                           device=device, max_det=max_det, batch=batch, description="score images")
     ranked = rank_predictions(pairs, top_k=top_k, strategy=strategy, threshold=threshold, on_score=count)

@@ -22,7 +22,6 @@ The core (:func:`detections_to_label`, :func:`ground_truth_line`) is pure; :func
 from __future__ import annotations
 
 import os
-import re
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -33,7 +32,15 @@ import orjson
 
 from gtlabel import storage
 from gtlabel.errors import ConfigError, ManifestError
-from gtlabel.formats.ground_truth import SOURCE_REF, bbox_label, output_line, output_metadata
+from gtlabel.formats.ground_truth import (
+    LABEL_ATTRIBUTE_PATTERN,
+    METADATA_SUFFIX,
+    RESERVED_KEYS,
+    SOURCE_REF,
+    bbox_label,
+    output_line,
+    output_metadata,
+)
 from gtlabel.formats.ground_truth import creation_date as gt_creation_date
 from gtlabel.model._common import ImageItem, display_image, iter_images, load_model, model_names, progress
 from gtlabel.model.offline import import_ultralytics
@@ -50,7 +57,6 @@ __all__ = [
     "validate_attribute",
 ]
 
-_ATTR_RE = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,126}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,12 +95,12 @@ class PreannotateSummary:
 # ----------------------------------------------------------------------------------------------- pure core
 def validate_attribute(name: str) -> str:
     """Check a label attribute name against Ground Truth's rules (reference/ground-truth.md 1.2)."""
-    if not _ATTR_RE.match(name):
-        raise ConfigError(f"label attribute {name!r} must match {_ATTR_RE.pattern} (letters, digits, '-'; "
-                          "at most 127 characters)")
-    if name.endswith("-metadata") or name.endswith("-ref"):
-        raise ConfigError(f"label attribute {name!r} may not end with '-metadata' or '-ref'")
-    if name in {"source", "source-ref"}:
+    if not LABEL_ATTRIBUTE_PATTERN.fullmatch(name):
+        raise ConfigError(f"label attribute {name!r} must match {LABEL_ATTRIBUTE_PATTERN.pattern} (letters, digits, "
+                          "'-'; at most 127 characters)")
+    if name.endswith((METADATA_SUFFIX, "-ref")):
+        raise ConfigError(f"label attribute {name!r} may not end with '{METADATA_SUFFIX}' or '-ref'")
+    if name in RESERVED_KEYS:
         raise ConfigError(f"label attribute {name!r} is reserved")
     return name
 
