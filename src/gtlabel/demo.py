@@ -39,6 +39,7 @@ from gtlabel.formats.ground_truth import (
     output_line,
     output_metadata,
 )
+from gtlabel.monitor import watch_labeling_job
 from gtlabel.synth import DEFAULT_CLASSES, SynthImage, iter_images
 
 BUCKET = "gtlabel-demo"  # + a per-run suffix: moto's in-memory S3 is shared by every server in one process
@@ -155,7 +156,6 @@ def run_demo(
     from gtlabel.ground_truth_utils import convert_ground_truth_to_yolo, create_labeling_job_config
     from gtlabel.local import LocalService
     from gtlabel.local.workforce import NoiseConfig, WorkerProfile, simulate
-    from gtlabel.monitor import watch_labeling_job
     from gtlabel.quality.report import write_report
 
     con = console or Console()

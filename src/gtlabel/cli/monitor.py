@@ -22,6 +22,7 @@ import typer
 from rich.logging import RichHandler
 from rich.table import Table
 
+from gtlabel.aws import JobStatus
 from gtlabel.cli._common import Exit, console, err_console, handle_errors
 from gtlabel.errors import ConfigError
 
@@ -169,7 +170,7 @@ def watch_cmd(
     if summary.stopped_by_us:
         err_console.print(summary.stop_reason or "stopped by gtlabel", highlight=False)
         raise typer.Exit(int(Exit.BUDGET))
-    if summary.final_status != "Completed":
+    if summary.final_status != JobStatus.COMPLETED:
         raise typer.Exit(int(Exit.JOB))
 
 
@@ -199,7 +200,8 @@ def list_cmd(
     for col, just in (("name", "left"), ("status", "left"), ("progress", "right"), ("human/machine", "right"),
                       ("failed", "right"), ("cost so far", "right"), ("age", "right")):
         table.add_column(col, justify=just)  # type: ignore[arg-type]
-    colours = {"Completed": "green", "Failed": "red", "Stopped": "yellow", "InProgress": "cyan"}
+    colours: dict[str, str] = {JobStatus.COMPLETED: "green", JobStatus.FAILED: "red", JobStatus.STOPPED: "yellow",
+               JobStatus.IN_PROGRESS: "cyan"}
     for r in rows:
         c = r.counters
         table.add_row(

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gtlabel.aws import JobStatus
 from gtlabel.errors import ConfigError
 from gtlabel.monitor.clients import RetryMode, check_retry_mode
 from gtlabel.monitor.costs import CostFn
@@ -21,7 +22,7 @@ from gtlabel.monitor.progress import ProgressView
 from gtlabel.monitor.stall import Diagnose
 
 DEFAULT_THRESHOLDS: tuple[float, ...] = (0.5, 0.8, 1.0)
-RUNNING_STATUSES = ("Initializing", "InProgress")  # a job the auto-stop may still stop
+RUNNING_STATUSES = frozenset({JobStatus.INITIALIZING, JobStatus.IN_PROGRESS})  # a job the auto-stop may still stop
 
 
 def check_thresholds(thresholds: Iterable[float]) -> tuple[float, ...]:

@@ -18,6 +18,7 @@ from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.text import Text
 
+from gtlabel.aws import JobStatus
 from gtlabel.monitor.model import Counters, Forecast, human_duration
 
 SEPARATOR = " · "
@@ -82,7 +83,8 @@ def _bar_text(c: Counters, width: int = 30) -> str:
 def render_html(s: Snapshot) -> str:
     c = s.counters
     total = max(c.total, 1)
-    colour = "#2e7d32" if s.status == "Completed" else ("#c62828" if s.status in ("Failed", "Stopped") else "#1565c0")
+    colour = "#2e7d32" if s.status == JobStatus.COMPLETED else (
+        "#c62828" if s.status in (JobStatus.FAILED, JobStatus.STOPPED) else "#1565c0")
     return (
         '<div class="gtlabel-progress" style="font-family:monospace;font-size:13px;line-height:1.6">'
         f'<b>{html.escape(s.job_name)}</b> <span style="color:{colour}">{html.escape(s.status)}</span><br>'

@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gtlabel import storage
-from gtlabel.aws import Arn, error_code, is_not_found, is_public_workteam
+from gtlabel.aws import Arn, JobStatus, error_code, is_not_found, is_public_workteam
 from gtlabel.errors import ConfigError, StorageError
 from gtlabel.jobs import facts
 from gtlabel.monitor.clients import make_client
@@ -63,7 +63,7 @@ class StallDetector:
         if self._last != key:
             self._last, self._since_t, self._since_at, self._reported = key, t, at, False
             return None
-        if status != "InProgress" or self._reported or self.stall_after <= 0:
+        if status != JobStatus.IN_PROGRESS or self._reported or self.stall_after <= 0:
             return None
         stalled_for = t - self._since_t
         if stalled_for < self.stall_after:

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
+from gtlabel.aws import JobStatus
 from gtlabel.monitor.model import Alert, CostPoint, Counters, Forecast, Sample, StallReport
 from gtlabel.monitor.plots import plot_watch
 
@@ -36,7 +37,7 @@ class WatchSummary:
 
     @property
     def completed(self) -> bool:
-        return self.final_status == "Completed"
+        return self.final_status == JobStatus.COMPLETED
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (datetimes as ISO strings); the raw last response is left out."""

@@ -20,13 +20,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from gtlabel.aws import is_not_found
+from gtlabel.aws import TERMINAL, JobStatus, is_not_found
 from gtlabel.errors import JobError, WatchTimeout
 from gtlabel.monitor import costs
 from gtlabel.monitor.clients import RetryMode, is_transient, make_client
 from gtlabel.monitor.forecast import forecast
 from gtlabel.monitor.model import (
-    TERMINAL_STATUSES,
     Alert,
     CostPoint,
     Counters,
@@ -102,7 +101,7 @@ class Poller:
 
     def wait(self, obs: Observation) -> None:
         """Sleep until the next poll: ``poll_seconds`` after movement (or while Stopping), longer otherwise."""
-        self.interval = self.polling.next_interval(self.interval, moved=obs.moved or obs.status == "Stopping")
+        self.interval = self.polling.next_interval(self.interval, moved=obs.moved or obs.status == JobStatus.STOPPING)
         self.sleep(self.polling.pause(self.interval, obs.t))
 
 
@@ -168,7 +167,7 @@ def watch_job(name: str, options: WatchOptions | None = None, *, sm_client: Any 
             obs = sampler.sample(resp, poller.elapsed(), record)
             for observer in observers:
                 observer.observe(obs, record)
-            if obs.status in TERMINAL_STATUSES:
+            if obs.status in TERMINAL:
                 summary = record.summary(obs.status, poller.elapsed())
                 log.info("watch ended: %s", describe_line(Snapshot(name, obs.status, obs.counters, obs.cost.total_usd
                                                                      if obs.cost else None, obs.budget_usd, obs.forecast)))
