@@ -330,11 +330,11 @@ def test_every_operation_of_the_model_can_be_validated() -> None:
 
 
 def test_warm_up_compiles_the_tag_pattern() -> None:
-    from gtlabel.jobs import validate as v
+    from gtlabel.jobs.params import compile_pattern, warm_up
 
-    v.warm_up()
-    assert v._compile("([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)") is not None
-    assert v._compile.cache_info().currsize > 5
+    warm_up()
+    assert compile_pattern("([\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*)") is not None
+    assert compile_pattern.cache_info().currsize > 5
 
 
 def test_preflight_label_config_check_can_be_left_to_the_job(good_request: Req) -> None:
