@@ -16,8 +16,9 @@ from typing import Any
 from gtlabel.errors import GtlabelError, Problem, ServiceError, ServiceValidationError, UnknownOperation
 from gtlabel.jobs.validate import validate_create_labeling_job, validate_params
 from gtlabel.local.backend import Backend
-from gtlabel.local.engine import LambdaRegistry
+from gtlabel.local.lambdas import LambdaRegistry
 from gtlabel.local.liquid_env import CROWD_JS_LOCAL, make_environment, render_template
+from gtlabel.local.state.records import JobRequest
 
 __all__ = ["OPERATIONS", "Api"]
 
@@ -70,8 +71,9 @@ class Api:
     def create_labeling_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
         _raise_problems(validate_create_labeling_job(params, region=self.backend.region,
                                                      labels=self._labels(params)))
-        self.lambdas.check(params)
-        return {"LabelingJobArn": self.backend.create_labeling_job(params)}
+        request = JobRequest.parse(params)
+        self.lambdas.check(request)
+        return {"LabelingJobArn": self.backend.create_labeling_job(request)}
 
     def _labels(self, params: Mapping[str, Any]) -> list[object] | None:
         """The label category file's labels when it can be read now (so label rules are checked at create, as

@@ -1,6 +1,7 @@
 """Backend models of the local service: workteams, workers and sessions, labeling jobs, task assignments.
 
-Everything here works on plain values and the SQLite database (:mod:`gtlabel.local.db`); nothing parses HTTP.
+Everything here works on plain values and the repositories of :mod:`gtlabel.local.state` (which hold the SQL);
+nothing parses HTTP.
 Wire handlers (:mod:`gtlabel.local.api`) and the portal (:mod:`gtlabel.local.portal`) call these methods; the
 job engine (:mod:`gtlabel.local.engine`) drives the lifecycle.
 
@@ -21,17 +22,16 @@ Task model (one object goes to ``NumberOfHumanWorkersPerDataObject`` = N distinc
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import hmac
 import json
 import secrets
-import sqlite3
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import replace
+from datetime import datetime
 from typing import Any, Protocol
 
 from gtlabel.errors import (
@@ -42,14 +42,13 @@ from gtlabel.errors import (
     ServiceValidationError,
     TaskConflict,
 )
-from gtlabel.local.lifecycle import TERMINAL
+from gtlabel.local.lifecycle import JOB, OPEN_OBJECT, TERMINAL, AssignmentState, JobStatus, ObjectState
 from gtlabel.local.state import Database, State
-from gtlabel.local.state.records import Session, Team, Worker
+from gtlabel.local.state.records import Assignment, DataObject, Job, JobRequest, Session, Team, Worker
 
 __all__ = [
     "DEFAULT_TEAM",
     "WORKTEAM_LIMIT",
-    "Assignment",
     "Backend",
     "Clock",
     "ManualClock",
@@ -88,18 +87,6 @@ class ManualClock:
             return self._t
 
 
-@dataclass(frozen=True)
-class Assignment:
-    id: str
-    job: str
-    idx: int
-    worker_id: str
-    state: str
-    claimed: float
-    submitted: float | None
-    answer: str | None
-
-
 # ----------------------------------------------------------------------------------------------- helpers
 def hash_password(password: str, *, salt: bytes | None = None) -> str:
     salt = salt or secrets.token_bytes(16)
@@ -117,13 +104,6 @@ def check_password(password: str, stored: str) -> bool:
     dk = hashlib.scrypt(password.encode("utf-8"), salt=bytes.fromhex(salt_hex), n=int(n), r=int(r), p=int(p),
                         dklen=len(dk_hex) // 2)
     return hmac.compare_digest(dk.hex(), dk_hex)
-
-
-@functools.lru_cache(maxsize=256)
-def _task_settings(request_json: str) -> tuple[float, int]:
-    """(task time limit s, workers per object) of a job's stored request (parsed once per job, not per claim)."""
-    hc = json.loads(request_json)["HumanTaskConfig"]
-    return float(hc["TaskTimeLimitInSeconds"]), int(hc["NumberOfHumanWorkersPerDataObject"])
 
 
 def _token_hash(token: str) -> str:
@@ -261,11 +241,9 @@ class Backend:
     def delete_workteam(self, name: str) -> None:
         with self.state.tx():
             self._team(name)
-            busy = self.db.one("SELECT name FROM jobs WHERE team=? AND status IN ('Initializing','InProgress',"
-                               "'Stopping') LIMIT 1", (name,))
+            busy = self.state.jobs.live_in_team(name)
             if busy:
-                raise ServiceValidationError(f"Workteam {name!r} has a running labeling job ({busy['name']}); stop "
-                                             "it first.")
+                raise ServiceValidationError(f"Workteam {name!r} has a running labeling job ({busy}); stop it first.")
             self.state.teams.delete(name)
             self.state.workers.remove_team(name)
 
@@ -332,66 +310,60 @@ class Backend:
         return self.state.workers.teams_of(worker_id)
 
     # ------------------------------------------------------------------ labeling jobs
-    def _job_row(self, name: str) -> sqlite3.Row:
-        row = self.db.one("SELECT * FROM jobs WHERE name_lower=?", (name.lower(),))
-        if row is None:
+    def _job(self, name: str) -> Job:
+        job = self.state.jobs.get(name)
+        if job is None:
             raise ResourceNotFound(f"Could not find labeling job {name!r}.")
-        return row
+        return job
 
-    def create_labeling_job(self, request: Mapping[str, Any]) -> str:
-        name = str(request["LabelingJobName"])
-        hc = request["HumanTaskConfig"]
-        team_arn = str(hc["WorkteamArn"])
-        team = self.team_for_arn(team_arn)
+    def create_labeling_job(self, request: JobRequest) -> str:
+        name = request.name
+        team = self.team_for_arn(request.workteam_arn)
         if team is None:
-            raise ServiceValidationError(f"HumanTaskConfig.WorkteamArn: work team {team_arn!r} does not exist in this "
-                                         f"account ({self.account_id}) and region ({self.region}).")
+            raise ServiceValidationError(f"HumanTaskConfig.WorkteamArn: work team {request.workteam_arn!r} does not "
+                                         f"exist in this account ({self.account_id}) and region ({self.region}).")
         now = self.clock.now()
         arn = self.job_arn(name)
-        with self.db.tx() as con:
-            if con.execute("SELECT 1 FROM jobs WHERE name_lower=?", (name.lower(),)).fetchone():
+        with self.state.tx():
+            if self.state.jobs.exists(name):
                 raise ResourceInUse(f"A labeling job named {name!r} already exists (job names "
                                     "are unique per account and region, case-insensitively, and never freed).")
-            con.execute("INSERT INTO jobs (name, name_lower, arn, status, request, workteam_arn, team, job_ref, "
-                        "created, modified) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (name, name.lower(), arn, "Initializing", json.dumps(request), team_arn, team,
-                         secrets.token_hex(16), now, now))
+            self.state.jobs.insert(name=name, arn=arn, request=request, workteam_arn=request.workteam_arn, team=team,
+                                   job_ref=secrets.token_hex(16), now=now)
         if self.on_change:
             self.on_change()
         return arn
 
     def counters(self, job: str) -> dict[str, int]:
-        rows = self.db.query("SELECT state, human, count(*) AS n FROM objects WHERE job=? GROUP BY state, human",
-                             (job,))
         human = machine = failed = unlabeled = 0
-        for r in rows:
-            if r["state"] == "done":
-                if r["human"]:
-                    human += r["n"]
+        for (state, by_human), n in self.state.tasks.counts(job).items():
+            if state is ObjectState.DONE:
+                if by_human:
+                    human += n
                 else:
-                    machine += r["n"]
-            elif r["state"] == "failed":
-                failed += r["n"]
+                    machine += n
+            elif state is ObjectState.FAILED:
+                failed += n
             else:
-                unlabeled += r["n"]
+                unlabeled += n
         return {"TotalLabeled": human + machine, "HumanLabeled": human, "MachineLabeled": machine,
                 "FailedNonRetryableError": failed, "Unlabeled": unlabeled}
 
     def describe_labeling_job(self, name: str) -> dict[str, Any]:
-        row = self._job_row(name)
-        req = json.loads(row["request"])
+        job = self._job(name)
+        req = job.request.raw
         out: dict[str, Any] = {
-            "LabelingJobStatus": row["status"],
-            "LabelCounters": self.counters(row["name"]),
+            "LabelingJobStatus": str(job.status),
+            "LabelCounters": self.counters(job.name),
         }
-        if row["failure_reason"]:
-            out["FailureReason"] = row["failure_reason"][:1024]
+        if job.failure_reason:
+            out["FailureReason"] = job.failure_reason[:1024]
         out.update({
-            "CreationTime": row["created"],
-            "LastModifiedTime": row["modified"],
-            "JobReferenceCode": row["job_ref"],
-            "LabelingJobName": row["name"],
-            "LabelingJobArn": row["arn"],
+            "CreationTime": job.created,
+            "LastModifiedTime": job.modified,
+            "JobReferenceCode": job.job_ref,
+            "LabelingJobName": job.name,
+            "LabelingJobArn": job.arn,
             "LabelAttributeName": req["LabelAttributeName"],
             "InputConfig": req["InputConfig"],
             "OutputConfig": req["OutputConfig"],
@@ -403,114 +375,94 @@ class Backend:
         out["HumanTaskConfig"] = req["HumanTaskConfig"]
         if "Tags" in req:
             out["Tags"] = req["Tags"]
-        if row["output_uri"]:
-            out["LabelingJobOutput"] = {"OutputDatasetS3Uri": row["output_uri"]}
+        if job.output_uri:
+            out["LabelingJobOutput"] = {"OutputDatasetS3Uri": job.output_uri}
         return out
 
-    def _summary(self, row: sqlite3.Row) -> dict[str, Any]:
-        req = json.loads(row["request"])
-        hc = req["HumanTaskConfig"]
+    def _summary(self, job: Job) -> dict[str, Any]:
+        req = job.request
         out: dict[str, Any] = {
-            "LabelingJobName": row["name"], "LabelingJobArn": row["arn"], "CreationTime": row["created"],
-            "LastModifiedTime": row["modified"], "LabelingJobStatus": row["status"],
-            "LabelCounters": self.counters(row["name"]), "WorkteamArn": row["workteam_arn"],
+            "LabelingJobName": job.name, "LabelingJobArn": job.arn, "CreationTime": job.created,
+            "LastModifiedTime": job.modified, "LabelingJobStatus": str(job.status),
+            "LabelCounters": self.counters(job.name), "WorkteamArn": job.workteam_arn,
         }
-        if hc.get("PreHumanTaskLambdaArn"):
-            out["PreHumanTaskLambdaArn"] = hc["PreHumanTaskLambdaArn"]
-        acs = (hc.get("AnnotationConsolidationConfig") or {}).get("AnnotationConsolidationLambdaArn")
-        if acs:
-            out["AnnotationConsolidationLambdaArn"] = acs
-        if row["failure_reason"]:
-            out["FailureReason"] = row["failure_reason"][:1024]
-        if row["output_uri"]:
-            out["LabelingJobOutput"] = {"OutputDatasetS3Uri": row["output_uri"]}
-        out["InputConfig"] = req["InputConfig"]
+        if req.pre_lambda:
+            out["PreHumanTaskLambdaArn"] = req.pre_lambda
+        if req.acs_lambda:
+            out["AnnotationConsolidationLambdaArn"] = req.acs_lambda
+        if job.failure_reason:
+            out["FailureReason"] = job.failure_reason[:1024]
+        if job.output_uri:
+            out["LabelingJobOutput"] = {"OutputDatasetS3Uri": job.output_uri}
+        out["InputConfig"] = req.raw["InputConfig"]
         return out
 
     def list_labeling_jobs(self, params: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
-        rows = self.db.query("SELECT * FROM jobs")
         selected = []
-        for r in rows:
-            if params.get("NameContains") and str(params["NameContains"]).lower() not in r["name_lower"]:
+        for j in self.state.jobs.all():
+            if params.get("NameContains") and str(params["NameContains"]).lower() not in j.name.lower():
                 continue
-            if params.get("StatusEquals") and r["status"] != params["StatusEquals"]:
+            if params.get("StatusEquals") and j.status != params["StatusEquals"]:
                 continue
-            if not _in_range(r["created"], params.get("CreationTimeAfter"), params.get("CreationTimeBefore")):
+            if not _in_range(j.created, params.get("CreationTimeAfter"), params.get("CreationTimeBefore")):
                 continue
-            if not _in_range(r["modified"], params.get("LastModifiedTimeAfter"), params.get("LastModifiedTimeBefore")):
+            if not _in_range(j.modified, params.get("LastModifiedTimeAfter"), params.get("LastModifiedTimeBefore")):
                 continue
-            selected.append(r)
+            selected.append(j)
         sort_by = params.get("SortBy") or "CreationTime"
-        col = {"Name": "name", "CreationTime": "created", "Status": "status"}[str(sort_by)]
-        selected.sort(key=lambda r: (r[col], r["name"]), reverse=params.get("SortOrder") == "Descending")
+        key: Callable[[Job], Any] = {"Name": lambda j: j.name, "CreationTime": lambda j: j.created,
+                                     "Status": lambda j: str(j.status)}[str(sort_by)]
+        selected.sort(key=lambda j: (key(j), j.name), reverse=params.get("SortOrder") == "Descending")
         page, nxt = paginate(selected, params)
-        return [self._summary(r) for r in page], nxt
+        return [self._summary(j) for j in page], nxt
 
     def list_labeling_jobs_for_workteam(self, params: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
         arn = str(params["WorkteamArn"])
         team = self.team_for_arn(arn)
         if team is None:
             raise ResourceNotFound(f"Work team {arn!r} does not exist.")
-        rows = [r for r in self.db.query("SELECT * FROM jobs WHERE workteam_arn=?", (arn,))
-                if _in_range(r["created"], params.get("CreationTimeAfter"), params.get("CreationTimeBefore"))
-                and (not params.get("JobReferenceCodeContains")
-                     or str(params["JobReferenceCodeContains"]) in r["job_ref"])]
-        rows.sort(key=lambda r: (r["created"], r["name"]), reverse=params.get("SortOrder") == "Descending")
-        page, nxt = paginate(rows, params)
+        jobs = [j for j in self.state.jobs.for_workteam(arn)
+                if _in_range(j.created, params.get("CreationTimeAfter"), params.get("CreationTimeBefore"))
+                and (not params.get("JobReferenceCodeContains") or str(params["JobReferenceCodeContains"]) in j.job_ref)]
+        jobs.sort(key=lambda j: (j.created, j.name), reverse=params.get("SortOrder") == "Descending")
+        page, nxt = paginate(jobs, params)
         out = []
-        for r in page:
-            req = json.loads(r["request"])
-            c = self.counters(r["name"])
-            pending = self.db.one("SELECT count(*) AS n FROM objects WHERE job=? AND state IN ('pending','active')",
-                                  (r["name"],))
+        for j in page:
+            c = self.counters(j.name)
             out.append({
-                "LabelingJobName": r["name"], "JobReferenceCode": r["job_ref"],
-                "WorkRequesterAccountId": self.account_id, "CreationTime": r["created"],
-                "LabelCounters": {"HumanLabeled": c["HumanLabeled"], "PendingHuman": int(pending["n"]) if pending else 0,
-                                  "Total": int(r["n_objects"])},
-                "NumberOfHumanWorkersPerDataObject": req["HumanTaskConfig"]["NumberOfHumanWorkersPerDataObject"],
+                "LabelingJobName": j.name, "JobReferenceCode": j.job_ref,
+                "WorkRequesterAccountId": self.account_id, "CreationTime": j.created,
+                "LabelCounters": {"HumanLabeled": c["HumanLabeled"],
+                                  "PendingHuman": self.state.tasks.count(j.name, OPEN_OBJECT), "Total": j.n_objects},
+                "NumberOfHumanWorkersPerDataObject": j.request.workers_per_object,
             })
         return out, nxt
 
     def stop_labeling_job(self, name: str) -> None:
-        with self.db.tx() as con:
-            row = con.execute("SELECT name, status FROM jobs WHERE name_lower=?", (name.lower(),)).fetchone()
-            if row is None:
-                raise ResourceNotFound(f"Could not find labeling job {name!r}.")
-            if row["status"] in ("Initializing", "InProgress"):
-                con.execute("UPDATE jobs SET status='Stopping', modified=? WHERE name=?",
-                            (self.clock.now(), row["name"]))
+        with self.state.tx():
+            job = self._job(name)
+            if JOB.allowed(job.status, JobStatus.STOPPING):  # Initializing, InProgress
+                self.state.jobs.set_status(job.name, JobStatus.STOPPING, now=self.clock.now())
             # stopping a stopping/finished job is a no-op, as on AWS
         if self.on_change:
             self.on_change()
 
-    def job_row(self, name: str) -> sqlite3.Row:
-        return self._job_row(name)
+    def job(self, name: str) -> Job:
+        return self._job(name)
 
     # ------------------------------------------------------------------ portal: jobs and tasks
     def jobs_for_worker(self, worker_id: str) -> list[dict[str, Any]]:
-        teams = self.worker_teams(worker_id)
-        if not teams:
-            return []
-        marks = ",".join("?" * len(teams))
-        rows = self.db.query(f"SELECT * FROM jobs WHERE team IN ({marks}) ORDER BY created DESC", tuple(teams))
         out = []
-        for r in rows:
-            req = json.loads(r["request"])
-            avail = self.db.one(
-                "SELECT count(*) AS n FROM objects o WHERE o.job=? AND o.state='active' AND o.human_required=1 AND o.n_taken < ? AND NOT "
-                "EXISTS (SELECT 1 FROM assignments a WHERE a.job=o.job AND a.idx=o.idx AND a.worker_id=? AND "
-                "a.state IN ('claimed','submitted','declined'))",
-                (r["name"], req["HumanTaskConfig"]["NumberOfHumanWorkersPerDataObject"], worker_id))
-            out.append({"name": r["name"], "title": req["HumanTaskConfig"]["TaskTitle"],
-                        "description": req["HumanTaskConfig"]["TaskDescription"], "status": r["status"],
-                        "available": int(avail["n"]) if avail else 0, "counters": self.counters(r["name"])})
+        for j in self.state.jobs.for_teams(self.worker_teams(worker_id)):
+            avail = self.state.tasks.available_to(j.name, worker_id, workers=j.request.workers_per_object)
+            out.append({"name": j.name, "title": j.request.title, "description": j.request.description,
+                        "status": str(j.status), "available": avail, "counters": self.counters(j.name)})
         return out
 
-    def _check_member(self, con: sqlite3.Connection, job: sqlite3.Row, worker_id: str) -> None:
-        if not con.execute("SELECT 1 FROM members WHERE team=? AND worker_id=?", (job["team"], worker_id)).fetchone():
+    def _check_member(self, job: Job, worker_id: str) -> None:
+        if not self.state.workers.is_member(job.team, worker_id):
             # same answer as for a job that does not exist: do not reveal other teams' jobs
-            raise PortalNotFound(f"no labeling job {job['name']!r} for you")
+            raise PortalNotFound(f"no labeling job {job.name!r} for you")
 
     def claim_next(self, job_name: str, worker_id: str) -> tuple[Assignment | None, bool]:
         """Give the worker a task of ``job_name``: ``(assignment, done)``.
@@ -519,116 +471,87 @@ class Backend:
         job has nothing more for this worker (finished, or every remaining object already answered by them).
         """
         now = self.clock.now()
+        tasks = self.state.tasks
         # not durable: a claim lost in a power cut only means the task is offered again (kill -9 keeps it)
-        with self.db.tx(durable=False) as con:
-            job = con.execute("SELECT * FROM jobs WHERE name_lower=?", (job_name.lower(),)).fetchone()
+        with self.state.tx(durable=False):
+            job = self.state.jobs.get(job_name)
             if job is None:
                 raise PortalNotFound(f"no labeling job {job_name!r} for you")
-            self._check_member(con, job, worker_id)
-            if job["status"] in TERMINAL or job["status"] == "Stopping":
+            self._check_member(job, worker_id)
+            if job.status in TERMINAL or job.status is JobStatus.STOPPING:
                 return None, True
-            if job["status"] != "InProgress":
+            if job.status is not JobStatus.IN_PROGRESS:
                 return None, False
-            limit, n_workers = _task_settings(job["request"])
-            mine = con.execute("SELECT * FROM assignments WHERE job=? AND worker_id=? AND state='claimed' "
-                               "ORDER BY claimed LIMIT 1", (job["name"], worker_id)).fetchone()
-            if mine is not None and mine["claimed"] + limit > now:
-                return _assignment(mine), False
+            mine = tasks.open_claim(job.name, worker_id)
+            if mine is not None and mine.claimed + job.request.task_time_limit > now:
+                return mine, False
             if mine is not None:
-                self._release(con, mine, "timedout")
-            obj = con.execute(
-                "SELECT idx FROM objects o WHERE o.job=? AND o.state='active' AND o.human_required=1 AND o.n_taken < ? AND NOT EXISTS "
-                "(SELECT 1 FROM assignments a WHERE a.job=o.job AND a.idx=o.idx AND a.worker_id=? AND "
-                "a.state IN ('claimed','submitted','declined')) ORDER BY o.idx LIMIT 1",
-                (job["name"], n_workers, worker_id)).fetchone()
-            if obj is None:
-                left = con.execute(
-                    "SELECT 1 FROM objects o WHERE o.job=? AND (o.state='pending' OR (o.state='active' AND NOT "
-                    "EXISTS (SELECT 1 FROM assignments a WHERE a.job=o.job AND a.idx=o.idx AND a.worker_id=? AND "
-                    "a.state IN ('submitted','declined')))) LIMIT 1", (job["name"], worker_id)).fetchone()
-                return None, left is None
-            aid = secrets.token_urlsafe(18)
-            con.execute("INSERT INTO assignments (id, job, idx, worker_id, state, claimed) VALUES (?,?,?,?,?,?)",
-                        (aid, job["name"], obj["idx"], worker_id, "claimed", now))
-            con.execute("UPDATE objects SET n_taken=n_taken+1 WHERE job=? AND idx=?", (job["name"], obj["idx"]))
-            return Assignment(aid, job["name"], int(obj["idx"]), worker_id, "claimed", now, None, None), False
-
-    def _release(self, con: sqlite3.Connection, a: sqlite3.Row, state: str) -> None:
-        con.execute("UPDATE assignments SET state=? WHERE id=?", (state, a["id"]))
-        con.execute("UPDATE objects SET n_taken=n_taken-1 WHERE job=? AND idx=?", (a["job"], a["idx"]))
+                tasks.release_claim(mine, AssignmentState.TIMEDOUT)
+            idx = tasks.next_for(job.name, worker_id, workers=job.request.workers_per_object)
+            if idx is None:
+                return None, not tasks.any_left_for(job.name, worker_id)
+            return tasks.claim(secrets.token_urlsafe(18), job.name, idx, worker_id, now=now), False
 
     def assignment(self, aid: str, worker_id: str) -> Assignment:
         """The worker's own assignment; another worker's task id is 'not found' (nothing is revealed)."""
-        row = self.db.one("SELECT * FROM assignments WHERE id=?", (aid,))
-        if row is None or not hmac.compare_digest(str(row["worker_id"]), worker_id):
+        found = self.state.tasks.assignment(aid)
+        if found is None or not hmac.compare_digest(found.worker_id, worker_id):
             raise PortalNotFound("no such task")
-        return _assignment(row)
+        return found
 
-    def _own_claim(self, con: sqlite3.Connection, aid: str, worker_id: str) -> tuple[sqlite3.Row, sqlite3.Row]:
-        row = con.execute("SELECT * FROM assignments WHERE id=?", (aid,)).fetchone()
-        if row is None or not hmac.compare_digest(str(row["worker_id"]), worker_id):
-            raise PortalNotFound("no such task")
-        job = con.execute("SELECT * FROM jobs WHERE name=?", (row["job"],)).fetchone()
-        return row, job
+    def _own_claim(self, aid: str, worker_id: str) -> tuple[Assignment, Job]:
+        mine = self.assignment(aid, worker_id)
+        return mine, self._job(mine.job)
 
     def submit(self, aid: str, worker_id: str, answer: Mapping[str, Any]) -> tuple[Assignment, bool]:
         """Store a worker's answer; committed when this returns. ``(assignment, first_time)``."""
         now = self.clock.now()
         body = json.dumps(answer, separators=(",", ":"))
         late: TaskConflict | None = None
-        with self.db.tx() as con:
-            row, job = self._own_claim(con, aid, worker_id)
-            if row["state"] == "submitted":
-                return _assignment(row), False
-            if row["state"] != "claimed":
-                raise TaskConflict(f"this task is no longer yours (it was {row['state']})")
-            limit = _task_settings(job["request"])[0]
-            if job["status"] != "InProgress":
-                raise TaskConflict(f"the labeling job is {job['status']}")
-            if row["claimed"] + limit < now:
+        with self.state.tx():
+            mine, job = self._own_claim(aid, worker_id)
+            if mine.state is AssignmentState.SUBMITTED:
+                return mine, False
+            if mine.state is not AssignmentState.CLAIMED:
+                raise TaskConflict(f"this task is no longer yours (it was {mine.state})")
+            limit = job.request.task_time_limit
+            if job.status is not JobStatus.IN_PROGRESS:
+                raise TaskConflict(f"the labeling job is {job.status}")
+            if mine.claimed + limit < now:
                 # the slot goes back to the pool (committed with this transaction), then the worker hears why
-                self._release(con, row, "timedout")
+                self.state.tasks.release_claim(mine, AssignmentState.TIMEDOUT)
                 late = TaskConflict(f"the task time limit ({int(limit)} s) has passed")
             else:
-                con.execute("UPDATE assignments SET state='submitted', submitted=?, answer=? WHERE id=?",
-                            (now, body, aid))
-                con.execute("UPDATE objects SET n_submitted=n_submitted+1 WHERE job=? AND idx=?",
-                            (row["job"], row["idx"]))
+                self.state.tasks.submit(mine, answer=body, now=now)
         if late is not None:
             raise late
-        return Assignment(aid, row["job"], int(row["idx"]), worker_id, "submitted", row["claimed"], now, body), True
+        return replace(mine, state=AssignmentState.SUBMITTED, submitted=now, answer=body), True
 
     def decline(self, aid: str, worker_id: str) -> Assignment:
-        with self.db.tx() as con:
-            row, _job = self._own_claim(con, aid, worker_id)
-            if row["state"] == "declined":
-                return _assignment(row)
-            if row["state"] != "claimed":
-                raise TaskConflict(f"this task is no longer yours (it was {row['state']})")
-            con.execute("UPDATE assignments SET state='declined', submitted=? WHERE id=?", (self.clock.now(), aid))
-            con.execute("UPDATE objects SET n_declined=n_declined+1 WHERE job=? AND idx=?", (row["job"], row["idx"]))
+        with self.state.tx():
+            mine, _job = self._own_claim(aid, worker_id)
+            if mine.state is AssignmentState.DECLINED:
+                return mine
+            if mine.state is not AssignmentState.CLAIMED:
+                raise TaskConflict(f"this task is no longer yours (it was {mine.state})")
+            self.state.tasks.decline(mine, now=self.clock.now())
         return self.assignment(aid, worker_id)
 
     def return_task(self, aid: str, worker_id: str) -> Assignment:
-        with self.db.tx() as con:
-            row, _job = self._own_claim(con, aid, worker_id)
-            if row["state"] == "returned":
-                return _assignment(row)
-            if row["state"] != "claimed":
-                raise TaskConflict(f"this task is no longer yours (it was {row['state']})")
-            self._release(con, row, "returned")
+        with self.state.tx():
+            mine, _job = self._own_claim(aid, worker_id)
+            if mine.state is AssignmentState.RETURNED:
+                return mine
+            if mine.state is not AssignmentState.CLAIMED:
+                raise TaskConflict(f"this task is no longer yours (it was {mine.state})")
+            self.state.tasks.release_claim(mine, AssignmentState.RETURNED)
         return self.assignment(aid, worker_id)
 
-    def object_row(self, job: str, idx: int) -> sqlite3.Row:
-        row = self.db.one("SELECT * FROM objects WHERE job=? AND idx=?", (job, idx))
-        if row is None:
+    def data_object(self, job: str, idx: int) -> DataObject:
+        found = self.state.tasks.get(job, idx)
+        if found is None:
             raise PortalNotFound("no such data object")
-        return row
-
-
-def _assignment(row: sqlite3.Row) -> Assignment:
-    return Assignment(str(row["id"]), str(row["job"]), int(row["idx"]), str(row["worker_id"]), str(row["state"]),
-                      float(row["claimed"]), row["submitted"], row["answer"])
+        return found
 
 
 def _in_range(value: float, after: Any, before: Any) -> bool:
@@ -640,8 +563,6 @@ def _in_range(value: float, after: Any, before: Any) -> bool:
 def _epoch(v: Any) -> float:
     if isinstance(v, int | float):
         return float(v)
-    from datetime import datetime
-
     try:
         return datetime.fromisoformat(str(v).replace("Z", "+00:00")).timestamp()
     except ValueError:

@@ -21,9 +21,10 @@ from liquid import Environment
 from markupsafe import Markup
 
 from gtlabel.errors import PortalError, ServiceError
-from gtlabel.local.backend import Assignment, Backend
+from gtlabel.local.backend import Backend
 from gtlabel.local.liquid_env import make_environment, render_template
 from gtlabel.local.output import S3Store
+from gtlabel.local.state.records import Assignment, JobRequest
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -234,19 +235,19 @@ class Portal:
         assignment, done = self.backend.claim_next(job, worker_id)
         if assignment is None:
             return None, done, None, ""
-        obj = self.backend.object_row(assignment.job, assignment.idx)
-        task_input = json.loads(obj["task_input"]) if obj["task_input"] else {}
+        obj = self.backend.data_object(assignment.job, assignment.idx)
+        task_input = json.loads(obj.task_input) if obj.task_input else {}
         ref = task_input.get("taskObject") if isinstance(task_input, dict) else None
         image_url = str(self.worker_liquid.filters["grant_read_access"](ref)) if ref else ""
         return assignment, done, task_input, image_url
 
     # ------------------------------------------------------------------ the task page
-    def _render_task(self, assignment: Assignment) -> tuple[str, dict[str, Any]]:
-        job = self.backend.job_row(assignment.job)
-        obj = self.backend.object_row(assignment.job, assignment.idx)
-        task_input = json.loads(obj["task_input"]) if obj["task_input"] else {}
-        body = render_template(self.worker_liquid, str(job["template"] or ""), task_input)
-        return body, json.loads(job["request"])["HumanTaskConfig"]
+    def _render_task(self, assignment: Assignment) -> tuple[str, JobRequest]:
+        job = self.backend.job(assignment.job)
+        obj = self.backend.data_object(assignment.job, assignment.idx)
+        task_input = json.loads(obj.task_input) if obj.task_input else {}
+        body = render_template(self.worker_liquid, job.template or "", task_input)
+        return body, job.request
 
     async def task_page(self, request: Request) -> Response:
         auth = await self._auth(request, csrf=False)
@@ -262,7 +263,7 @@ class Portal:
             return self._page("message.html", status=409, title="Task closed",
                               message=f"This task is {assignment.state}.", next_url=f"/jobs/{assignment.job}/next")
         try:
-            body, hc = await self._run(self._render_task, assignment)
+            body, req = await self._run(self._render_task, assignment)
         except Exception as exc:
             return self._error(request, 500, f"the worker template could not be rendered: {type(exc).__name__}: {exc}")
         s3 = self.s3_endpoint
@@ -270,8 +271,8 @@ class Portal:
                "script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; "
                "form-action 'self'; base-uri 'none'")
         return self._page("task.html", headers={"Content-Security-Policy": csp}, csrf_token=csrf, task_id=tid,
-                          job=assignment.job, title=hc["TaskTitle"], description=hc["TaskDescription"],
-                          time_limit=int(hc["TaskTimeLimitInSeconds"]), body=Markup(body))
+                          job=assignment.job, title=req.title, description=req.description,
+                          time_limit=int(req.task_time_limit), body=Markup(body))
 
     # ------------------------------------------------------------------ answers
     async def submit(self, request: Request) -> Response:

@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING, Any
 from gtlabel.errors import AuthFailure, ConfigError, ServiceError
 from gtlabel.local.api import Api
 from gtlabel.local.backend import DEFAULT_TEAM, Backend, Clock
-from gtlabel.local.engine import Engine, LambdaFn, LambdaRegistry
+from gtlabel.local.engine import Engine
+from gtlabel.local.lambdas import LambdaFn, LambdaRegistry
 from gtlabel.local.output import S3Store, lean_s3_config
 from gtlabel.local.sigv4 import Credentials, verify
 from gtlabel.local.state import Database
