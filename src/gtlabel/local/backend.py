@@ -34,6 +34,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
+from gtlabel.aws import TERMINAL, JobStatus, is_public_workteam
 from gtlabel.errors import (
     PortalNotFound,
     ResourceInUse,
@@ -42,7 +43,7 @@ from gtlabel.errors import (
     ServiceValidationError,
     TaskConflict,
 )
-from gtlabel.local.lifecycle import JOB, OPEN_OBJECT, TERMINAL, AssignmentState, JobStatus, ObjectState
+from gtlabel.local.lifecycle import JOB, OPEN_OBJECT, AssignmentState, ObjectState
 from gtlabel.local.state import Database, State
 from gtlabel.local.state.records import Assignment, DataObject, Job, JobRequest, Session, Team, Worker
 
@@ -57,7 +58,6 @@ __all__ = [
 
 WORKTEAM_LIMIT = 25  # "You cannot create more than 25 work teams in an account and region." (CreateWorkteam doc)
 DEFAULT_TEAM = "default"
-PUBLIC_CROWD_SUFFIX = ":workteam/public-crowd/default"
 SESSION_SECONDS = 12 * 3600
 
 
@@ -249,7 +249,7 @@ class Backend:
 
     def team_for_arn(self, arn: str) -> str | None:
         """The local team behind a WorkteamArn; the public (MTurk) workforce maps to the default team."""
-        if arn.endswith(PUBLIC_CROWD_SUFFIX):
+        if is_public_workteam(arn):
             return DEFAULT_TEAM if self.state.teams.exists(DEFAULT_TEAM) else None
         team = self.state.teams.by_arn(arn)
         return team.name if team is not None else None

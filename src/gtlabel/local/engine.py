@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from gtlabel.aws import JobStatus, is_public_workteam
 from gtlabel.errors import GtlabelError, IllegalTransition, JobFailure, ManifestError, NotFound
 from gtlabel.local.backend import Backend
 from gtlabel.local.lambdas import (
@@ -42,7 +43,7 @@ from gtlabel.local.lambdas import (
     consolidate_verification,
     job_kind,
 )
-from gtlabel.local.lifecycle import JobStatus, ObjectState
+from gtlabel.local.lifecycle import ObjectState
 from gtlabel.local.output import (
     CUSTOM,
     VERIFICATION,
@@ -499,7 +500,7 @@ def _failed(o: DataObject, attr: str, reason: str, job_name: str, now: float, ki
 
 def _default_lifetime(workteam_arn: str) -> float:
     # MTurk default 6 h; private/vendor default 30 days (reference 1.1)
-    return 21_600.0 if workteam_arn.endswith(":workteam/public-crowd/default") else 2_592_000.0
+    return 21_600.0 if is_public_workteam(workteam_arn) else 2_592_000.0
 
 
 def _task_type(kind: str) -> str:

@@ -4,7 +4,7 @@ Every status the service stores is one of these enums, and every status write go
 (the repositories in :mod:`gtlabel.local.state` call it), which raises :class:`gtlabel.errors.IllegalTransition`
 naming ``from -> to`` for a move the table does not allow::
 
-    labeling job (JobStatus, the SageMaker LabelingJobStatus values)
+    labeling job (gtlabel.aws.JobStatus, the SageMaker LabelingJobStatus values; final: gtlabel.aws.TERMINAL)
         (created)     -> Initializing
         Initializing  -> InProgress | Stopping | Failed
         InProgress    -> Completed | Stopped | Stopping | Failed
@@ -34,6 +34,7 @@ from collections.abc import Iterable, Mapping
 from enum import StrEnum
 from typing import Generic, TypeVar
 
+from gtlabel.aws import TERMINAL, JobStatus
 from gtlabel.errors import IllegalTransition
 
 __all__ = [
@@ -42,23 +43,10 @@ __all__ = [
     "LIVE_JOB",
     "OBJECT",
     "OPEN_OBJECT",
-    "TERMINAL",
     "AssignmentState",
-    "JobStatus",
     "Lifecycle",
     "ObjectState",
 ]
-
-
-class JobStatus(StrEnum):
-    """``LabelingJobStatus`` of DescribeLabelingJob / ListLabelingJobs."""
-
-    INITIALIZING = "Initializing"
-    IN_PROGRESS = "InProgress"
-    COMPLETED = "Completed"
-    FAILED = "Failed"
-    STOPPING = "Stopping"
-    STOPPED = "Stopped"
 
 
 class ObjectState(StrEnum):
@@ -147,8 +135,6 @@ ASSIGNMENT: Lifecycle[AssignmentState] = Lifecycle("task assignment", Assignment
                               AssignmentState.TIMEDOUT, AssignmentState.CANCELLED],
 })
 
-TERMINAL: frozenset[JobStatus] = JOB.final
-"""Completed, Failed, Stopped: a job in one of these never changes again."""
 LIVE_JOB: frozenset[JobStatus] = frozenset(JobStatus) - TERMINAL
 """Initializing, InProgress, Stopping: the jobs the engine advances."""
 OPEN_OBJECT: frozenset[ObjectState] = frozenset({ObjectState.PENDING, ObjectState.ACTIVE})

@@ -7,7 +7,8 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from gtlabel.local.lifecycle import JOB, LIVE_JOB, JobStatus
+from gtlabel.aws import JobStatus
+from gtlabel.local.lifecycle import JOB, LIVE_JOB
 from gtlabel.local.state.db import Database
 from gtlabel.local.state.records import Job, JobRequest
 

@@ -13,7 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gtlabel.local.lifecycle import AssignmentState, JobStatus, ObjectState
+from gtlabel.aws import JobStatus
+from gtlabel.local.lifecycle import AssignmentState, ObjectState
 
 __all__ = ["Assignment", "DataObject", "Job", "JobRequest", "NewObject", "ObjectOutcome", "Session", "Team", "Worker"]
 
