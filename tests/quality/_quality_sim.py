@@ -111,12 +111,13 @@ def truth_error(pred: list[dict[str, Any]], truth: list[dict[str, Any]]) -> floa
 # ------------------------------------------------------------------------------------------ a job's output files
 def write_job(root: str, images: list[SimImage], workers: list[SimWorker], *, per_image: int = 3, seed: int = 0,
               attr: str = "drones", gold_every: int = 4, id_offset: int = 1000, iteration_size: int = 25,
-              ) -> dict[str, Any]:
+              identity: dict[str, tuple[str, str]] | None = None) -> dict[str, Any]:
     """Write a Ground-Truth-layout job output under ``root`` (local path or s3://) from simulated answers.
 
     Worker-response files carry no source-ref (as the local service and AWS write them); the consolidation-
     request files map the (deliberately non-line-number) datasetObjectIds to images. Returns the paths and the
-    per-image answers. Every ``gold_every``-th image goes into a truth manifest.
+    per-image answers. Every ``gold_every``-th image goes into a truth manifest. ``identity``: worker id ->
+    (Cognito sub, issuer), written as the answers' ``workerMetadata`` (private workforces).
     """
     import json
 
@@ -140,7 +141,10 @@ def write_job(root: str, images: list[SimImage], workers: list[SimWorker], *, pe
         doc = {"answers": [{
             "workerId": wid, "acceptanceTime": _iso(t0), "submissionTime": _iso(t0 + w.seconds),
             "timeSpentInSeconds": round(w.seconds * rng.uniform(0.7, 1.3), 3),
-            "answerContent": {"boundingBox": a}} for (wid, a), w in zip(answers, team, strict=True)]}
+            "answerContent": {"boundingBox": a},
+            **({"workerMetadata": {"identityData": {"identityProviderType": "Cognito", "sub": identity[wid][0],
+                                                    "issuer": identity[wid][1]}}}
+               if identity and wid in identity else {})} for (wid, a), w in zip(answers, team, strict=True)]}
         storage.write_bytes(f"{root}/annotations/worker-response/iteration-{iteration}/{object_id}/"
                             f"2023-11-14_22:13:{line_no % 60:02d}.json", json.dumps(doc).encode())
         requests.setdefault(iteration, []).append({

@@ -52,6 +52,8 @@ def report_cmd(
     thumbnails: Annotated[bool, typer.Option(help="Draw thumbnails of the worst images (reads the images).")] = True,
     fail_on: Annotated[str | None, typer.Option(help="Exit 3 when there are findings of this severity "
                                                      "(error or warning).")] = None,
+    usernames: Annotated[bool, typer.Option(help="Show workers' usernames beside their ids where the workteam's "
+                                                 "Cognito user pool can be read (cognito-idp ListUsers).")] = True,
 ) -> None:
     """Validate a job's labels, measure its workers and write a self-contained HTML quality report."""
     from gtlabel.quality.report import write_report
@@ -62,11 +64,14 @@ def report_cmd(
         json_out = (output[:-5] if output.endswith(".html") else output) + ".json"
     rep = write_report(target, output, json_out=json_out, truth=truth, label_attribute=label_attribute,
                        class_names=_class_names(labels, label_categories), thumbnails=thumbnails, worst=worst,
-                       iou_threshold=iou_threshold)
+                       iou_threshold=iou_threshold, usernames=usernames)
     s = rep.data["summary"]
+    names = {w["worker_id"]: w.get("username") for w in (rep.data["workers"] or {}).get("workers", [])}
+    flagged = [f"{w} ({names[w]})" if names.get(w) else w for w in s.get("flagged_workers", [])]
     console.print(f"[bold]{s['images']}[/] images, {s['boxes']} boxes, {s['errors']} errors, "
                   f"{s['warnings']} warnings, {s['failed_images']} failed"
-                  + (f", flagged workers: {', '.join(s['flagged_workers']) or 'none'}" if "workers" in s else ""))
+                  + (f", flagged workers: {', '.join(flagged) or 'none'}" if "workers" in s else ""),
+                  highlight=False, soft_wrap=True)  # worker ids are never broken across lines
     console.print(f"report: {output}\njson:   {json_out}")
     if (fail_on == "error" and s["errors"]) or (fail_on == "warning" and (s["errors"] or s["warnings"])):
         raise typer.Exit(int(Exit.INVALID))

@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gtlabel.errors import MissingExtra, NotFound, StorageError
+from gtlabel.formats.ground_truth import bare_job_name
 from gtlabel.progress import AmountColumn
+from gtlabel.quality.identities import job_pools, lookup_client, lookup_usernames
 from gtlabel.quality.validate import ValidationConfig, ValidationReport, validate_records
 from gtlabel.quality.workers import WorkerAnswer, WorkerReport, compute_worker_metrics
 
@@ -95,9 +97,10 @@ def build_report(records: Iterable[OutputRecord], *, answers: Iterable[WorkerAns
                  truth: Iterable[OutputRecord] | None = None,
                  class_names: Sequence[str] | Mapping[int, str] | None = None, title: str = "Label quality",
                  source: str | None = None, worst: int = 12, iou_threshold: float = 0.5,
-                 config: ValidationConfig | None = None, plots: bool = True) -> QualityReport:
+                 config: ValidationConfig | None = None, plots: bool = True,
+                 usernames: Mapping[str, str] | None = None) -> QualityReport:
     """Validation + worker metrics + plot data for one job's output (no I/O; thumbnails are added by
-    :func:`add_thumbnails`)."""
+    :func:`add_thumbnails`). ``usernames``: worker id -> username, shown beside the ids."""
     recs = list(records)
     workers: WorkerReport | None = None
     if answers is not None:
@@ -127,6 +130,8 @@ def build_report(records: Iterable[OutputRecord], *, answers: Iterable[WorkerAns
     if workers is not None:
         data["summary"]["workers"] = len(workers.workers)
         data["summary"]["flagged_workers"] = [w.worker_id for w in workers.flagged]
+        for wk in data["workers"]["workers"]:
+            wk["username"] = (usernames or {}).get(wk["worker_id"])
     rep = QualityReport(data=data, validation=validation, workers=workers)
     if plots:
         rep.plots = make_plots(rep)
@@ -413,6 +418,13 @@ def _workers_section(d: Mapping[str, Any]) -> list[str]:
     return parts
 
 
+def _worker_cell(wk: Mapping[str, Any]) -> str:
+    """The worker's id, with the username beside it where the workforce knows it."""
+    name = wk.get("username")
+    user = f" <span class='user'>({_e(name)})</span>" if name else ""
+    return f"<td class='id'>{_e(wk['worker_id'])}{user}</td>"
+
+
 def _worker_table(workers: Sequence[Mapping[str, Any]]) -> list[str]:
     parts = ["<table><thead><tr><th>worker</th><th class='n'>tasks</th><th class='n'>median s/task</th>"
              "<th class='n'>boxes/task</th><th class='n'>mean IoU</th><th class='n'>precision</th>"
@@ -424,7 +436,7 @@ def _worker_table(workers: Sequence[Mapping[str, Any]]) -> list[str]:
         flag = "<span class='tag'>FLAGGED</span> " if wk["flagged"] else ""
         notes = "; ".join(wk["reasons"] + wk["notes"])
         parts.append(
-            f"<tr class='{'flagged' if wk['flagged'] else ''}'><td class='id'>{_e(wk['worker_id'])}</td>"
+            f"<tr class='{'flagged' if wk['flagged'] else ''}'>{_worker_cell(wk)}"
             f"<td class='n'>{wk['tasks']}</td><td class='n'>{_fmt(wk['median_seconds'], 1)}</td>"
             f"<td class='n'>{_fmt(wk['boxes_per_task'], 2)}</td><td class='n'>{_fmt(a['mean_iou'], 2)}</td>"
             f"<td class='n'>{_fmt(a['precision'], 2)}</td><td class='n'>{_fmt(a['recall'], 2)}</td>"
@@ -446,8 +458,8 @@ def _worker_class_table(workers: Sequence[Mapping[str, Any]]) -> list[str]:
             pc = wk["per_class"].get(c)
             cells.append(f"<td class='n'>{_fmt(pc['precision'], 2)} / {_fmt(pc['recall'], 2)}</td>"
                          if pc else "<td class='n'>–</td>")
-        parts.append(f"<tr class='{'flagged' if wk['flagged'] else ''}'><td class='id'>{_e(wk['worker_id'])}</td>"
-                     + "".join(cells) + "</tr>")
+        parts.append(f"<tr class='{'flagged' if wk['flagged'] else ''}'>{_worker_cell(wk)}" + "".join(cells)
+                     + "</tr>")
     parts.append("</tbody></table>")
     return parts
 
@@ -507,8 +519,13 @@ def write_report(target: str, html_out: str | None, *, json_out: str | None = No
                  label_attribute: str | None = None,
                  class_names: Sequence[str] | Mapping[int, str] | None = None, workers: bool = True,
                  thumbnails: bool = True, worst: int = 12, iou_threshold: float = 0.5,
-                 title: str | None = None, progress: bool | None = None) -> QualityReport:
-    """Read a job's output (manifest + worker responses), build the report, write HTML and/or JSON atomically."""
+                 title: str | None = None, progress: bool | None = None, usernames: bool = True,
+                 sm_client: Any | None = None, cognito_client: Any | None = None) -> QualityReport:
+    """Read a job's output (manifest + worker responses), build the report, write HTML and/or JSON atomically.
+
+    ``usernames``: name the workers whose answers carry identity data (private workforces) by their username
+    from the workteam's Cognito user pool (:mod:`gtlabel.quality.identities`; the job's workteam is found with
+    ``sm_client``, default clients where not given). Failures leave worker ids only."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
     from gtlabel import storage
@@ -546,9 +563,14 @@ def write_report(target: str, html_out: str | None, *, json_out: str | None = No
             if not answers:
                 answers = None
         truth_records = list(iter_output_manifest(truth)) if truth else None
+        names = None
+        if usernames and answers:
+            jobs = [bare_job_name(r.job_name) for r in records if r.job_name]
+            names = lookup_usernames(answers, cognito_client=cognito_client, find_pools=lambda: job_pools(
+                sm_client or lookup_client("sagemaker"), jobs))
         rep = build_report(records, answers=answers, truth=truth_records, class_names=class_names,
                            title=title or f"Label quality: {root.rsplit('/', 1)[-1]}", source=manifest,
-                           worst=worst, iou_threshold=iou_threshold)
+                           worst=worst, iou_threshold=iou_threshold, usernames=names)
         if thumbnails and rep.data["worst_images"]:
             t = bar.add_task("drawing thumbnails", total=len(rep.data["worst_images"]))
             add_thumbnails(rep, storage.read_bytes, on_progress=lambda: bar.advance(t))

@@ -81,6 +81,8 @@ class WorkerAnswer:
     seconds: float | None
     submitted: str | None = None
     file: str | None = None
+    sub: str | None = None  # workerMetadata.identityData.sub (private workforces): the worker's Cognito user
+    issuer: str | None = None  # workerMetadata.identityData.issuer: the user pool's URL
 
 
 # ---------------------------------------------------------------------------------------------- parsing (pure)
@@ -91,6 +93,10 @@ def _parse_time(value: Any) -> datetime | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _source_of(doc: Mapping[str, Any]) -> str | None:
@@ -131,9 +137,13 @@ def parse_worker_response(doc: Any, *, object_id: str, iteration: int, file: str
             t0, t1 = _parse_time(a.get("acceptanceTime")), _parse_time(a.get("submissionTime"))
             if t0 is not None and t1 is not None:
                 seconds = max(0.0, (t1 - t0).total_seconds())
-        sub = a.get("submissionTime")
+        submitted = a.get("submissionTime")
+        identity = a.get("workerMetadata", {}).get("identityData") if isinstance(a.get("workerMetadata"), Mapping) \
+            else None
+        ident = identity if isinstance(identity, Mapping) else {}
         out.append(WorkerAnswer(wid, object_id, iteration, _source_of(a) or source, boxes, size, seconds,
-                                sub if isinstance(sub, str) else None, file))
+                                submitted if isinstance(submitted, str) else None, file,
+                                sub=_text(ident.get("sub")), issuer=_text(ident.get("issuer"))))
     return out
 
 
