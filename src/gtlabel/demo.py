@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -41,6 +41,10 @@ from gtlabel.formats.ground_truth import (
 )
 from gtlabel.monitor import watch_labeling_job
 from gtlabel.synth import DEFAULT_CLASSES, SynthImage, iter_images
+
+if TYPE_CHECKING:
+    from gtlabel.local import LocalService
+    from gtlabel.monitor.summary import WatchSummary
 
 BUCKET = "gtlabel-demo"  # + a per-run suffix: moto's in-memory S3 is shared by every server in one process
 RAW_PREFIX = "raw/drone/"
@@ -153,143 +157,194 @@ def run_demo(
     progress: bool = True,
 ) -> DemoResult:
     """Run the whole workflow on a fresh local service. Returns where everything is."""
-    from gtlabel.ground_truth_utils import convert_ground_truth_to_yolo, create_labeling_job_config
     from gtlabel.local import LocalService
-    from gtlabel.local.workforce import NoiseConfig, WorkerProfile, simulate
-    from gtlabel.quality.report import write_report
 
-    con = console or Console()
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     want_train = train_available() if train is None else train
-    timings: dict[str, float] = {}
+    run = _Demo(out, console or Console(), images=images, workers_per_object=workers_per_object, seed=seed,
+                interactive=interactive, open_browser=open_browser, max_budget_usd=max_budget_usd,
+                progress=progress)
     t_all = time.perf_counter()
-    labels = DEFAULT_CLASSES
-
     with LocalService(data_dir=out / "service") as svc, _env(svc.env()):
-        con.rule("[bold]gtlabel demo[/] on the local Ground-Truth-compatible service")
-        con.print(f"SageMaker API  {svc.sagemaker_endpoint}\nS3             {svc.s3_endpoint}\n"
-                  f"Worker portal  {svc.portal_url}")
+        run.con.rule("[bold]gtlabel demo[/] on the local Ground-Truth-compatible service")
+        run.con.print(f"SageMaker API  {svc.sagemaker_endpoint}\nS3             {svc.s3_endpoint}\n"
+                      f"Worker portal  {svc.portal_url}")
+        bucket, n_images, truth_uri = run.upload_images(svc)
+        job_name = run.create_job(svc, bucket)
+        summary = run.label(svc, job_name, truth_uri)
+        output_manifest = str(summary.output_manifest)
+        job_files = run.keep_job_output(bucket, job_name)
+        report_html = run.report(output_manifest, truth_uri)
+        dataset_dir, version = run.convert(output_manifest)
 
-        # 1. images -> S3 ------------------------------------------------------------------------------
+    # 6. train + evaluate (outside the service: it no longer needs S3) ------------------------------------
+    result = DemoResult(out, job_name, n_images, summary.final_status, output_manifest, report_html,
+                        dataset_dir, version, timings_s=run.timings, job_output=job_files)
+    if want_train:
+        run.train(result, epochs=epochs, imgsz=imgsz)
+    else:
+        run.con.print("[yellow]training skipped[/]: install the train extra (pip install 'gtlabel\\[train]')")
+    run.timings["total"] = time.perf_counter() - t_all
+    run.write_summary(result)
+    _print_summary(run.con, result)
+    return result
+
+
+@dataclass
+class _Demo:
+    """One demo run: its options, console, output folder and timings; one method per step."""
+
+    out: Path
+    con: Console
+    images: int
+    workers_per_object: int
+    seed: int
+    interactive: bool
+    open_browser: bool
+    max_budget_usd: float
+    progress: bool
+    timings: dict[str, float] = field(default_factory=dict)
+    sim_result: dict[str, Any] = field(default_factory=dict)
+
+    def upload_images(self, svc: LocalService) -> tuple[str, int, str]:
+        """1. images -> S3, with the known truth beside them; ``(bucket, images, truth manifest URI)``."""
         t = time.perf_counter()
         s3 = svc.client("s3")
         bucket = f"{BUCKET}-{uuid.uuid4().hex[:8]}"
         s3.create_bucket(Bucket=bucket)
         s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [
             {"AllowedMethods": ["GET"], "AllowedOrigins": ["*"], "ExposeHeaders": ["Access-Control-Allow-Origin"]}]})
-        synth = list(iter_images(images, seed=seed, classes=labels))
+        synth = list(iter_images(self.images, seed=self.seed, classes=DEFAULT_CLASSES))
         uris = _upload(synth, bucket)
         truth_uri = f"s3://{bucket}/truth/truth.manifest"
-        storage.write_bytes(truth_uri, b"\n".join(truth_manifest_lines(synth, uris, labels)) + b"\n")
-        timings["images"] = time.perf_counter() - t
+        storage.write_bytes(truth_uri, b"\n".join(truth_manifest_lines(synth, uris, DEFAULT_CLASSES)) + b"\n")
+        self.timings["images"] = time.perf_counter() - t
         n_rot = sum(1 for s in synth if s.exif_orientation != 1)
-        con.print(f"[green]✓[/] {len(synth)} aerial images uploaded to s3://{bucket}/{RAW_PREFIX} "
-                  f"({sum(1 for s in synth if not s.boxes)} without objects, {n_rot} EXIF-rotated)")
+        self.con.print(f"[green]✓[/] {len(synth)} aerial images uploaded to s3://{bucket}/{RAW_PREFIX} "
+                       f"({sum(1 for s in synth if not s.boxes)} without objects, {n_rot} EXIF-rotated)")
+        return bucket, len(synth), truth_uri
 
-        # 2. job request, validated offline, budget guard on -------------------------------------------
+    def create_job(self, svc: LocalService, bucket: str) -> str:
+        """2. job request, validated offline, budget guard on; launched with boto3. The job's name."""
+        from gtlabel.ground_truth_utils import create_labeling_job_config
+
         job_name = "drone-demo-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         cfg = create_labeling_job_config(
             job_name=job_name, input_path=f"s3://{bucket}/{RAW_PREFIX}", output_path=f"s3://{bucket}/labels/",
-            task_type="BoundingBox", worker_type="private", labels=list(labels), instructions=INSTRUCTIONS,
-            max_budget_usd=max_budget_usd, workers_per_object=1 if interactive else workers_per_object,
+            task_type="BoundingBox", worker_type="private", labels=list(DEFAULT_CLASSES), instructions=INSTRUCTIONS,
+            max_budget_usd=self.max_budget_usd, workers_per_object=1 if self.interactive else self.workers_per_object,
             role_arn=svc.role_arn, max_concurrent_tasks=1000, task_time_limit_s=600,
         )
-        sm = svc.client("sagemaker")
-        arn = sm.create_labeling_job(**cfg)["LabelingJobArn"]
-        con.print(f"[green]✓[/] labeling job created: {arn}")
+        arn = svc.client("sagemaker").create_labeling_job(**cfg)["LabelingJobArn"]
+        self.con.print(f"[green]✓[/] labeling job created: {arn}")
+        return job_name
 
-        # 3. workers + watch ----------------------------------------------------------------------------
-        team = svc.default_team or "default"
+    def label(self, svc: LocalService, job_name: str, truth_uri: str) -> WatchSummary:
+        """3. workers (simulated, or a person at the portal) + watch until the job completes."""
         t = time.perf_counter()
-        sim_result: dict[str, Any] = {}
         sim_thread: threading.Thread | None = None
-        if interactive:
-            svc.add_worker(team, "labeler", "labeler-password")
-            con.print(f"\n[bold]Open {svc.portal_url} and log in as [cyan]labeler[/] / [cyan]labeler-password[/],"
-                      " then label the images. The demo continues when the job completes.[/]\n")
-            if open_browser:
-                _open_portal(svc.portal_url, con)
+        if self.interactive:
+            self._open_to_person(svc)
         else:
-            accounts = worker_accounts(workers_per_object)
-            for user, pw, _skill in accounts:
-                svc.add_worker(team, user, pw)
-            profiles = [WorkerProfile(u, p, s) for u, p, s in accounts]
-
-            def run_workers() -> None:
-                res = simulate(svc.portal_url, job_name, profiles, truth=truth_uri, seed=seed,
-                               noise=NoiseConfig(), idle_timeout_s=20.0)
-                sim_result["summary"] = res.summary()
-
-            sim_thread = threading.Thread(target=run_workers, name="simulated-workers", daemon=True)
-            sim_thread.start()
-        summary = watch_labeling_job(job_name, sm_client=sm, poll_seconds=0.5, max_poll_seconds=2.0,
-                                     max_wait_seconds=24 * 3600 if interactive else 900, progress=progress,
-                                     stall_after_seconds=3600 if interactive else 120)
+            sim_thread = self._start_workers(svc, job_name, truth_uri)
+        summary = watch_labeling_job(job_name, sm_client=svc.client("sagemaker"), poll_seconds=0.5,
+                                     max_poll_seconds=2.0, max_wait_seconds=24 * 3600 if self.interactive else 900,
+                                     progress=self.progress, stall_after_seconds=3600 if self.interactive else 120)
         if sim_thread is not None:
             sim_thread.join(timeout=60)
-        timings["labeling"] = time.perf_counter() - t
+        self.timings["labeling"] = time.perf_counter() - t
         if not summary.completed:
             raise RuntimeError(f"the labeling job ended {summary.final_status}: {summary.failure_reason}")
-        output_manifest = str(summary.output_manifest)
         cost = summary.cost
         c = summary.counters
-        con.print(f"[green]✓[/] job {summary.final_status}: {c.total_labeled} labeled ({c.human_labeled} by people, "
-                  f"{c.machine_labeled} by machine), {c.failed} failed, cost so far "
-                  f"${getattr(cost, 'total_usd', 0):,.2f}")
-        watch_json = out / "watch-summary.json"
-        watch_json.write_text(json.dumps(summary.to_dict(), indent=2, default=str))
-        # the job's Ground Truth output files (manifests/, annotations/), kept after the embedded S3 is gone
+        self.con.print(f"[green]✓[/] job {summary.final_status}: {c.total_labeled} labeled ({c.human_labeled} by "
+                       f"people, {c.machine_labeled} by machine), {c.failed} failed, cost so far "
+                       f"${getattr(cost, 'total_usd', 0):,.2f}")
+        (self.out / "watch-summary.json").write_text(json.dumps(summary.to_dict(), indent=2, default=str))
+        return summary
+
+    def _open_to_person(self, svc: LocalService) -> None:
+        svc.add_worker(svc.default_team or "default", "labeler", "labeler-password")
+        self.con.print(f"\n[bold]Open {svc.portal_url} and log in as [cyan]labeler[/] / [cyan]labeler-password[/],"
+                       " then label the images. The demo continues when the job completes.[/]\n")
+        if self.open_browser:
+            _open_portal(svc.portal_url, self.con)
+
+    def _start_workers(self, svc: LocalService, job_name: str, truth_uri: str) -> threading.Thread:
+        from gtlabel.local.workforce import NoiseConfig, WorkerProfile, simulate
+
+        accounts = worker_accounts(self.workers_per_object)
+        for user, pw, _skill in accounts:
+            svc.add_worker(svc.default_team or "default", user, pw)
+        profiles = [WorkerProfile(u, p, s) for u, p, s in accounts]
+
+        def run_workers() -> None:
+            res = simulate(svc.portal_url, job_name, profiles, truth=truth_uri, seed=self.seed,
+                           noise=NoiseConfig(), idle_timeout_s=20.0)
+            self.sim_result["summary"] = res.summary()
+
+        sim_thread = threading.Thread(target=run_workers, name="simulated-workers", daemon=True)
+        sim_thread.start()
+        return sim_thread
+
+    def keep_job_output(self, bucket: str, job_name: str) -> Path:
+        """The job's Ground Truth output files (manifests/, annotations/), kept after the embedded S3 is gone."""
         job_prefix = f"s3://{bucket}/labels/{job_name}/"
-        job_files = out / "job-output"
+        job_files = self.out / "job-output"
         storage.copy_many((o.uri, str(job_files / o.uri[len(job_prefix):])) for o in storage.list_objects(job_prefix))
+        return job_files
 
-        # 4. quality report -----------------------------------------------------------------------------
-        t = time.perf_counter()
-        report_html = out / "quality-report.html"
-        write_report(output_manifest, str(report_html), json_out=str(out / "quality-report.json"),
-                           truth=truth_uri, class_names=list(labels), progress=progress)
-        timings["report"] = time.perf_counter() - t
-        con.print(f"[green]✓[/] quality report: {report_html}")
+    def report(self, output_manifest: str, truth_uri: str) -> Path:
+        """4. quality report."""
+        from gtlabel.quality.report import write_report
 
-        # 5. YOLO11 dataset with lineage ---------------------------------------------------------------
         t = time.perf_counter()
-        dataset_dir = out / "dataset"
-        conv = convert_ground_truth_to_yolo(output_manifest, str(dataset_dir), {n: i for i, n in enumerate(labels)},
-                                            progress=progress, overwrite=True)
-        timings["convert"] = time.perf_counter() - t
+        report_html = self.out / "quality-report.html"
+        write_report(output_manifest, str(report_html), json_out=str(self.out / "quality-report.json"),
+                     truth=truth_uri, class_names=list(DEFAULT_CLASSES), progress=self.progress)
+        self.timings["report"] = time.perf_counter() - t
+        self.con.print(f"[green]✓[/] quality report: {report_html}")
+        return report_html
+
+    def convert(self, output_manifest: str) -> tuple[Path, str | None]:
+        """5. YOLO11 dataset with lineage; ``(dataset folder, version id)``."""
+        from gtlabel.ground_truth_utils import convert_ground_truth_to_yolo
+
+        t = time.perf_counter()
+        dataset_dir = self.out / "dataset"
+        conv = convert_ground_truth_to_yolo(output_manifest, str(dataset_dir),
+                                            {n: i for i, n in enumerate(DEFAULT_CLASSES)},
+                                            progress=self.progress, overwrite=True)
+        self.timings["convert"] = time.perf_counter() - t
         version = getattr(conv, "version", None)
-        con.print(f"[green]✓[/] YOLO11 dataset {version}: {dataset_dir / 'data.yaml'}")
+        self.con.print(f"[green]✓[/] YOLO11 dataset {version}: {dataset_dir / 'data.yaml'}")
+        return dataset_dir, version
 
-    # 6. train + evaluate (outside the service: it no longer needs S3) ------------------------------------
-    result = DemoResult(out, job_name, len(synth), summary.final_status, output_manifest, report_html,
-                        dataset_dir, version, timings_s=timings, job_output=job_files)
-    if want_train:
+    def train(self, result: DemoResult, *, epochs: int, imgsz: int) -> None:
+        """6. train YOLO11n and evaluate it on the test split."""
         from gtlabel.model.evaluate import evaluate
         from gtlabel.model.train import train_yolo
 
         t = time.perf_counter()
-        tr = train_yolo(dataset_dir, "yolo11n.yaml", epochs=epochs, imgsz=imgsz, batch=8,
-                        project=out / "runs", name="train", exist_ok=True, verbose=False, plots=True)
-        timings["train"] = time.perf_counter() - t
+        tr = train_yolo(result.dataset_dir, "yolo11n.yaml", epochs=epochs, imgsz=imgsz, batch=8,
+                        project=self.out / "runs", name="train", exist_ok=True, verbose=False, plots=True)
+        self.timings["train"] = time.perf_counter() - t
         t = time.perf_counter()
-        ev = evaluate(tr.weights, dataset_dir, split="test", imgsz=imgsz, batch=8,
-                      project=out / "runs", name="evaluate", exist_ok=True, verbose=False)
-        timings["evaluate"] = time.perf_counter() - t
+        ev = evaluate(tr.weights, result.dataset_dir, split="test", imgsz=imgsz, batch=8,
+                      project=self.out / "runs", name="evaluate", exist_ok=True, verbose=False)
+        self.timings["evaluate"] = time.perf_counter() - t
         result.train_dir = Path(tr.run_dir)
         result.metrics = dict(ev.metrics)
-    else:
-        con.print("[yellow]training skipped[/]: install the train extra (pip install 'gtlabel\\[train]')")
-    timings["total"] = time.perf_counter() - t_all
-    (out / "demo-summary.json").write_text(json.dumps({
-        "job_name": job_name, "status": result.status, "images": result.images,
-        "output_manifest": output_manifest, "job_output": str(job_files), "dataset": str(dataset_dir),
-        "dataset_version": version,
-        "metrics": result.metrics, "timings_s": {k: round(v, 1) for k, v in timings.items()},
-        "simulated_workers": sim_result.get("summary"),
-    }, indent=2, default=str))
-    _print_summary(con, result)
-    return result
+
+    def write_summary(self, result: DemoResult) -> None:
+        (self.out / "demo-summary.json").write_text(json.dumps({
+            "job_name": result.job_name, "status": result.status, "images": result.images,
+            "output_manifest": result.output_manifest, "job_output": str(result.job_output),
+            "dataset": str(result.dataset_dir), "dataset_version": result.dataset_version,
+            "metrics": result.metrics, "timings_s": {k: round(v, 1) for k, v in self.timings.items()},
+            "simulated_workers": self.sim_result.get("summary"),
+        }, indent=2, default=str))
 
 
 def _print_summary(con: Console, r: DemoResult) -> None:
