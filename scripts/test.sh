@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets up everything (venv, extras, Debian chromium) and runs ruff, mypy and the whole test suite.
+# Sets up everything (venv, extras, Debian chromium) and runs ruff, mypy, import-linter and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh local,train,pipeline,dev 2>&1 | grep -v "^WARNING: Location" || true
@@ -7,4 +7,5 @@ test -x .venv/bin/python
 export PATH="$PWD/.venv/bin:$PATH"
 echo ">> ruff"; ruff check src tests bench
 echo ">> mypy (strict)"; mypy
+echo ">> import-linter (layer contracts)"; lint-imports --no-cache --no-logo
 echo ">> pytest"; python -m pytest -q "$@"
