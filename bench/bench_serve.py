@@ -223,7 +223,7 @@ def main() -> None:
             s3.put_object(Bucket=bucket, Key="template.html", Body=tpl.encode())
             print(f"uploaded {args.images} images in {time.perf_counter() - t0:.1f} s", flush=True)
 
-            from gtlabel.jobs import facts
+            from gtlabel import facts
 
             region = env["AWS_DEFAULT_REGION"]
             job = "bench-job"

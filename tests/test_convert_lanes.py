@@ -14,7 +14,6 @@ from hypothesis import strategies as st
 
 from gtlabel import convert_lanes, storage, yolo
 from gtlabel.errors import LabelError, ManifestError, NotFound, StorageError
-from gtlabel.settings import reload_settings
 from gtlabel.yolo import convert_ground_truth_to_yolo
 from test_yolo_helpers import GT_ORDER, gt_line, make_image, tree_bytes, write_manifest
 
@@ -209,12 +208,10 @@ def test_how_many_lanes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert yolo._lanes_for(manifest, None) == 5  # one more than the CPUs
     assert yolo._lanes_for(manifest, 1) == 1 and yolo._lanes_for(manifest, 6) == 6
     monkeypatch.setenv("GTLABEL_CONVERT_PROCESSES", "1")
-    reload_settings()
     try:
         assert yolo._lanes_for(manifest, None) == 1
     finally:
         monkeypatch.delenv("GTLABEL_CONVERT_PROCESSES")
-        reload_settings()
     monkeypatch.setattr(yolo.os, "sched_getaffinity", lambda _pid: {0}, raising=False)
     assert yolo._lanes_for(manifest, None) == 1  # one CPU
 

@@ -13,10 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
-from gtlabel import cost
+from gtlabel import cost, facts
 from gtlabel.errors import BudgetExceeded, ConfigError
-from gtlabel.jobs import facts
-from gtlabel.jobs.facts import PriceTier
+from gtlabel.facts import PriceTier
 
 D = Decimal
 

@@ -62,10 +62,7 @@ def test_s3_atomic_writer_leaves_old_object_on_error(bucket: str, s3) -> None:  
 
 
 def test_s3_multipart_write_completes(bucket: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gtlabel.settings import reload_settings
-
     monkeypatch.setenv("GTLABEL_MULTIPART_THRESHOLD_MB", "5")
-    reload_settings()
     try:
         uri = f"s3://{bucket}/big.bin"
         payload = os.urandom(11 << 20)
@@ -76,7 +73,6 @@ def test_s3_multipart_write_completes(bucket: str, monkeypatch: pytest.MonkeyPat
         assert storage.read_bytes(uri) == payload
     finally:
         monkeypatch.delenv("GTLABEL_MULTIPART_THRESHOLD_MB")
-        reload_settings()
 
 
 def test_list_objects_filters_and_order(bucket: str, tmp_path: Path) -> None:

@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
+from gtlabel import facts
 from gtlabel.aws import is_public_workteam
 from gtlabel.errors import BudgetExceeded, ConfigError
-from gtlabel.jobs import facts
-from gtlabel.jobs.facts import PriceTier
+from gtlabel.facts import PriceTier
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.type_defs import TagTypeDef

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from gtlabel import storage
+from gtlabel import facts, storage
 from gtlabel.errors import ConfigError, ManifestError
 from gtlabel.formats.ground_truth import (  # re-exported: their home is gtlabel.formats.ground_truth
     SOURCE_REF,
@@ -39,13 +39,10 @@ from gtlabel.formats.ground_truth import (  # re-exported: their home is gtlabel
     iter_output_lines,
     parse_output_line,
 )
+from gtlabel.settings import get_settings
 
 __all__ = [
-    "IMAGE_SUFFIXES",
     "MANIFEST_SUFFIXES",
-    "MAX_ATTRIBUTE_CHARS",
-    "MAX_IMAGE_BYTES",
-    "MAX_LINE_CHARS",
     "ManifestSummary",
     "OutputBox",
     "OutputRecord",
@@ -60,21 +57,7 @@ __all__ = [
 ]
 
 
-def _gt_limits() -> dict[str, Any]:
-    """Ground Truth's documented input limits, from ``data/ground-truth-limits.json`` (source + date there)."""
-    try:
-        from gtlabel.jobs import facts
 
-        return facts.load("ground-truth-limits.json")
-    except Exception:  # pragma: no cover - the facts file ships with the package
-        return {}
-
-
-_LIMITS = _gt_limits()
-IMAGE_SUFFIXES: tuple[str, ...] = tuple(_LIMITS.get("images", {}).get("suffixes", (".jpg", ".jpeg", ".png")))
-MAX_IMAGE_BYTES: int = int(_LIMITS.get("images", {}).get("max_bytes", 40 * 1024 * 1024))
-MAX_LINE_CHARS: int = int(_LIMITS.get("manifest", {}).get("max_line_chars", 100_000))
-MAX_ATTRIBUTE_CHARS: int = int(_LIMITS.get("manifest", {}).get("max_attribute_chars", 20_000))
 MANIFEST_SUFFIXES: tuple[str, ...] = (".manifest", ".jsonl", ".json", ".ndjson")
 
 
@@ -138,9 +121,14 @@ class ManifestSummary:
 
 
 def check_line_limits(line: bytes, obj: dict[str, Any], *, file: str, lineno: int | None,
-                      max_line_chars: int = MAX_LINE_CHARS, max_attribute_chars: int = MAX_ATTRIBUTE_CHARS) -> None:
+                      max_line_chars: int | None = None, max_attribute_chars: int | None = None) -> None:
     """Ground Truth's input-manifest limits for one line (characters per line and per attribute); raises
-    :class:`~gtlabel.errors.ManifestError` naming the file, line and attribute."""
+    :class:`~gtlabel.errors.ManifestError` naming the file, line and attribute. The limits default to the facts
+    (:func:`gtlabel.facts.limits`); a caller checking many lines passes them."""
+    if max_line_chars is None or max_attribute_chars is None:
+        lim = facts.limits()
+        max_line_chars = lim.manifest_max_line_chars if max_line_chars is None else max_line_chars
+        max_attribute_chars = lim.manifest_max_attribute_chars if max_attribute_chars is None else max_attribute_chars
     text = line.decode("utf-8")
     if len(text) > max_line_chars:
         raise ManifestError(f"line has {len(text)} characters; Ground Truth allows {max_line_chars}",
@@ -181,7 +169,6 @@ def _deduped(items: Iterable[tuple[str, bytes]], locate: Callable[[str], str], s
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from gtlabel.dedupe import NearDuplicateIndex, phash
-    from gtlabel.settings import get_settings
 
     index = NearDuplicateIndex(distance)  # checks the distance before anything is read
     todo = list(items)
@@ -238,13 +225,13 @@ def build_input_manifest(
     source: str | os.PathLike[str],
     dest: str | os.PathLike[str],
     *,
-    suffixes: Iterable[str] = IMAGE_SUFFIXES,
-    max_bytes: int = MAX_IMAGE_BYTES,
+    suffixes: Iterable[str] | None = None,
+    max_bytes: int | None = None,
     sample: int | None = None,
     seed: int = 0,
     strict: bool = True,
-    max_line_chars: int = MAX_LINE_CHARS,
-    max_attribute_chars: int = MAX_ATTRIBUTE_CHARS,
+    max_line_chars: int | None = None,
+    max_attribute_chars: int | None = None,
     dedupe_distance: int | None = None,
     max_workers: int | None = None,
     progress: bool | None = None,
@@ -262,7 +249,15 @@ def build_input_manifest(
     only until ``sample`` distinct images are found, in sampling order); the first of each group is kept, the
     others are counted as ``near-duplicate`` and listed in ``summary.near_duplicates``; undecodable images are
     skipped as ``not a readable image``.
+
+    ``suffixes``, ``max_bytes``, ``max_line_chars`` and ``max_attribute_chars`` default to Ground Truth's limits
+    (:func:`gtlabel.facts.limits`).
     """
+    lim = facts.limits()
+    suffixes = lim.image_suffixes if suffixes is None else suffixes
+    max_bytes = lim.image_max_bytes if max_bytes is None else max_bytes
+    max_line_chars = lim.manifest_max_line_chars if max_line_chars is None else max_line_chars
+    max_attribute_chars = lim.manifest_max_attribute_chars if max_attribute_chars is None else max_attribute_chars
     src, dst = str(source), str(dest)
     if sample is not None and sample < 1:
         raise ConfigError(f"sample must be >= 1, got {sample}")

@@ -38,6 +38,7 @@ from typing import Any, Literal
 
 from gtlabel import storage
 from gtlabel.errors import ConfigError, JobError
+from gtlabel.settings import get_settings
 
 __all__ = ["BACKENDS", "NotebookSession", "connect", "stop_local_service"]
 
@@ -200,10 +201,10 @@ def _local(workdir: Path, region: str) -> NotebookSession:
             raise JobError(f"AWS_ENDPOINT_URL_SAGEMAKER={given} does not answer: start `gtlabel serve` again and "
                            "paste its export lines, or unset the variable to let the notebook start one")
         env = {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "GTLABEL_"))}
+        settings = get_settings()
         return NotebookSession("local", workdir, os.environ.get("AWS_REGION") or
                                os.environ.get("AWS_DEFAULT_REGION") or region,
-                               os.environ.get("GTLABEL_ROLE_ARN"), env, given.rstrip("/") + "/",
-                               os.environ.get("GTLABEL_WORKTEAM_ARN"))
+                               settings.role_arn, env, given.rstrip("/") + "/", settings.workteam_arn)
     started = False
     if info is None or not _pid_alive(int(info.get("pid", -1))) or \
             not _reachable(str(info["env"]["AWS_ENDPOINT_URL_SAGEMAKER"])):
@@ -239,7 +240,7 @@ def connect(backend: str = "local", *, workdir: str | os.PathLike[str] = "gtlabe
         raise ConfigError("no AWS region: set AWS_REGION (or region=...) for BACKEND='aws'")
     if region:
         os.environ["AWS_REGION"] = region
-    role = role_arn or os.environ.get("GTLABEL_ROLE_ARN")
+    role = role_arn or get_settings().role_arn
     if role:
         os.environ["GTLABEL_ROLE_ARN"] = role
     return NotebookSession("aws", wd, reg, role)

@@ -23,7 +23,6 @@ any endpoint set with ``AWS_ENDPOINT_URL_SAGEMAKER``, e.g. moto's server in the 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -33,6 +32,7 @@ from typing import TYPE_CHECKING, Any, cast
 from gtlabel import storage
 from gtlabel.errors import ConfigError, JobError, MissingExtra
 from gtlabel.model.offline import SAGEMAKER_OFFLINE_CONFIG, ensure_sagemaker_offline
+from gtlabel.settings import get_settings
 
 if TYPE_CHECKING:
     import boto3
@@ -427,9 +427,7 @@ def start_pipeline(name: str, *, parameters: Mapping[str, Any] | None = None, sa
 def config_from_env(**overrides: Any) -> PipelineConfig:
     """A :class:`PipelineConfig` with ``role_arn`` from ``GTLABEL_ROLE_ARN`` and ``region`` from
     ``GTLABEL_REGION`` unless given."""
-    from gtlabel.settings import get_jobs_settings
-
-    js = get_jobs_settings()
-    overrides.setdefault("role_arn", js.role_arn or os.environ.get("GTLABEL_ROLE_ARN", ""))
-    overrides.setdefault("region", js.region)
+    settings = get_settings()
+    overrides.setdefault("role_arn", settings.role_arn or "")
+    overrides.setdefault("region", settings.region)
     return PipelineConfig(**overrides)

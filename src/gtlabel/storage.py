@@ -33,15 +33,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from gtlabel.aws import error_code, is_not_found
 from gtlabel.errors import NotFound, StorageError
+from gtlabel.settings import get_settings
 
-# boto3 and the settings (pydantic) load on first use: they are most of gtlabel's import time, and the
-# conversion's worker processes and local-only work never need them
+# boto3 loads on first use: it is most of gtlabel's import time, and the conversion's worker processes and
+# local-only work never need it
 if TYPE_CHECKING:
     import boto3
-
-    from gtlabel.settings import Settings
-
-if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 __all__ = [
@@ -121,12 +118,6 @@ def join(base: str | os.PathLike[str], *parts: str) -> str:
     return str(Path(base, *parts))
 
 
-def _settings() -> Settings:
-    from gtlabel.settings import get_settings
-
-    return get_settings()
-
-
 def _transfer_config(**kw: Any) -> Any:
     from boto3.s3.transfer import TransferConfig
 
@@ -168,7 +159,7 @@ def s3_client(region: str | None = None, session: boto3.Session | None = None) -
 
             sess = session or boto3.session.Session()
             cfg = Config(
-                max_pool_connections=max(10, _settings().max_concurrency + 4),
+                max_pool_connections=max(10, get_settings().max_concurrency + 4),
                 retries={"mode": "standard", "max_attempts": 5},
             )
             cli = sess.client("s3", region_name=region or sess.region_name or "us-east-1", config=cfg)
@@ -198,7 +189,7 @@ def encrypt_with(kms_key_id: str | None) -> Iterator[None]:
 
 def configured_kms_key() -> str | None:
     """The key S3 writes use right now (an :func:`encrypt_with` block's, else ``GTLABEL_KMS_KEY_ID``)."""
-    return _SSE_KEY.get() or _settings().kms_key_id
+    return _SSE_KEY.get() or get_settings().kms_key_id
 
 
 def _client_error(exc: ClientError | BotoCoreError, uri: str) -> StorageError:
@@ -328,7 +319,7 @@ def atomic_writer(uri: str | os.PathLike[str], *, content_type: str | None = Non
     uri = str(uri)
     if is_s3(uri):
         loc = parse_s3(uri)
-        threshold = _settings().multipart_threshold_mb * (1 << 20)
+        threshold = get_settings().multipart_threshold_mb * (1 << 20)
         with tempfile.SpooledTemporaryFile(max_size=8 << 20) as tmp:
             yield tmp
             tmp.seek(0)
@@ -550,7 +541,7 @@ def copy_many(
     ``on_done(src, dst)`` is called after each copy, in the calling thread (e.g. to advance a progress bar).
     ``atomic``: as in :func:`copy`. An :func:`encrypt_with` key of the caller applies to every copy.
     """
-    workers = max_workers or _settings().max_concurrency
+    workers = max_workers or get_settings().max_concurrency
     done = 0
     first_error: BaseException | None = None
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gtlabel-copy") as pool:

@@ -12,18 +12,15 @@ import boto3
 import pytest
 
 from gtlabel import storage
-from gtlabel.settings import reload_settings
 
 
 @pytest.fixture()
 def kms_key(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     arn = boto3.client("kms", endpoint_url=s3_endpoint, region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
     monkeypatch.setenv("GTLABEL_KMS_KEY_ID", arn)
-    reload_settings()
     storage.reset_clients()
     yield str(arn)
     monkeypatch.delenv("GTLABEL_KMS_KEY_ID")
-    reload_settings()
 
 
 def _sse(s3: Any, bucket: str, key: str) -> tuple[str | None, str | None]:
@@ -40,7 +37,6 @@ def test_every_storage_write_is_sse_kms_with_the_key(bucket: str, s3: Any, kms_k
         fh.write(b"x" * 1000)
     # a multipart upload (threshold lowered to its minimum, 5 MiB)
     monkeypatch.setenv("GTLABEL_MULTIPART_THRESHOLD_MB", "5")
-    reload_settings()
     big = os.urandom(6 << 20)
     with storage.atomic_writer(f"{base}/a/big.bin") as fh:
         fh.write(big)
@@ -66,7 +62,6 @@ def test_every_storage_write_is_sse_kms_with_the_key(bucket: str, s3: Any, kms_k
 
 
 def test_without_a_key_nothing_asks_for_sse_kms(bucket: str, s3: Any, s3_endpoint: str) -> None:
-    reload_settings()
     storage.write_bytes(f"s3://{bucket}/plain.txt", b"x")
     storage.copy(f"s3://{bucket}/plain.txt", f"s3://{bucket}/plain-copy.txt")
     for key in ("plain.txt", "plain-copy.txt"):
@@ -128,14 +123,12 @@ def test_one_key_for_the_job_and_the_files_written_next_to_it(bucket: str, s3: A
     files = ("input.manifest", "label-categories.json", "template.liquid.html")
 
     monkeypatch.setenv("GTLABEL_KMS_KEY_ID", env_key)
-    reload_settings()
     built = _build_job(bucket, s3, "env-key-only")
     assert built.request["OutputConfig"]["KmsKeyId"] == env_key
     for f in files:
         assert _sse(s3, bucket, f"labels/env-key-only/gtlabel/{f}") == ("aws:kms", env_key), f
 
     monkeypatch.delenv("GTLABEL_KMS_KEY_ID")
-    reload_settings()
     built = _build_job(bucket, s3, "job-key-only", kms_key_id=job_key)
     assert built.request["OutputConfig"]["KmsKeyId"] == job_key
     for f in files:

@@ -26,7 +26,6 @@ import pytest
 from botocore.exceptions import ClientError
 
 from gtlabel import iam, storage
-from gtlabel.settings import reload_settings
 
 BUCKET = "gtlabel-proof-data"
 OTHER_BUCKET = "someone-elses-bucket"
@@ -90,12 +89,10 @@ def as_data_scientist(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", u["key"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", u["secret"])
     monkeypatch.setenv("GTLABEL_KMS_KEY_ID", world["key"])
-    reload_settings()
     storage.reset_clients()
     yield
     storage.reset_clients()
     monkeypatch.delenv("GTLABEL_KMS_KEY_ID")
-    reload_settings()
 
 
 def test_enforcement_is_on(world: dict[str, Any]) -> None:

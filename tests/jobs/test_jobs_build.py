@@ -13,9 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jobs_helpers import ROLE, TEAM_ARN, team
 
-from gtlabel import storage
+from gtlabel import facts, storage
 from gtlabel.errors import BudgetExceeded, ConfigError, InputError, JobNameInUse, ValidationFailed
-from gtlabel.jobs import facts
 from gtlabel.jobs.build import artifact_uris, build_request, label_category_config, prepare_job, resolve_role
 from gtlabel.jobs.spec import JobSpec, load_spec
 from gtlabel.jobs.validate import validate_create_labeling_job

@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 from gtlabel import lineage, storage
 from gtlabel.cli import app
 from gtlabel.errors import LineageError
-from gtlabel.settings import reload_settings
 
 SETTINGS = {"splits": {"train": 0.8, "val": 0.1, "test": 0.1}, "stratify": False, "seed": 0,
             "drop_unknown_classes": False, "copy_images": True, "exif": "normalize", "label_attribute": None,
@@ -265,7 +264,6 @@ def test_verify_s3_versioned_and_sse_kms(bucket: str, s3: Any, s3_endpoint: str,
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     key = boto3.client("kms", endpoint_url=s3_endpoint, region_name="us-east-1").create_key()["KeyMetadata"]["Arn"]
     monkeypatch.setenv("GTLABEL_KMS_KEY_ID", key)
-    reload_settings()
     try:
         root, src = f"s3://{bucket}/datasets/v1", f"s3://{bucket}/raw"
         build_dataset(root, src, IMAGES)
@@ -290,7 +288,6 @@ def test_verify_s3_versioned_and_sse_kms(bucket: str, s3: Any, s3_endpoint: str,
         assert ("source-missing", f"{src}/c.jpg") in kinds
     finally:
         monkeypatch.delenv("GTLABEL_KMS_KEY_ID")
-        reload_settings()
 
 
 # ------------------------------------------------------------------------------------------------ properties

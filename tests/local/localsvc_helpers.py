@@ -12,7 +12,7 @@ from typing import Any
 import requests
 from PIL import Image
 
-from gtlabel.jobs import facts
+from gtlabel import facts
 
 LABELS = ["drone", "vehicle", "person", "building"]
 TEMPLATE = (Path(__file__).resolve().parents[2] / "src/gtlabel/templates/drone-bounding-box.liquid.html")

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from gtlabel.cli._common import Exit, console, err_console, handle_errors
+from gtlabel.settings import get_settings
 
 lineage_app = typer.Typer(name="lineage", help="Dataset versions: show, diff and verify lineage.",
                           no_args_is_help=True)
@@ -124,7 +125,6 @@ def verify(
 ) -> None:
     """Recompute label hashes and image hashes/ETags; exit 3 naming every file changed after conversion."""
     from gtlabel import lineage
-    from gtlabel.settings import get_settings
 
     rep = lineage.verify(dataset, sources=sources,
                          progress=get_settings().progress and not as_json and err_console.is_terminal)

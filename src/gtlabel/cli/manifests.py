@@ -21,7 +21,8 @@ def build(
     seed: Annotated[int, typer.Option(help="Seed of the sampling hash.")] = 0,
     suffix: Annotated[list[str] | None, typer.Option(
         help="Image suffix to keep (repeatable; default .jpg .jpeg .png, case-insensitive).")] = None,
-    max_mb: Annotated[int, typer.Option(help="Skip images larger than this (Ground Truth allows 40 MB).")] = 40,
+    max_mb: Annotated[int | None, typer.Option(
+        help="Skip images larger than this many MiB (default: Ground Truth's limit, from its facts file).")] = None,
     dedupe: Annotated[int | None, typer.Option(
         "--dedupe", metavar="BITS",
         help="Drop near-duplicate images: perceptual hashes within BITS bits (8 suits drone bursts; reads every "
@@ -31,9 +32,10 @@ def build(
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Write a Ground Truth input manifest (one {"source-ref": ...} line per image, sorted)."""
-    from gtlabel.manifests import IMAGE_SUFFIXES, build_input_manifest
+    from gtlabel.manifests import build_input_manifest
 
-    summary = build_input_manifest(source, dest, suffixes=suffix or IMAGE_SUFFIXES, max_bytes=max_mb * 1024 * 1024,
+    summary = build_input_manifest(source, dest, suffixes=suffix or None,
+                                   max_bytes=max_mb * 1024 * 1024 if max_mb is not None else None,
                                    sample=sample, seed=seed, strict=not lenient,
                                    dedupe_distance=dedupe)
     if json_out:

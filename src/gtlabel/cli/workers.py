@@ -13,6 +13,7 @@ import typer
 
 from gtlabel.cli._common import Exit, console, err_console, handle_errors
 from gtlabel.errors import ConfigError
+from gtlabel.settings import get_settings
 
 workers_app = typer.Typer(name="workers", help="Simulated workforce for the local service (tests, demos).",
                           no_args_is_help=True)
@@ -55,7 +56,7 @@ def simulate_cmd(
     = None,
     worker: Annotated[list[str] | None, typer.Option("--worker", help="USERNAME:PASSWORD[:SKILL] (repeat)")] = None,
     prefix: Annotated[str, typer.Option(help="username prefix for --workers")] = "worker",
-    password: Annotated[str | None, typer.Option(help="password for --workers", envvar="GTLABEL_WORKER_PASSWORD")]
+    password: Annotated[str | None, typer.Option(help="password for --workers (else GTLABEL_WORKER_PASSWORD)")]
     = None,
     skills: Annotated[str | None, typer.Option(help="per-worker skill, comma separated (1.0 = nominal)")] = None,
     truth: Annotated[str | None, typer.Option(help="truth manifest (GT output manifest or {source-ref, boxes})")]
@@ -75,6 +76,8 @@ def simulate_cmd(
     """Run simulated workers through the portal's HTTP endpoints until the job has no more work for them."""
     from gtlabel.local.workforce import NoiseConfig, simulate
 
+    if password is None and (configured := get_settings().worker_password) is not None:
+        password = configured.get_secret_value()
     profiles = _parse_workers(worker, workers, prefix, password, skills)
     noise = NoiseConfig(jitter=jitter, jitter_px=jitter_px, miss_rate=miss_rate, false_box_rate=false_box_rate,
                         wrong_label_rate=wrong_label_rate, decline_rate=decline_rate)

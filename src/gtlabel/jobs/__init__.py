@@ -1,4 +1,4 @@
-"""Labeling job requests: spec -> CreateLabelingJob request, offline validation, facts, template, names.
+"""Labeling job requests: spec -> CreateLabelingJob request, offline validation, template, names.
 
 - :mod:`~gtlabel.jobs.spec`: :class:`JobSpec` (pydantic) for BoundingBox / AdjustmentBoundingBox /
   VerificationBoundingBox jobs.
@@ -6,7 +6,6 @@
   budget guard, validate, check the name, write the label config and worker template next to the job).
 - :mod:`~gtlabel.jobs.validate`: :func:`validate_params` for any SageMaker operation,
   :func:`validate_create_labeling_job` (+ Ground Truth rules), :func:`validate_or_raise`.
-- :mod:`~gtlabel.jobs.facts`: region Lambda accounts, public workforce, prices, limits (``gtlabel/data``).
 - :mod:`~gtlabel.jobs.template`: :func:`render_worker_template`.
 - :mod:`~gtlabel.jobs.names`, :mod:`~gtlabel.jobs.workforce`: names and workteams.
 """
@@ -24,7 +23,7 @@ if TYPE_CHECKING:
     from gtlabel.jobs.template import render_worker_template
     from gtlabel.jobs.validate import validate_create_labeling_job, validate_or_raise, validate_params
 
-# names load on first use (as in the top-level package): ``gtlabel.jobs.facts`` alone stays light
+# names load on first use (as in the top-level package)
 __getattr__ = lazy_exports(__name__, {
     "BuiltJob": "gtlabel.jobs.build", "build_request": "gtlabel.jobs.build",
     "label_category_config": "gtlabel.jobs.build", "prepare_job": "gtlabel.jobs.build",

@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from gtlabel import facts
 from gtlabel.errors import ConfigError, Problem, ValidationFailed
 from gtlabel.formats.ground_truth import LABEL_CATEGORY_DOCUMENT_VERSION, LabelCategoryConfig
-from gtlabel.jobs import facts
 from gtlabel.jobs.names import check_job_name, default_job_name, ensure_name_available
 from gtlabel.jobs.spec import JobSpec, PrivateWorkforce, PublicWorkforce
 from gtlabel.jobs.template import render_worker_template
@@ -33,6 +33,7 @@ from gtlabel.jobs.workforce import (
     resolve_public,
     resolve_vendor,
 )
+from gtlabel.settings import get_settings
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
@@ -72,9 +73,7 @@ def artifact_uris(output_path: str, job_name: str) -> tuple[str, str]:
 def resolve_region(region: str | None = None) -> str:
     """The job's region: the argument, else ``GTLABEL_REGION``, else ``AWS_REGION``, else boto3's
     (``AWS_DEFAULT_REGION``, profile)."""
-    from gtlabel.settings import get_jobs_settings
-
-    region = region or get_jobs_settings().region or os.environ.get("AWS_REGION")
+    region = region or get_settings().region or os.environ.get("AWS_REGION")
     if not region:
         import boto3
 
@@ -86,9 +85,7 @@ def resolve_region(region: str | None = None) -> str:
 
 def resolve_role(role_arn: str | None = None) -> str:
     """The execution role: the argument, else ``GTLABEL_ROLE_ARN``, else a ConfigError that says how to get one."""
-    from gtlabel.settings import get_jobs_settings
-
-    role = role_arn or get_jobs_settings().role_arn
+    role = role_arn or get_settings().role_arn
     if not role:
         raise ConfigError("no execution role for the labeling job: pass role_arn=... or set GTLABEL_ROLE_ARN "
                           "(an IAM role Ground Truth can assume, with S3 access to the data and output; "

@@ -12,10 +12,10 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from gtlabel import facts
 from gtlabel.aws import Arn, is_public_workteam
 from gtlabel.errors import ConfigError, Problem
 from gtlabel.formats.ground_truth import METADATA_SUFFIX, metadata_key
-from gtlabel.jobs import facts
 
 __all__ = [
     "dig",

@@ -12,10 +12,18 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from gtlabel.errors import ConfigError, InputError
-from gtlabel.jobs.facts import TaskType, allowed_task_prices, limits
+from gtlabel.facts import TaskType, allowed_task_prices, limits
 from gtlabel.jobs.template import Example, check_example_uri
 
 __all__ = [
@@ -114,10 +122,11 @@ class JobSpec(_Model):
     full_instructions: str | None = None
     examples: list[ExampleImage] = Field(default_factory=list)
     workforce: WorkforceSpec = Field(default_factory=PrivateWorkforce)
-    workers_per_object: int = Field(default=1, ge=1, le=9)
-    task_time_limit_s: int = Field(default=600, ge=30, le=28800)
-    task_availability_lifetime_s: int | None = Field(default=None, ge=60)
-    max_concurrent_tasks: int | None = Field(default=None, ge=1, le=5000)
+    # the bounds of these four are Ground Truth's limits (gtlabel.facts.limits), checked by _within_limits
+    workers_per_object: int = 1
+    task_time_limit_s: int = 600
+    task_availability_lifetime_s: int | None = None
+    max_concurrent_tasks: int | None = None
     stopping: StoppingConditions | None = None
     label_attribute_name: str | None = Field(
         default=None, description="default 'bounding-box'; adjustment/verification: '<prior>-adjusted'/'-verified'")
@@ -150,6 +159,23 @@ class JobSpec(_Model):
         if len(stripped) > lim.labels_max:
             raise ValueError(f"{len(stripped)} labels: a bounding-box job allows at most {lim.labels_max}")
         return stripped
+
+    @field_validator("workers_per_object", "task_time_limit_s", "task_availability_lifetime_s",
+                     "max_concurrent_tasks")
+    @classmethod
+    def _within_limits(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is None:
+            return v
+        lim = limits()
+        low, high = {"workers_per_object": (lim.workers_min, lim.workers_max),
+                     "task_time_limit_s": (lim.task_time_min, lim.task_time_max),
+                     "task_availability_lifetime_s": (lim.availability_min, None),  # max: by workforce, in validate
+                     "max_concurrent_tasks": (lim.max_concurrent_min, lim.max_concurrent_max)}[str(info.field_name)]
+        if v < low:
+            raise ValueError(f"must be at least {low} (Ground Truth's limit)")
+        if high is not None and v > high:
+            raise ValueError(f"must be at most {high} (Ground Truth's limit)")
+        return v
 
     @field_validator("input_manifest", "output_path")
     @classmethod

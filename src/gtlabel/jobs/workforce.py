@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from gtlabel import facts
 from gtlabel.aws import Arn, paginate
 from gtlabel.errors import ConfigError
-from gtlabel.jobs import facts
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient

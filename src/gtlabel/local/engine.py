@@ -32,8 +32,15 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from gtlabel import facts
 from gtlabel.aws import JobStatus, is_public_workteam
-from gtlabel.errors import GtlabelError, IllegalTransition, JobFailure, ManifestError, NotFound
+from gtlabel.errors import (
+    GtlabelError,
+    IllegalTransition,
+    JobFailure,
+    ManifestError,
+    NotFound,
+)
 from gtlabel.local.backend import Backend
 from gtlabel.local.lambdas import (
     LambdaRegistry,
@@ -65,7 +72,6 @@ __all__ = ["Engine"]
 
 log = logging.getLogger("gtlabel.local.engine")
 
-JOB_MAX_SECONDS = 30 * 24 * 3600  # "Labeling jobs fail after 30 days" (StoppingConditions shape doc)
 INTERMEDIATE_EVERY_S = 10.0  # the intermediate output manifest is rewritten at most this often (and per batch)
 Result = tuple[Any, dict[str, Any]] | str  # (label, metadata) of a consolidated object, or its failure reason
 
@@ -206,6 +212,7 @@ class Engine:
         except GtlabelError as exc:
             raise JobFailure(f"ClientError: cannot read input manifest {uri}: {exc}") from None
         lines: list[dict[str, Any]] = []
+        lim = facts.limits()
         text = raw.decode("utf-8", errors="replace").removeprefix("\ufeff")
         for n, line in enumerate(text.split("\n"), start=1):
             line = line.rstrip("\r")
@@ -218,7 +225,9 @@ class Engine:
             if not isinstance(obj, dict):
                 raise JobFailure(f"ClientError: input manifest {uri}, line {n}: expected a JSON object.")
             try:  # the documented per-line limits, the same check the manifest builder applies
-                check_line_limits(line.encode("utf-8"), obj, file=uri, lineno=n)
+                check_line_limits(line.encode("utf-8"), obj, file=uri, lineno=n,
+                                  max_line_chars=lim.manifest_max_line_chars,
+                                  max_attribute_chars=lim.manifest_max_attribute_chars)
             except ManifestError as exc:
                 where = f", field {exc.field!r}" if exc.field else ""
                 raise JobFailure(f"ClientError: input manifest {uri}, line {n}{where}: {exc.reason}.") from None
@@ -294,12 +303,13 @@ class Engine:
         job = self._job(name)
         req = job.request
         now = self.backend.clock.now()
-        if now - job.created > JOB_MAX_SECONDS:
+        lim = facts.limits()
+        if now - job.created > lim.job_lifetime_seconds:  # "Labeling jobs fail after 30 days"
             self._finish_objects(name, self.tasks.live(name), now, stopping=True)
             uri = self._write_output(name, final=True)
-            raise JobFailure("ClientError: the labeling job ran for more than 30 days and was stopped "
-                             "(results so far are in the output manifest).", uri)
-        lifetime = req.availability_lifetime or _default_lifetime(job.workteam_arn)
+            raise JobFailure(f"ClientError: the labeling job ran for more than {lim.job_lifetime_days} days and was "
+                             "stopped (results so far are in the output manifest).", uri)
+        lifetime = req.availability_lifetime or _default_lifetime(job.workteam_arn, lim)
         self.tasks.time_out_claims(name, claimed_before=now - req.task_time_limit)
         # the objects to finish now, selected in SQL (a tick must not read every live row of a big batch)
         ready = self.tasks.ready(name, workers=req.workers_per_object, lifetime=lifetime, now=now)
@@ -498,9 +508,9 @@ def _failed(o: DataObject, attr: str, reason: str, job_name: str, now: float, ki
     return ObjectOutcome(o.idx, ObjectState.FAILED, json.dumps(line), reason, now, False)
 
 
-def _default_lifetime(workteam_arn: str) -> float:
-    # MTurk default 6 h; private/vendor default 30 days (reference 1.1)
-    return 21_600.0 if is_public_workteam(workteam_arn) else 2_592_000.0
+def _default_lifetime(workteam_arn: str, lim: facts.Limits) -> float:
+    # MTurk default 6 h; private/vendor default 30 days, which is also their maximum (reference 1.1)
+    return float(lim.availability_default_public if is_public_workteam(workteam_arn) else lim.availability_max_private)
 
 
 def _task_type(kind: str) -> str:

@@ -17,11 +17,12 @@ from typing import Any
 import orjson
 import yaml
 
-from gtlabel import storage
+from gtlabel import facts, storage
 from gtlabel.errors import ConfigError, InputError, NotFound
 from gtlabel.formats.ground_truth import InputLine
-from gtlabel.manifests import IMAGE_SUFFIXES, resolve_source_ref
+from gtlabel.manifests import resolve_source_ref
 from gtlabel.model.offline import default_cache_dir, import_ultralytics
+from gtlabel.settings import get_settings
 
 __all__ = [
     "ImageItem",
@@ -294,7 +295,7 @@ def source_ref_for(uri: str, out_manifest: str) -> str:
 
 def _is_manifest(images: str) -> bool:
     low = images.lower()
-    if low.endswith(tuple(IMAGE_SUFFIXES)):
+    if low.endswith(facts.limits().image_suffixes):
         return False
     if storage.is_s3(images):
         if images.endswith("/"):
@@ -321,11 +322,12 @@ def iter_images(images: str | os.PathLike[str], out_manifest: str, *, drop_keys:
                             line=lineno)
         return
     found = False
-    for info in storage.list_objects(src, suffixes=IMAGE_SUFFIXES):
+    suffixes = facts.limits().image_suffixes
+    for info in storage.list_objects(src, suffixes=suffixes):
         found = True
         yield ImageItem(uri=info.uri, source_ref=source_ref_for(info.uri, out_manifest))
     if not found:
-        raise NotFound(f"no images ({', '.join(IMAGE_SUFFIXES)}) here", src)
+        raise NotFound(f"no images ({', '.join(suffixes)}) here", src)
 
 
 def display_image(data: bytes, uri: str) -> Any:
@@ -347,8 +349,6 @@ def display_image(data: bytes, uri: str) -> Any:
 def progress() -> Any:
     """A rich progress bar (renders in a terminal and in a notebook); disabled by ``GTLABEL_PROGRESS=0``."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from gtlabel.settings import get_settings
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     disable=not get_settings().progress)

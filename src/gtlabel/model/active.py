@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from gtlabel import storage
+from gtlabel import facts, storage
 from gtlabel.errors import ConfigError
 from gtlabel.formats.ground_truth import creation_date, metadata_key
 from gtlabel.model._common import ImageItem, iter_images, load_model, model_names
@@ -153,8 +153,7 @@ def rank(
     ``low_confidence_count`` measure against. With ``prelabel_attribute`` the lines also carry the model's
     boxes with confidence >= ``prelabel_conf`` in Ground Truth format, ready for an adjustment job.
     """
-    from gtlabel.manifests import MAX_ATTRIBUTE_CHARS
-
+    max_attribute_chars = facts.limits().manifest_max_attribute_chars
     if strategy not in STRATEGIES:
         raise ConfigError(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     if top_k < 1:
@@ -193,7 +192,7 @@ def rank(
                 pred = Prediction(r.prediction.width, r.prediction.height, kept)
                 line, _, _ = ground_truth_line(r.item, pred, attribute=prelabel_attribute, mapping=mapping,
                                                names=names, job_name=job_name, creation_date=date,
-                                               max_attribute_chars=MAX_ATTRIBUTE_CHARS)
+                                               max_attribute_chars=max_attribute_chars)
             else:
                 line = {"source-ref": r.item.source_ref, **r.item.extra}
             line[score_key] = info

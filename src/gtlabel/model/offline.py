@@ -22,6 +22,7 @@ from types import ModuleType
 from typing import Any
 
 from gtlabel.errors import MissingExtra
+from gtlabel.settings import get_settings
 
 __all__ = [
     "SAGEMAKER_OFFLINE_CONFIG",
@@ -43,10 +44,10 @@ _ultralytics_ready: Path | None = None
 
 
 def default_cache_dir() -> Path:
-    """``$GTLABEL_CACHE_DIR`` or ``$XDG_CACHE_HOME/gtlabel`` (``~/.cache/gtlabel``)."""
-    env = os.environ.get("GTLABEL_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
+    """``$GTLABEL_CACHE_DIR`` (the ``cache_dir`` setting) or ``$XDG_CACHE_HOME/gtlabel`` (``~/.cache/gtlabel``)."""
+    configured = get_settings().cache_dir
+    if configured is not None:
+        return configured.expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gtlabel"
 
 

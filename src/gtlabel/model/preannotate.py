@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from gtlabel import storage
+from gtlabel import facts, storage
 from gtlabel.errors import ConfigError, ManifestError
 from gtlabel.formats.ground_truth import (
     LABEL_ATTRIBUTE_PATTERN,
@@ -229,8 +229,7 @@ def preannotate(
 
     ``class_names``: the adjustment job's labels (default: the model's names in id order).
     """
-    from gtlabel.manifests import MAX_ATTRIBUTE_CHARS, MAX_LINE_CHARS
-
+    lim = facts.limits()
     validate_attribute(attribute)
     if not 0.0 <= conf <= 1.0:
         raise ConfigError(f"conf must be between 0 and 1, got {conf}")
@@ -249,11 +248,11 @@ def preannotate(
                                         max_det=max_det, batch=batch, description="pre-annotate"):
             line, unmapped, trimmed = ground_truth_line(item, pred, attribute=attribute, mapping=mapping,
                                                         names=names, job_name=job_name, creation_date=date,
-                                                        max_attribute_chars=MAX_ATTRIBUTE_CHARS)
+                                                        max_attribute_chars=lim.manifest_max_attribute_chars)
             raw = orjson.dumps(line)
-            if len(raw.decode()) > MAX_LINE_CHARS:
+            if len(raw.decode()) > lim.manifest_max_line_chars:
                 raise ManifestError(f"the line would be {len(raw)} characters, over Ground Truth's "
-                                    f"{MAX_LINE_CHARS}; its pass-through keys are too large",
+                                    f"{lim.manifest_max_line_chars}; its pass-through keys are too large",
                                     file=str(images), line=item.line)
             fh.write(raw + b"\n")
             summary.images += 1

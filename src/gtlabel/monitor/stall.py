@@ -17,10 +17,9 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from gtlabel import storage
+from gtlabel import facts, storage
 from gtlabel.aws import Arn, JobStatus, error_code, is_not_found, is_public_workteam
-from gtlabel.errors import ConfigError, StorageError
-from gtlabel.jobs import facts
+from gtlabel.errors import StorageError
 from gtlabel.monitor.clients import make_client
 from gtlabel.monitor.model import Counters, Observation, StallCause, StallReport, human_duration
 from gtlabel.monitor.notify import Notifications
@@ -105,7 +104,7 @@ def mturk_max_availability_seconds() -> int:
 
 def job_lifetime_days() -> int:
     """How long a non-streaming job may run (``data/ground-truth-limits.json``)."""
-    return int(facts.load(facts.LIMITS_FILE)["job_lifetime_days"])
+    return facts.limits().job_lifetime_days
 
 
 def diagnose_stall(
@@ -344,10 +343,7 @@ def _lambda_arns(describe: Mapping[str, Any]) -> list[tuple[str, str]]:
 
 def _builtin_account(region: str) -> str | None:
     """The AWS account that owns the built-in PRE/ACS Lambdas in ``region`` (data/ground-truth-regions.json)."""
-    try:
-        return facts.lambda_account(region)
-    except ConfigError:  # a region without known built-in Lambdas: no account check
-        return None
+    return facts.regions().lambda_accounts.get(region)  # an unknown region: no account check
 
 
 def check_lambda_region(describe: Mapping[str, Any]) -> list[StallCause]:

@@ -26,14 +26,13 @@ the handler returns ``[{datasetObjectId, consolidatedAnnotation: {content: {<lab
 The value under ``<labelAttributeName>`` is the built-in bounding-box label (``image_size``, ``annotations``)
 plus ``objects`` (per-box confidence) and ``class-map``, because Ground Truth itself only adds ``job_name``,
 ``type``, ``human-annotated`` and ``creation_date`` to a custom job's metadata.
-Environment knobs of the handler: ``GTLABEL_IOU_THRESHOLD`` (default 0.5) and ``GTLABEL_QUORUM`` (default
-majority).
+Settings of the handler (:mod:`gtlabel.settings`): ``GTLABEL_IOU_THRESHOLD`` (default 0.5) and
+``GTLABEL_QUORUM`` (default majority).
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +42,7 @@ import orjson
 
 from gtlabel.errors import InputError, LabelError
 from gtlabel.formats.ground_truth import consolidated_content, output_metadata
+from gtlabel.settings import get_settings
 
 __all__ = [
     "AnswerBox",
@@ -497,16 +497,6 @@ def consolidate_payload(items: Sequence[Mapping[str, Any]], labels: Sequence[str
     return out
 
 
-def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return float(raw)
-    except ValueError as exc:
-        raise InputError(f"expected a number, got {raw!r}", field=name) from exc
-
-
 def lambda_handler(event: Mapping[str, Any], context: Any = None) -> list[dict[str, Any]]:
     """Post-annotation (consolidation) Lambda for a custom bounding-box workflow.
 
@@ -531,7 +521,6 @@ def lambda_handler(event: Mapping[str, Any], context: Any = None) -> list[dict[s
     items = _load_json(storage.read_bytes(uri), uri)
     if not isinstance(items, list):
         raise InputError(f"expected a JSON list of data objects, got {type(items).__name__}", file=uri)
-    quorum_raw = os.environ.get("GTLABEL_QUORUM")
-    quorum = int(_env_float("GTLABEL_QUORUM", 0)) if quorum_raw else None
-    return consolidate_payload(items, labels, label_attribute,
-                               iou_threshold=_env_float("GTLABEL_IOU_THRESHOLD", 0.5), quorum=quorum, source=uri)
+    settings = get_settings()
+    return consolidate_payload(items, labels, label_attribute, iou_threshold=settings.iou_threshold,
+                               quorum=settings.quorum, source=uri)

@@ -31,6 +31,7 @@ from gtlabel.quality.page import render_html
 from gtlabel.quality.plots import PALETTE, SIZE_BINS, make_plots
 from gtlabel.quality.validate import ValidationConfig, ValidationReport, validate_records
 from gtlabel.quality.workers import WorkerAnswer, WorkerReport, compute_worker_metrics
+from gtlabel.settings import get_settings
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -226,7 +227,6 @@ def write_report(target: str, html_out: str | None, *, json_out: str | None = No
     from gtlabel import storage
     from gtlabel.manifests import iter_output_lines, iter_output_manifest
     from gtlabel.quality.workers import iter_worker_answers
-    from gtlabel.settings import get_settings
 
     manifest, root = resolve_output(target)
     show = get_settings().progress if progress is None else progress
