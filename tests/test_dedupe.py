@@ -14,8 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageEnhance
 from typer.testing import CliRunner
 
-from gtlabel.cli import app
-from gtlabel.cli._common import Exit
+from gtlabel.cli import Exit, app
 from gtlabel.dedupe import DEFAULT_MAX_DISTANCE, NearDuplicateIndex, hamming, phash
 from gtlabel.errors import ConfigError
 from gtlabel.manifests import build_input_manifest

@@ -7,8 +7,7 @@ from pathlib import Path
 import orjson
 from typer.testing import CliRunner
 
-from gtlabel.cli import app
-from gtlabel.cli._common import Exit
+from gtlabel.cli import Exit, app
 
 runner = CliRunner()
 

@@ -8,8 +8,7 @@ import orjson
 import yaml
 from typer.testing import CliRunner
 
-from gtlabel.cli import app
-from gtlabel.cli._common import Exit
+from gtlabel.cli import Exit, app
 from test_yolo_helpers import gt_line, make_image, write_manifest
 
 runner = CliRunner()

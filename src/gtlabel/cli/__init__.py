@@ -1,14 +1,17 @@
 """``gtlabel`` command line: parse, call the library, render. Thin on purpose.
 
 Each area registers its commands from its own module (``cli/<area>.py``, function ``register(app)``).
-Exit codes are defined in :mod:`gtlabel.cli._common`.
+Exit codes: :class:`Exit` (defined in ``cli/_common.py`` with the helpers every area shares).
 """
 
 from __future__ import annotations
 
-import importlib
-
 import typer
+
+from gtlabel.cli import convert, demo, iam, jobs, lineage, manifests, monitor, quality, serve, train, workers
+from gtlabel.cli._common import Exit
+
+__all__ = ["Exit", "app", "main"]
 
 app = typer.Typer(
     name="gtlabel",
@@ -19,10 +22,8 @@ app = typer.Typer(
 )
 
 # area modules, in the order their commands appear in --help
-_AREAS = ("jobs", "manifests", "convert", "serve", "workers", "monitor", "quality", "lineage", "iam", "train", "demo")
-
-for _area in _AREAS:
-    importlib.import_module(f"gtlabel.cli.{_area}").register(app)
+for _area in (jobs, manifests, convert, serve, workers, monitor, quality, lineage, iam, train, demo):
+    _area.register(app)
 
 
 def main() -> None:
