@@ -25,6 +25,7 @@ from gtlabel.formats.ground_truth import (
     check_source_ref,
     consolidated_content,
     creation_date,
+    custom_metadata,
     detect_label_attributes,
     failed_metadata,
     iter_output_lines,
@@ -33,6 +34,7 @@ from gtlabel.formats.ground_truth import (
     output_line,
     output_metadata,
     parse_output_line,
+    verification_metadata,
 )
 
 # the documented bounding-box output line (reference/ground-truth.md 3.2), as one compact JSON line
@@ -83,6 +85,17 @@ def test_failed_line_has_a_failure_reason_and_no_label() -> None:
     rec = parse_output_line(line, file="m", line=3, label_attribute="boxes")
     assert rec.failed and rec.failure_reason == "ClientError: timed out" and rec.boxes == []
     assert rec.job_name == "labeling-job/j" and rec.extra == {"note": 1}
+
+
+def test_verification_and_custom_metadata() -> None:
+    meta = verification_metadata({"class-name": "bad", "confidence": 0.5}, job_name="labeling-job/v", created="c")
+    assert meta == {"class-name": "bad", "confidence": 0.5, "type": "groundtruth/label-verification",
+                    "human-annotated": "yes", "creation-date": "c", "job-name": "labeling-job/v"}
+    # custom workflows: underscore keys job_name / creation_date (3.2), the type as Ground Truth spells it
+    custom = custom_metadata(job_name="labeling-job/c", created="d", human_annotated=False, worker_response_ref="s3://x")
+    assert list(custom) == ["job_name", "type", "creation_date", "human-annotated", "worker-response-ref"]
+    assert custom["type"] == "groundTruth/custom" and custom["human-annotated"] == "no"
+    assert "worker-response-ref" not in custom_metadata(job_name="j", created="d", human_annotated=True)
 
 
 def test_the_new_label_replaces_what_the_input_line_held_under_its_keys_and_comes_last() -> None:
@@ -239,15 +252,24 @@ def test_input_line_image_text_and_pass_through() -> None:
     (b'{"source":"t"}', {"image": True}, "source-ref", "each line needs an image"),
     (b'{"source-ref":"../a.jpg"}', {}, "source-ref", "'..' segments"),
     (b'{"source-ref":"imgs/a.jpg"}', {"s3_only": True}, "source-ref", "expected an s3://bucket/key URI"),
-    # the service's copy accepted these two (it only looked for "s3://" and a "/")
-    (b'{"source-ref":"s3://b/"}', {"s3_only": True}, "source-ref", "expected s3://bucket/key"),
-    (b'{"source-ref":"s3://b/x/../../etc/a.jpg"}', {"s3_only": True}, "source-ref", "'..' segments"),
+    # the service's copy accepted an empty key (it only looked for "s3://" and a "/")
+    (b'{"source-ref":"s3://b/"}', {"s3_only": True}, "source-ref", "expected an s3://bucket/key URI"),
+    (b'{"source-ref":"s3:///k.jpg"}', {"s3_only": True}, "source-ref", "expected an s3://bucket/key URI"),
+    (b'{"source-ref":7}', {"s3_only": True}, "source-ref", "expected an s3://bucket/key URI"),
 ])
 def test_input_line_errors_name_file_line_and_field(raw: bytes, kwargs: dict[str, bool], field: str | None,
                                                     message: str) -> None:
     with pytest.raises(ManifestError, match=message) as err:
         InputLine.loads(raw, file="in.manifest", line=2, **kwargs)
     assert err.value.file == "in.manifest" and err.value.line == 2 and err.value.field == field
+
+
+def test_a_labeling_job_takes_s3_keys_as_they_are() -> None:
+    # Ground Truth reads any s3://bucket/key: ".." is no parent in S3; the dataset tools refuse it (local paths)
+    ref = "s3://b/x/../a.jpg"
+    assert InputLine.parse({"source-ref": ref}, s3_only=True).source_ref == ref
+    with pytest.raises(ManifestError, match=r"'\.\.' segments"):
+        InputLine.parse({"source-ref": ref})
 
 
 def test_relative_source_refs_are_fine_for_local_datasets() -> None:

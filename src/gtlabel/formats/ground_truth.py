@@ -6,7 +6,8 @@
   :class:`InputLine`, :func:`check_source_ref`;
 - an output-manifest line of a bounding-box job (3.2), read: :class:`OutputRecord` / :class:`OutputBox`,
   :func:`parse_output_line`, the streaming :func:`iter_output_lines`, :func:`detect_label_attributes`; and
-  written: :func:`bbox_label`, :func:`output_metadata`, :func:`failed_metadata`, :func:`output_line`,
+  written: :func:`bbox_label`, :func:`output_metadata`, :func:`failed_metadata`, :func:`verification_metadata`,
+  :func:`custom_metadata`, :func:`output_line`,
   :func:`consolidated_content` (what a custom workflow's consolidation Lambda returns, 4.4);
 - the constants: the ``type`` values, the ``-metadata`` suffix, the ``labeling-job/`` prefix of ``job-name``,
   the ``document-version``, the Lambda event version, the reserved keys.
@@ -55,6 +56,7 @@ __all__ = [
     "check_source_ref",
     "consolidated_content",
     "creation_date",
+    "custom_metadata",
     "detect_label_attributes",
     "failed_metadata",
     "iter_output_lines",
@@ -63,6 +65,7 @@ __all__ = [
     "output_line",
     "output_metadata",
     "parse_output_line",
+    "verification_metadata",
 ]
 
 # ----------------------------------------------------------------------------------------------- constants
@@ -205,16 +208,21 @@ class InputLine:
         """A decoded line -> :class:`InputLine`, or :class:`~gtlabel.errors.ManifestError` naming the field.
 
         The line needs ``source-ref`` (a safe image reference, :func:`check_source_ref`) or ``source`` (text).
-        ``image``: only ``source-ref`` lines (bounding box must use images). ``s3_only``: ``source-ref`` must be
-        an ``s3://bucket/key`` URI (what the service reads; relative paths are a local-dataset convenience).
+        ``image``: only ``source-ref`` lines (bounding box must use images). ``s3_only``: Ground Truth's own rule,
+        what a labeling job reads: ``source-ref`` is an ``s3://bucket/key`` URI and the key is taken as it is (S3
+        keys are opaque: ``..`` is no parent there); relative paths and the ``..`` refusal of
+        :func:`check_source_ref` are for datasets on a local disk.
         """
         if not isinstance(obj, dict):
             raise ManifestError(f"expected a JSON object, got {type(obj).__name__}", file=file, line=line)
-        if SOURCE_REF in obj:
-            ref = check_source_ref(obj[SOURCE_REF], file=file, line=line)
-            if s3_only and not ref.startswith("s3://"):
+        if SOURCE_REF in obj and s3_only:
+            ref = obj[SOURCE_REF]
+            bucket, _, key = ref[5:].partition("/") if isinstance(ref, str) and ref.startswith("s3://") else ("", "", "")
+            if not bucket or not key:
                 raise ManifestError(f"expected an s3://bucket/key URI, got {ref!r}", file=file, line=line,
                                     field=SOURCE_REF)
+        elif SOURCE_REF in obj:
+            check_source_ref(obj[SOURCE_REF], file=file, line=line)
         elif image:
             hint = " (this line has 'source': text, not an image)" if SOURCE in obj else ""
             raise ManifestError(f"missing (each line needs an image){hint}", file=file, line=line, field=SOURCE_REF)
@@ -583,6 +591,24 @@ def failed_metadata(reason: str, *, job_name: str, created: str, label_type: str
     """The ``<attr>-metadata`` block of an object that failed (3.2: ``failure-reason`` and no label)."""
     return {"failure-reason": reason, "type": label_type, "human-annotated": "yes", "creation-date": created,
             "job-name": job_name}
+
+
+def verification_metadata(fields: Mapping[str, Any], *, job_name: str, created: str) -> dict[str, Any]:
+    """The ``<attr>-metadata`` block of a verification job's line (3.2): ``fields`` (``class-name``,
+    ``confidence``, ``worker-feedback``...) then ``type``, ``human-annotated``, ``creation-date``, ``job-name``."""
+    return {**fields, "type": LABEL_VERIFICATION, "human-annotated": "yes", "creation-date": created,
+            "job-name": job_name}
+
+
+def custom_metadata(*, job_name: str, created: str, human_annotated: bool,
+                    worker_response_ref: str | None = None) -> dict[str, Any]:
+    """What Ground Truth writes into a custom workflow's ``<attr>-metadata`` (3.2, 4.4): note the underscore keys
+    ``job_name`` / ``creation_date``; ``worker-response-ref`` when no consolidation Lambda ran."""
+    meta: dict[str, Any] = {"job_name": job_name, "type": CUSTOM, "creation_date": created,
+                            "human-annotated": "yes" if human_annotated else "no"}
+    if worker_response_ref is not None:
+        meta["worker-response-ref"] = worker_response_ref
+    return meta
 
 
 def output_line(line: Mapping[str, Any], label_attribute: str, label: Any, metadata: Mapping[str, Any]

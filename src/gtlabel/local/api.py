@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gtlabel.errors import GtlabelError, Problem, ServiceError, ServiceValidationError, UnknownOperation
+from gtlabel.formats.ground_truth import LabelCategoryConfig
 from gtlabel.jobs.validate import validate_create_labeling_job, validate_params
 from gtlabel.local.backend import Backend
 from gtlabel.local.lambdas import LambdaRegistry
@@ -85,10 +86,7 @@ class Api:
             doc = json.loads(self.read_bytes(uri))
         except (GtlabelError, ValueError):
             return None
-        raw = doc.get("labels") if isinstance(doc, dict) else None
-        if not isinstance(raw, list):
-            return None
-        return [item.get("label") if isinstance(item, dict) else item for item in raw]
+        return LabelCategoryConfig.label_entries(doc)
 
     def describe_labeling_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
         return self.backend.describe_labeling_job(str(params["LabelingJobName"]))

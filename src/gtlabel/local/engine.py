@@ -34,12 +34,22 @@ from typing import Any
 
 from gtlabel import facts
 from gtlabel.aws import JobStatus, is_public_workteam
-from gtlabel.errors import (
-    GtlabelError,
-    IllegalTransition,
-    JobFailure,
-    ManifestError,
-    NotFound,
+from gtlabel.errors import GtlabelError, IllegalTransition, InputError, JobFailure, ManifestError, NotFound
+from gtlabel.formats.ground_truth import (
+    CUSTOM,
+    LABEL_VERIFICATION,
+    OBJECT_DETECTION,
+    SOURCE_REF,
+    InputLine,
+    LabelCategoryConfig,
+    creation_date,
+    custom_metadata,
+    failed_metadata,
+    labeling_job_name,
+    metadata_key,
+    output_line,
+    output_metadata,
+    verification_metadata,
 )
 from gtlabel.local.backend import Backend
 from gtlabel.local.lambdas import (
@@ -52,17 +62,11 @@ from gtlabel.local.lambdas import (
 )
 from gtlabel.local.lifecycle import ObjectState
 from gtlabel.local.output import (
-    CUSTOM,
-    VERIFICATION,
     OutputLayout,
     S3Store,
-    bbox_metadata,
     consolidation_request_item,
-    creation_date,
-    failed_line,
     file_timestamp,
     json_bytes,
-    labeled_line,
     worker_response_doc,
 )
 from gtlabel.local.state.records import Assignment, DataObject, Job, JobRequest, NewObject, ObjectOutcome
@@ -197,12 +201,10 @@ class Engine:
         if not uri:
             return []
         doc = self._read_json(uri, "label category configuration file")
-        labels = doc.get("labels") if isinstance(doc, dict) else None
-        if not isinstance(labels, list) or not all(isinstance(x, dict) and isinstance(x.get("label"), str)
-                                                   for x in labels):
-            raise JobFailure(f"ClientError: label category configuration file {uri}: expected "
-                             '{"labels": [{"label": "..."}, ...]}.')
-        return [str(x["label"]) for x in labels]
+        try:
+            return list(LabelCategoryConfig.parse(doc, file=uri).labels)
+        except InputError as exc:
+            raise JobFailure(f"ClientError: label category configuration file {exc}.") from None
 
     def _manifest(self, uri: str) -> list[dict[str, Any]]:
         try:
@@ -218,26 +220,14 @@ class Engine:
             line = line.rstrip("\r")
             if not line.strip():
                 continue
-            try:
-                obj = json.loads(line)
-            except ValueError as exc:
-                raise JobFailure(f"ClientError: input manifest {uri}, line {n}: not valid JSON ({exc}).") from None
-            if not isinstance(obj, dict):
-                raise JobFailure(f"ClientError: input manifest {uri}, line {n}: expected a JSON object.")
-            try:  # the documented per-line limits, the same check the manifest builder applies
+            try:  # the line's shape, then the documented per-line limits (the manifest builder's check)
+                obj = InputLine.loads(line, file=uri, line=n, s3_only=True).data
                 check_line_limits(line.encode("utf-8"), obj, file=uri, lineno=n,
                                   max_line_chars=lim.manifest_max_line_chars,
                                   max_attribute_chars=lim.manifest_max_attribute_chars)
             except ManifestError as exc:
                 where = f", field {exc.field!r}" if exc.field else ""
                 raise JobFailure(f"ClientError: input manifest {uri}, line {n}{where}: {exc.reason}.") from None
-            if "source-ref" in obj:
-                ref = obj["source-ref"]
-                if not isinstance(ref, str) or not ref.startswith("s3://") or "/" not in ref[5:]:
-                    raise JobFailure(f"ClientError: input manifest {uri}, line {n}, field 'source-ref': expected an "
-                                     f"s3://bucket/key URI, got {ref!r}.")
-            elif "source" not in obj:
-                raise JobFailure(f"ClientError: input manifest {uri}, line {n}: needs 'source-ref' or 'source'.")
             lines.append(obj)
         if not lines:
             raise JobFailure(f"ClientError: input manifest {uri} has no data objects.")
@@ -256,7 +246,7 @@ class Engine:
             raise JobFailure(f"ClientError: worker task template {req.template_uri} cannot be read: {exc}") from None
         lines = self._manifest(req.manifest_uri)
         kind = job_kind(req)
-        refs = [str(x["source-ref"]) for x in lines if "source-ref" in x]
+        refs = [str(x[SOURCE_REF]) for x in lines if SOURCE_REF in x]
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="gtlabel-head") as pool:
             present = dict(zip(refs, pool.map(self._exists, refs), strict=True))
         now = self.backend.clock.now()
@@ -266,7 +256,7 @@ class Engine:
             failure = None
             task_input: Any = None
             required = True
-            ref = line.get("source-ref")
+            ref = line.get(SOURCE_REF)
             if ref is not None and not present.get(str(ref), False):
                 failure = f"ClientError: the data object {ref} (input manifest line {idx + 1}) does not exist or cannot be read."
             else:
@@ -277,8 +267,7 @@ class Engine:
                 except Exception as exc:
                     failure = f"ClientError: pre-annotation failed for data object {idx}: {type(exc).__name__}: {exc}"
             first_error = first_error or (failure or "")
-            result = failed_line(line, req.label_attribute, failure, job_name=name, created=now,
-                                 task_type=_task_type(kind)) if failure else None
+            result = _failed_line(line, req.label_attribute, failure, name, now, kind) if failure else None
             objects.append(NewObject(idx=idx, line=json.dumps(line),
                                      task_input=json.dumps(task_input) if task_input is not None else None,
                                      human_required=required, state=ObjectState.FAILED if failure else ObjectState.PENDING,
@@ -422,9 +411,9 @@ class Engine:
                 assert res is not None
                 label, meta = res
                 response.append({"datasetObjectId": str(i),
-                                 "consolidatedAnnotation": {"content": {attr: label, f"{attr}-metadata": meta}}})
+                                 "consolidatedAnnotation": {"content": {attr: label, metadata_key(attr): meta}}})
                 line = json.loads(by_obj[i].line)
-                outcomes.append(ObjectOutcome(i, ObjectState.DONE, json.dumps(labeled_line(line, attr, label, meta)),
+                outcomes.append(ObjectOutcome(i, ObjectState.DONE, json.dumps(output_line(line, attr, label, meta)),
                                               None, now, bool(answers[i])))
             self.store.write_json(layout.consolidation_response(iteration, stamp), response)
         with self.state.tx():
@@ -449,8 +438,9 @@ class Engine:
                     out[i] = f"ClientError: annotation consolidation failed: {exc}"
                     continue
                 status = adjustment_status(elements, json.loads(by_obj[i].line), attr) if kind == "adjust" else None
-                out[i] = (label, bbox_metadata(objects, cmap, job_name=name, created=now, human=bool(answers[i]),
-                                               adjustment_status=status))
+                out[i] = (label, output_metadata(objects, cmap, job_name=labeling_job_name(name),
+                                                 created=creation_date(now), human_annotated=bool(answers[i]),
+                                                 adjustment_status=status))
             return out
         if kind == "verify":
             for i in group:
@@ -459,15 +449,14 @@ class Engine:
                 except ValueError as exc:
                     out[i] = f"ClientError: annotation consolidation failed: {exc}"
                     continue
-                out[i] = (label, {**extra, "type": VERIFICATION, "human-annotated": "yes",
-                                  "creation-date": creation_date(now), "job-name": f"labeling-job/{name}"})
+                out[i] = (label, verification_metadata(extra, job_name=labeling_job_name(name),
+                                                       created=creation_date(now)))
             return out
         acs = req.acs_lambda
-        custom_meta = {"job_name": f"labeling-job/{name}", "type": CUSTOM, "creation_date": creation_date(now)}
         if not acs or kind == "passthrough":
             for i in group:
-                out[i] = ({}, {**custom_meta, "human-annotated": "yes" if answers[i] else "no",
-                               "worker-response-ref": wr_uris.get(i, "")})
+                out[i] = ({}, custom_metadata(job_name=labeling_job_name(name), created=creation_date(now),
+                                              human_annotated=bool(answers[i]), worker_response_ref=wr_uris.get(i, "")))
             return out
         self.lambdas.resolve(acs)  # JobFailure (the job fails) when it is not mapped or cannot be loaded
         try:
@@ -481,8 +470,9 @@ class Engine:
             if content is None or attr not in content:
                 out[i] = f"ClientError: the consolidation Lambda returned no '{attr}' for data object {i}."
                 continue
-            meta = dict(content.get(f"{attr}-metadata") or {})
-            meta.update({**custom_meta, "human-annotated": "yes" if answers[i] else "no"})
+            meta = dict(content.get(metadata_key(attr)) or {})
+            meta.update(custom_metadata(job_name=labeling_job_name(name), created=creation_date(now),
+                                        human_annotated=bool(answers[i])))
             out[i] = (content[attr], meta)
         return out
 
@@ -504,7 +494,7 @@ def _answer(a: Assignment, subs: Mapping[str, str], issuer: str) -> dict[str, An
 
 
 def _failed(o: DataObject, attr: str, reason: str, job_name: str, now: float, kind: str) -> ObjectOutcome:
-    line = failed_line(json.loads(o.line), attr, reason, job_name=job_name, created=now, task_type=_task_type(kind))
+    line = _failed_line(json.loads(o.line), attr, reason, job_name, now, kind)
     return ObjectOutcome(o.idx, ObjectState.FAILED, json.dumps(line), reason, now, False)
 
 
@@ -513,5 +503,13 @@ def _default_lifetime(workteam_arn: str, lim: facts.Limits) -> float:
     return float(lim.availability_default_public if is_public_workteam(workteam_arn) else lim.availability_max_private)
 
 
+def _failed_line(line: Mapping[str, Any], attr: str, reason: str, job_name: str, now: float, kind: str
+                 ) -> dict[str, Any]:
+    """The output line of an object that failed (``failure-reason`` in its metadata, no label)."""
+    meta = failed_metadata(reason, job_name=labeling_job_name(job_name), created=creation_date(now),
+                           label_type=_task_type(kind))
+    return output_line(line, attr, None, meta)
+
+
 def _task_type(kind: str) -> str:
-    return {"verify": VERIFICATION, "custom": CUSTOM, "passthrough": CUSTOM}.get(kind, "groundtruth/object-detection")
+    return {"verify": LABEL_VERIFICATION, "custom": CUSTOM, "passthrough": CUSTOM}.get(kind, OBJECT_DETECTION)

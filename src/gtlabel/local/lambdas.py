@@ -18,7 +18,16 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from gtlabel.aws import Arn
 from gtlabel.errors import JobFailure, ServiceValidationError
+from gtlabel.formats.ground_truth import (
+    CLASS_MAP,
+    LAMBDA_EVENT_VERSION,
+    METADATA_SUFFIX,
+    OBJECT_DETECTION,
+    SOURCE,
+    SOURCE_REF,
+)
 from gtlabel.local.state.records import JobRequest
 
 __all__ = [
@@ -40,11 +49,12 @@ BUILTIN_PRE = {"PRE-BoundingBox": "bbox", "PRE-AdjustmentBoundingBox": "adjust",
                "PRE-VerificationBoundingBox": "verify", "PRE-PassThrough": "passthrough"}
 BUILTIN_ACS = {"ACS-BoundingBox": "bbox", "ACS-AdjustmentBoundingBox": "adjust",
                "ACS-VerificationBoundingBox": "verify", "ACS-PassThrough": "passthrough"}
-EVENT_VERSION = "2018-10-16"
 
 
 def function_name(arn: str) -> str:
-    return arn.split(":function:", 1)[1] if ":function:" in arn else arn
+    """The function name of a Lambda ARN (without a version or alias); a bare function name as it is."""
+    parsed = Arn.parse(arn)
+    return (parsed.function_name or arn) if parsed else arn
 
 
 def job_kind(request: JobRequest) -> str:
@@ -108,7 +118,7 @@ class LambdaRegistry:
             return builtin, True
         if not pre or name == "PRE-PassThrough":
             return dict(line), True
-        reply = self.resolve(pre)({"version": EVENT_VERSION, "labelingJobArn": job_arn, "dataObject": line}, None)
+        reply = self.resolve(pre)({"version": LAMBDA_EVENT_VERSION, "labelingJobArn": job_arn, "dataObject": line}, None)
         if not isinstance(reply, Mapping) or "taskInput" not in reply:
             raise ValueError("the pre-annotation Lambda must return {'taskInput': ..., 'isHumanAnnotationRequired': ...}")
         required = reply.get("isHumanAnnotationRequired", reply.get("humanAnnotationRequired", True))
@@ -122,7 +132,7 @@ class LambdaRegistry:
         ``request_uri``); ``{datasetObjectId: consolidatedAnnotation.content}`` of its reply."""
         assert request.acs_lambda is not None
         fn = self.resolve(request.acs_lambda)
-        event = {"version": EVENT_VERSION, "labelingJobArn": job_arn, "labelCategories": labels,
+        event = {"version": LAMBDA_EVENT_VERSION, "labelingJobArn": job_arn, "labelCategories": labels,
                  "labelAttributeName": request.label_attribute, "roleArn": request.role_arn,
                  "payload": {"s3Uri": request_uri}}
         reply = fn(event, None)
@@ -134,7 +144,7 @@ def builtin_task_input(name: str, line: Mapping[str, Any], labels: list[str]) ->
     """The ``taskInput`` the built-in bounding-box ``PRE-*`` Lambda ``name`` gives (``None`` for other names)."""
     if name not in ("PRE-BoundingBox", "PRE-AdjustmentBoundingBox", "PRE-VerificationBoundingBox"):
         return None
-    ti: dict[str, Any] = {"taskObject": line.get("source-ref", line.get("source")), "labels": labels}
+    ti: dict[str, Any] = {"taskObject": line.get(SOURCE_REF, line.get(SOURCE)), "labels": labels}
     if name != "PRE-BoundingBox":
         ti["manifestLine"] = line
     return ti
@@ -155,12 +165,12 @@ def bbox_element(content: Mapping[str, Any]) -> Mapping[str, Any] | None:
 def _prior_boxes(line: Mapping[str, Any], attr: str) -> list[tuple[str, float, float, float, float]] | None:
     """Boxes of an earlier object-detection attribute in the manifest line (what an adjustment job starts from)."""
     for key, meta in line.items():
-        if not key.endswith("-metadata") or not isinstance(meta, Mapping):
+        if not key.endswith(METADATA_SUFFIX) or not isinstance(meta, Mapping):
             continue
-        base = key[: -len("-metadata")]
-        if base == attr or meta.get("type") != "groundtruth/object-detection" or not isinstance(line.get(base), Mapping):
+        base = key[: -len(METADATA_SUFFIX)]
+        if base == attr or meta.get("type") != OBJECT_DETECTION or not isinstance(line.get(base), Mapping):
             continue
-        cmap = meta.get("class-map", {})
+        cmap = meta.get(CLASS_MAP, {})
         return sorted((str(cmap.get(str(b.get("class_id")), b.get("class_id"))), float(b["left"]), float(b["top"]),
                        float(b["width"]), float(b["height"])) for b in line[base].get("annotations", []))
     return None

@@ -12,20 +12,13 @@ Layout under ``<S3OutputPath>/<job-name>/`` (reference/ground-truth.md 3.1):
 worker-response file is named by its last answer's submission time, so one written again (consolidation re-run
 after a crash) replaces itself.
 
-Output manifest line for a bounding-box job (3.2), keys of the input line first and unchanged::
-
-    {"source-ref": ..., "<attr>": {"image_size": [{"width", "height", "depth": 3}],
-                                   "annotations": [{"class_id", "left", "top", "width", "height"}]},
-     "<attr>-metadata": {"objects": [{"confidence"}], "class-map": {"<id>": "<label>"},
-                         "type": "groundtruth/object-detection", "human-annotated": "yes",
-                         "creation-date": "YYYY-mm-ddTHH:MM:SS.ffffff", "job-name": "labeling-job/<name>"
-                         [, "adjustment-status": "adjusted" | "unadjusted"]}}
-
+Output-manifest lines (3.2) are built by :mod:`gtlabel.formats.ground_truth` (``output_line`` and the
+``-metadata`` builders): the keys of the input line first and unchanged, then ``<attr>`` and ``<attr>-metadata``.
 ``image_size`` is the ``inputImageProperties`` the worker's browser reported: the size of the image as displayed,
 i.e. after EXIF orientation is applied (the frame the boxes are drawn in). ``job-name`` is written as
 ``labeling-job/<name>``, the form real Ground Truth output carries (the 3.2 doc example shows the bare name;
-``gtlabel.manifests`` accepts both). A failed object gets ``"failure-reason"`` in ``<attr>-metadata`` and no
-``<attr>``; an object never labeled (stopped job) is written as its input line.
+the parser accepts both). A failed object gets ``"failure-reason"`` in ``<attr>-metadata`` and no ``<attr>``;
+an object never labeled (stopped job) is written as its input line.
 """
 
 from __future__ import annotations
@@ -40,7 +33,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
+from gtlabel.aws import error_code, is_not_found
 from gtlabel.errors import NotFound, StorageError
+from gtlabel.formats.ground_truth import SOURCE, SOURCE_REF
 from gtlabel.storage import parse_s3
 
 if TYPE_CHECKING:
@@ -51,28 +46,16 @@ __all__ = [
     "S3Store",
     "consolidation_request_item",
     "dumps_line",
-    "failed_line",
     "file_timestamp",
     "iso_ms",
     "json_bytes",
-    "labeled_line",
     "lean_s3_config",
     "worker_response_doc",
 ]
 
-OBJECT_DETECTION = "groundtruth/object-detection"
-VERIFICATION = "groundtruth/label-verification"
-CUSTOM = "groundTruth/custom"
-
-
 def iso_ms(t: float) -> str:
     """``2020-12-28T18:59:15.191Z`` (worker-response timestamps)."""
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{int(t * 1000) % 1000:03d}Z"
-
-
-def creation_date(t: float) -> str:
-    """``2018-10-18T22:18:13.527256`` (output-manifest ``creation-date``: UTC, no zone suffix)."""
-    return datetime.fromtimestamp(t, UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
 def file_timestamp(t: float) -> str:
@@ -128,10 +111,10 @@ def worker_response_doc(answers: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 def consolidation_request_item(object_id: int, data_object: Mapping[str, Any],
                                answers: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """One element of the post-annotation Lambda payload (reference 4.4)."""
-    if "source-ref" in data_object:
-        dobj: dict[str, Any] = {"s3Uri": data_object["source-ref"]}
+    if SOURCE_REF in data_object:
+        dobj: dict[str, Any] = {"s3Uri": data_object[SOURCE_REF]}
     else:
-        dobj = {"content": data_object.get("source", "")}
+        dobj = {"content": data_object.get(SOURCE, "")}
     return {
         "datasetObjectId": str(object_id),
         "dataObject": dobj,
@@ -139,37 +122,6 @@ def consolidation_request_item(object_id: int, data_object: Mapping[str, Any],
                          "annotationData": {"content": json.dumps(a["answer"], separators=(",", ":"))}}
                         for a in answers],
     }
-
-
-def labeled_line(line: Mapping[str, Any], attr: str, label: Any, metadata: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(line)
-    out[attr] = label
-    out[f"{attr}-metadata"] = dict(metadata)
-    return out
-
-
-def failed_line(line: Mapping[str, Any], attr: str, reason: str, *, job_name: str, created: float,
-                task_type: str = OBJECT_DETECTION) -> dict[str, Any]:
-    out = dict(line)
-    out.pop(attr, None)
-    out[f"{attr}-metadata"] = {"failure-reason": reason, "type": task_type, "human-annotated": "yes",
-                               "creation-date": creation_date(created), "job-name": f"labeling-job/{job_name}"}
-    return out
-
-
-def bbox_metadata(objects: Sequence[Mapping[str, Any]], class_map: Mapping[str, str], *, job_name: str,
-                  created: float, human: bool = True, adjustment_status: str | None = None) -> dict[str, Any]:
-    meta: dict[str, Any] = {
-        "objects": [dict(o) for o in objects],
-        "class-map": dict(class_map),
-        "type": OBJECT_DETECTION,
-        "human-annotated": "yes" if human else "no",
-        "creation-date": creation_date(created),
-        "job-name": f"labeling-job/{job_name}",
-    }
-    if adjustment_status is not None:
-        meta["adjustment-status"] = adjustment_status
-    return meta
 
 
 # ----------------------------------------------------------------------------------------------- S3
@@ -212,7 +164,7 @@ def _child_put(item: tuple[str, bytes, str]) -> str | None:
     try:
         _child_client.put_object(Bucket=loc.bucket, Key=loc.key, Body=data, ContentType=content_type)
     except ClientError as exc:
-        return f"S3 error {exc.response.get('Error', {}).get('Code', '')}"
+        return f"S3 error {error_code(exc)}"
     except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
@@ -246,20 +198,18 @@ class S3Store:
         try:
             return self.client.get_object(Bucket=loc.bucket, Key=loc.key)["Body"].read()
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}:
+            if is_not_found(exc):
                 raise NotFound("does not exist", uri) from exc
-            raise StorageError(f"S3 error {code}", uri) from exc
+            raise StorageError(f"S3 error {error_code(exc)}", uri) from exc
 
     def exists(self, uri: str) -> bool:
         loc = parse_s3(uri)
         try:
             self.client.head_object(Bucket=loc.bucket, Key=loc.key)
         except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in {"404", "NoSuchKey", "NoSuchBucket", "NotFound"}:
+            if is_not_found(exc):
                 return False
-            raise StorageError(f"S3 error {code}", uri) from exc
+            raise StorageError(f"S3 error {error_code(exc)}", uri) from exc
         return True
 
     def write(self, uri: str, data: bytes, content_type: str = "application/json") -> None:
@@ -267,7 +217,7 @@ class S3Store:
         try:
             self.client.put_object(Bucket=loc.bucket, Key=loc.key, Body=data, ContentType=content_type)
         except ClientError as exc:
-            raise StorageError(f"S3 error {exc.response.get('Error', {}).get('Code', '')}", uri) from exc
+            raise StorageError(f"S3 error {error_code(exc)}", uri) from exc
 
     def write_many(self, items: Sequence[tuple[str, bytes, str]]) -> None:
         """Write ``(uri, data, content_type)`` objects; returns when all are stored (raises on the first failure,

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gtlabel.errors import ConfigError, InputError, WorkforceError
+from gtlabel.formats.ground_truth import CLASS_MAP, SOURCE_REF, metadata_key
 
 if TYPE_CHECKING:
     import httpx
@@ -239,9 +240,9 @@ def _box_from(obj: Any, where: str, class_map: Mapping[str, str] | None = None) 
 
 
 def _truth_from_record(rec: Mapping[str, Any], where: str) -> tuple[str, TruthImage]:
-    ref = rec.get("source-ref")
+    ref = rec.get(SOURCE_REF)
     if not isinstance(ref, str):
-        raise InputError("missing 'source-ref'", field=f"{where}.source-ref")
+        raise InputError(f"missing '{SOURCE_REF}'", field=f"{where}.{SOURCE_REF}")
     if "boxes" in rec or "boundingBoxes" in rec:  # simple truth line: {"source-ref", "boxes": [...], "width"?, ...}
         key = "boxes" if "boxes" in rec else "boundingBoxes"
         raw = rec[key]
@@ -253,9 +254,9 @@ def _truth_from_record(rec: Mapping[str, Any], where: str) -> tuple[str, TruthIm
                                int(h) if isinstance(h, (int, float)) else None)
     # a Ground Truth output-manifest line: the first attribute with a "-metadata" sibling and annotations
     for attr, val in rec.items():
-        meta = rec.get(f"{attr}-metadata")
+        meta = rec.get(metadata_key(attr))
         if isinstance(val, Mapping) and isinstance(meta, Mapping) and isinstance(val.get("annotations"), list):
-            cmap = meta.get("class-map") if isinstance(meta.get("class-map"), Mapping) else {}
+            cmap = meta.get(CLASS_MAP) if isinstance(meta.get(CLASS_MAP), Mapping) else {}
             boxes = tuple(_box_from(b, f"{where}.{attr}.annotations[{i}]", cmap)
                           for i, b in enumerate(val["annotations"]))
             size = val.get("image_size")
