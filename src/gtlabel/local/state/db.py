@@ -171,18 +171,15 @@ class Database:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back if the body raises). Returns after the commit, and with
         FULL/EXTRA (``durable``) after the WAL holding it is fsynced.
 
-        Inside a transaction of the same thread, ``tx()`` joins it: the outermost one commits (a durable inner
-        one makes it durable), and an exception that leaves the outermost body rolls everything back. So a
-        repository method writes in its own transaction, and a caller makes several of them one."""
+        Inside a transaction of the same thread, ``tx()`` joins it: the outermost one commits and decides the
+        durability, and an exception that leaves the outermost body rolls everything back. So a repository method
+        writes in a transaction of its own, and a caller makes several of them one."""
         con = self.conn()
         if con.in_transaction:
-            if durable:
-                self._local.durable = True
             yield con
             return
         with self._write_lock:
             con.execute("BEGIN IMMEDIATE")
-            self._local.durable = durable
             try:
                 yield con
             except BaseException:
@@ -191,7 +188,7 @@ class Database:
             con.execute("COMMIT")
             self._committed += 1
             seq = self._committed
-        if self._group and self._local.durable:
+        if self._group and durable:
             self._make_durable(seq)
 
     def _make_durable(self, seq: int) -> None:
