@@ -118,7 +118,7 @@ def truth_manifest_lines(images: list[SynthImage], uris: list[str], labels: tupl
         meta = output_metadata([{"confidence": 1.0} for _ in img.boxes], {str(ids[c]): c for c in present},
                                job_name=labeling_job_name("synthetic-truth"), created=now)
         line = output_line({SOURCE_REF: uri}, "truth", label, meta)
-        lines.append(json.dumps(line, separators=(",", ":")).encode())
+        lines.append(json.dumps(line, separators=(",", ":"), allow_nan=False).encode())
     return lines
 
 
@@ -261,7 +261,7 @@ class _Demo:
         self.con.print(f"[green]✓[/] job {summary.final_status}: {c.total_labeled} labeled ({c.human_labeled} by "
                        f"people, {c.machine_labeled} by machine), {c.failed} failed, cost so far "
                        f"${getattr(cost, 'total_usd', 0):,.2f}")
-        (self.out / "watch-summary.json").write_text(json.dumps(summary.to_dict(), indent=2, default=str))
+        (self.out / "watch-summary.json").write_text(json.dumps(summary.to_dict(), indent=2, default=str, allow_nan=False))
         return summary
 
     def _open_to_person(self, svc: LocalService) -> None:
@@ -344,7 +344,7 @@ class _Demo:
             "dataset": str(result.dataset_dir), "dataset_version": result.dataset_version,
             "metrics": result.metrics, "timings_s": {k: round(v, 1) for k, v in self.timings.items()},
             "simulated_workers": self.sim_result.get("summary"),
-        }, indent=2, default=str))
+        }, indent=2, default=str, allow_nan=False))
 
 
 def _print_summary(con: Console, r: DemoResult) -> None:

@@ -23,7 +23,8 @@
     │   ├── ResourceNotFound          ResourceNotFound (400)
     │   ├── ResourceLimitExceeded     ResourceLimitExceeded (400)
     │   ├── UnknownOperation          UnknownOperationException (400)
-    │   └── AuthFailure               the request is not signed right (403; code e.g. InvalidSignatureException)
+    │   ├── AuthFailure               the request is not signed right (403; code e.g. InvalidSignatureException)
+    │   └── RequestTooLarge           a request body passed its route's size limit (413; carries the limit)
     ├── PortalError                   the worker portal refuses a worker's request (HTTP ``status``)
     │   ├── PortalNotFound            not your team's job / not your task / no such worker (404)
     │   └── TaskConflict              the task timed out, was returned, or the job is not running (409)
@@ -267,6 +268,20 @@ class AuthFailure(ServiceError):
 
     code = "InvalidSignatureException"
     status = 403
+
+
+class RequestTooLarge(ServiceError):
+    """A request body is larger than its route accepts (HTTP 413); ``limit`` is that size in bytes."""
+
+    code = "RequestEntityTooLargeException"
+    status = 413
+
+    def __init__(self, limit: int, *, code: str | None = None, status: int | None = None) -> None:
+        super().__init__(f"the request body is larger than {limit} bytes", code=code, status=status)
+        self.limit = limit
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.limit,)
 
 
 _BY_CODE: dict[str, type[ServiceError]] = {c.code: c for c in (ServiceValidationError, ResourceInUse,

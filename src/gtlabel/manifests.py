@@ -29,6 +29,7 @@ import orjson
 
 from gtlabel import facts, storage
 from gtlabel.errors import ConfigError, ManifestError
+from gtlabel.formats import strict_json
 from gtlabel.formats.ground_truth import (  # re-exported: their home is gtlabel.formats.ground_truth
     SOURCE_REF,
     InputLine,
@@ -134,7 +135,7 @@ def check_line_limits(line: bytes, obj: dict[str, Any], *, file: str, lineno: in
         raise ManifestError(f"line has {len(text)} characters; Ground Truth allows {max_line_chars}",
                             file=file, line=lineno)
     for key, value in obj.items():
-        n = len(orjson.dumps(value).decode("utf-8"))
+        n = len(strict_json.dumps(value).decode("utf-8"))
         if n > max_attribute_chars:
             raise ManifestError(f"attribute has {n} characters; Ground Truth allows {max_attribute_chars}",
                                 file=file, line=lineno, field=key)
@@ -339,7 +340,7 @@ def _listing_items(src: str, dst: str, summary: ManifestSummary, sfx: tuple[str,
                 raise ConfigError(f"{info.uri}: local images must be inside the manifest's folder "
                                   f"{local_base} (source-refs are relative and never use '..')") from None
         obj = {SOURCE_REF: ref}
-        line = orjson.dumps(obj)
+        line = strict_json.dumps(obj)
         try:
             check_line_limits(line, obj, file=src, lineno=None, max_line_chars=max_line_chars,
                           max_attribute_chars=max_attribute_chars)

@@ -95,7 +95,7 @@ class NotebookSession:
         """Record values for the next notebooks (merged into the hand-over file, written atomically)."""
         data = self.state()
         data.update({k: (str(v) if isinstance(v, Path) else v) for k, v in values.items()})
-        storage.write_bytes(str(self.state_path), json.dumps(data, indent=2, sort_keys=True).encode() + b"\n")
+        storage.write_bytes(str(self.state_path), json.dumps(data, indent=2, sort_keys=True, allow_nan=False).encode() + b"\n")
 
     def recall(self, key: str, given: Any = None, *, required: bool = True) -> Any:
         """``given`` when it is not ``None``, else what an earlier notebook recorded under ``key``."""

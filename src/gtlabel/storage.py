@@ -363,7 +363,7 @@ def write_private_json(path: str | os.PathLike[str], doc: Any) -> None:
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         with os.fdopen(fd, "w") as fh:
-            json.dump(doc, fh, indent=2)
+            json.dump(doc, fh, indent=2, allow_nan=False)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)

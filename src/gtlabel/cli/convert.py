@@ -9,6 +9,7 @@ import typer
 
 from gtlabel.cli._common import console, handle_errors
 from gtlabel.errors import ConfigError
+from gtlabel.formats import strict_json
 
 
 def _parse_split(text: str) -> tuple[float, ...]:
@@ -67,7 +68,7 @@ def convert(
         overwrite=overwrite, image_root=image_root, progress=progress and not json_out, quality=quality,
         describe_jobs=describe_jobs, fingerprint_sources=fingerprint_sources, processes=processes)
     if json_out:
-        typer.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
+        typer.echo(strict_json.dumps(report.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
         return
     console.print(report.summary(), highlight=False, markup=False, soft_wrap=True)
     console.print(f"data.yaml: {report.data_yaml}", highlight=False, markup=False, soft_wrap=True)

@@ -56,7 +56,7 @@ def policy(
         forbid_public_workforce=forbid_public_workforce, list_whole_bucket=list_whole_bucket,
     )
     doc = iam.policy_document(role, res, cast(iam.Part, part))
-    _emit(json.dumps(doc, indent=2) + "\n", out)
+    _emit(json.dumps(doc, indent=2, allow_nan=False) + "\n", out)
 
 
 @iam_app.command("trust-policy")
@@ -67,7 +67,7 @@ def trust_policy(
     """Print the execution role's trust policy (sagemaker.amazonaws.com, this account only)."""
     from gtlabel import iam
 
-    console.out(json.dumps(iam.execution_role_trust_policy(account), indent=2), highlight=False)
+    console.out(json.dumps(iam.execution_role_trust_policy(account), indent=2, allow_nan=False), highlight=False)
 
 
 @iam_app.command("template")

@@ -101,7 +101,7 @@ def build(
         err_console.print(built.estimate.table())
     for w in built.warnings:
         err_console.print(f"[yellow]warning:[/] {w}", highlight=False)
-    text = json.dumps(built.request, indent=2) + "\n"
+    text = json.dumps(built.request, indent=2, allow_nan=False) + "\n"
     if output == "-":
         typer.echo(text, nl=False)
     else:
@@ -171,7 +171,7 @@ def estimate(
         check_public_price(price)
     est = cost.estimate(n, workers, workforce, price, free_tier=free_tier, max_budget_usd=budget)
     if as_json:
-        typer.echo(json.dumps(est.to_dict(), indent=2))
+        typer.echo(json.dumps(est.to_dict(), indent=2, allow_nan=False))
     else:
         console.print(est.table())
         for note in est.notes:

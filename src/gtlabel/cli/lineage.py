@@ -15,7 +15,7 @@ lineage_app = typer.Typer(name="lineage", help="Dataset versions: show, diff and
 
 
 def _print_json(obj: Any) -> None:
-    console.out(json.dumps(obj, indent=2, default=str), highlight=False)
+    console.out(json.dumps(obj, indent=2, default=str, allow_nan=False), highlight=False)
 
 
 def _render_provenance(p: dict[str, Any]) -> None:
@@ -43,9 +43,9 @@ def _render_provenance(p: dict[str, Any]) -> None:
     t.add_row("label attribute", str(p.get("label_attribute")))
     t.add_row("manifest", f"{p['manifest'].get('uri')}  (ETag {p['manifest'].get('etag')})")
     t.add_row("classes", ", ".join(f"{k}={v}" for k, v in p["names"].items()))
-    t.add_row("settings", json.dumps(p["settings"], sort_keys=True))
+    t.add_row("settings", json.dumps(p["settings"], sort_keys=True, allow_nan=False))
     t.add_row("package version", str(p.get("package_version")))
-    t.add_row("quality", json.dumps(p["quality"], sort_keys=True) if p.get("quality") else "-")
+    t.add_row("quality", json.dumps(p["quality"], sort_keys=True, allow_nan=False) if p.get("quality") else "-")
     console.print(t)
 
 

@@ -8,6 +8,7 @@ import orjson
 import typer
 
 from gtlabel.cli._common import console, handle_errors
+from gtlabel.formats import strict_json
 
 manifest_app = typer.Typer(help="Input manifests for labeling jobs.", no_args_is_help=True)
 
@@ -39,7 +40,7 @@ def build(
                                    sample=sample, seed=seed, strict=not lenient,
                                    dedupe_distance=dedupe)
     if json_out:
-        typer.echo(orjson.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode())
+        typer.echo(strict_json.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode())
         return
     skipped = ", ".join(f"{k}: {v}" for k, v in sorted(summary.skipped.items())) or "none"
     console.print(f"wrote {summary.written} line(s) to {summary.dest} (seen {summary.seen}; skipped: {skipped})",

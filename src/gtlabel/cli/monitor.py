@@ -164,7 +164,7 @@ def watch_cmd(
     if plot:
         summary.plot(plot, show=False)
     if as_json:
-        typer.echo(json.dumps(summary.to_dict(), indent=2, sort_keys=True))
+        typer.echo(json.dumps(summary.to_dict(), indent=2, sort_keys=True, allow_nan=False))
     else:
         _print_summary(summary, plot)
     if summary.stopped_by_us:
@@ -194,7 +194,7 @@ def list_cmd(
              "human": r.counters.human_labeled, "machine": r.counters.machine_labeled, "failed": r.counters.failed,
              "progress": round(r.progress, 4), "cost_usd": r.cost_usd, "budget_usd": r.budget_usd,
              "created": r.created.isoformat(), "age_seconds": round(r.age_seconds(now), 1)} for r in rows],
-            indent=2))
+            indent=2, allow_nan=False))
         return
     table = Table(title=f"{len(rows)} labeling job(s)")
     for col, just in (("name", "left"), ("status", "left"), ("progress", "right"), ("human/machine", "right"),
@@ -221,7 +221,7 @@ def notify_rule_cmd(
     from gtlabel.monitor.events import DOCUMENTED_STATUSES
 
     rule = create_state_change_rule(topic_arn, rule_name=rule_name, statuses=status or DOCUMENTED_STATUSES)
-    console.print(f"rule {rule.rule_arn} -> {rule.topic_arn}\npattern {json.dumps(rule.event_pattern)}",
+    console.print(f"rule {rule.rule_arn} -> {rule.topic_arn}\npattern {json.dumps(rule.event_pattern, allow_nan=False)}",
                   highlight=False)
 
 

@@ -127,7 +127,7 @@ def audit_cmd(
     if res.built is None:
         return
     if not create:
-        console.print_json(json.dumps(res.built.request, default=str))
+        console.print_json(json.dumps(res.built.request, default=str, allow_nan=False))
         console.print("dry run: add --create to start the job")
         return
     assert sm is not None

@@ -14,6 +14,7 @@ import typer
 
 from gtlabel import errors
 from gtlabel.cli._common import console, err_console, handle_errors
+from gtlabel.formats.answers import DEFAULT_MAX_BOXES
 
 DEFAULT_DATA_DIR = Path.home() / ".gtlabel" / "serve"
 
@@ -93,6 +94,9 @@ def register(app: typer.Typer) -> None:
         team: Annotated[str, typer.Option(help="Team of --worker accounts without TEAM/.")] = "default",
         lambda_: Annotated[list[str] | None, typer.Option("--lambda", help="Map a Lambda ARN (or function name) to a local callable: ARN=package.module:function (repeatable).")] = None,
         synchronous: Annotated[str, typer.Option(help="SQLite synchronous mode: FULL (fsync each answer) or NORMAL.")] = "FULL",
+        max_boxes_per_answer: Annotated[int, typer.Option(
+            min=1, help="Most boxes one worker answer may hold; more are refused at submit (the worker sees why).")]
+        = DEFAULT_MAX_BOXES,
     ) -> None:
         """Start the local labeling service (SageMaker labeling API + worker portal + embedded S3) until Ctrl-C."""
         from gtlabel.local import LocalService
@@ -101,7 +105,7 @@ def register(app: typer.Typer) -> None:
         lambdas = _parse_lambdas(lambda_ or [])
         svc = LocalService(data_dir=data_dir, s3_endpoint=s3_endpoint, region=region, access_key=access_key,
                            secret_key=secret_key, host=host, port=port, lambdas=lambdas, synchronous=synchronous,
-                           public_host=public_host)
+                           public_host=public_host, max_boxes_per_answer=max_boxes_per_answer)
         stop = threading.Event()
 
         def _on_signal(signum: int, frame: Any) -> None:

@@ -85,7 +85,7 @@ def simulate_cmd(
                       concurrency=concurrency, idle_timeout_s=idle_timeout, progress=not as_json)
     summary = result.summary()
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        typer.echo(json.dumps(summary, indent=2, allow_nan=False))
     else:
         from rich.table import Table
 

@@ -32,6 +32,7 @@ from typing import Any, NamedTuple, NoReturn
 import orjson
 
 from gtlabel.errors import LabelError, ManifestError
+from gtlabel.formats import strict_json
 
 __all__ = [
     "BOUNDING_BOX_TYPES",
@@ -189,7 +190,7 @@ class LabelCategoryConfig:
 
     def dumps(self) -> bytes:
         """The file's bytes (compact UTF-8 JSON)."""
-        return orjson.dumps(self.to_dict())
+        return strict_json.dumps(self.to_dict())
 
 
 # ----------------------------------------------------------------------------------------------- input lines
@@ -419,7 +420,7 @@ def parse_output_line(obj: object, *, file: str, line: int, label_attribute: str
         raise ManifestError(f"expected an object, got {type(meta).__name__}", file=file, line=line, field=mkey)
     failure = meta.get("failure-reason")
     if failure is not None and not isinstance(failure, str):
-        failure = orjson.dumps(failure).decode()
+        failure = strict_json.dumps(failure).decode()
     extra = {k: v for k, v in obj.items() if k != "source-ref" and k != attr and k != mkey}
     label = obj.get(attr)
     image_size: tuple[int, int, int] | None = None

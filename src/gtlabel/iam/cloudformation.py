@@ -229,7 +229,7 @@ def cloudformation_template(
 def dump_template(template: Mapping[str, Any], fmt: Literal["yaml", "json"] = "yaml") -> str:
     """Serialize a template as YAML (long-form intrinsics, so no custom tags) or JSON."""
     if fmt == "json":
-        return json.dumps(template, indent=2) + "\n"
+        return json.dumps(template, indent=2, allow_nan=False) + "\n"
     if fmt == "yaml":
         return str(yaml.safe_dump(dict(template), sort_keys=False, default_flow_style=False, width=120))
     raise ConfigError(f"--format: expected yaml or json; got {fmt!r}")

@@ -289,7 +289,7 @@ def prepare_job(
         ensure_name_available(sm_client, name)
     if upload:
         with storage.encrypt_with(kms):
-            storage.write_bytes(label_uri, json.dumps(config, indent=2).encode("utf-8") + b"\n",
+            storage.write_bytes(label_uri, json.dumps(config, indent=2, allow_nan=False).encode("utf-8") + b"\n",
                                 content_type="application/json")
             storage.write_bytes(template_uri, template.encode("utf-8"), content_type="text/html; charset=utf-8")
     warnings = label_warnings(spec.labels)

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from gtlabel.formats import strict_json
 from gtlabel.formats.yolo import DATASET_FORMAT
 from gtlabel.lineage.record import Lineage
 
@@ -15,14 +16,14 @@ from gtlabel.lineage.record import Lineage
 def version_id(payload: Mapping[str, Any]) -> str:
     """A content-derived version id: the same payload (labels, image ETags/hashes, class names, splits,
     conversion settings) always gives the same id, any change gives another."""
-    blob = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
+    blob = strict_json.dumps(payload, option=orjson.OPT_SORT_KEYS)
     return "v-" + hashlib.sha256(blob).hexdigest()[:16]
 
 
 def _entries_sum(entries: Iterable[Mapping[str, Any]]) -> int:
     total = 0
     for e in entries:
-        total += int.from_bytes(hashlib.sha256(orjson.dumps(dict(e))).digest(), "big")
+        total += int.from_bytes(hashlib.sha256(strict_json.dumps(dict(e))).digest(), "big")
     return total % (1 << 256)
 
 

@@ -111,7 +111,7 @@ def _token_hash(token: str) -> str:
 
 
 def encode_token(offset: int, fingerprint: str) -> str:
-    raw = json.dumps({"o": offset, "f": fingerprint}, separators=(",", ":")).encode()
+    raw = json.dumps({"o": offset, "f": fingerprint}, separators=(",", ":"), allow_nan=False).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -132,7 +132,7 @@ def decode_token(token: str, fingerprint: str) -> int:
 def paginate(items: Sequence[Any], params: Mapping[str, Any], default_max: int = 10) -> tuple[list[Any], str | None]:
     """Slice ``items`` by ``MaxResults``/``NextToken``; the token is bound to the other parameters."""
     fp_src = {k: v for k, v in params.items() if k not in ("NextToken", "MaxResults")}
-    fingerprint = hashlib.sha1(json.dumps(fp_src, sort_keys=True, default=str).encode()).hexdigest()[:12]
+    fingerprint = hashlib.sha1(json.dumps(fp_src, sort_keys=True, default=str, allow_nan=False).encode()).hexdigest()[:12]
     offset = decode_token(str(params["NextToken"]), fingerprint) if params.get("NextToken") else 0
     limit = int(params.get("MaxResults") or default_max)
     page = list(items[offset:offset + limit])
@@ -506,7 +506,7 @@ class Backend:
     def submit(self, aid: str, worker_id: str, answer: Mapping[str, Any]) -> tuple[Assignment, bool]:
         """Store a worker's answer; committed when this returns. ``(assignment, first_time)``."""
         now = self.clock.now()
-        body = json.dumps(answer, separators=(",", ":"))
+        body = json.dumps(answer, separators=(",", ":"), allow_nan=False)
         late: TaskConflict | None = None
         with self.state.tx():
             mine, job = self._own_claim(aid, worker_id)

@@ -21,6 +21,11 @@ Pre-annotation and consolidation use the built-in behaviour of the AWS ``PRE-*``
 bounding boxes (plain, adjustment, verification); any other Lambda ARN can be mapped to a local Python callable
 (``"package.module:function"``), called with the documented event and expected to return the documented reply
 (:mod:`gtlabel.local.lambdas`).
+
+A failure while one object is consolidated (a bad answer, a Lambda's reply JSON cannot hold, any exception) fails
+that object alone, with the reason in its output line; the job goes on and writes its output manifest. An answer
+stored that the submit check (:func:`gtlabel.formats.answers.check_answer`) refuses is left out; the other
+workers' answers for that object still count.
 """
 
 from __future__ import annotations
@@ -34,7 +39,17 @@ from typing import Any
 
 from gtlabel import facts
 from gtlabel.aws import JobStatus, is_public_workteam
-from gtlabel.errors import GtlabelError, IllegalTransition, InputError, JobFailure, ManifestError, NotFound
+from gtlabel.errors import (
+    GtlabelError,
+    IllegalTransition,
+    InputError,
+    JobFailure,
+    LabelError,
+    ManifestError,
+    NotFound,
+)
+from gtlabel.formats import strict_json
+from gtlabel.formats.answers import AnswerLimits, bounding_box_element, check_answer
 from gtlabel.formats.ground_truth import (
     CUSTOM,
     LABEL_VERIFICATION,
@@ -53,9 +68,9 @@ from gtlabel.formats.ground_truth import (
 )
 from gtlabel.local.backend import Backend
 from gtlabel.local.lambdas import (
+    BOX_KINDS,
     LambdaRegistry,
     adjustment_status,
-    bbox_element,
     consolidate_boxes,
     consolidate_verification,
     job_kind,
@@ -84,8 +99,9 @@ class Engine:
     """Advances every live job. ``tick()`` is synchronous (tests); ``start()`` runs it on a thread."""
 
     def __init__(self, backend: Backend, store: S3Store, *, lambdas: LambdaRegistry | None = None,
-                 issuer: str = "", interval: float | None = 0.5) -> None:
+                 issuer: str = "", interval: float | None = 0.5, answer_limits: AnswerLimits | None = None) -> None:
         self.backend = backend
+        self.answer_limits = answer_limits or AnswerLimits()
         self.state = backend.state
         self.jobs, self.tasks = backend.state.jobs, backend.state.tasks
         self.store = store
@@ -188,7 +204,7 @@ class Engine:
     # ------------------------------------------------------------------ Initializing
     def _read_json(self, uri: str, what: str) -> Any:
         try:
-            return json.loads(self.store.read_bytes(uri))
+            return strict_json.loads(self.store.read_bytes(uri).removeprefix(b"\xef\xbb\xbf"))
         except NotFound:
             raise JobFailure(f"ClientError: {what} {uri} does not exist or cannot be read.") from None
         except GtlabelError as exc:
@@ -254,24 +270,24 @@ class Engine:
         first_error = ""
         for idx, line in enumerate(lines):
             failure = None
-            task_input: Any = None
+            task_input: str | None = None
             required = True
             ref = line.get(SOURCE_REF)
             if ref is not None and not present.get(str(ref), False):
                 failure = f"ClientError: the data object {ref} (input manifest line {idx + 1}) does not exist or cannot be read."
             else:
                 try:
-                    task_input, required = self.lambdas.task_input(req, line, labels, job.arn)
+                    value, required = self.lambdas.task_input(req, line, labels, job.arn)
+                    task_input = json.dumps(value, allow_nan=False) if value is not None else None
                 except JobFailure:
                     raise
                 except Exception as exc:
                     failure = f"ClientError: pre-annotation failed for data object {idx}: {type(exc).__name__}: {exc}"
             first_error = first_error or (failure or "")
             result = _failed_line(line, req.label_attribute, failure, name, now, kind) if failure else None
-            objects.append(NewObject(idx=idx, line=json.dumps(line),
-                                     task_input=json.dumps(task_input) if task_input is not None else None,
+            objects.append(NewObject(idx=idx, line=json.dumps(line, allow_nan=False), task_input=task_input,
                                      human_required=required, state=ObjectState.FAILED if failure else ObjectState.PENDING,
-                                     result=json.dumps(result) if result else None, failure=failure,
+                                     result=json.dumps(result, allow_nan=False) if result else None, failure=failure,
                                      finished=now if failure else None))
         if all(o.state is ObjectState.FAILED for o in objects):
             raise JobFailure(f"ClientError: none of the {len(objects)} data objects can be labeled; first: {first_error}")
@@ -365,8 +381,18 @@ class Engine:
         self.tasks.begin_consolidation(name, idxs)
         answers: dict[int, list[dict[str, Any]]] = {i: [] for i in idxs}
         subs = self.state.workers.subs()
+        refused: dict[int, str] = {}  # objects with an answer the submit check would refuse (stored before it)
         for a in self.tasks.submitted(name, idxs):
-            answers[a.idx].append(_answer(a, subs, self.issuer))
+            try:
+                answer = _answer(a, subs, self.issuer)
+                check_answer(answer["answer"], labels=job.labels, bounding_box=kind in BOX_KINDS,
+                             limits=self.answer_limits)
+            except (ValueError, LabelError) as exc:  # left out; the other workers' answers still count
+                log.warning("labeling job %s: answer of %s for data object %d left out: %s", name, a.worker_id,
+                            a.idx, exc)
+                refused.setdefault(a.idx, f"ClientError: a worker answer was refused: {exc}")
+                continue
+            answers[a.idx].append(answer)
         by_obj = self.tasks.many(name, idxs)
         outcomes: list[ObjectOutcome] = []
         by_iter: dict[int, list[int]] = {}
@@ -374,6 +400,9 @@ class Engine:
             o = by_obj[i]
             if answers[i] or not o.human_required:
                 by_iter.setdefault(int(o.iteration or 1), []).append(i)
+                continue
+            if i in refused:
+                outcomes.append(_failed(o, attr, refused[i], name, now, kind))
                 continue
             if stopping:
                 outcomes.append(ObjectOutcome(i, ObjectState.PENDING))  # never labeled: stays Unlabeled
@@ -384,37 +413,50 @@ class Engine:
                 reason = (f"ClientError: the data object was not labeled before the task availability lifetime "
                           f"({int(lifetime or 0)} s) expired.")
             outcomes.append(_failed(o, attr, reason, name, now, kind))
-        for iteration, group in sorted(by_iter.items()):
+        for iteration, whole in sorted(by_iter.items()):
             items = []
             wr_uris: dict[int, str] = {}
             wr_files: list[tuple[str, bytes, str]] = []
-            for i in group:
+            broken: dict[int, Result] = {}  # objects whose answers cannot even be written (one object, not the job)
+            for i in whole:
                 line = json.loads(by_obj[i].line)
-                if answers[i]:
-                    # named by the last answer's time, not the clock: consolidation re-run after a crash rewrites
-                    # the same file instead of adding a second one with every answer again
-                    last = max(float(a["submitted"]) for a in answers[i])
-                    wr_uris[i] = layout.worker_response(iteration, i, file_timestamp(last))
-                    wr_files.append((wr_uris[i], json_bytes(worker_response_doc(answers[i])), "application/json"))
-                items.append(consolidation_request_item(i, line, answers[i]))
+                try:
+                    item = consolidation_request_item(i, line, answers[i])
+                    if answers[i]:
+                        # named by the last answer's time, not the clock: consolidation re-run after a crash
+                        # rewrites the same file instead of adding a second one with every answer again
+                        last = max(float(a["submitted"]) for a in answers[i])
+                        uri = layout.worker_response(iteration, i, file_timestamp(last))
+                        wr_files.append((uri, json_bytes(worker_response_doc(answers[i])), "application/json"))
+                        wr_uris[i] = uri
+                except Exception as exc:
+                    broken[i] = f"ClientError: the worker answers cannot be stored: {type(exc).__name__}: {exc}"
+                    continue
+                items.append(item)
+            group = [i for i in whole if i not in broken]
             self.store.write_many(wr_files)  # every worker response is stored before consolidation starts
             stamp = self._stamp(name, f"cons/{iteration}", now)
             request_uri = layout.consolidation_request(iteration, stamp)
             self.store.write_json(request_uri, items)
-            results = self._consolidate(kind, job, group, by_obj, answers, request_uri, wr_uris, now)
+            results = dict(broken)
+            results.update(self._consolidate(kind, job, group, by_obj, answers, request_uri, wr_uris, now))
             response = []
-            for i in group:
+            for i in whole:
                 res = results.get(i)
+                if not isinstance(res, str):
+                    assert res is not None
+                    label, meta = res
+                    try:  # a custom Lambda's reply may hold what JSON cannot (NaN): that object fails
+                        done = json.dumps(output_line(json.loads(by_obj[i].line), attr, label, meta),
+                                          allow_nan=False)
+                    except (TypeError, ValueError) as exc:
+                        res = f"ClientError: the consolidated label cannot be stored: {exc}"
                 if isinstance(res, str):  # a failure reason
                     outcomes.append(_failed(by_obj[i], attr, res, name, now, kind))
                     continue
-                assert res is not None
-                label, meta = res
                 response.append({"datasetObjectId": str(i),
                                  "consolidatedAnnotation": {"content": {attr: label, metadata_key(attr): meta}}})
-                line = json.loads(by_obj[i].line)
-                outcomes.append(ObjectOutcome(i, ObjectState.DONE, json.dumps(output_line(line, attr, label, meta)),
-                                              None, now, bool(answers[i])))
+                outcomes.append(ObjectOutcome(i, ObjectState.DONE, done, None, now, bool(answers[i])))
             self.store.write_json(layout.consolidation_response(iteration, stamp), response)
         with self.state.tx():
             self.tasks.finish(name, outcomes)
@@ -426,18 +468,19 @@ class Engine:
         name, req, labels = job.name, job.request, job.labels
         attr = req.label_attribute
         out: dict[int, Result] = {}
-        if kind in ("bbox", "adjust"):
+        if kind in BOX_KINDS:
             for i in group:
-                elements = [el for a in answers[i] if (el := bbox_element(a["answer"])) is not None]
+                elements = [el for a in answers[i] if (el := bounding_box_element(a["answer"])) is not None]
                 if not elements:
                     out[i] = "ClientError: no worker answer holds a crowd-bounding-box result (boundingBoxes)."
                     continue
-                try:
+                try:  # whatever goes wrong with one object's answers fails that object, never the job
                     label, objects, cmap = consolidate_boxes(elements, labels)
-                except GtlabelError as exc:
-                    out[i] = f"ClientError: annotation consolidation failed: {exc}"
+                    status = adjustment_status(elements, json.loads(by_obj[i].line), attr) if kind == "adjust" \
+                        else None
+                except Exception as exc:
+                    out[i] = _consolidation_failure(name, i, exc)
                     continue
-                status = adjustment_status(elements, json.loads(by_obj[i].line), attr) if kind == "adjust" else None
                 out[i] = (label, output_metadata(objects, cmap, job_name=labeling_job_name(name),
                                                  created=creation_date(now), human_annotated=bool(answers[i]),
                                                  adjustment_status=status))
@@ -446,8 +489,8 @@ class Engine:
             for i in group:
                 try:
                     label, extra = consolidate_verification([a["answer"] for a in answers[i]], labels)
-                except ValueError as exc:
-                    out[i] = f"ClientError: annotation consolidation failed: {exc}"
+                except Exception as exc:
+                    out[i] = _consolidation_failure(name, i, exc)
                     continue
                 out[i] = (label, verification_metadata(extra, job_name=labeling_job_name(name),
                                                        created=creation_date(now)))
@@ -495,7 +538,16 @@ def _answer(a: Assignment, subs: Mapping[str, str], issuer: str) -> dict[str, An
 
 def _failed(o: DataObject, attr: str, reason: str, job_name: str, now: float, kind: str) -> ObjectOutcome:
     line = _failed_line(json.loads(o.line), attr, reason, job_name, now, kind)
-    return ObjectOutcome(o.idx, ObjectState.FAILED, json.dumps(line), reason, now, False)
+    return ObjectOutcome(o.idx, ObjectState.FAILED, json.dumps(line, allow_nan=False), reason, now, False)
+
+
+def _consolidation_failure(job: str, idx: int, exc: Exception) -> str:
+    """The failure reason of one object whose consolidation raised (logged with its traceback when the error is
+    not one of ours: a bug or a resource limit, not a bad answer)."""
+    if isinstance(exc, GtlabelError | ValueError):
+        return f"ClientError: annotation consolidation failed: {exc}"
+    log.error("labeling job %s: consolidation of data object %d failed", job, idx, exc_info=exc)
+    return f"ClientError: annotation consolidation failed: {type(exc).__name__}: {exc}"
 
 
 def _default_lifetime(workteam_arn: str, lim: facts.Limits) -> float:

@@ -31,12 +31,12 @@ from gtlabel.formats.ground_truth import (
 from gtlabel.local.state.records import JobRequest
 
 __all__ = [
+    "BOX_KINDS",
     "BUILTIN_ACS",
     "BUILTIN_PRE",
     "LambdaFn",
     "LambdaRegistry",
     "adjustment_status",
-    "bbox_element",
     "builtin_task_input",
     "consolidate_boxes",
     "consolidate_verification",
@@ -47,6 +47,8 @@ __all__ = [
 LambdaFn = Callable[[dict[str, Any], Any], Any]
 BUILTIN_PRE = {"PRE-BoundingBox": "bbox", "PRE-AdjustmentBoundingBox": "adjust",
                "PRE-VerificationBoundingBox": "verify", "PRE-PassThrough": "passthrough"}
+#: job kinds whose answers are crowd-bounding-box results, consolidated box by box
+BOX_KINDS = frozenset({"bbox", "adjust"})
 BUILTIN_ACS = {"ACS-BoundingBox": "bbox", "ACS-AdjustmentBoundingBox": "adjust",
                "ACS-VerificationBoundingBox": "verify", "ACS-PassThrough": "passthrough"}
 
@@ -151,17 +153,6 @@ def builtin_task_input(name: str, line: Mapping[str, Any], labels: list[str]) ->
 
 
 # ----------------------------------------------------------------------------------------------- built-in ACS
-def bbox_element(content: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """The crowd-bounding-box result (``{"boundingBoxes": ...}``) in one worker's answer, if there is one."""
-    el = content.get("boundingBox")
-    if isinstance(el, Mapping) and "boundingBoxes" in el:
-        return el
-    for v in content.values():
-        if isinstance(v, Mapping) and "boundingBoxes" in v:
-            return v
-    return None
-
-
 def _prior_boxes(line: Mapping[str, Any], attr: str) -> list[tuple[str, float, float, float, float]] | None:
     """Boxes of an earlier object-detection attribute in the manifest line (what an adjustment job starts from)."""
     for key, meta in line.items():

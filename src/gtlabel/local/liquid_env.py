@@ -40,7 +40,7 @@ def _to_json(value: Any) -> str:
             return str(o)
         return str(o)
 
-    return json.dumps(value, default=default, ensure_ascii=False)
+    return json.dumps(value, default=default, ensure_ascii=False, allow_nan=False)
 
 
 def make_environment(presign: Callable[[str], str]) -> Environment:

@@ -64,7 +64,7 @@ def file_timestamp(t: float) -> str:
 
 
 def dumps_line(obj: Mapping[str, Any]) -> str:
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 class OutputLayout:
@@ -119,15 +119,15 @@ def consolidation_request_item(object_id: int, data_object: Mapping[str, Any],
         "datasetObjectId": str(object_id),
         "dataObject": dobj,
         "annotations": [{"workerId": a["worker_id"],
-                         "annotationData": {"content": json.dumps(a["answer"], separators=(",", ":"))}}
+                         "annotationData": {"content": json.dumps(a["answer"], separators=(",", ":"), allow_nan=False)}}
                         for a in answers],
     }
 
 
 # ----------------------------------------------------------------------------------------------- S3
 def json_bytes(doc: Any) -> bytes:
-    """A JSON document as Ground Truth's files hold it (compact, UTF-8)."""
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """A JSON document as Ground Truth's files hold it (compact, UTF-8; NaN and infinities refused)."""
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
 def lean_s3_config(max_pool_connections: int) -> Any:

@@ -20,8 +20,11 @@ from urllib.parse import quote
 from liquid import Environment
 from markupsafe import Markup
 
-from gtlabel.errors import PortalError, ServiceError
+from gtlabel.aws import JobStatus
+from gtlabel.errors import LabelError, PortalError, ServiceError
+from gtlabel.formats.answers import AnswerLimits, check_answer, load_answer
 from gtlabel.local.backend import Backend
+from gtlabel.local.lambdas import BOX_KINDS, job_kind
 from gtlabel.local.liquid_env import make_environment, render_template
 from gtlabel.local.output import S3Store
 from gtlabel.local.state.records import Assignment, JobRequest
@@ -35,13 +38,14 @@ __all__ = ["Portal"]
 SESSION_COOKIE = "gtlabel_session"
 LOGIN_CSRF_COOKIE = "gtlabel_login_csrf"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-MAX_ANSWER_BYTES = 4 << 20
 
 
 class Portal:
     def __init__(self, backend: Backend, store: S3Store, *, s3_endpoint: str = "", secure_cookies: bool = False,
-                 presign_seconds: int = 900) -> None:
+                 presign_seconds: int = 900, answer_limits: AnswerLimits | None = None) -> None:
         self.backend = backend
+        self.answer_limits = answer_limits or AnswerLimits()
+        self._rules: dict[str, tuple[list[str], bool]] = {}
         self.store = store
         self.s3_endpoint = s3_endpoint.rstrip("/")
         self.secure = secure_cookies
@@ -281,21 +285,36 @@ class Portal:
         auth = await self._auth(request, csrf=True)
         if not isinstance(auth, tuple):
             return auth
-        raw = await request.body()
-        if len(raw) > MAX_ANSWER_BYTES:
-            return self._error(request, 413, f"the answer is larger than {MAX_ANSWER_BYTES} bytes")
+        raw = await request.body()  # BodyLimit: at most MAX_ANSWER_BYTES
         try:
-            answer = json.loads(raw)
-        except ValueError:
-            return self._error(request, 400, "the answer must be a JSON object (the crowd-form output)")
-        if not isinstance(answer, dict):
-            return self._error(request, 400, "the answer must be a JSON object (the crowd-form output)")
-        try:
-            assignment, first = await self._run(self.backend.submit, request.path_params["task_id"], auth[0], answer)
+            answer = load_answer(raw, self.answer_limits)
+            assignment, first = await self._run(self._submit, request.path_params["task_id"], auth[0], answer)
+        except LabelError as exc:  # refused before it is stored: the task stays the worker's, to fix and resend
+            return self._error(request, 400, f"Your answer was not accepted: {exc}")
         except (ServiceError, PortalError) as exc:
             return self._error(request, exc.status, exc.message)
         return JSONResponse({"ok": True, "task_id": assignment.id, "duplicate": not first,
                              "next": f"/jobs/{quote(assignment.job)}/next"})
+
+    def _submit(self, task_id: str, worker_id: str, answer: dict[str, Any]) -> tuple[Assignment, bool]:
+        """Check the answer against its job (:func:`gtlabel.formats.answers.check_answer`), then store it."""
+        assignment = self.backend.assignment(task_id, worker_id)
+        labels, boxes = self._answer_rules(assignment.job)
+        check_answer(answer, labels=labels, bounding_box=boxes, limits=self.answer_limits)
+        result: tuple[Assignment, bool] = self.backend.submit(task_id, worker_id, answer)
+        return result
+
+    def _answer_rules(self, job: str) -> tuple[list[str], bool]:
+        """The job's labels and whether it consolidates boxes (fixed once the job runs; cached per job)."""
+        rules = self._rules.get(job)
+        if rules is None:
+            found = self.backend.job(job)
+            rules = (list(found.labels), job_kind(found.request) in BOX_KINDS)
+            if found.status is not JobStatus.INITIALIZING:
+                if len(self._rules) >= 1024:
+                    self._rules.clear()
+                self._rules[job] = rules
+        return rules
 
     async def _close(self, request: Request, action: str) -> Response:
         from starlette.responses import JSONResponse, RedirectResponse

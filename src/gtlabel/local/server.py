@@ -27,13 +27,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gtlabel.errors import AuthFailure, ConfigError, ServiceError
+from gtlabel.errors import AuthFailure, ConfigError, RequestTooLarge, ServiceError
+from gtlabel.formats import strict_json
+from gtlabel.formats.answers import DEFAULT_MAX_BOXES, AnswerLimits
 from gtlabel.local.api import Api
 from gtlabel.local.backend import DEFAULT_TEAM, Backend, Clock
+from gtlabel.local.bodies import MAX_API_BODY, BodyLimit
 from gtlabel.local.engine import Engine
 from gtlabel.local.lambdas import LambdaFn, LambdaRegistry
 from gtlabel.local.output import S3Store, lean_s3_config
-from gtlabel.local.sigv4 import Credentials, verify
+from gtlabel.local.sigv4 import Credentials, precheck, verify
 from gtlabel.local.state import Database
 from gtlabel.storage import write_private_json
 
@@ -47,7 +50,6 @@ __all__ = ["LocalService", "build_app"]
 log = logging.getLogger("gtlabel.local")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-MAX_API_BODY = 16 << 20
 JSON_11 = "application/x-amz-json-1.1"
 DEFAULT_ROLE_ARN = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-GroundTruthExecutionRole"
 
@@ -55,7 +57,7 @@ DEFAULT_ROLE_ARN = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-
 def _api_error(code: str, message: str, status: int = 400) -> Response:
     from starlette.responses import Response
 
-    return Response(json.dumps({"__type": code, "message": message}), status_code=status, media_type=JSON_11,
+    return Response(json.dumps({"__type": code, "message": message}, allow_nan=False), status_code=status, media_type=JSON_11,
                     headers={"x-amzn-RequestId": str(uuid.uuid4()), "x-amzn-ErrorType": code})
 
 
@@ -68,12 +70,14 @@ def build_app(api: Api, credentials: Credentials, region: str, portal: Any | Non
     from starlette.staticfiles import StaticFiles
 
     async def sagemaker_api(request: Request) -> Response:
-        body = await request.body()
-        if len(body) > MAX_API_BODY:
-            return _api_error("ValidationException", "request body too large", 413)
         headers: dict[str, list[str]] = {}
         for k, v in request.headers.raw:
             headers.setdefault(k.decode("latin-1").lower(), []).append(v.decode("latin-1"))
+        try:  # the access key, date and scope before a byte of the body is read
+            precheck(headers=headers, credentials=credentials, region=region)
+        except AuthFailure as exc:
+            return _api_error(exc.code, exc.message, 403)
+        body = await request.body()  # BodyLimit: at most MAX_API_BODY
         try:
             verify(method=request.method, path=request.scope.get("raw_path", b"/").decode("latin-1").split("?")[0],
                    raw_query=request.scope.get("query_string", b"").decode("latin-1"), headers=headers, body=body,
@@ -85,7 +89,7 @@ def build_app(api: Api, credentials: Credentials, region: str, portal: Any | Non
         if prefix != "SageMaker" or not operation:
             return _api_error("UnknownOperationException", f"X-Amz-Target {target!r} is not a SageMaker operation.")
         try:
-            params = json.loads(body or b"{}")
+            params = strict_json.loads(body or b"{}")
         except ValueError as exc:
             return _api_error("SerializationException", f"request body is not valid JSON: {exc}")
         if not isinstance(params, dict):
@@ -97,7 +101,8 @@ def build_app(api: Api, credentials: Credentials, region: str, portal: Any | Non
         except Exception as exc:
             log.exception("%s failed", operation)
             return _api_error("InternalFailure", f"{type(exc).__name__}: {exc}", 500)
-        return Response(json.dumps(result), media_type=JSON_11, headers={"x-amzn-RequestId": str(uuid.uuid4())})
+        return Response(json.dumps(result, allow_nan=False), media_type=JSON_11,
+                        headers={"x-amzn-RequestId": str(uuid.uuid4())})
 
     async def root(request: Request) -> Response:
         if request.method == "POST":
@@ -112,7 +117,27 @@ def build_app(api: Api, credentials: Credentials, region: str, portal: Any | Non
         routes.extend(portal.routes())
     STATIC_DIR.mkdir(parents=True, exist_ok=True)
     routes.append(Mount("/static", app=StaticFiles(directory=str(STATIC_DIR)), name="static"))
-    return Starlette(routes=routes)
+
+    async def body_too_large(request: Request, exc: Exception) -> Response:
+        limit = exc.limit if isinstance(exc, RequestTooLarge) else MAX_API_BODY
+        return _too_large(request.scope, limit)
+
+    app = Starlette(routes=routes, exception_handlers={RequestTooLarge: body_too_large})
+    app.add_middleware(BodyLimit, too_large=_too_large)
+    return app
+
+
+def _too_large(scope: Any, limit: int) -> Response:
+    """The 413 reply, in the caller's dialect: the SageMaker API's JSON 1.1 error or the portal's ``{"error"}``."""
+    from starlette.responses import JSONResponse
+
+    message = f"the request body is larger than {limit} bytes"
+    if scope.get("path") == "/" and scope.get("method") == "POST":
+        resp = _api_error("ValidationException", message, 413)
+    else:
+        resp = JSONResponse({"error": message}, status_code=413)
+    resp.headers["Connection"] = "close"  # the rest of the body is never read
+    return resp
 
 
 def _free_socket(host: str, port: int) -> socket.socket:
@@ -145,7 +170,8 @@ class LocalService:
     at exit, when none is given). ``clock`` and ``engine_interval=None`` let tests drive time and the engine
     (``svc.engine.tick()``). Without ``s3_endpoint`` an embedded moto S3 runs in this process; moto keeps its
     buckets per *process*, so services started one after another in one process see each other's buckets
-    (use distinct bucket names, as the demo does).
+    (use distinct bucket names, as the demo does). ``max_boxes_per_answer`` caps the boxes of one worker answer
+    (more are refused with 400 at submit; default :data:`gtlabel.formats.answers.DEFAULT_MAX_BOXES`).
     """
 
     def __init__(
@@ -165,6 +191,7 @@ class LocalService:
         synchronous: str = "FULL",
         default_team: str | None = DEFAULT_TEAM,
         public_host: str | None = None,
+        max_boxes_per_answer: int = DEFAULT_MAX_BOXES,
     ) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
@@ -191,6 +218,9 @@ class LocalService:
         self.lambdas = LambdaRegistry(lambdas)
         self.synchronous = synchronous
         self.default_team = default_team
+        if max_boxes_per_answer < 1:
+            raise ConfigError(f"max_boxes_per_answer must be at least 1, got {max_boxes_per_answer}")
+        self.answer_limits = AnswerLimits(max_boxes=max_boxes_per_answer)
         self.sagemaker_endpoint = ""
         self.portal_url = ""
         self._moto: Any = None
@@ -279,9 +309,10 @@ class LocalService:
         store = S3Store(s3, client_kwargs=client_kwargs)
         self._store = store
         self._engine = Engine(self._backend, store, lambdas=self.lambdas, issuer=self.sagemaker_endpoint,
-                              interval=self.engine_interval)
+                              interval=self.engine_interval, answer_limits=self.answer_limits)
         api = Api(self._backend, lambdas=self.lambdas, presign=store.presign, read_bytes=store.read_bytes)
-        portal = Portal(self._backend, store, s3_endpoint=self.s3_endpoint, secure_cookies=False)
+        portal = Portal(self._backend, store, s3_endpoint=self.s3_endpoint, secure_cookies=False,
+                        answer_limits=self.answer_limits)
         app = build_app(api, Credentials(self.access_key, self.secret_key), self.region, portal)
         if self.default_team and not self._backend.has_team(self.default_team):
             self._backend.create_workteam({

@@ -27,7 +27,7 @@ from urllib.parse import quote
 
 from gtlabel.errors import AuthFailure
 
-__all__ = ["Credentials", "sign_headers", "verify"]
+__all__ = ["Credentials", "precheck", "sign_headers", "verify"]
 
 ALGORITHM = "AWS4-HMAC-SHA256"
 MAX_SKEW = timedelta(minutes=5)
@@ -122,6 +122,29 @@ def verify(
 
     ``headers`` maps lower-case header names to all their values (in arrival order).
     """
+    m, amz_date = _check_headers(headers=headers, credentials=credentials, region=region, service=service, now=now)
+    body_hash = hashlib.sha256(body).hexdigest()
+    declared = headers.get("x-amz-content-sha256")
+    if declared and declared[0].strip() != body_hash:
+        raise AuthFailure("The provided 'x-amz-content-sha256' header does not match what was computed.")
+    creq = canonical_request(method, path, raw_query, headers, m["sh"].split(";"), body_hash)
+    expected = _signature(credentials.secret_key, amz_date, region, service, creq)
+    if not hmac.compare_digest(expected, m["sig"]):
+        raise AuthFailure("The request signature we calculated does not match the signature you provided. "
+                          "Check your AWS Secret Access Key and signing method.")
+    return str(m["cred"].split("/")[0])
+
+
+def precheck(*, headers: Mapping[str, Sequence[str]], credentials: Credentials, region: str,
+             service: str = "sagemaker", now: datetime | None = None) -> None:
+    """Everything :func:`verify` checks that needs no body: the header's form, the access key, the date (5 minutes
+    of skew) and the scope. A server calls it *before* it reads the body, so an unsigned or foreign request costs
+    no more than its headers."""
+    _check_headers(headers=headers, credentials=credentials, region=region, service=service, now=now)
+
+
+def _check_headers(*, headers: Mapping[str, Sequence[str]], credentials: Credentials, region: str, service: str,
+                   now: datetime | None) -> tuple[re.Match[str], str]:
     auth_values = headers.get("authorization")
     if not auth_values:
         raise AuthFailure("Missing Authentication Token", code="MissingAuthenticationTokenException")
@@ -158,19 +181,9 @@ def verify(
     if abs(now - when) > MAX_SKEW:
         raise AuthFailure(f"Signature expired: {amz_date} is now earlier or later than "
                           f"{now.strftime('%Y%m%dT%H%M%SZ')} by more than 5 minutes.")
-    signed = m["sh"].split(";")
-    if "host" not in signed:
+    if "host" not in m["sh"].split(";"):
         raise AuthFailure("'Host' must be a signed header.")
-    body_hash = hashlib.sha256(body).hexdigest()
-    declared = headers.get("x-amz-content-sha256")
-    if declared and declared[0].strip() != body_hash:
-        raise AuthFailure("The provided 'x-amz-content-sha256' header does not match what was computed.")
-    creq = canonical_request(method, path, raw_query, headers, signed, body_hash)
-    expected = _signature(credentials.secret_key, amz_date, region, service, creq)
-    if not hmac.compare_digest(expected, m["sig"]):
-        raise AuthFailure("The request signature we calculated does not match the signature you provided. "
-                          "Check your AWS Secret Access Key and signing method.")
-    return access_key
+    return m, amz_date
 
 
 def sign_headers(*, method: str, url_path: str, raw_query: str, host: str, headers: Mapping[str, str],

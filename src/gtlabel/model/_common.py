@@ -19,6 +19,7 @@ import yaml
 
 from gtlabel import facts, storage
 from gtlabel.errors import ConfigError, InputError, NotFound
+from gtlabel.formats import strict_json
 from gtlabel.formats.ground_truth import InputLine
 from gtlabel.manifests import resolve_source_ref
 from gtlabel.model.offline import default_cache_dir, import_ultralytics
@@ -87,7 +88,7 @@ def _download_prefix(prefix: str, dest: Path) -> None:
         with progress() as bar:
             task = bar.add_task("download dataset", total=len(pairs))
             storage.copy_many(pairs, on_done=lambda _s, _d: bar.advance(task))
-    storage.write_bytes(index_path, orjson.dumps(seen, option=orjson.OPT_SORT_KEYS))
+    storage.write_bytes(index_path, strict_json.dumps(seen, option=orjson.OPT_SORT_KEYS))
 
 
 def _find_yaml(folder: Path, source: str) -> Path:

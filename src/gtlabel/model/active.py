@@ -25,10 +25,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from gtlabel import facts, storage
 from gtlabel.errors import ConfigError
+from gtlabel.formats import strict_json
 from gtlabel.formats.ground_truth import creation_date, metadata_key
 from gtlabel.model._common import ImageItem, iter_images, load_model, model_names
 from gtlabel.model.offline import import_ultralytics
@@ -196,7 +195,7 @@ def rank(
             else:
                 line = {"source-ref": r.item.source_ref, **r.item.extra}
             line[score_key] = info
-            fh.write(orjson.dumps(line) + b"\n")
+            fh.write(strict_json.dumps(line) + b"\n")
             summary.written += 1
             summary.top.append((r.item.source_ref, r.score))
     summary.seconds = time.perf_counter() - t0

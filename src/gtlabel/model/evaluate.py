@@ -20,6 +20,7 @@ import orjson
 
 from gtlabel import __version__, storage
 from gtlabel.errors import ConfigError
+from gtlabel.formats import strict_json
 from gtlabel.model._common import lineage_ref, load_model, metrics_summary, model_names, resolve_dataset
 from gtlabel.model.offline import import_ultralytics
 
@@ -139,7 +140,7 @@ def evaluate(
         "versions": {"gtlabel": __version__},
     }
     metrics_path = save_dir / "metrics.json"
-    storage.write_bytes(metrics_path, orjson.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    storage.write_bytes(metrics_path, strict_json.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
     return EvalResult(save_dir=save_dir, split=used, metrics=overall, per_class=per_class, confusion_matrix=matrix,
                       confusion_matrix_png=png, metrics_path=metrics_path, dataset_version=lineage.get("version"),
                       record=record)

@@ -28,10 +28,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
 from gtlabel import facts, storage
 from gtlabel.errors import ConfigError, ManifestError
+from gtlabel.formats import strict_json
 from gtlabel.formats.ground_truth import (
     LABEL_ATTRIBUTE_PATTERN,
     METADATA_SUFFIX,
@@ -159,7 +158,7 @@ def ground_truth_line(item: ImageItem, pred: Prediction, *, attribute: str, mapp
     trimmed = 0
     while True:
         meta = output_metadata(objects, class_map, job_name=job_name, created=creation_date, human_annotated=False)
-        if (len(orjson.dumps(label)) <= max_attribute_chars and len(orjson.dumps(meta)) <= max_attribute_chars) \
+        if (len(strict_json.dumps(label)) <= max_attribute_chars and len(strict_json.dumps(meta)) <= max_attribute_chars) \
                 or not label["annotations"]:
             break
         n = max(1, len(objects) // 10)
@@ -249,7 +248,7 @@ def preannotate(
             line, unmapped, trimmed = ground_truth_line(item, pred, attribute=attribute, mapping=mapping,
                                                         names=names, job_name=job_name, creation_date=date,
                                                         max_attribute_chars=lim.manifest_max_attribute_chars)
-            raw = orjson.dumps(line)
+            raw = strict_json.dumps(line)
             if len(raw.decode()) > lim.manifest_max_line_chars:
                 raise ManifestError(f"the line would be {len(raw)} characters, over Ground Truth's "
                                     f"{lim.manifest_max_line_chars}; its pass-through keys are too large",

@@ -20,6 +20,7 @@ import orjson
 
 from gtlabel import __version__, storage
 from gtlabel.errors import ConfigError
+from gtlabel.formats import strict_json
 from gtlabel.model._common import lineage_ref, load_model, metrics_summary, resolve_dataset
 from gtlabel.model.offline import import_ultralytics
 
@@ -47,7 +48,7 @@ class TrainResult:
 
 
 def _write_json(path: Path, obj: Mapping[str, Any]) -> None:
-    storage.write_bytes(path, orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
+    storage.write_bytes(path, strict_json.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
 
 
 def train_yolo(

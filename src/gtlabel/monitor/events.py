@@ -53,7 +53,7 @@ def state_change_event_pattern(statuses: Iterable[str] = DOCUMENTED_STATUSES, *,
 def sample_event(job_arn: str, status: str = "Completed", *, time: str = "2018-10-06T12:26:13Z") -> dict[str, Any]:
     """A PutEvents entry shaped like Ground Truth's state-change event (for tests and dry runs)."""
     return {"Source": SOURCE, "DetailType": DETAIL_TYPE, "Resources": [job_arn],
-            "Detail": json.dumps({"LabelingJobStatus": status})}
+            "Detail": json.dumps({"LabelingJobStatus": status}, allow_nan=False)}
 
 
 def create_state_change_rule(
@@ -80,7 +80,7 @@ def create_state_change_rule(
         sns_client = sns_client or make_client("sns", retry_mode="standard")
     try:
         rule_arn = events_client.put_rule(
-            Name=rule_name, EventPattern=json.dumps(pattern), State="ENABLED", EventBusName=event_bus_name,
+            Name=rule_name, EventPattern=json.dumps(pattern, allow_nan=False), State="ENABLED", EventBusName=event_bus_name,
             Description=description or f"gtlabel: Ground Truth labeling job state changes to SNS {topic_arn}",
         )["RuleArn"]
         resp = events_client.put_targets(Rule=rule_name, EventBusName=event_bus_name,
@@ -119,5 +119,5 @@ def allow_eventbridge_publish(sns_client: Any, topic_arn: str, rule_arn: str) ->
     statements = [s for s in policy.get("Statement", []) if s.get("Sid") != stmt["Sid"]]
     statements.append(stmt)
     policy["Statement"] = statements
-    sns_client.set_topic_attributes(TopicArn=topic_arn, AttributeName="Policy", AttributeValue=json.dumps(policy))
+    sns_client.set_topic_attributes(TopicArn=topic_arn, AttributeName="Policy", AttributeValue=json.dumps(policy, allow_nan=False))
     return policy

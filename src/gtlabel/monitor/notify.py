@@ -121,7 +121,7 @@ def publish(sns_client: Any, topic_arn: str, *, subject: str, payload: dict[str,
         sns_client = make_client("sns", retry_mode="standard")
     try:
         resp = sns_client.publish(TopicArn=topic_arn, Subject=subject[:100],
-                                  Message=json.dumps(payload, sort_keys=True))
+                                  Message=json.dumps(payload, sort_keys=True, allow_nan=False))
     except (ClientError, BotoCoreError) as exc:
         log.error("could not publish to SNS topic %s: %s", topic_arn, exc)
         return None

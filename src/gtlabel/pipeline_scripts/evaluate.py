@@ -85,14 +85,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         out.mkdir(parents=True, exist_ok=True)
         report = evaluation_report(res.record)
         tmp = out / ".evaluation.json.tmp"
-        tmp.write_text(json.dumps(report, indent=2, sort_keys=True))
+        tmp.write_text(json.dumps(report, indent=2, sort_keys=True, allow_nan=False))
         tmp.replace(out / "evaluation.json")
         shutil.copy2(res.metrics_path, out / "metrics.json")
         shutil.copy2(res.confusion_matrix_png, out / "confusion_matrix.png")
     except (GtlabelError, ValueError) as exc:
         print(f"gtlabel evaluate failed: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(report["metrics"]))
+    print(json.dumps(report["metrics"], allow_nan=False))
     return 0
 
 

@@ -17,7 +17,11 @@ published (reference/ground-truth.md 3.4). This module implements that descripti
   members. It is ``0.0`` when one worker answered, as Ground Truth reports for
   ``NumberOfHumanWorkersPerDataObject = 1``.
 
-The IoU matrix of one image is computed with numpy; :func:`consolidate_many` runs many images.
+Candidate pairs are found by label and space, never as an all-pairs matrix: small images (at most
+``SMALL_IMAGE_BOXES`` boxes) in plain Python, larger ones by sorting each worker's boxes of a label along x
+(numpy). One image's work is bounded (``MAX_SWEPT_PAIRS``, ``MAX_CANDIDATE_PAIRS``): past the bounds it raises
+:class:`~gtlabel.errors.LabelError`, so a hostile answer fails its own image, not the job. Numbers must be finite
+and within ``gtlabel.formats.answers.MAX_COORDINATE``. :func:`consolidate_many` runs many images.
 
 :func:`lambda_handler` is a post-annotation (consolidation) Lambda for custom workflows, following the
 documented contract (reference/ground-truth.md 4.4): the event names ``payload.s3Uri``, a JSON list of
@@ -33,7 +37,7 @@ Settings of the handler (:mod:`gtlabel.settings`): ``GTLABEL_IOU_THRESHOLD`` (de
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +45,7 @@ import numpy as np
 import orjson
 
 from gtlabel.errors import InputError, LabelError
+from gtlabel.formats.answers import MAX_COORDINATE, AnswerBox, bounding_box_element, parse_answer
 from gtlabel.formats.ground_truth import consolidated_content, output_metadata
 from gtlabel.settings import get_settings
 
@@ -53,17 +58,6 @@ __all__ = [
     "lambda_handler",
     "parse_answer",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class AnswerBox:
-    """One box of one worker's answer (pixels, top-left origin)."""
-
-    label: str
-    left: float
-    top: float
-    width: float
-    height: float
 
 
 @dataclass(slots=True)
@@ -95,93 +89,123 @@ def default_quorum(n_workers: int) -> int:
     return max(1, math.ceil(n_workers / 2))
 
 
-# --------------------------------------------------------------------------------------------- parsing
-def _num(value: Any, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise LabelError(f"expected a number, got {value!r}", field=where)
-    f = float(value)
-    if not math.isfinite(f):
-        raise LabelError(f"expected a finite number, got {value!r}", field=where)
-    return f
-
-
-def _unwrap(answer: Mapping[str, Any]) -> Mapping[str, Any]:
-    """Accept the crowd-bounding-box element answer, or the crowd-form output that wraps it by element name."""
-    if "boundingBoxes" in answer:
-        return answer
-    inner = answer.get("boundingBox")
-    if isinstance(inner, Mapping) and "boundingBoxes" in inner:
-        return inner
-    for value in answer.values():
-        if isinstance(value, Mapping) and "boundingBoxes" in value:
-            return value
-    return answer
-
-
-def parse_answer(answer: Mapping[str, Any], where: str = "answer") -> tuple[list[AnswerBox], tuple[int, int] | None]:
-    """One worker answer -> its boxes and the ``(width, height)`` the worker saw (``None`` when absent).
-
-    ``answer`` is ``{"boundingBoxes": [...], "inputImageProperties": {...}}`` or the crowd-form output that
-    wraps it (``{"boundingBox": {...}}``). Raises :class:`LabelError` naming the field that is wrong.
-    """
-    if not isinstance(answer, Mapping):
-        raise LabelError(f"expected an object, got {type(answer).__name__}", field=where)
-    ans = _unwrap(answer)
-    raw_boxes = ans.get("boundingBoxes", [])
-    if raw_boxes is None:
-        raw_boxes = []
-    if not isinstance(raw_boxes, list):
-        raise LabelError(f"expected a list, got {type(raw_boxes).__name__}", field=f"{where}.boundingBoxes")
-    boxes: list[AnswerBox] = []
-    for j, b in enumerate(raw_boxes):
-        bw = f"{where}.boundingBoxes[{j}]"
-        if not isinstance(b, Mapping):
-            raise LabelError(f"expected an object, got {type(b).__name__}", field=bw)
-        label = b.get("label")
-        if not isinstance(label, str):
-            raise LabelError(f"expected a label string, got {label!r}", field=f"{bw}.label")
-        boxes.append(AnswerBox(label, _num(b.get("left"), f"{bw}.left"), _num(b.get("top"), f"{bw}.top"),
-                               _num(b.get("width"), f"{bw}.width"), _num(b.get("height"), f"{bw}.height")))
-    size: tuple[int, int] | None = None
-    props = ans.get("inputImageProperties")
-    if isinstance(props, Mapping) and "width" in props and "height" in props:
-        w = _num(props["width"], f"{where}.inputImageProperties.width")
-        h = _num(props["height"], f"{where}.inputImageProperties.height")
-        if w > 0 and h > 0:
-            size = (round(w), round(h))
-    return boxes, size
-
-
 # --------------------------------------------------------------------------------------------- core
-def _iou_matrix(xyxy: np.ndarray) -> np.ndarray:
-    """Pairwise IoU of ``(N, 4)`` corner boxes."""
+# Bounds of one image's consolidation (numpy engine). Pairs of boxes (same label, different workers) whose x ranges
+# overlap are checked in chunks of _PAIR_CHUNK (~0.1 s and ~50 MB per 10^6); a dense honest image (300 objects,
+# 9 workers) has about 10^5 of them and 10^4 matching pairs. Beyond either bound the image fails with a LabelError
+# (that object only) instead of holding the engine for minutes.
+MAX_SWEPT_PAIRS = 20_000_000
+MAX_CANDIDATE_PAIRS = 250_000
+_PAIR_CHUNK = 1 << 20
+
+
+def _pair_iou(rows: Sequence[Sequence[float]], x: int, y: int) -> float:
+    """IoU of boxes ``x`` and ``y`` (corner rows), computed exactly as both engines compute it."""
+    if x > y:
+        x, y = y, x
+    xi0, yi0, xi1, yi1 = rows[x]
+    r = rows[y]
+    iw = (xi1 if xi1 < r[2] else r[2]) - (xi0 if xi0 > r[0] else r[0])
+    if iw <= 0:
+        return 0.0
+    ih = (yi1 if yi1 < r[3] else r[3]) - (yi0 if yi0 > r[1] else r[1])
+    if ih <= 0:
+        return 0.0
+    inter = iw * ih
+    union = (xi1 - xi0) * (yi1 - yi0) + (r[2] - r[0]) * (r[3] - r[1]) - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def _x_overlaps(x0: np.ndarray, x1: np.ndarray, ia: np.ndarray, ib: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of boxes, one from ``ia`` and one from ``ib`` (index arrays each sorted by ``x0``), whose x ranges
+    overlap, as two contiguous ranges per box: ``ib[lo1:hi1]`` start inside each ``ia`` box, ``ia[lo2:hi2]``
+    strictly inside each ``ib`` box (so no pair is found twice). Sorting, not a matrix: O(n log n + pairs)."""
+    xa, xb = x0[ia], x0[ib]
+    lo1 = np.searchsorted(xb, xa, "left")
+    hi1 = np.searchsorted(xb, x1[ia], "left")
+    lo2 = np.searchsorted(xa, xb, "right")
+    hi2 = np.searchsorted(xa, x1[ib], "left")
+    return lo1, np.maximum(hi1, lo1), lo2, np.maximum(hi2, lo2)
+
+
+def _expand(owner: np.ndarray, lo: np.ndarray, hi: np.ndarray, partner: np.ndarray
+            ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(owner[k], partner[lo[k] + m])`` for every ``m < hi[k] - lo[k]``, in chunks of about
+    :data:`_PAIR_CHUNK` pairs (memory stays flat however many pairs there are)."""
+    counts = hi - lo
+    ends = np.cumsum(counts)
+    k = 0
+    while k < len(counts):
+        stop = int(np.searchsorted(ends, (ends[k - 1] if k else 0) + _PAIR_CHUNK, "right"))
+        stop = max(stop, k + 1)
+        c = counts[k:stop]
+        total = int(c.sum())
+        if total:
+            starts = np.cumsum(c) - c
+            offs = np.arange(total, dtype=np.int64) - np.repeat(starts, c)
+            yield np.repeat(owner[k:stop], c), partner[np.repeat(lo[k:stop], c) + offs]
+        k = stop
+
+
+def _candidate_pairs(xyxy: np.ndarray, wk: Sequence[int], cl: Sequence[int], threshold: float
+                     ) -> list[tuple[int, int]]:
+    """Pairs ``(i, j)``, ``i < j``, of boxes of the same class from different workers with IoU >= ``threshold``,
+    best IoU first (ties in ``(i, j)`` order), found by label and space: for each class and pair of workers, a
+    sort along x gives the boxes that can overlap at all, and those are checked in chunks.
+
+    Bounded: more than :data:`MAX_SWEPT_PAIRS` x-overlapping pairs, or more than :data:`MAX_CANDIDATE_PAIRS`
+    matching pairs, raise :class:`LabelError` (this image fails, alone) instead of holding the engine for
+    minutes and gigabytes."""
     x0, y0, x1, y1 = xyxy[:, 0], xyxy[:, 1], xyxy[:, 2], xyxy[:, 3]
-    iw = np.minimum(x1[:, None], x1[None, :]) - np.maximum(x0[:, None], x0[None, :])
-    ih = np.minimum(y1[:, None], y1[None, :]) - np.maximum(y0[:, None], y0[None, :])
-    inter = np.clip(iw, 0.0, None) * np.clip(ih, 0.0, None)
     area = (x1 - x0) * (y1 - y0)
-    union = area[:, None] + area[None, :] - inter
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out = np.where(union > 0.0, inter / union, 0.0)
-    return out
-
-
-def _cluster(iou: np.ndarray, worker: np.ndarray, cls: np.ndarray, threshold: float) -> list[list[int]]:
-    """Average-linkage clustering under the one-box-per-worker constraint; returns groups of box indices."""
-    n = len(worker)
-    ok = (iou >= threshold) & (worker[:, None] != worker[None, :]) & (cls[:, None] == cls[None, :])
-    ii, jj = np.nonzero(np.triu(ok, 1))
-    if not len(ii):
-        return [[i] for i in range(n)]
-    order = np.argsort(-iou[ii, jj], kind="stable")
-    rows: list[list[float]] = []
-
-    def pair_iou(x: int, y: int) -> float:
-        if not rows:
-            rows.extend(iou.tolist())
-        return float(rows[x][y])
-
-    return _merge(n, zip(ii[order].tolist(), jj[order].tolist(), strict=True), worker.tolist(), pair_iou, threshold)
+    members: dict[tuple[int, int], list[int]] = {}
+    for i, (c, w) in enumerate(zip(cl, wk, strict=True)):
+        members.setdefault((c, w), []).append(i)
+    by_key: dict[tuple[int, int], np.ndarray] = {}
+    for key, idx in members.items():  # each worker's boxes of each class, sorted along x
+        ia = np.array(idx, dtype=np.int64)
+        by_key[key] = ia[np.argsort(x0[ia], kind="stable")]
+    sweeps = []
+    swept = 0
+    keys = sorted(by_key)
+    for n, (c, w) in enumerate(keys):
+        for c2, w2 in keys[n + 1:]:
+            if c2 != c:
+                break
+            ia, ib = by_key[(c, w)], by_key[(c2, w2)]
+            lo1, hi1, lo2, hi2 = _x_overlaps(x0, x1, ia, ib)
+            swept += int((hi1 - lo1).sum() + (hi2 - lo2).sum())
+            if swept > MAX_SWEPT_PAIRS:
+                raise LabelError(f"more than {MAX_SWEPT_PAIRS} pairs of boxes from different workers overlap along "
+                                 "x in this image; it is not consolidated", field="worker_answers")
+            sweeps.append((ia, ib, lo1, hi1))
+            sweeps.append((ib, ia, lo2, hi2))
+    found_i, found_j, found_v = [], [], []
+    kept = 0
+    for owner, partner, lo, hi in sweeps:
+        for a, b in _expand(owner, lo, hi, partner):
+            iw = np.minimum(x1[a], x1[b]) - np.maximum(x0[a], x0[b])
+            ih = np.minimum(y1[a], y1[b]) - np.maximum(y0[a], y0[b])
+            ok = (iw > 0) & (ih > 0)
+            a, b, iw, ih = a[ok], b[ok], iw[ok], ih[ok]
+            inter = iw * ih
+            union = area[a] + area[b] - inter
+            with np.errstate(divide="ignore", invalid="ignore"):
+                v = np.where(union > 0.0, inter / union, 0.0)
+            keep = v >= threshold
+            kept += int(keep.sum())
+            if kept > MAX_CANDIDATE_PAIRS:
+                raise LabelError(f"more than {MAX_CANDIDATE_PAIRS} pairs of boxes from different workers match "
+                                 "in this image; it is not consolidated", field="worker_answers")
+            found_i.append(np.minimum(a, b)[keep])
+            found_j.append(np.maximum(a, b)[keep])
+            found_v.append(v[keep])
+    if not found_i:
+        return []
+    ii, jj, vv = np.concatenate(found_i), np.concatenate(found_j), np.concatenate(found_v)
+    order = np.lexsort((jj, ii, -vv))
+    return list(zip(ii[order].tolist(), jj[order].tolist(), strict=True))
 
 
 def _merge(n: int, pairs: Iterable[tuple[int, int]], wk: Sequence[int], pair_iou: Callable[[int, int], float],
@@ -212,24 +236,27 @@ def _merge(n: int, pairs: Iterable[tuple[int, int]], wk: Sequence[int], pair_iou
 
 
 _NUMBER = (int, float)
+_HI = MAX_COORDINATE
 
 
 def _collect(worker_answers: Sequence[Mapping[str, Any]], class_of: Mapping[str, int], labels: Sequence[str]
              ) -> tuple[list[list[float]], list[int], list[int], list[tuple[int, int]], list[tuple[int, int]]]:
     """Boxes of all answers as corner rows + worker / class / (worker, box) source, and the image sizes seen.
 
-    The fast path reads well-formed answers directly; anything unusual is handed to :func:`parse_answer`,
-    which raises the precise error (or accepts it)."""
+    The fast path reads well-formed answers directly (numbers within ``±MAX_COORDINATE``: NaN fails the
+    comparison); anything unusual is handed to :func:`parse_answer`, which raises the precise error (or
+    accepts it)."""
     rows: list[list[float]] = []
     wk: list[int] = []
     cl: list[int] = []
     src: list[tuple[int, int]] = []
     sizes: list[tuple[int, int]] = []
+    hi = _HI
     for w, answer in enumerate(worker_answers):
         where = f"worker_answers[{w}]"
         fast = False
         if isinstance(answer, Mapping):
-            ans = _unwrap(answer)
+            ans = bounding_box_element(answer) or answer
             raw = ans.get("boundingBoxes")
             props = ans.get("inputImageProperties")
             fast = isinstance(raw, list)
@@ -242,17 +269,18 @@ def _collect(worker_answers: Sequence[Mapping[str, Any]], class_of: Mapping[str,
                     fast = False
                     break
                 if not (type(x) in _NUMBER and type(y) in _NUMBER and type(bw) in _NUMBER
-                        and type(bh) in _NUMBER and type(label) is str):
+                        and type(bh) in _NUMBER and type(label) is str
+                        and -hi <= x <= hi and -hi <= y <= hi and -hi <= bw <= hi and -hi <= bh <= hi):
                     fast = False
                     break
                 got.append((j, [x, y, x + bw, y + bh], class_of.get(label, -1), label))
             if fast:
-                if isinstance(props, Mapping) and type(props.get("width")) in _NUMBER \
-                        and type(props.get("height")) in _NUMBER:
-                    if props["width"] > 0 and props["height"] > 0:
-                        sizes.append((round(props["width"]), round(props["height"])))
+                pw, ph = (props.get("width"), props.get("height")) if isinstance(props, Mapping) else (None, None)
+                if type(pw) in _NUMBER and type(ph) in _NUMBER and -hi <= pw <= hi and -hi <= ph <= hi:  # type: ignore[operator]
+                    if pw > 0 and ph > 0:  # type: ignore[operator]
+                        sizes.append((round(pw), round(ph)))  # type: ignore[arg-type]
                 elif props is not None:
-                    parse_answer(answer, where)  # raises the precise error, or accepts it
+                    fast = False  # parse_answer raises the precise error, or accepts it
         if not fast:
             boxes, size = parse_answer(answer, where)
             if size is not None:
@@ -264,8 +292,6 @@ def _collect(worker_answers: Sequence[Mapping[str, Any]], class_of: Mapping[str,
                 raise LabelError(f"label {label!r} is not one of the job's labels {list(labels)}",
                                  field=f"{where}.boundingBoxes[{j}].label")
             if row[2] <= row[0] or row[3] <= row[1]:
-                if not (math.isfinite(row[2] - row[0]) and math.isfinite(row[3] - row[1])):
-                    parse_answer(answer, where)
                 continue  # a degenerate box (a click, not a drag) carries no area to match or average
             rows.append(row)
             wk.append(w)
@@ -320,7 +346,7 @@ def _finish(groups: list[list[int]], rows: list[list[float]], cl: list[int], n_w
 
 def _groups_py(rows: list[list[float]], wk: list[int], cl: list[int], n_workers: int, quorum: int,
                threshold: float, size_wh: tuple[int, int] | None) -> list[_Kept]:
-    """The pure-Python engine: the same clustering as :func:`_cluster` without numpy."""
+    """The pure-Python engine for small images: every pair, the same clustering as :func:`_groups_np`."""
     n = len(rows)
     if n_workers == 1:
         groups = [[i] for i in range(n)] if quorum <= 1 else []
@@ -361,7 +387,9 @@ def _groups_np(rows: list[list[float]], wk: list[int], cl: list[int], n_workers:
     if n_workers == 1:
         groups = [[i] for i in range(len(rows))]
     else:
-        groups = _cluster(_iou_matrix(xyxy), np.array(wk, dtype=np.int64), np.array(cl, dtype=np.int64), threshold)
+        pairs = _candidate_pairs(xyxy, wk, cl, threshold)
+        groups = _merge(len(rows), pairs, wk, lambda x, y: _pair_iou(rows, x, y), threshold) if pairs \
+            else [[i] for i in range(len(rows))]
     groups = [g for g in groups if len(g) >= quorum]
     if not groups:
         return []
@@ -420,10 +448,6 @@ def consolidate_bounding_boxes(worker_answers: Sequence[Mapping[str, Any]], labe
     objects: list[dict[str, float]] = []
     members_out: list[list[tuple[int, int]]] = []
     if rows:
-        if not math.isfinite(sum(map(sum, rows))) and not all(math.isfinite(v) for r in rows for v in r):
-            bad = next(k for k, r in enumerate(rows) if not all(math.isfinite(v) for v in r))
-            w, _ = src[bad]
-            parse_answer(worker_answers[w], f"worker_answers[{w}]")  # raises naming the field
         engine = _groups_py if len(rows) <= SMALL_IMAGE_BOXES else _groups_np
         kept = engine(rows, wk, cl, n_workers, quorum, iou_threshold, size_wh)
         kept.sort(key=lambda k: (k[0], k[2], k[1], k[3], k[4]))

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gtlabel.errors import NotFound, StorageError
+from gtlabel.formats import strict_json
 from gtlabel.formats.ground_truth import bare_job_name
 from gtlabel.progress import AmountColumn
 from gtlabel.quality.identities import job_pools, lookup_client, lookup_usernames
@@ -54,7 +55,7 @@ class QualityReport:
     thumbnails: dict[str, bytes] = field(default_factory=dict)  # source_ref -> PNG
 
     def json_bytes(self) -> bytes:
-        return orjson.dumps(self.data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
+        return strict_json.dumps(self.data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS)
 
 
 # ============================================================================================ pure: data

@@ -42,7 +42,8 @@ import numpy as np
 import orjson
 
 from gtlabel.errors import InputError
-from gtlabel.quality.consolidate import AnswerBox, parse_answer
+from gtlabel.formats import strict_json
+from gtlabel.formats.answers import AnswerBox, parse_answer
 
 if TYPE_CHECKING:
     from gtlabel.manifests import OutputRecord
@@ -526,5 +527,5 @@ def compute_worker_metrics(answers: Iterable[WorkerAnswer], records: Iterable[Ou
 
 def report_json(report: WorkerReport) -> bytes:
     """The report as indented JSON bytes (stable key order)."""
-    return orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+    return strict_json.dumps(report.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
 

@@ -97,7 +97,7 @@ class Jobs:
             if self.status(name) is JobStatus.INITIALIZING:
                 self.set_status(name, JobStatus.IN_PROGRESS, now=now)
             con.execute("UPDATE jobs SET modified=?, labels=?, template=?, n_objects=? WHERE name_lower=?",
-                        (now, json.dumps(labels), template, n_objects, name.lower()))
+                        (now, json.dumps(labels, allow_nan=False), template, n_objects, name.lower()))
 
     def set_iteration(self, name: str, iteration: int, *, now: float) -> None:
         with self.db.tx() as con:

@@ -84,7 +84,7 @@ class JobRequest:
         return JobRequest.parse(json.loads(text))
 
     def to_json(self) -> str:
-        return json.dumps(self.raw)
+        return json.dumps(self.raw, allow_nan=False)
 
 
 @dataclass(frozen=True)

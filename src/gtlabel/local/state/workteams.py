@@ -45,14 +45,14 @@ class Workteams:
         with self.db.tx() as con:
             con.execute("INSERT INTO workteams (name, arn, description, members, extra, created, updated) "
                         "VALUES (?,?,?,?,?,?,?)",
-                        (team.name, team.arn, team.description, json.dumps(team.members), json.dumps(team.extra),
+                        (team.name, team.arn, team.description, json.dumps(team.members, allow_nan=False), json.dumps(team.extra, allow_nan=False),
                          team.created, team.updated))
 
     def update(self, name: str, *, members: list[Any], description: str, extra: dict[str, Any],
                updated: float) -> None:
         with self.db.tx() as con:
             con.execute("UPDATE workteams SET members=?, description=?, extra=?, updated=? WHERE name=?",
-                        (json.dumps(members), description, json.dumps(extra), updated, name))
+                        (json.dumps(members, allow_nan=False), description, json.dumps(extra, allow_nan=False), updated, name))
 
     def delete(self, name: str) -> None:
         with self.db.tx() as con:

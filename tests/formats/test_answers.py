@@ -1,0 +1,144 @@
+"""gtlabel.formats.answers: one worker answer checked against its job before it is stored (pure)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from gtlabel.errors import LabelError
+from gtlabel.formats.answers import (
+    DEFAULT_MAX_BOXES,
+    MAX_COORDINATE,
+    AnswerLimits,
+    bounding_box_element,
+    check_answer,
+    load_answer,
+    parse_answer,
+)
+
+LABELS = ["drone", "vehicle"]
+BOX = {"label": "drone", "left": 10, "top": 12, "width": 20, "height": 8}
+
+
+def answer(*boxes: dict[str, Any], props: Any = None, **extra: Any) -> dict[str, Any]:
+    el: dict[str, Any] = {"boundingBoxes": list(boxes),
+                          "inputImageProperties": props if props is not None else {"width": 64, "height": 48}}
+    el.update(extra)
+    return {"boundingBox": el}
+
+
+def nested(depth: int) -> Any:
+    value: Any = 1
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def test_well_formed_answers_pass() -> None:
+    check_answer(answer(BOX, dict(BOX, label="vehicle", left=0.5)), labels=LABELS, bounding_box=True)
+    check_answer(answer(), labels=LABELS, bounding_box=True)  # nothing in the image
+    check_answer({"boundingBox": {"boundingBoxes": []}}, labels=LABELS, bounding_box=True)  # no image properties
+    check_answer(answer(BOX, initialValueModified=True), labels=LABELS, bounding_box=True)  # adjustment jobs
+    check_answer(answer(dict(BOX, width=0)), labels=LABELS, bounding_box=True)  # a click is harmless
+    # a verification / custom answer is not a box answer: only the generic checks apply
+    check_answer({"verify": {"label": "good", "comment": "ok"}}, labels=LABELS)
+
+
+HOSTILE: list[tuple[str, dict[str, Any], str, str]] = [
+    ("400-digit integer", answer(dict(BOX, left=10**400)), "boundingBox.boundingBoxes[0].left", "digits"),
+    ("1e308 + 1e308", answer(dict(BOX, left=1e308, width=1e308)), "boundingBoxes[0].left", "from -1e+08 to 1e+08"),
+    ("NaN", answer(dict(BOX, top=float("nan"))), "boundingBoxes[0].top", "finite"),
+    ("Infinity", answer(dict(BOX, height=float("inf"))), "boundingBoxes[0].height", "finite"),
+    ("string number", answer(dict(BOX, left="10")), "boundingBoxes[0].left", "expected a number"),
+    ("boolean", answer(dict(BOX, width=True)), "boundingBoxes[0].width", "expected a number"),
+    ("negative width", answer(dict(BOX, width=-5)), "boundingBoxes[0].width", "from 0 to"),
+    ("missing field", answer({"label": "drone", "left": 1, "top": 1, "width": 2}), "boundingBoxes[0].height",
+     "expected a number"),
+    ("unknown label", answer(dict(BOX, label="tank")), "boundingBoxes[0].label", "not one of the job's labels"),
+    ("label not a string", answer(dict(BOX, label=["drone"])), "boundingBoxes[0].label", "label string"),
+    ("box not an object", answer("drone"), "boundingBoxes[0]", "box object"),  # type: ignore[arg-type]
+    ("boxes not a list", {"boundingBox": {"boundingBoxes": {"0": BOX}}}, "boundingBox.boundingBoxes", "list"),
+    ("NaN image width", answer(BOX, props={"width": float("nan"), "height": 48}),
+     "inputImageProperties.width", "finite"),
+    ("zero image height", answer(BOX, props={"width": 64, "height": 0}), "inputImageProperties.height",
+     "positive"),
+    ("negative image width", answer(BOX, props={"width": -64, "height": 48}), "inputImageProperties.width",
+     "from 0 to"),
+    ("huge image", answer(BOX, props={"width": 1e12, "height": 48}), "inputImageProperties.width", "from 0 to"),
+    ("image properties not an object", answer(BOX, props=[64, 48]), "inputImageProperties", "object"),
+    ("no crowd-bounding-box result", {"boundingBox": {"boxes": [BOX]}}, "answer", "no crowd-bounding-box"),
+    ("70,000 boxes", answer(*[BOX] * 70_000), "boundingBox.boundingBoxes", f"at most {DEFAULT_MAX_BOXES}"),
+    ("deep nesting", answer(BOX, junk=nested(100)), "answer", "deeper than 32"),
+    ("NaN elsewhere", answer(BOX, junk={"x": float("nan")}), "boundingBox.junk.x", "finite"),
+    ("long integer elsewhere", {**answer(BOX), "other": 2**64}, "answer.other", "digits"),
+]
+
+
+@pytest.mark.parametrize(("case", "value", "field", "message"), HOSTILE, ids=[h[0] for h in HOSTILE])
+def test_hostile_answers_are_refused_naming_the_field(case: str, value: dict[str, Any], field: str,
+                                                      message: str) -> None:
+    with pytest.raises(LabelError) as ei:
+        check_answer(value, labels=LABELS, bounding_box=True)
+    assert ei.value.field is not None and ei.value.field.endswith(field), ei.value.field
+    assert message in ei.value.reason
+
+
+def test_the_box_cap_is_configurable() -> None:
+    five = answer(*[BOX] * 5)
+    check_answer(five, labels=LABELS, bounding_box=True, limits=AnswerLimits(max_boxes=5))
+    with pytest.raises(LabelError, match="6 boxes in one answer; at most 5"):
+        check_answer(answer(*[BOX] * 6), labels=LABELS, bounding_box=True, limits=AnswerLimits(max_boxes=5))
+    with pytest.raises(ValueError):
+        AnswerLimits(max_boxes=0)
+
+
+def test_every_box_element_is_checked() -> None:
+    two = {"boundingBox": {"boundingBoxes": [BOX]}, "second": {"boundingBoxes": [dict(BOX, label="tank")]}}
+    with pytest.raises(LabelError) as ei:
+        check_answer(two, labels=LABELS, bounding_box=True)
+    assert ei.value.field == "answer.second.boundingBoxes[0].label"
+    assert bounding_box_element(two) == two["boundingBox"]
+    assert bounding_box_element({"boundingBoxes": []}) == {"boundingBoxes": []}
+    assert bounding_box_element({"other": 1}) is None
+
+
+def test_generic_checks_apply_to_every_job_kind() -> None:
+    with pytest.raises(LabelError, match="finite"):
+        check_answer({"verify": {"label": "good", "score": float("inf")}})
+    with pytest.raises(LabelError, match="deeper"):
+        check_answer({"verify": nested(40)})
+
+
+RAW: list[tuple[str, bytes, str]] = [
+    ("bare NaN", b'{"boundingBox": {"boundingBoxes": [{"label": "drone", "left": NaN}]}}', "not valid JSON"),
+    ("bare Infinity", b'{"a": Infinity}', "not valid JSON"),
+    ("overflowing number", b'{"a": 1e400}', "not valid JSON"),
+    ("400-digit integer", b'{"a": ' + b"9" * 400 + b"}", "not valid JSON"),
+    ("100,000 nested lists", b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "not valid JSON"),
+    ("not JSON", b"{oops", "not valid JSON"),
+    ("a list", b"[1, 2]", "must be a JSON object"),
+    ("a string", b'"x"', "must be a JSON object"),
+    ("nested 40 deep", b'{"a": ' + b"[" * 40 + b"]" * 40 + b"}", "deeper than 32"),
+    ("20-digit integer", b'{"a": 12345678901234567890}', "digits"),
+]
+
+
+@pytest.mark.parametrize(("case", "raw", "message"), RAW, ids=[r[0] for r in RAW])
+def test_load_answer_is_strict_json(case: str, raw: bytes, message: str) -> None:
+    with pytest.raises(LabelError, match=message):
+        load_answer(raw)
+
+
+def test_load_answer_returns_the_object() -> None:
+    assert load_answer(b'{"boundingBox": {"boundingBoxes": [], "inputImageProperties": {"width": 4, "height": 3}}}') \
+        == {"boundingBox": {"boundingBoxes": [], "inputImageProperties": {"width": 4, "height": 3}}}
+
+
+def test_parse_answer_refuses_out_of_range_numbers_as_label_errors() -> None:
+    boxes, size = parse_answer(answer(BOX))
+    assert [b.label for b in boxes] == ["drone"] and size == (64, 48)
+    for bad in (10**400, 1e308, -MAX_COORDINATE * 2, float("nan")):
+        with pytest.raises(LabelError) as ei:  # never OverflowError / a silent inf
+            parse_answer(answer(dict(BOX, left=bad)), "w")
+        assert ei.value.field == "w.boundingBoxes[0].left"
