@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from gtlabel.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
+    from gtlabel.formats.ground_truth import OutputRecord
     from gtlabel.jobs.build import BuiltJob
     from gtlabel.jobs.spec import JobSpec
-    from gtlabel.manifests import OutputRecord
     from gtlabel.quality.validate import ValidationReport
 
 __all__ = ["AuditItem", "AuditResult", "audit", "audit_job_spec", "prepare_audit_job", "select_sample",

@@ -37,7 +37,7 @@ from gtlabel.settings import get_settings
 if TYPE_CHECKING:
     from PIL import Image
 
-    from gtlabel.manifests import OutputRecord
+    from gtlabel.formats.ground_truth import OutputRecord
 
 __all__ = ["QualityReport", "build_report", "render_html", "write_report"]
 

@@ -1,6 +1,6 @@
 """Dataset validation of consolidated bounding-box labels, per image and for the whole set.
 
-Works from output-manifest records (:class:`gtlabel.manifests.OutputRecord`), optionally with the number of
+Works from output-manifest records (:class:`gtlabel.formats.ground_truth.OutputRecord`), optionally with the number of
 workers who answered each image (from :mod:`gtlabel.quality.workers`). Every :class:`Finding` names the image
 (``source_ref``, manifest file and line) and, for box findings, the box index in the line's ``annotations``.
 
@@ -41,7 +41,7 @@ from gtlabel.formats.yolo import MIN_IMAGE_PX, ULTRALYTICS_IMG_FORMATS
 from gtlabel.quality.workers import robust_z
 
 if TYPE_CHECKING:
-    from gtlabel.manifests import OutputRecord
+    from gtlabel.formats.ground_truth import OutputRecord
 
 __all__ = ["ClassStats", "Finding", "ImageSummary", "ValidationConfig", "ValidationReport", "validate_records"]
 

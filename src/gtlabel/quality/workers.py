@@ -46,7 +46,7 @@ from gtlabel.formats import strict_json
 from gtlabel.formats.answers import AnswerBox, parse_answer
 
 if TYPE_CHECKING:
-    from gtlabel.manifests import OutputRecord
+    from gtlabel.formats.ground_truth import OutputRecord
 
 __all__ = [
     "ClassAgreement",
@@ -431,7 +431,7 @@ def compute_worker_metrics(answers: Iterable[WorkerAnswer], records: Iterable[Ou
                            min_iou: float = 0.5, min_mad: float = 0.02) -> WorkerReport:
     """Per-worker metrics (see the module docstring).
 
-    ``records``: the consolidated output manifest (:class:`gtlabel.manifests.OutputRecord` s); ``truth``:
+    ``records``: the consolidated output manifest (:class:`gtlabel.formats.ground_truth.OutputRecord` s); ``truth``:
     optional reference records for gold-standard images (same format, joined by ``source_ref``);
     ``class_names``: the job's id -> name map, used where a line's ``class-map`` lacks an id.
     """
