@@ -1,4 +1,4 @@
-"""Benchmark: Ground Truth output manifest -> YOLO label files (gtlabel.yolo), beside a floor.
+"""Benchmark: Ground Truth output manifest -> YOLO label files (gtlabel.convert), beside a floor.
 
     .venv/bin/python bench/bench_convert.py                      # 100,000 images (~650,000 boxes) + memory check
     .venv/bin/python bench/bench_convert.py --images 20000 --mem-large 100000   # a quick run while developing
@@ -79,6 +79,14 @@ def gen_manifest(path: Path, n: int, seed: int = 0) -> int:
     return boxes_total
 
 
+def default_lanes(manifest: str) -> int:
+    """How many processes gtlabel's default uses for this manifest."""
+    from gtlabel.convert.pool import lanes_for
+    from gtlabel.settings import get_settings
+
+    return lanes_for(manifest, get_settings().convert_processes)
+
+
 def settle() -> None:
     """Before each timed run: write back what earlier runs left dirty, so no run pays for another's writes."""
     os.sync()
@@ -86,7 +94,7 @@ def settle() -> None:
 
 
 def run_gtlabel(manifest: Path, out: Path, processes: int | None = None) -> tuple[float, object]:
-    from gtlabel.yolo import convert_ground_truth_to_yolo
+    from gtlabel.convert import convert_ground_truth_to_yolo
 
     if out.exists():
         shutil.rmtree(out)
@@ -124,7 +132,7 @@ def run_floor(manifest: Path, out: Path, labels: list[tuple[str, bytes]]) -> flo
 
 def child(manifest: str, out: str) -> None:
     """Run one conversion in this (fresh) process and print the peak RSS."""
-    from gtlabel.yolo import _lanes_for, convert_ground_truth_to_yolo
+    from gtlabel.convert import convert_ground_truth_to_yolo
 
     base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     rep = convert_ground_truth_to_yolo(manifest, out, NAMES, exif="ignore", copy_images=False,
@@ -132,7 +140,7 @@ def child(manifest: str, out: str) -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest worker process
     print(json.dumps({"peak_rss_mb": peak / 1024, "after_import_mb": base / 1024, "images": rep.images,
-                      "worker_peak_rss_mb": workers / 1024, "processes": _lanes_for(manifest, None)}))
+                      "worker_peak_rss_mb": workers / 1024, "processes": default_lanes(manifest)}))
 
 
 def measure_rss(tmp: Path, n: int) -> dict[str, float]:
@@ -170,9 +178,7 @@ def main() -> None:
         boxes = gen_manifest(manifest, args.images)
         print(f"generated {args.images} lines, {boxes} boxes, {manifest.stat().st_size / 1e6:.0f} MB "
               f"in {time.perf_counter() - t0:.1f}s", file=sys.stderr)
-        from gtlabel.yolo import _lanes_for
-
-        lanes = _lanes_for(str(manifest), None)
+        lanes = default_lanes(str(manifest))
         ours: list[float] = []
         single: list[float] = []
         floor: list[float] = []

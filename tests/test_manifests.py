@@ -291,7 +291,7 @@ def test_local_folder_to_s3_manifest_is_refused(tmp_path: Path, bucket: str) -> 
 def test_custom_workflow_line_without_a_label_is_no_label(tmp_path: Path) -> None:
     """A custom workflow without a post-annotation Lambda writes ``<attr>: {}`` with groundTruth/custom metadata
     (reference 3.2): read as a line with no label (the converter skips and counts it), not as a broken line."""
-    from gtlabel.yolo import convert_ground_truth_to_yolo
+    from gtlabel.convert import convert_ground_truth_to_yolo
 
     line = {"source-ref": "s3://b/a.jpg", "c": {}, "c-metadata": {
         "type": "groundTruth/custom", "job_name": "labeling-job/custom-1", "creation_date": "2026-11-25T05:00:00",

@@ -25,7 +25,7 @@ def test_every_export_resolves() -> None:
 
 
 def test_import_is_light() -> None:
-    code = ("import sys, gtlabel, gtlabel.ground_truth_utils, gtlabel.yolo, gtlabel.jobs.validate, gtlabel.cli;"
+    code = ("import sys, gtlabel, gtlabel.ground_truth_utils, gtlabel.convert.run, gtlabel.jobs.validate, gtlabel.cli;"
             "heavy = [m for m in ('ultralytics', 'torch', 'sagemaker', 'playwright', 'moto', 'matplotlib')"
             " if m in sys.modules]; print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -60,8 +60,11 @@ def clip_box(left: float, top: float, width: float, height: float,
              img_w: float, img_h: float) -> tuple[float, float, float, float] | None:
     """Clip a pixel box to ``[0, img_w] x [0, img_h]``; ``None`` when nothing of it is left (zero area).
 
-    A negative width or height counts as an empty box (callers that treat it as an error check first).
+    A box inside the image comes back as it is (no arithmetic on it). A negative width or height counts as an
+    empty box (callers that treat it as an error check first).
     """
+    if left >= 0.0 and top >= 0.0 and left + width <= img_w and top + height <= img_h:
+        return (left, top, width, height) if width > 0.0 and height > 0.0 else None
     x0 = left if left > 0.0 else 0.0
     y0 = top if top > 0.0 else 0.0
     x1 = left + width

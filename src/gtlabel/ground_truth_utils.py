@@ -15,7 +15,7 @@ boto3.client("sagemaker").create_labeling_job(**cfg)
 workteam, estimates the cost and refuses over ``max_budget_usd`` (:class:`~gtlabel.errors.BudgetExceeded`),
 validates the request offline (every problem at once), checks the job name is free, writes the label
 category config and worker template next to the job, and returns the ``CreateLabelingJob`` kwargs.
-:func:`convert_ground_truth_to_yolo` is :func:`gtlabel.yolo.convert_ground_truth_to_yolo` (imported lazily).
+:func:`convert_ground_truth_to_yolo` is :func:`gtlabel.convert.convert_ground_truth_to_yolo`.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from gtlabel import storage
+from gtlabel.convert import run
 from gtlabel.errors import ConfigError, GtlabelError, ValidationFailed
 from gtlabel.jobs.workforce import check_public_price
 
@@ -221,7 +222,5 @@ def create_labeling_job_config(
 def convert_ground_truth_to_yolo(
     input_manifest: Any, output_directory: Any, class_mapping: Any = None, **kwargs: Any
 ) -> Any:
-    """The seed's converter: :func:`gtlabel.yolo.convert_ground_truth_to_yolo` (imported on first use)."""
-    from gtlabel import yolo
-
-    return yolo.convert_ground_truth_to_yolo(input_manifest, output_directory, class_mapping, **kwargs)
+    """The seed's converter: :func:`gtlabel.convert.convert_ground_truth_to_yolo`."""
+    return run.convert_ground_truth_to_yolo(input_manifest, output_directory, class_mapping, **kwargs)

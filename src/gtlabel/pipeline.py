@@ -271,7 +271,7 @@ def _convert_step(config: PipelineConfig, p: _Parameters, session: Any) -> Any:
                         base_job_name="gtlabel-convert")
     return ProcessingStep(
         name=STEP_NAMES["convert"],
-        description="Ground Truth output manifest -> YOLO11 dataset (gtlabel.yolo.convert_ground_truth_to_yolo)",
+        description="Ground Truth output manifest -> YOLO11 dataset (gtlabel.convert.convert_ground_truth_to_yolo)",
         step_args=convert.run(
             inputs=[ProcessingInput(source=p.manifest, destination=f"{_PROC}/input/manifest",
                                     input_name="manifest", s3_data_type="S3Prefix")],

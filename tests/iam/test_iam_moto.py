@@ -116,9 +116,9 @@ def test_data_scientist_workflow_calls_succeed(world: dict[str, Any], as_data_sc
     storage.copy(f"{base}/{IN}/images/a.jpg", f"{base}/{OUT}/datasets/v1/images/train/a.jpg")
     assert storage.copy_many([(f"{base}/{IN}/images/a.jpg", f"{base}/{OUT}/datasets/v1/images/val/a.jpg")]) == 1
     # the workflow's own entry points, as this user: input manifest, the job's files, a dataset on S3
+    from gtlabel.convert import convert_ground_truth_to_yolo
     from gtlabel.ground_truth_utils import build_labeling_job
     from gtlabel.jobs.validate import bucket_region
-    from gtlabel.yolo import convert_ground_truth_to_yolo
 
     assert bucket_region(BUCKET) is not None  # GetBucketLocation: the cross-region check is not skipped
     built = build_labeling_job("proof-job", f"{base}/{IN}/images/", f"{base}/{OUT}/", labels=["car"],

@@ -35,7 +35,7 @@ class Img:
 def build_dataset(root: str, src_root: str, images: list[Img], *, names: list[str] | None = None,
                   settings: dict[str, Any] | None = None, quality: dict[str, Any] | None = None,
                   jobs: list[str] | None = None) -> str:
-    """Write source images under ``src_root`` and a dataset under ``root`` the way gtlabel.yolo does:
+    """Write source images under ``src_root`` and a dataset under ``root`` the way gtlabel.convert does:
     images/, labels/, lineage.json (version from the same payload), then data.yaml. Returns the version."""
     names = names or ["car", "person"]
     settings = settings or SETTINGS

@@ -1,4 +1,4 @@
-"""gtlabel.lineage on datasets written by the real converter (gtlabel.yolo.convert_ground_truth_to_yolo),
+"""gtlabel.lineage on datasets written by the real converter (gtlabel.convert.convert_ground_truth_to_yolo),
 on local disk and on S3 (moto): show, verify (clean and tampered), diff, and the recomputed version id."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from gtlabel import lineage, storage
 from gtlabel.cli import app
-from gtlabel.yolo import convert_ground_truth_to_yolo
+from gtlabel.convert import convert_ground_truth_to_yolo
 
 JOB = "labeling-job/drones-2026-11-25"
 
@@ -67,7 +67,7 @@ def test_real_dataset_show_and_verify(where: tuple[str, str]) -> None:
     rep = convert_ground_truth_to_yolo(manifest, root, ["car", "person"], progress=False)
     lin = lineage.load(root)
     assert lin.version == rep.version
-    assert lineage.recompute_version(lin) == rep.version  # the payload gtlabel.yolo hashes, rebuilt
+    assert lineage.recompute_version(lin) == rep.version  # the payload gtlabel.convert hashes, rebuilt
     ref = storage.join(src, "images", "img007.jpg")
     [rec] = lineage.find_images(lin, ref)
     p = lineage.provenance(lin, rec)

@@ -54,7 +54,7 @@ def convert(
     json_out: Annotated[bool, typer.Option("--json", help="Print the conversion report as JSON.")] = False,
 ) -> None:
     """Convert a Ground Truth bounding-box output manifest into images/, labels/, data.yaml, lineage.json."""
-    from gtlabel.yolo import convert_ground_truth_to_yolo
+    from gtlabel.convert import convert_ground_truth_to_yolo
 
     if classes is None and label_config is None:
         raise ConfigError("give the class names: --classes drone,vehicle,... or --label-config URI")

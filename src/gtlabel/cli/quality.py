@@ -23,8 +23,8 @@ def _class_names(labels: str | None, label_categories: str | None) -> list[str] 
         import orjson
 
         from gtlabel import storage
+        from gtlabel.convert.classes import label_config_names
         from gtlabel.errors import InputError
-        from gtlabel.yolo import label_config_names
 
         try:
             cfg = orjson.loads(storage.read_bytes(label_categories))

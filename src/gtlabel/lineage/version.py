@@ -35,7 +35,7 @@ def _unmoved(entry: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def recompute_version(lin: Lineage) -> str | None:
-    """The version id recomputed from the records, names and settings (the payload gtlabel.yolo hashes),
+    """The version id recomputed from the records, names and settings (the payload gtlabel.convert hashes),
     or ``None`` for a lineage format this module does not know."""
     if lin.head.get("format") != DATASET_FORMAT:
         return None

@@ -172,7 +172,7 @@ def resolve_dataset(dataset: str | os.PathLike[str], *, cache_dir: str | os.Path
 
 def lineage_ref(root: Path) -> dict[str, Any]:
     """The dataset version and lineage reference of a dataset folder (``lineage.json`` beside data.yaml,
-    written by :func:`gtlabel.yolo.convert_ground_truth_to_yolo`). ``version`` is ``None`` when absent."""
+    written by :func:`gtlabel.convert.convert_ground_truth_to_yolo`). ``version`` is ``None`` when absent."""
     path = root / "lineage.json"
     if not path.is_file():
         return {"version": None, "lineage": None}

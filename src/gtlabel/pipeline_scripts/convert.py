@@ -43,7 +43,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from gtlabel.yolo import convert_ground_truth_to_yolo
+    from gtlabel.convert import convert_ground_truth_to_yolo
 
     try:
         manifest = find_manifest(Path(args.manifest))

@@ -1,4 +1,4 @@
-"""gtlabel.yolo against a real S3 API (moto's server): S3 in/out, server-side copies, ranged EXIF reads,
+"""gtlabel.convert against a real S3 API (moto's server): S3 in/out, server-side copies, ranged EXIF reads,
 versions on S3, and the seed's example 2."""
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import boto3
 import orjson
 import pytest
 import yaml
+from convert_helpers import gt_line, jpeg_bytes, make_image, write_manifest
 
 from gtlabel import storage
+from gtlabel.convert import convert_ground_truth_to_yolo, pool
 from gtlabel.errors import DatasetExists, StorageError
-from gtlabel.yolo import convert_ground_truth_to_yolo
-from test_yolo_helpers import gt_line, jpeg_bytes, make_image, write_manifest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CLASSES = {"drone": 0, "vehicle": 1, "person": 2, "building": 3}
 
 
@@ -176,7 +176,7 @@ def test_seed_example_2_runs_against_the_s3_endpoint(s3: Any, s3_endpoint: str, 
     assert "from gtlabel.ground_truth_utils import convert_ground_truth_to_yolo" in example
     env = {**os.environ, "AWS_ENDPOINT_URL_S3": s3_endpoint, "GTLABEL_PROGRESS": "0"}
     for variant, code in (("as shipped", example),
-                          ("direct", example.replace("gtlabel.ground_truth_utils", "gtlabel.yolo"))):
+                          ("direct", example.replace("gtlabel.ground_truth_utils", "gtlabel.convert"))):
         cwd = tmp_path / variant.replace(" ", "-")
         cwd.mkdir()
         (cwd / "example.py").write_text(code)
@@ -194,10 +194,8 @@ def test_worker_processes_read_an_s3_manifest_and_s3_images(s3: Any, bucket: str
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """processes=3: the blocks of an S3 manifest go to worker processes, which read the S3 image headers
     (EXIF) themselves, through the same endpoint (the environment); the dataset is the one-process one."""
-    from gtlabel import convert_lanes
-
-    monkeypatch.setattr(convert_lanes, "BLOCK_BYTES", 1024)
-    monkeypatch.setattr(convert_lanes, "MAIN_LANE", False)  # every block to the workers
+    monkeypatch.setattr(pool, "BLOCK_BYTES", 1024)
+    monkeypatch.setattr(pool, "MAIN_LANE", False)  # every block to the workers
     manifest = s3_scene(s3, bucket, n=40)
     one = convert_ground_truth_to_yolo(manifest, tmp_path / "a", CLASSES, progress=False, processes=1)
     three = convert_ground_truth_to_yolo(manifest, tmp_path / "b", CLASSES, progress=False, processes=3)

@@ -6,9 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
+from convert_helpers import gt_line, make_image, write_manifest
 
-from gtlabel.yolo import convert_ground_truth_to_yolo
-from test_yolo_helpers import gt_line, make_image, write_manifest
+from gtlabel.convert import convert_ground_truth_to_yolo
 
 pytestmark = pytest.mark.train
 

@@ -1,4 +1,4 @@
-"""gtlabel.yolo on local files: formats (golden), classes, boxes, splits, names, EXIF, atomicity, versions."""
+"""gtlabel.convert on local files: formats (golden), classes, boxes, splits, names, EXIF, atomicity, versions."""
 
 from __future__ import annotations
 
@@ -9,20 +9,17 @@ from typing import Any
 import orjson
 import pytest
 import yaml
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from convert_helpers import ATTR, GT_ORDER, gt_line, make_image, siblings, tree_bytes, write_manifest
 
-from gtlabel.errors import ConfigError, DatasetExists, LabelError, ManifestError
-from gtlabel.lineage import version_id
-from gtlabel.yolo import (
-    check_label_text,
+from gtlabel.convert import (
     convert_ground_truth_to_yolo,
     dataset_name,
     preflight_dataset,
     resolve_class_names,
     split_for,
 )
-from test_yolo_helpers import ATTR, GT_ORDER, gt_line, make_image, siblings, tree_bytes, write_manifest
+from gtlabel.errors import ConfigError, DatasetExists, LabelError, ManifestError
+from gtlabel.lineage import version_id
 
 GOLDEN = Path(__file__).parent / "golden" / "yolo_basic"
 CLASSES = {"drone": 0, "vehicle": 1, "person": 2, "building": 3}
@@ -409,31 +406,3 @@ def test_a_repeated_source_ref_is_skipped_and_not_counted_in_the_classes(tmp_pat
     assert rep.images == 1 and rep.boxes_written == 2 and rep.skipped["duplicate source-ref"] == 1
     assert rep.class_counts["drone"] == 1 and rep.class_counts["person"] == 1
     assert sum(rep.class_counts.values()) == rep.boxes_written
-
-
-_coord = st.floats(-5000, 9000, allow_nan=False, allow_infinity=False)
-_extent = st.floats(0, 9000, allow_nan=False, allow_infinity=False)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.integers(10, 8000), st.integers(10, 8000),
-       st.lists(st.tuples(st.integers(0, 3), _coord, _coord, _extent, _extent), max_size=12))
-def test_every_row_the_converter_writes_passes_ultralytics_rules(fw: int, fh: int,
-                                                                 boxes: list[tuple[int, float, float, float, float]]
-                                                                 ) -> None:
-    """The pre-flight guarantee, by construction: whatever boxes a manifest holds (outside the image, huge,
-    zero-sized), the rows written are 5 columns, class < nc, coordinates in [0, 1]: Ultralytics drops nothing."""
-    from gtlabel.manifests import OutputBox, OutputRecord
-    from gtlabel.yolo import ConversionReport, _Ctx, _rows_for
-
-    rec = OutputRecord(file="m", line=1, source_ref="s3://b/a.jpg", label_attribute="b", image_size=(fw, fh, 3),
-                       boxes=[OutputBox(c, x, y, w, h, None) for c, x, y, w, h in boxes],
-                       class_map=dict(enumerate(CLASSES)), human_annotated=True, failure_reason=None,
-                       adjustment_status=None, job_name=None, creation_date=None, extra={})
-    ctx = _Ctx("m", list(CLASSES), {n: i for i, n in enumerate(CLASSES)}, {}, False, True,
-               ConversionReport("m", "o"), [0] * len(CLASSES))
-    rows, classes = _rows_for(rec, (fw, fh), ctx)
-    assert check_label_text("\n".join(rows) + "\n", len(CLASSES)) == []
-    assert len(rows) == len(classes) == len(set(rows))
-    rep = ctx.report
-    assert rep.boxes_in == len(boxes) == len(rows) + rep.boxes_zero_area + rep.boxes_duplicate

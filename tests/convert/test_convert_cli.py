@@ -6,10 +6,10 @@ from pathlib import Path
 
 import orjson
 import yaml
+from convert_helpers import gt_line, make_image, write_manifest
 from typer.testing import CliRunner
 
 from gtlabel.cli import Exit, app
-from test_yolo_helpers import gt_line, make_image, write_manifest
 
 runner = CliRunner()
 

@@ -1,8 +1,8 @@
 """Several processes converting one output manifest: ``convert_ground_truth_to_yolo(processes=N)``.
 
 The calling process reads the manifest in blocks of whole lines (:func:`gtlabel.storage.iter_line_blocks`)
-and hands each block to the next free *lane*: itself, or a worker process (``python -c "from
-gtlabel.convert_lanes import _worker_main; ..."``, fed over its stdin/stdout pipes). A lane converts its block
+and hands each block to the next free *lane*: itself, or a worker process (``python -P -c "from
+gtlabel.convert.pool import worker_main; ..."``, fed over its stdin/stdout pipes). A lane converts its block
 exactly as the one-process pass would (same parser, same rules, same label bytes), writes the label files into
 the shared staging folder, appends the lineage entries to a spool file of its own, and returns the block's
 counts. Those are added up in manifest order, so the report, the version id and lineage.json are those of one
@@ -29,10 +29,12 @@ import logging
 import os
 import pickle
 import shutil
+import signal
 import struct
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
@@ -40,56 +42,91 @@ from typing import IO, Any
 import orjson
 
 from gtlabel import storage
+from gtlabel.convert.lanes import Advance, Conflict, Lane, LaneSpec, PassState, remove_spool, spool_path
+from gtlabel.convert.report import ConversionReport
+from gtlabel.convert.rows import RowContext, records
 from gtlabel.errors import GtlabelError
-from gtlabel.manifests import detect_label_attributes
-from gtlabel.yolo import (
-    SPLITS,
-    ConversionReport,
-    _Conflict,
-    _Ctx,
-    _Lane,
-    _LaneSpec,
-    _merge_block,
-    _PassState,
-    _Progress,
-    _records,
-    _remove_spool,
-)
+from gtlabel.formats.ground_truth import detect_label_attributes
+from gtlabel.formats.yolo import SPLITS
 
-__all__ = ["BLOCK_BYTES", "parallel_pass"]
+__all__ = [
+    "BLOCK_BYTES",
+    "MAIN_LANE",
+    "PARALLEL_MIN_BYTES",
+    "WORKER_CMD",
+    "BlockResult",
+    "lanes_for",
+    "merge_block",
+    "parallel_pass",
+    "recv_frame",
+    "run_block",
+    "send_frame",
+    "worker_main",
+]
 
 log = logging.getLogger(__name__)
 
 #: bytes of manifest per block handed to a lane (~1,100 lines of a typical output manifest)
 BLOCK_BYTES = 1 << 20
+#: manifests from this size on are converted by several processes (when there are several CPUs)
+PARALLEL_MIN_BYTES = 16 << 20
 _IN_FLIGHT = 2  # blocks queued per worker, so that it never waits for the next one
 #: this process converts blocks too, from the start (while the workers import); tests turn it off to make
 #: the workers take every block they can
 MAIN_LANE = True
 _HEADER = struct.Struct(">Q")
-_WORKER_CMD = "from gtlabel.convert_lanes import _worker_main; raise SystemExit(_worker_main())"
+#: what a worker process runs (``python -P -c WORKER_CMD``)
+WORKER_CMD = "from gtlabel.convert.pool import worker_main; raise SystemExit(worker_main())"
+
+
+def lanes_for(manifest: str, processes: int) -> int:
+    """How many lanes (processes) convert this manifest: ``processes`` when >= 1; for 0 (automatic) one more
+    than the CPUs, at most 8, for a manifest of :data:`PARALLEL_MIN_BYTES` or more, else 1."""
+    if processes >= 1:
+        return processes
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    if cpus < 2:
+        return 1
+    try:
+        size = storage.head(manifest).size
+    except GtlabelError:
+        return 1  # the pass reports what is wrong with the manifest
+    # one lane more than CPUs: while a lane waits for the kernel (file creation), another computes
+    return min(cpus + 1, 8) if size is not None and size >= PARALLEL_MIN_BYTES else 1
+
+
+def merge_block(ctx: RowContext, state: PassState, report: ConversionReport, class_counts: Sequence[int],
+                part: PassState) -> None:
+    """Add one block's counts (converted in another lane) to the pass totals, in manifest order."""
+    ctx.report.merge(report)
+    for i, c in enumerate(class_counts):
+        ctx.class_counts[i] += c
+    state.merge(part)
 
 
 @dataclass
-class _BlockResult:
+class BlockResult:
     index: int
     lines: int
     report: ConversionReport | None = None
     class_counts: list[int] = field(default_factory=list)
-    state: _PassState | None = None
+    state: PassState | None = None
     error: BaseException | None = None
     redo: str | None = None  # why the pass must be redone in one process
 
 
 # --------------------------------------------------------------------------------------------------- frames
-def _send(fh: IO[bytes], obj: object) -> None:
+def send_frame(fh: IO[bytes], obj: object) -> None:
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     fh.write(_HEADER.pack(len(data)))
     fh.write(data)
     fh.flush()
 
 
-def _recv(fh: IO[bytes]) -> Any:
+def recv_frame(fh: IO[bytes]) -> Any:
     """The next frame, or ``None`` at the end of the stream."""
     head = fh.read(_HEADER.size)
     if len(head) < _HEADER.size:
@@ -102,17 +139,17 @@ def _recv(fh: IO[bytes]) -> Any:
 
 
 # ------------------------------------------------------------------------------------------------- one block
-def run_block(lane: _Lane, index: int, first: int, block: bytes) -> _BlockResult:
+def run_block(lane: Lane, index: int, first: int, block: bytes) -> BlockResult:
     """Convert one block in ``lane``; the result carries its counts, spool segment and error, if any."""
     spec = lane.spec
     ctx = spec.new_ctx()
-    state = _PassState()
-    res = _BlockResult(index, block.count(b"\n") + (not block.endswith(b"\n")))
+    state = PassState()
+    res = BlockResult(index, block.count(b"\n") + (not block.endswith(b"\n")))
     start = lane.spool.tell()
     try:
-        lane.run(_records(spec.manifest, spec.label_attribute, ctx, storage.block_lines(first, block)), ctx,
+        lane.run(records(spec.manifest, spec.label_attribute, ctx, storage.block_lines(first, block)), ctx,
                  state)
-    except _Conflict as exc:
+    except Conflict as exc:
         res.redo = f"source-ref {exc} is repeated"
     except Exception as exc:
         res.error = exc
@@ -122,7 +159,7 @@ def run_block(lane: _Lane, index: int, first: int, block: bytes) -> _BlockResult
     return res
 
 
-def _portable(res: _BlockResult) -> _BlockResult:
+def _portable(res: BlockResult) -> BlockResult:
     """``res`` with an error that cannot be pickled replaced by one that can (same type name and text)."""
     if res.error is not None:
         try:
@@ -136,7 +173,7 @@ def _portable(res: _BlockResult) -> _BlockResult:
 class _Worker:
     """One worker process and the two threads that feed it blocks and collect its results."""
 
-    def __init__(self, lane_no: int, spec: _LaneSpec, pass_: _Pass) -> None:
+    def __init__(self, lane_no: int, spec: LaneSpec, pass_: _Pass) -> None:
         self.lane_no, self.spec, self.pass_ = lane_no, spec, pass_
         self.proc: subprocess.Popen[bytes] | None = None
         self.ready = threading.Event()
@@ -147,19 +184,19 @@ class _Worker:
         self.threads: list[threading.Thread] = []
 
     def start(self) -> bool:
-        pkg_parent = str(Path(__file__).resolve().parent.parent)
+        pkg_parent = str(Path(__file__).resolve().parents[2])  # the folder that holds the gtlabel package
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (pkg_parent, os.environ.get("PYTHONPATH")) if p)}
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-P", "-c", _WORKER_CMD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                [sys.executable, "-P", "-c", WORKER_CMD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 env=env, close_fds=True)
         except OSError as exc:
             log.warning("conversion worker %d not started (%s): converting with fewer processes", self.lane_no, exc)
             return False
         assert self.proc.stdin is not None
         try:
-            _send(self.proc.stdin, (self.spec, self.lane_no))
+            send_frame(self.proc.stdin, (self.spec, self.lane_no))
         except OSError:
             return False
         self.threads = [threading.Thread(target=self._feed, name=f"gtlabel-lane{self.lane_no}-feed", daemon=True),
@@ -181,7 +218,7 @@ class _Worker:
                 with self.lock:
                     self.sent[job[0]] = None
                 try:
-                    _send(self.proc.stdin, job)
+                    send_frame(self.proc.stdin, job)
                 except OSError:
                     self.pass_.fail(f"conversion worker {self.lane_no} stopped taking blocks")
                     break
@@ -192,13 +229,13 @@ class _Worker:
     def _collect(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
         try:
-            hello = _recv(self.proc.stdout)
+            hello = recv_frame(self.proc.stdout)
             if hello != "ready":
                 log.warning("conversion worker %d did not start: converting with fewer processes", self.lane_no)
                 return
             self.ready.set()
             while True:
-                res = _recv(self.proc.stdout)
+                res = recv_frame(self.proc.stdout)
                 if res is None:
                     break
                 with self.lock:
@@ -243,19 +280,18 @@ class _Worker:
 class _Pass:
     """The block source and result sink that the lanes share."""
 
-    def __init__(self, manifest: str, prog: _Progress) -> None:
+    def __init__(self, manifest: str, advance: Advance) -> None:
         # a local manifest's MD5 (its lineage "etag"), from the bytes converted, instead of a second read
         self.md5 = None if storage.is_s3(manifest) else hashlib.md5(usedforsecurity=False)
         self.md5_hex: str | None = None
         self.blocks = enumerate(storage.iter_line_blocks(manifest, BLOCK_BYTES,
                                                          feed=self.md5.update if self.md5 else None))
         self.lock = threading.Lock()
-        self.results: dict[int, _BlockResult] = {}
+        self.results: dict[int, BlockResult] = {}
         self.stopped = threading.Event()
         self.redo: str | None = None
         self.read_error: BaseException | None = None
-        self.prog = prog
-        self.task = prog.add("converting")
+        self.advance = advance
 
     def take(self) -> tuple[int, int, bytes] | None:
         with self.lock:
@@ -274,14 +310,14 @@ class _Pass:
             index, (first, block) = nxt
             return index, first, block
 
-    def done(self, res: _BlockResult) -> None:
+    def done(self, res: BlockResult) -> None:
         with self.lock:
             self.results[res.index] = res
             if res.redo is not None and self.redo is None:
                 self.redo = res.redo
             if res.error is not None or res.redo is not None:
                 self.stopped.set()
-        self.prog.advance(self.task, res.lines)
+        self.advance(res.lines)
 
     def fail(self, why: str) -> None:
         with self.lock:
@@ -303,17 +339,18 @@ def _first_line_attribute(manifest: str) -> str | None:
     return None
 
 
-def parallel_pass(spec: _LaneSpec, ctx: _Ctx, staging: Path, lanes: int, prog: _Progress) -> _PassState | None:
+def parallel_pass(spec: LaneSpec, ctx: RowContext, lanes: int, advance: Advance) -> PassState | None:
     """The conversion pass in ``lanes`` lanes (this process and ``lanes - 1`` workers); its counts are added
     to ``ctx``. ``None`` (staging left clean) when it must be redone in one process."""
     attr = spec.label_attribute or _first_line_attribute(spec.manifest)
     if attr is None:
         return None
     spec = replace(spec, label_attribute=attr, parallel=True, threads=max(1, -(-spec.threads // lanes)))
-    pass_ = _Pass(spec.manifest, prog)
+    pass_ = _Pass(spec.manifest, advance)
     workers = [_Worker(n, spec, pass_) for n in range(1, lanes)]
     started = [w for w in workers if w.start()]
-    lane = _Lane(spec, staging / ".entries-0.jsonl")
+    staging = Path(spec.staging)
+    lane = Lane(spec, spool_path(staging, 0))
     ok = False
     try:
         if not MAIN_LANE:  # the workers first; this process takes what they leave (none started, say)
@@ -330,7 +367,7 @@ def parallel_pass(spec: _LaneSpec, ctx: _Ctx, staging: Path, lanes: int, prog: _
         log.info("converting in one process: %s", pass_.redo)
         _clean_staging(staging)
         return None
-    state = _PassState()
+    state = PassState()
     for i in range(len(pass_.results)):
         res = pass_.results.get(i)
         if res is None:  # pragma: no cover - every block handed out comes back, or redo is set
@@ -338,7 +375,7 @@ def parallel_pass(spec: _LaneSpec, ctx: _Ctx, staging: Path, lanes: int, prog: _
         if res.error is not None:
             raise res.error
         assert res.report is not None and res.state is not None
-        _merge_block(ctx, state, res.report, res.class_counts, res.state)
+        merge_block(ctx, state, res.report, res.class_counts, res.state)
     if pass_.read_error is not None:
         raise pass_.read_error
     state.manifest_md5 = pass_.md5_hex
@@ -350,29 +387,27 @@ def _clean_staging(staging: Path) -> None:
     shutil.rmtree(staging / "labels", ignore_errors=True)
     for s in SPLITS:
         (staging / "labels" / s).mkdir(parents=True, exist_ok=True)
-    _remove_spool(staging)
+    remove_spool(staging)
 
 
 # ---------------------------------------------------------------------------------------------- worker main
-def _worker_main() -> int:
+def worker_main() -> int:
     """A worker process: read the spec, then convert blocks until stdin ends."""
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller stops us (closes our stdin) on Ctrl-C
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # stdout carries frames only
-    _send(out, "ready")
-    msg = _recv(inp)
+    send_frame(out, "ready")
+    msg = recv_frame(inp)
     if msg is None:
         return 0
     spec, lane_no = msg
     # this process only converts blocks, whose objects form no cycles: collect rarely (a few % of its time)
     gc.freeze()
     gc.set_threshold(100_000, 50, 100)
-    lane = _Lane(spec, Path(spec.staging) / f".entries-{lane_no}.jsonl")
+    lane = Lane(spec, spool_path(spec.staging, lane_no))
     try:
-        while (job := _recv(inp)) is not None:
-            _send(out, _portable(run_block(lane, *job)))
+        while (job := recv_frame(inp)) is not None:
+            send_frame(out, _portable(run_block(lane, *job)))
     finally:
         lane.close()
     return 0

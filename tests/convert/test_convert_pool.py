@@ -1,21 +1,23 @@
-"""Several processes converting one manifest (gtlabel.convert_lanes): the same bytes as one process, the first
+"""Several processes converting one manifest (gtlabel.convert.pool): the same bytes as one process, the first
 error in manifest order, and a fall-back to one process when blocks collide or a worker fails."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import random
 from pathlib import Path
 from typing import Any
 
 import pytest
+from convert_helpers import GT_ORDER, gt_line, make_image, tree_bytes, write_manifest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gtlabel import convert_lanes, storage, yolo
+from gtlabel import storage
+from gtlabel.convert import ConversionReport, convert_ground_truth_to_yolo, dataset_name, pool
+from gtlabel.convert.lanes import PassState
 from gtlabel.errors import LabelError, ManifestError, NotFound, StorageError
-from gtlabel.yolo import convert_ground_truth_to_yolo
-from test_yolo_helpers import GT_ORDER, gt_line, make_image, tree_bytes, write_manifest
 
 NAMES = GT_ORDER
 
@@ -23,7 +25,7 @@ NAMES = GT_ORDER
 @pytest.fixture(autouse=True)
 def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
     """Blocks of ~2 KB, so that a manifest of a few hundred lines is spread over many blocks and lanes."""
-    monkeypatch.setattr(convert_lanes, "BLOCK_BYTES", 2048)
+    monkeypatch.setattr(pool, "BLOCK_BYTES", 2048)
 
 
 def scene_lines(n: int, seed: int = 0, *, prefix: str = "s3://bucket/flights") -> list[Any]:
@@ -55,7 +57,7 @@ def scene_lines(n: int, seed: int = 0, *, prefix: str = "s3://bucket/flights") -
     return lines
 
 
-def convert(manifest: str, out: Path, processes: int, **kw: Any) -> yolo.ConversionReport:
+def convert(manifest: str, out: Path, processes: int | None, **kw: Any) -> ConversionReport:
     opts: dict[str, Any] = {"exif": "ignore", "copy_images": False, "fingerprint_sources": False,
                             "drop_unknown_classes": True, "progress": False}
     return convert_ground_truth_to_yolo(manifest, out, NAMES, processes=processes, **(opts | kw))
@@ -64,7 +66,7 @@ def convert(manifest: str, out: Path, processes: int, **kw: Any) -> yolo.Convers
 @pytest.mark.parametrize("main_lane", [True, False])
 def test_lanes_write_the_same_bytes_as_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                    main_lane: bool) -> None:
-    monkeypatch.setattr(convert_lanes, "MAIN_LANE", main_lane)
+    monkeypatch.setattr(pool, "MAIN_LANE", main_lane)
     manifest = write_manifest(tmp_path / "m" / "output.manifest", scene_lines(400))
     assert Path(manifest).stat().st_size > 40 * 2048  # many blocks
     one = convert(manifest, tmp_path / "ds", 1)
@@ -85,14 +87,14 @@ def test_lanes_really_ran_in_other_processes(tmp_path: Path, monkeypatch: pytest
     """The blocks' spool segments come from the spool files of several lanes (this process is lane 0)."""
     manifest = write_manifest(tmp_path / "output.manifest", scene_lines(600))
     seen: list[str] = []
-    merge = yolo._merge_block
+    merge = PassState.merge
 
-    def spy(ctx: Any, state: Any, rep: Any, counts: Any, part: Any) -> None:
+    def spy(state: PassState, part: PassState) -> None:
         seen.extend(Path(p).name for p, _, _ in part.segments)
-        merge(ctx, state, rep, counts, part)
+        merge(state, part)
 
-    monkeypatch.setattr(convert_lanes, "_merge_block", spy)
-    monkeypatch.setattr(convert_lanes, "MAIN_LANE", False)
+    monkeypatch.setattr(PassState, "merge", spy)
+    monkeypatch.setattr(pool, "MAIN_LANE", False)
     convert(manifest, tmp_path / "ds", 3)
     assert len(seen) > 40
     # the workers took every block, this process none (how many each took depends on when each started)
@@ -151,7 +153,7 @@ def test_a_repeated_source_ref_falls_back_to_one_process_first_line_wins(tmp_pat
     two = convert(manifest, tmp_path / "b", 3)
     assert one.skipped["duplicate source-ref"] == 1 and two.skipped == one.skipped
     assert tree_bytes(tmp_path / "a")["lineage.json"] == tree_bytes(tmp_path / "b")["lineage.json"]
-    name = yolo.dataset_name(lines[first]["source-ref"])[1]
+    name = dataset_name(lines[first]["source-ref"])[1]
     label = next((tmp_path / "b" / "labels").rglob(name))
     assert label.read_bytes() != b""  # the first line's boxes, not the repeat's empty label
 
@@ -160,8 +162,8 @@ def test_a_worker_that_cannot_start_leaves_the_work_to_the_others(tmp_path: Path
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     manifest = write_manifest(tmp_path / "output.manifest", scene_lines(200))
     want = convert(manifest, tmp_path / "a", 1)
-    monkeypatch.setattr(convert_lanes, "_WORKER_CMD", "raise SystemExit(3)")
-    monkeypatch.setattr(convert_lanes, "MAIN_LANE", False)  # this process takes every block when none starts
+    monkeypatch.setattr(pool, "WORKER_CMD", "raise SystemExit(3)")
+    monkeypatch.setattr(pool, "MAIN_LANE", False)  # this process takes every block when none starts
     got = convert(manifest, tmp_path / "b", 3)
     assert got.version == want.version and got.images == want.images
 
@@ -171,11 +173,11 @@ def test_a_worker_that_dies_mid_block_makes_the_pass_redo_in_one_process(tmp_pat
     manifest = write_manifest(tmp_path / "output.manifest", scene_lines(300))
     want = convert(manifest, tmp_path / "a", 1)
     # says it is ready, reads the spec and a block, writes one stray label file, and dies
-    cmd = ("import os, sys; from gtlabel.convert_lanes import _send, _recv; _send(sys.stdout.buffer, 'ready'); "
-           "spec, _ = _recv(sys.stdin.buffer); _recv(sys.stdin.buffer); "
+    cmd = ("import os, sys; from gtlabel.convert.pool import send_frame, recv_frame; "
+           "send_frame(sys.stdout.buffer, 'ready'); spec, _ = recv_frame(sys.stdin.buffer); recv_frame(sys.stdin.buffer); "
            "open(os.path.join(spec.staging, 'labels', 'train', 'stray.txt'), 'w').close(); os._exit(9)")
-    monkeypatch.setattr(convert_lanes, "_WORKER_CMD", cmd)
-    monkeypatch.setattr(convert_lanes, "MAIN_LANE", False)
+    monkeypatch.setattr(pool, "WORKER_CMD", cmd)
+    monkeypatch.setattr(pool, "MAIN_LANE", False)
     got = convert(manifest, tmp_path / "b", 2)
     assert got.version == want.version
     a, b = tree_bytes(tmp_path / "a"), tree_bytes(tmp_path / "b")
@@ -202,18 +204,31 @@ def test_lanes_read_images_too(tmp_path: Path) -> None:
 
 def test_how_many_lanes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     manifest = write_manifest(tmp_path / "output.manifest", scene_lines(50))
-    monkeypatch.setattr(yolo.os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3}, raising=False)
-    assert yolo._lanes_for(manifest, None) == 1  # small: one process
-    monkeypatch.setattr(yolo, "PARALLEL_MIN_BYTES", 1024)
-    assert yolo._lanes_for(manifest, None) == 5  # one more than the CPUs
-    assert yolo._lanes_for(manifest, 1) == 1 and yolo._lanes_for(manifest, 6) == 6
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3}, raising=False)
+    assert pool.lanes_for(manifest, 0) == 1  # small: one process
+    monkeypatch.setattr(pool, "PARALLEL_MIN_BYTES", 1024)
+    assert pool.lanes_for(manifest, 0) == 5  # one more than the CPUs
+    assert pool.lanes_for(manifest, 1) == 1 and pool.lanes_for(manifest, 6) == 6
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0}, raising=False)
+    assert pool.lanes_for(manifest, 0) == 1  # one CPU
+
+
+def test_the_default_number_of_processes_comes_from_the_settings(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """processes=None is GTLABEL_CONVERT_PROCESSES (1: this process only, whatever the manifest's size)."""
+    manifest = write_manifest(tmp_path / "output.manifest", scene_lines(50))
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(pool, "PARALLEL_MIN_BYTES", 1024)
+    used: list[int] = []
+
+    def spy(spec: Any, ctx: Any, lanes: int, advance: Any) -> None:
+        used.append(lanes)  # and no workers: None makes the conversion run in this process
+
+    monkeypatch.setattr(pool, "parallel_pass", spy)
+    convert(manifest, tmp_path / "a", None)
     monkeypatch.setenv("GTLABEL_CONVERT_PROCESSES", "1")
-    try:
-        assert yolo._lanes_for(manifest, None) == 1
-    finally:
-        monkeypatch.delenv("GTLABEL_CONVERT_PROCESSES")
-    monkeypatch.setattr(yolo.os, "sched_getaffinity", lambda _pid: {0}, raising=False)
-    assert yolo._lanes_for(manifest, None) == 1  # one CPU
+    convert(manifest, tmp_path / "b", None)
+    assert used == [5]  # the default (0: automatic) took 5 lanes; GTLABEL_CONVERT_PROCESSES=1 none
 
 
 def test_stratified_conversion_stays_in_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -222,7 +237,7 @@ def test_stratified_conversion_stays_in_one_process(tmp_path: Path, monkeypatch:
     def boom(*_a: Any, **_k: Any) -> None:
         raise AssertionError("stratify must not use lanes (its splits are by position)")
 
-    monkeypatch.setattr(convert_lanes, "parallel_pass", boom)
+    monkeypatch.setattr(pool, "parallel_pass", boom)
     rep = convert(manifest, tmp_path / "ds", 4, stratify=True)
     assert rep.images > 150
 

@@ -1,0 +1,91 @@
+"""Class names: the dataset's names (index = YOLO class id) from the user's ``class_mapping`` or the job's
+label category config; never from per-line ``class-map`` s, which only translate a line's ``class_id``."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from gtlabel import storage
+from gtlabel.errors import ConfigError
+
+__all__ = ["label_config_names", "load_label_config", "resolve_class_names"]
+
+
+def resolve_class_names(class_mapping: Mapping[Any, Any] | Sequence[str] | None,
+                        label_category_config: Mapping[str, Any] | None = None) -> list[str]:
+    """Global class names, index = YOLO class id.
+
+    ``class_mapping`` may be ``{name: id}`` (the seed's form), ``{id: name}``, or a list of names. Ids must
+    be exactly 0..n-1. Without it, the label category config's ``labels`` order is used (Ground Truth's own
+    ``class_id`` order).
+    """
+    if class_mapping is not None:
+        if isinstance(class_mapping, Mapping):
+            items = list(class_mapping.items())
+            if not items:
+                raise ConfigError("class_mapping is empty")
+            if all(isinstance(k, str) and not k.isdigit() for k, _ in items):
+                pairs = [(v, k) for k, v in items]  # {name: id}
+            else:
+                pairs = list(items)  # {id: name}
+            by_id: dict[int, str] = {}
+            for raw_id, name in pairs:
+                try:
+                    cid = int(raw_id)
+                except (TypeError, ValueError):
+                    raise ConfigError(f"class_mapping: expected {{name: id}} or {{id: name}} with integer ids, "
+                                      f"got {raw_id!r} -> {name!r}") from None
+                if not isinstance(name, str) or not name:
+                    raise ConfigError(f"class_mapping: class {cid} needs a non-empty name, got {name!r}")
+                if cid in by_id:
+                    raise ConfigError(f"class_mapping: id {cid} is given twice ({by_id[cid]!r}, {name!r})")
+                by_id[cid] = name
+            if sorted(by_id) != list(range(len(by_id))):
+                raise ConfigError(f"class_mapping: ids must be exactly 0..{len(by_id) - 1} (YOLO class ids are "
+                                  f"contiguous), got {sorted(by_id)}")
+            names = [by_id[i] for i in range(len(by_id))]
+        else:
+            names = [str(n) for n in class_mapping]
+            if not names or not all(names):
+                raise ConfigError("class_mapping: expected a non-empty list of non-empty names")
+    elif label_category_config is not None:
+        names = label_config_names(label_category_config)
+    else:
+        raise ConfigError("class names are needed: pass class_mapping (e.g. {'drone': 0, 'vehicle': 1}) or the "
+                          "job's label_category_config; per-line class-maps only list the classes present")
+    dupes = sorted(n for n, c in Counter(names).items() if c > 1)
+    if dupes:
+        raise ConfigError(f"class names must be unique; repeated: {', '.join(dupes)}")
+    return names
+
+
+def label_config_names(cfg: Mapping[str, Any]) -> list[str]:
+    """The labels of a Ground Truth label category config (``{"document-version", "labels": [{"label"}]}``)."""
+    labels = cfg.get("labels") if isinstance(cfg, Mapping) else None
+    if not isinstance(labels, list) or not labels:
+        raise ConfigError("label category config: expected {'labels': [{'label': ...}, ...]} with at least one")
+    names = []
+    for i, item in enumerate(labels):
+        name = item.get("label") if isinstance(item, Mapping) else None
+        if not isinstance(name, str) or not name:
+            raise ConfigError(f"label category config: labels[{i}].label must be a non-empty string, got {item!r}")
+        names.append(name)
+    return names
+
+
+def load_label_config(uri: str | os.PathLike[str] | Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    """The label category config given as a dict, or read from a URI/path (``None`` stays ``None``)."""
+    if uri is None or isinstance(uri, Mapping):
+        return uri
+    try:
+        cfg = orjson.loads(storage.read_bytes(str(uri)).removeprefix(b"\xef\xbb\xbf"))
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"{uri}: the label category config is not valid JSON: {exc}") from None
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{uri}: the label category config must be a JSON object")
+    return cfg

@@ -1,0 +1,48 @@
+"""The conversion's progress bars (rich, one per phase), or nothing when disabled."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+__all__ = ["Phases"]
+
+
+class Phases:
+    """rich progress bars (one per phase), or nothing when disabled. Updates are batched by the callers."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._p: Progress | None = None
+
+    def __enter__(self) -> Phases:
+        if self.enabled:
+            self._p = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                               MofNCompleteColumn(), TimeElapsedColumn(), transient=False)
+            self._p.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._p is not None:
+            self._p.__exit__(*exc)
+
+    def add(self, description: str, total: float | None = None) -> Any:
+        return self._p.add_task(description, total=total) if self._p is not None else None
+
+    def advance(self, task: Any, n: float = 1) -> None:
+        if self._p is not None and task is not None:
+            self._p.advance(task, n)
+
+    def phase(self, description: str) -> Callable[[int], None]:
+        """A new bar; the returned function advances it."""
+        task = self.add(description)
+        return lambda n: self.advance(task, n)

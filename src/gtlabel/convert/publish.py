@@ -1,0 +1,324 @@
+"""Publishing a converted dataset: the lineage record, the images copied beside the labels, the report and
+data.yaml, all at once (locally: a staging folder renamed into place) or in an order that marks an unfinished
+one (on S3: data.yaml last); what is already at the output (a version, an interrupted run, someone else's
+files); and checks of a written dataset against Ultralytics' rules."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+from botocore.exceptions import BotoCoreError, ClientError
+
+from gtlabel import storage
+from gtlabel.convert.lanes import Advance, PassState, iter_spool, remove_spool
+from gtlabel.convert.report import ConversionReport
+from gtlabel.errors import ConfigError, GtlabelError, NotFound, StorageError
+from gtlabel.formats.yolo import SPLITS, check_label_text
+
+__all__ = [
+    "INCOMPLETE",
+    "Publication",
+    "copy_batch",
+    "describe_jobs",
+    "etag_of",
+    "existing_version",
+    "iter_dataset_labels",
+    "non_empty_foreign",
+    "preflight_dataset",
+    "publish_local",
+    "publish_s3",
+    "quality_summary",
+    "remove_caches",
+    "remove_stale_partials",
+    "write_lineage",
+]
+
+
+@dataclass
+class Publication:
+    """What a converted dataset consists of, before it is published: the staging folder (label files, spool),
+    the pass's state, the images moved to val, the head of lineage.json, data.yaml, the report."""
+
+    staging: Path
+    state: PassState
+    moved: Sequence[str]
+    head: Mapping[str, Any]
+    data_yaml: bytes
+    report: ConversionReport
+    copy_images: bool
+    workers: int
+
+    def entries(self) -> Iterator[tuple[bytes, str, str]]:
+        """Per image, in manifest order: its lineage entry (JSON), its path in the dataset and its source."""
+        return iter_spool(self.state, self.moved)
+
+    def report_json(self) -> bytes:
+        return orjson.dumps(self.report.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
+
+
+# ------------------------------------------------------------------------------------------------ lineage
+def quality_summary(quality: Mapping[str, Any] | str) -> dict[str, Any]:
+    if isinstance(quality, Mapping):
+        return dict(quality)
+    try:
+        data = orjson.loads(storage.read_bytes(str(quality)))
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"quality: {quality} is not a quality report JSON ({exc})") from None
+    summary = data.get("summary") if isinstance(data, dict) else None
+    if not isinstance(summary, dict):
+        raise ConfigError(f"quality: {quality} has no 'summary' object (expected `gtlabel report --json` output)")
+    return {**{k: v for k, v in summary.items() if k != "findings_by_code"}, "report": str(quality)}
+
+
+#: DescribeLabelingJob fields kept in lineage.json (the job's settings; no counters, they change)
+_JOB_FIELDS = ("LabelingJobArn", "LabelingJobStatus", "CreationTime", "LabelAttributeName", "RoleArn",
+               "LabelCategoryConfigS3Uri", "InputConfig", "OutputConfig", "HumanTaskConfig", "StoppingConditions",
+               "LabelingJobAlgorithmsConfig", "Tags")
+
+
+def describe_jobs(jobs: Sequence[str], sm_client: Any, report: ConversionReport) -> dict[str, Any]:
+    """``{job name: its settings}`` from DescribeLabelingJob (``labeling-job/`` prefixes removed)."""
+    # boto3 loads on first use (~0.15-0.2 s of import, measured): only describe_jobs=True needs a client
+    import boto3
+
+    if sm_client is None:
+        sm_client = boto3.client("sagemaker")
+    out: dict[str, Any] = {}
+    for job in jobs:
+        name = job.removeprefix("labeling-job/")
+        try:
+            d = sm_client.describe_labeling_job(LabelingJobName=name)
+        except (BotoCoreError, ClientError) as exc:  # an undescribable job is a note, not a failed dataset
+            report.warnings.append(f"labeling job {name}: not described ({type(exc).__name__}: {exc})")
+            out[name] = None
+            continue
+        kept = {k: d[k] for k in _JOB_FIELDS if k in d}
+        hc = kept.get("HumanTaskConfig")
+        if isinstance(hc, dict):  # the template itself can be long: its URI is enough
+            kept["HumanTaskConfig"] = {k: v for k, v in hc.items() if k != "UiConfig"} | \
+                {"UiConfig": {k: v for k, v in (hc.get("UiConfig") or {}).items() if k != "UiTemplate"}}
+        out[name] = orjson.loads(orjson.dumps(kept, default=str))
+    return out
+
+
+def write_lineage(fh: IO[bytes], head: Mapping[str, Any], entries: Iterable[bytes]) -> None:
+    """lineage.json, streamed: the head keys first (``version`` is the very first), then ``images`` (each
+    entry as the JSON the pass wrote)."""
+    head_bytes = orjson.dumps(dict(head), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    fh.write(head_bytes[:-2])  # drop the closing "\n}"
+    fh.write(b',\n  "images": [')
+    first = True
+    for e in entries:
+        fh.write(b"\n    " if first else b",\n    ")
+        fh.write(e)
+        first = False
+    fh.write(b"\n  ]\n}\n" if not first else b"]\n}\n")
+
+
+# ------------------------------------------------------------------------------------------------ publish
+def publish_local(final: Path, pub: Publication, phase: Callable[[str], Advance]) -> None:
+    """lineage.json (copying the images meanwhile), the report and data.yaml (last) into the staging folder,
+    which then replaces ``final`` in one rename."""
+    staging, report = pub.staging, pub.report
+    pairs: list[tuple[str, str]] = []
+    advance = phase("copying images") if pub.copy_images else None
+
+    def gen() -> Iterator[bytes]:
+        for entry, image, src in pub.entries():
+            if pub.copy_images:
+                pairs.append((src, str(staging / image)))
+                if len(pairs) >= 2048:
+                    report.images_copied += copy_batch(pairs, pub.workers, advance)
+                    pairs.clear()
+            yield entry
+
+    if pub.copy_images:
+        for s in SPLITS:
+            (staging / "images" / s).mkdir(parents=True, exist_ok=True)
+    with open(staging / "lineage.json", "wb", buffering=1 << 20) as fh:
+        write_lineage(fh, pub.head, gen())
+    if pairs:
+        report.images_copied += copy_batch(pairs, pub.workers, advance)
+    remove_spool(staging)
+    for s in SPLITS:  # drop empty split folders (a test/ folder only when it has images)
+        for kind in ("images", "labels"):
+            d = staging / kind / s
+            with contextlib.suppress(OSError):
+                d.rmdir()
+    (staging / "conversion-report.json").write_bytes(pub.report_json())
+    (staging / "data.yaml").write_bytes(pub.data_yaml)  # last: a folder without data.yaml is incomplete
+    _fsync_dir(staging)
+    # swap into place
+    old: Path | None = None
+    if final.exists():
+        old = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:12]}"
+        os.replace(final, old)
+    try:
+        os.replace(staging, final)
+    except OSError:
+        if old is not None:
+            os.replace(old, final)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    _fsync_dir(final.parent)
+
+
+def copy_batch(pairs: list[tuple[str, str]], workers: int, advance: Advance | None) -> int:
+    """Copy ``pairs`` concurrently with :func:`gtlabel.storage.copy_many` (S3 -> S3 server-side; local files
+    in place, not one by one atomically: the staging folder is published as a whole). Returns how many were
+    copied."""
+    local = all(not storage.is_s3(s) and not storage.is_s3(d) for s, d in pairs)
+
+    def done(_s: str, _d: str) -> None:
+        if advance is not None:
+            advance(1)
+
+    return storage.copy_many(pairs, max_workers=min(workers, 16) if local else workers, on_done=done,
+                             atomic=False)
+
+
+def publish_s3(out: str, pub: Publication, phase: Callable[[str], Advance], *, clean: bool) -> None:
+    """S3 order: (old dataset removed, data.yaml first), lineage.json, labels + images, report, data.yaml last.
+    A prefix with lineage.json but no data.yaml is an interrupted run, replaced by the next one."""
+    base = out.rstrip("/")
+    staging, report = pub.staging, pub.report
+    if clean:
+        _delete_prefix_dataset(base)
+    lineage_tmp = staging / "lineage.json"
+    with open(lineage_tmp, "wb", buffering=1 << 20) as fh:
+        write_lineage(fh, pub.head, (entry for entry, _image, _src in pub.entries()))
+    storage.copy(str(lineage_tmp), f"{base}/lineage.json")
+    pairs: list[tuple[str, str]] = []
+    advance = phase("uploading labels" + (" + copying images" if pub.copy_images else ""))
+    for raw, _image, src in pub.entries():
+        entry = orjson.loads(raw)
+        lbl_name = entry["label"].rsplit("/", 1)[-1]
+        pairs.append((str(staging / "labels" / entry["split"] / lbl_name), f"{base}/{entry['label']}"))
+        if pub.copy_images:
+            pairs.append((src, f"{base}/{entry['image']}"))
+            report.images_copied += 1
+        if len(pairs) >= 4096:
+            copy_batch(pairs, pub.workers, advance)
+            pairs.clear()
+    if pairs:
+        copy_batch(pairs, pub.workers, advance)
+    storage.write_bytes(f"{base}/conversion-report.json", pub.report_json(), content_type="application/json")
+    storage.write_bytes(f"{base}/data.yaml", pub.data_yaml, content_type="application/x-yaml")  # last
+
+
+def _delete_prefix_dataset(base: str) -> None:
+    """Before overwriting a dataset on S3: remove data.yaml first (so it reads as incomplete), then the rest."""
+    loc = storage.parse_s3(base + "/")
+    cli = storage.s3_client()
+    hint = " (replacing a dataset on S3 needs s3:DeleteObject on its prefix; `gtlabel iam policy` grants none)"
+    try:
+        storage.delete(f"{base}/data.yaml")
+    except StorageError as exc:
+        raise StorageError(f"cannot remove the old data.yaml ({exc}){hint}") from exc
+    keys = [storage.parse_s3(o.uri).key for o in storage.list_objects(base + "/")]
+    for i in range(0, len(keys), 1000):
+        resp = cli.delete_objects(Bucket=loc.bucket, Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]],
+                                                             "Quiet": True})
+        errors = resp.get("Errors") or []
+        if errors:  # DeleteObjects answers 200 and lists per-key failures: an old file would stay behind
+            first = errors[0]
+            raise StorageError(f"{len(errors)} old object(s) could not be removed, first: {first.get('Code')} "
+                               f"{first.get('Message', '')}{hint}", f"s3://{loc.bucket}/{first.get('Key')}")
+
+
+# ------------------------------------------------------------------------------------------------ what is there
+_VERSION_RE = re.compile(rb'"version"\s*:\s*"(v-[0-9a-f]+)"')
+INCOMPLETE = "incomplete"
+
+
+def existing_version(out: str, final_local: Path | None) -> str | None:
+    """The version of the dataset already at the output: its id when complete (data.yaml + lineage.json),
+    ``"incomplete"`` for lineage.json without data.yaml (an interrupted run), ``None`` when there is none."""
+    base = out.rstrip("/") if final_local is None else str(final_local)
+    if final_local is not None and not final_local.is_dir():
+        return None
+    lin = storage.join(base, "lineage.json")
+    try:
+        with storage.open_read(lin) as fh:
+            head = fh.read(4096)
+    except NotFound:
+        return "unknown (data.yaml without lineage.json)" if storage.exists(storage.join(base, "data.yaml")) \
+            else None
+    if not storage.exists(storage.join(base, "data.yaml")):
+        return INCOMPLETE
+    m = _VERSION_RE.search(head)
+    return m.group(1).decode() if m else "unknown"
+
+
+def non_empty_foreign(out: str, final_local: Path | None) -> bool:
+    if final_local is not None:
+        return final_local.is_dir() and any(final_local.iterdir())
+    return next(iter(storage.list_objects(out.rstrip("/") + "/")), None) is not None
+
+
+def etag_of(uri: str) -> str | None:
+    try:
+        return storage.head(uri, hash_local=not storage.is_s3(uri)).etag
+    except GtlabelError:
+        return None
+
+
+def remove_caches(base: str) -> int:
+    """Delete Ultralytics ``*.cache`` files under a dataset (validated by sizes + paths only, so a stale one
+    could survive a same-size rewrite)."""
+    n = 0
+    if storage.is_s3(base):
+        for info in storage.list_objects(base.rstrip("/") + "/", suffixes=[".cache"]):
+            storage.delete(info.uri)
+            n += 1
+        return n
+    for p in Path(base).rglob("*.cache"):
+        with contextlib.suppress(OSError):
+            p.unlink()
+            n += 1
+    return n
+
+
+def remove_stale_partials(final: Path) -> None:
+    """Leftovers of interrupted runs (hidden ``.<name>.partial-*`` / ``.old-*`` siblings) are removed."""
+    parent = final.parent
+    if not parent.is_dir():
+        return
+    for p in parent.glob(f".{final.name}.partial-*"):
+        shutil.rmtree(p, ignore_errors=True)
+    for p in parent.glob(f".{final.name}.old-*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def iter_dataset_labels(root: str | os.PathLike[str]) -> Iterator[tuple[Path, str]]:
+    """``(label path, text)`` of every label file under a local dataset (used by checks and tests)."""
+    for p in sorted(Path(root, "labels").rglob("*.txt")):
+        yield p, p.read_text(encoding="utf-8")
+
+
+def preflight_dataset(root: str | os.PathLike[str], nc: int) -> list[str]:
+    """Ultralytics' label rules over a written local dataset: the problems found (empty = nothing dropped)."""
+    problems = []
+    for p, text in iter_dataset_labels(root):
+        problems += [f"{p}: {msg}" for msg in check_label_text(text, nc)]
+    return problems
+

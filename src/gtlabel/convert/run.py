@@ -1,0 +1,292 @@
+"""The conversion, step by step: plan (check and resolve the options), convert the manifest (in lanes, or in
+this process), version, decide what to do with what is already at the output, publish."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gtlabel import __version__, storage
+from gtlabel.convert import pool
+from gtlabel.convert.classes import label_config_names, load_label_config, resolve_class_names
+from gtlabel.convert.lanes import LaneSpec, PassState, convert_pass, ensure_val, scan_classes
+from gtlabel.convert.options import (
+    ClassOptions,
+    ConvertOptions,
+    ExifMode,
+    ImageOptions,
+    OutputOptions,
+    RunOptions,
+    SourceOptions,
+    SplitOptions,
+)
+from gtlabel.convert.progress import Phases
+from gtlabel.convert.publish import (
+    INCOMPLETE,
+    Publication,
+    describe_jobs,
+    etag_of,
+    existing_version,
+    non_empty_foreign,
+    publish_local,
+    publish_s3,
+    quality_summary,
+    remove_caches,
+    remove_stale_partials,
+)
+from gtlabel.convert.report import ConversionReport
+from gtlabel.convert.rows import RowContext
+from gtlabel.convert.splits import normalize_splits, stratify
+from gtlabel.errors import ConfigError, DatasetExists, ManifestError
+from gtlabel.formats.yolo import DATASET_FORMAT, SPLITS, render_data_yaml
+from gtlabel.lineage import version_id
+from gtlabel.settings import get_settings
+
+__all__ = ["convert", "convert_ground_truth_to_yolo"]
+
+
+def convert(opts: ConvertOptions) -> ConversionReport:
+    """Convert as :func:`convert_ground_truth_to_yolo` describes, with its arguments grouped."""
+    t0 = time.perf_counter()
+    plan = _plan(opts)
+    report, overwrite = plan.report, opts.output.overwrite
+    ok = False
+    try:
+        plan.staging.mkdir(parents=True, exist_ok=True)
+        for s in SPLITS:
+            (plan.staging / "labels" / s).mkdir(parents=True, exist_ok=True)
+        with Phases(plan.progress) as phases:
+            state = _convert_manifest(plan, phases)
+            moved = ensure_val(state, plan.ratios, plan.staging, report)
+            version = _version(plan, state, moved)
+            manifest_etag = state.manifest_md5 or etag_of(plan.manifest)
+            existing = existing_version(plan.out, plan.final_local)
+            if existing is not None and existing == version and not overwrite:
+                report.noop = True
+                report.data_yaml = storage.join(plan.base, "data.yaml")
+                report.stale_caches_removed = remove_caches(plan.base)
+                report.elapsed_s = time.perf_counter() - t0
+                return report
+            # a different dataset is kept unless overwrite; INCOMPLETE (our own interrupted run) is replaced
+            if existing is not None and existing != INCOMPLETE and not overwrite:
+                raise DatasetExists(
+                    f"{plan.out}: a different dataset ({existing}) is already there; this one is {version}. "
+                    f"Choose another output_directory or pass overwrite=True (CLI: --overwrite)")
+            if existing is None and not overwrite and non_empty_foreign(plan.out, plan.final_local):
+                raise DatasetExists(f"{plan.out}: it exists and is not a gtlabel dataset; choose an empty or new "
+                                    f"location, or pass overwrite=True")
+            head, data_yaml = _describe(plan, state, version, manifest_etag)
+            pub = Publication(plan.staging, state, moved, head, data_yaml, report, opts.images.copy, plan.workers)
+            if plan.final_local is None:
+                publish_s3(plan.out, pub, phases.phase, clean=existing is not None or overwrite)
+            else:
+                publish_local(plan.final_local, pub, phases.phase)
+        ok = True
+    finally:
+        if not ok or plan.final_local is None:
+            shutil.rmtree(plan.staging, ignore_errors=True)
+    report.elapsed_s = time.perf_counter() - t0
+    return report
+
+
+@dataclass
+class _Plan:
+    """The options checked and resolved: paths, class names, ratios, the staging folder, the lanes' spec."""
+
+    opts: ConvertOptions
+    manifest: str
+    out: str
+    final_local: Path | None  # the local dataset folder (None: an S3 prefix)
+    names: list[str]
+    ratios: tuple[float, float, float]
+    report: ConversionReport
+    settings: dict[str, Any]  # the conversion settings recorded in lineage.json (and the version id)
+    workers: int
+    progress: bool
+    staging: Path
+    spec: LaneSpec
+    ctx: RowContext
+
+    @property
+    def base(self) -> str:
+        return self.out if self.final_local is None else str(self.final_local)
+
+
+def _plan(opts: ConvertOptions) -> _Plan:
+    src, images, splits = opts.source, opts.images, opts.splits
+    manifest = str(src.manifest)
+    if not storage.is_s3(manifest):
+        manifest = str(Path(manifest).expanduser().resolve())
+    out = str(opts.output.directory)
+    if images.exif not in ("normalize", "ignore"):
+        raise ConfigError(f"exif must be 'normalize' or 'ignore', got {images.exif!r}")
+    ratios = normalize_splits(splits.splits)
+    cfg = load_label_config(opts.classes.label_category_config)
+    names = resolve_class_names(opts.classes.class_mapping, cfg)
+    fallback = dict(enumerate(label_config_names(cfg))) if cfg is not None else {}
+    final_local = None if storage.is_s3(out) else Path(out).expanduser().resolve()
+    report = ConversionReport(manifest, out if final_local is None else str(final_local), names=names)
+    settings = {"splits": dict(zip(SPLITS, ratios, strict=True)), "stratify": splits.stratify, "seed": splits.seed,
+                "drop_unknown_classes": opts.classes.drop_unknown, "copy_images": images.copy, "exif": images.exif,
+                "label_attribute": src.label_attribute, "precision": 6}
+    probe_sources = images.exif == "normalize" or images.fingerprint_sources
+    if not probe_sources:
+        settings["fingerprint_sources"] = False  # "labels only": recorded (and in the version id) only when off
+    workers = opts.run.max_workers or get_settings().max_concurrency
+    progress = opts.run.progress and get_settings().progress
+    if final_local is not None:
+        final_local.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_partials(final_local)
+        staging = final_local.parent / f".{final_local.name}.partial-{uuid.uuid4().hex[:12]}"
+    else:
+        staging = Path(tempfile.mkdtemp(prefix="gtlabel-yolo-"))
+    exif = images.exif if images.exif == "normalize" else "fingerprint" if probe_sources else "ignore"
+    spec = LaneSpec(manifest, names, fallback, opts.classes.drop_unknown, src.strict, ratios, splits.seed,
+                    str(staging), exif, src.image_root, workers, src.label_attribute)
+    return _Plan(opts, manifest, out, final_local, names, ratios, report, settings, workers, progress, staging,
+                 spec, spec.new_ctx(report))
+
+
+def _convert_manifest(plan: _Plan, phases: Phases) -> PassState:
+    """The conversion pass: stratified (a scan, then one pass in this process), in lanes, or in this process
+    (a small manifest, or blocks that collided)."""
+    spec, ctx = plan.spec, plan.ctx
+    assign = None
+    if plan.opts.splits.stratify:
+        scan = scan_classes(spec, ctx, phases.phase("scanning classes (stratify)"))
+        assign = stratify(scan, len(plan.names), plan.ratios)
+    state = None
+    if assign is None:
+        processes = plan.opts.run.processes
+        lanes = pool.lanes_for(spec.manifest, get_settings().convert_processes if processes is None else processes)
+        if lanes > 1:
+            state = pool.parallel_pass(spec, ctx, lanes, phases.phase("converting"))
+    if state is None:
+        state = convert_pass(spec, assign, ctx, phases.phase("converting"))
+    return state
+
+
+def _version(plan: _Plan, state: PassState, moved: Sequence[str]) -> str:
+    """The report's totals from the pass, and the dataset's version id (``version_id`` of its content)."""
+    report = plan.report
+    report.images = sum(state.counts.values())
+    report.splits = {s: state.counts[s] for s in SPLITS}
+    report.class_counts = {n: plan.ctx.class_counts[i] for i, n in enumerate(plan.names)}
+    if report.records == 0:
+        raise ManifestError("the manifest has no records (empty file?)", file=plan.manifest)
+    if report.images == 0:
+        raise ManifestError(f"no image could be converted ({report.summary()})", file=plan.manifest)
+    plan.settings["label_attribute"] = state.label_attribute  # the one used (given or detected)
+    payload = {"format": DATASET_FORMAT, "names": plan.names, "settings": plan.settings,
+               "entries": f"{state.entries_sum % (1 << 256):064x}", "count": report.images, "moved_to_val": moved}
+    report.version = version_id(payload)
+    return report.version
+
+
+def _describe(plan: _Plan, state: PassState, version: str, manifest_etag: str | None
+              ) -> tuple[dict[str, Any], bytes]:
+    """The head of lineage.json and data.yaml (with the report's notes on both)."""
+    report, opts = plan.report, plan.opts
+    present = {s for s in SPLITS if state.counts[s]}
+    data_yaml = render_data_yaml(plan.names, path=None if plan.final_local is None else str(plan.final_local),
+                                 splits_present=present, version=version)
+    report.data_yaml = storage.join(plan.base, "data.yaml")
+    if not present.issuperset({"val"}):
+        report.warnings.append("no image in 'val': data.yaml's val points at images/train")
+    if not opts.images.copy:
+        report.warnings.append("copy_images=False: images/ is not written; put each image at the 'image' "
+                               "path lineage.json gives for it")
+    head: dict[str, Any] = {
+        "version": version, "format": DATASET_FORMAT, "package_version": __version__,
+        "manifest": {"uri": plan.manifest, "etag": manifest_etag},
+        "jobs": sorted(state.jobs), "label_attribute": state.label_attribute, "settings": plan.settings,
+        "names": dict(enumerate(plan.names)), "splits": report.splits,
+    }
+    if opts.output.describe_jobs and state.jobs:
+        head["job_details"] = describe_jobs(sorted(state.jobs), opts.output.sm_client, report)
+    if opts.output.quality is not None:
+        head["quality"] = quality_summary(opts.output.quality)
+    return head, data_yaml
+
+
+def convert_ground_truth_to_yolo(
+    input_manifest: str | os.PathLike[str],
+    output_directory: str | os.PathLike[str],
+    class_mapping: Mapping[Any, Any] | Sequence[str] | None = None,
+    *,
+    label_attribute: str | None = None,
+    label_category_config: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    splits: Sequence[float] | Mapping[str, float] = (0.8, 0.1, 0.1),
+    stratify: bool = False,
+    seed: int | str = 0,
+    drop_unknown_classes: bool = False,
+    copy_images: bool = True,
+    exif: ExifMode = "normalize",
+    strict: bool = True,
+    overwrite: bool = False,
+    image_root: str | None = None,
+    progress: bool = True,
+    max_workers: int | None = None,
+    quality: Mapping[str, Any] | str | None = None,
+    describe_jobs: bool = False,
+    sm_client: Any = None,
+    fingerprint_sources: bool = True,
+    processes: int | None = None,
+) -> ConversionReport:
+    """Convert a Ground Truth bounding-box output manifest into an Ultralytics YOLO11 detect dataset.
+
+    Args:
+        input_manifest: ``s3://...`` or local output manifest (``manifests/output/output.manifest``).
+        output_directory: local folder or ``s3://`` prefix for the dataset.
+        class_mapping: ``{name: id}``, ``{id: name}`` or a list of names; ids 0..n-1 become YOLO ids.
+        label_attribute: the job's label attribute (needed when chained jobs left several on a line).
+        label_category_config: URI/path or dict of the job's label category config; gives the names when
+            ``class_mapping`` is not given, and maps ``class_id`` s missing from a line's ``class-map``.
+        splits: ``(train, val, test)`` ratios or ``{"train": .., "val": .., "test": ..}``.
+        stratify: keep class proportions per split (by each image's rarest class); two passes.
+        seed: salt of the split hash.
+        drop_unknown_classes: drop boxes whose class is not in the names (counted) instead of failing.
+        copy_images: copy the images into ``images/<split>/`` (S3 -> S3 server-side, concurrently).
+        exif: ``"normalize"`` reads each image header (size, EXIF orientation, format) and normalizes against
+            the displayed size; ``"ignore"`` trusts ``image_size`` and reads no image (it still fingerprints
+            each source, see ``fingerprint_sources``).
+        fingerprint_sources: with ``exif="ignore"``, record each source's ETag/version (S3 HEAD) or MD5
+            (local) in lineage.json and the version id, and treat a missing image as with ``"normalize"``.
+            ``False`` ("labels only") touches no image: the version id then does not see image changes and
+            ``lineage verify`` cannot check the sources.
+        strict: raise on a malformed line (default) or skip and count it.
+        overwrite: replace a different dataset already at ``output_directory``.
+        image_root: where relative ``source-ref`` s point (default: the manifest's folder).
+        progress: show rich progress bars.
+        max_workers: threads for header reads and copies (default: ``GTLABEL_MAX_CONCURRENCY``).
+        processes: processes that share the conversion of the manifest, each a block of lines at a time
+            (default ``GTLABEL_CONVERT_PROCESSES``, 0: one more than the CPUs, at most 8, for a manifest of
+            16 MiB or more; 1: this process only). The result is the same bytes whatever the number;
+            ``stratify=True`` and a manifest that repeats a ``source-ref`` are converted in this process.
+        quality: the quality report's summary for ``lineage.json`` (a dict, e.g.
+            :func:`gtlabel.quality.report.quality_summary`, or the URI of the report's JSON); not part of the
+            version id (it describes the labels, it does not change them).
+        describe_jobs: record each labeling job's ARN and settings (workteam, workers per object, time limits,
+            price, template, label categories, input manifest) in ``lineage.json`` with ``DescribeLabelingJob``
+            (``sm_client`` or boto3's default); a job that cannot be described is noted in the warnings.
+
+    Returns:
+        The :class:`ConversionReport` (also written as ``conversion-report.json``).
+
+    Raises:
+        ManifestError / LabelError (naming file:line and field), ConfigError, DatasetExists, StorageError.
+    """
+    return convert(ConvertOptions(
+        SourceOptions(input_manifest, label_attribute, image_root, strict),
+        OutputOptions(output_directory, overwrite, quality, describe_jobs, sm_client),
+        ClassOptions(class_mapping, label_category_config, drop_unknown_classes),
+        SplitOptions(splits, stratify, seed),
+        ImageOptions(copy_images, exif, fingerprint_sources),
+        RunOptions(progress, max_workers, processes)))
