@@ -51,7 +51,6 @@ PENDING: dict[str, str] = {
     "function import: src/gtlabel/cli/serve.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/cli/train.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/cli/workers.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/convert_lanes.py": "layers: to module level once conv has landed",
     "function import: src/gtlabel/cost.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/demo.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/ground_truth_utils.py": "layers: to module level once conv, core and local have landed",
@@ -78,16 +77,11 @@ PENDING: dict[str, str] = {
     "function import: src/gtlabel/quality/report.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/quality/workers.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/storage.py": "layers: to module level once core has landed",
-    "function import: src/gtlabel/yolo.py": "layers: to module level once conv has landed",
     "lines: src/gtlabel/formats/ground_truth.py": "gt",
-    "lines: src/gtlabel/yolo.py": "conv: yolo.py -> gtlabel/convert/",
-    "private name: src/gtlabel/convert_lanes.py": "conv: -> gtlabel/convert/",
     "test private: tests/model/test_active.py": "layers: gtlabel.model._common made public once core has landed",
     "test private: tests/model/test_preannotate.py": "layers: gtlabel.model._common made public once core has landed",
     "test private: tests/model/test_train.py": "layers: gtlabel.model._common made public once core has landed",
-    "test private: tests/test_convert_lanes.py": "conv",
     "test private: tests/test_dedupe.py": "layers: gtlabel.model._common made public once core has landed",
-    "test private: tests/test_yolo.py": "conv",
 }
 
 
