@@ -41,7 +41,6 @@ LAZY_WITH_REASON = frozenset({"boto3", "botocore"})
 #: Files with violations still being removed (issue 11): "<rule>: <file>" -> who moves them and how.
 PENDING: dict[str, str] = {
     "function import: src/gtlabel/cli/convert.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/cli/demo.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/cli/iam.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/cli/jobs.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/cli/lineage.py": "layers: to module level once conv, core and local have landed",
@@ -49,16 +48,10 @@ PENDING: dict[str, str] = {
     "function import: src/gtlabel/cli/monitor.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/cli/quality.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/cli/serve.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/cli/train.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/cli/workers.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/cost.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/demo.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/ground_truth_utils.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/jobs/build.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/jobs/params.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/jobs/spec.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/jobs/validate.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/local/__init__.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/local/engine.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/local/lambdas.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/local/output.py": "layers: to module level once conv, core and local have landed",
@@ -66,13 +59,10 @@ PENDING: dict[str, str] = {
     "function import: src/gtlabel/local/workforce.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/manifests.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/model/_common.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/monitor/clients.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/notebook.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/pipeline.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/pipeline_scripts/convert.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/pipeline_scripts/evaluate.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/pipeline_scripts/train.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/quality/audit.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/quality/consolidate.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/quality/report.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/quality/workers.py": "layers: to module level once conv, core and local have landed",
@@ -145,10 +135,14 @@ def _function_imports(mod: Module) -> Iterator[ast.Import | ast.ImportFrom]:
 
 
 def _has_reason(mod: Module, node: ast.stmt) -> bool:
+    """A comment on the import's line, or above it (over the other imports of the same block)."""
     lines = mod.text.splitlines()
-    here = lines[node.lineno - 1]
-    above = lines[node.lineno - 2].strip() if node.lineno > 1 else ""
-    return "#" in here or above.startswith("#")
+    if "#" in lines[node.lineno - 1]:
+        return True
+    i = node.lineno - 2
+    while i >= 0 and lines[i].strip().startswith(("import ", "from ")):
+        i -= 1
+    return i >= 0 and lines[i].strip().startswith("#")
 
 
 def too_long() -> list[str]:

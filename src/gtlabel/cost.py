@@ -14,9 +14,11 @@ A private workforce adds no per-object labeler fee. Everything here is pure: num
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
 
 from gtlabel import facts
 from gtlabel.aws import is_public_workteam
@@ -25,7 +27,6 @@ from gtlabel.facts import PriceTier
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker.type_defs import TagTypeDef
-    from rich.table import Table
 
 __all__ = [
     "TAG_ESTIMATE",
@@ -110,14 +111,10 @@ class CostEstimate:
         return self.max_budget_usd is not None and self.total_usd > self.max_budget_usd
 
     def with_budget(self, max_budget_usd: Decimal | float | str | None) -> CostEstimate:
-        from dataclasses import replace
-
         budget = None if max_budget_usd is None else _dec(max_budget_usd, "max_budget_usd")
         return replace(self, max_budget_usd=budget)
 
     def table(self) -> Table:
-        from rich.table import Table
-
         t = Table(title=f"Cost estimate: {self.objects:,} objects, {self.workers_per_object} worker(s) per object, "
                         f"{self.workforce} workforce", show_footer=True)
         t.add_column("item", footer="total")

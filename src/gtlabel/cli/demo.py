@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from gtlabel.cli._common import handle_errors
+from gtlabel.demo import run_demo, train_available
 
 
 def register(app: typer.Typer) -> None:
@@ -26,8 +27,6 @@ def register(app: typer.Typer) -> None:
         budget: float = typer.Option(25.0, help="Budget (USD) for the job; over it the job is refused."),
     ) -> None:
         """Run the whole workflow on the local service: images -> labeling job -> quality -> YOLO11 -> train."""
-        from gtlabel.demo import run_demo, train_available
-
         if train and not train_available():
             typer.echo("note: the train extra is not installed; training is skipped", err=True)
         run_demo(out_dir, images=images, workers_per_object=workers, seed=seed, train=train and train_available(),

@@ -12,8 +12,13 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from gtlabel import pipeline, storage
 from gtlabel.cli._common import console, handle_errors
 from gtlabel.errors import ConfigError
+from gtlabel.model.active import rank as rank_images
+from gtlabel.model.evaluate import evaluate as evaluate_model
+from gtlabel.model.preannotate import preannotate as preannotate_images
+from gtlabel.model.train import train_yolo
 
 
 def _names(classes: str | None) -> list[str] | None:
@@ -60,8 +65,6 @@ def train(
     patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience (epochs).")] = 100,
 ) -> None:
     """Train Ultralytics YOLO11 offline; writes weights, plots and metrics.json (with the dataset version)."""
-    from gtlabel.model.train import train_yolo
-
     res = train_yolo(dataset, model, epochs=epochs, imgsz=imgsz, batch=batch, device=device, seed=seed,
                      project=project, name=name, exist_ok=exist_ok, workers=workers, patience=patience)
     console.print(_metrics_table(f"validation after {res.epochs} epoch(s)", res.metrics, res.per_class))
@@ -83,9 +86,7 @@ def evaluate(
     exist_ok: Annotated[bool, typer.Option("--exist-ok")] = False,
 ) -> None:
     """Evaluate a model on the labeled test split: per-class metrics, confusion matrix PNG, metrics.json."""
-    from gtlabel.model.evaluate import evaluate as run_eval
-
-    res = run_eval(model, dataset, split=split, imgsz=imgsz, batch=batch, device=device, project=project,
+    res = evaluate_model(model, dataset, split=split, imgsz=imgsz, batch=batch, device=device, project=project,
                    name=name, exist_ok=exist_ok)
     console.print(_metrics_table(f"{res.split} split", res.metrics, res.per_class))
     if res.split != split:
@@ -109,9 +110,8 @@ def preannotate(
     device: Annotated[str, typer.Option()] = "cpu",
 ) -> None:
     """Write model boxes into an input manifest, in Ground Truth format, for an AdjustmentBoundingBox job."""
-    from gtlabel.model.preannotate import preannotate as run
-
-    s = run(model, images, out, attribute=attribute, conf=conf, class_names=_names(classes), job_name=job_name,
+    s = preannotate_images(model, images, out, attribute=attribute, conf=conf, class_names=_names(classes),
+                           job_name=job_name,
             imgsz=imgsz, device=device)
     console.print(f"{s.images} image(s), {s.boxes} box(es) under '{attribute}' -> {s.out_manifest}",
                   highlight=False, markup=False, soft_wrap=True)
@@ -140,9 +140,7 @@ def rank(
     device: Annotated[str, typer.Option()] = "cpu",
 ) -> None:
     """Active learning: rank images by model uncertainty and write the top-K as an input manifest."""
-    from gtlabel.model.active import rank as run
-
-    s = run(model, images, out, top_k=top_k, strategy=strategy, conf=conf, threshold=threshold,
+    s = rank_images(model, images, out, top_k=top_k, strategy=strategy, conf=conf, threshold=threshold,
             score_key=score_key, prelabel_attribute=prelabels, class_names=_names(classes), imgsz=imgsz,
             device=device)
     t = Table(title=f"top {s.written} of {s.scored} by {s.strategy}")
@@ -164,8 +162,6 @@ def _config(name: str, role: str | None, output_prefix: str, region: str | None,
             classes: str | None, epochs: int, imgsz: int, batch: int, processing_image: str | None,
             training_image: str | None, inference_image: str | None, map_threshold: float,
             model_package_group: str, training_instance: str) -> Any:
-    from gtlabel.pipeline import config_from_env
-
     kwargs: dict[str, Any] = {
         "name": name, "output_prefix": output_prefix, "region": region, "epochs": epochs, "imgsz": imgsz,
         "batch": batch, "map_threshold": map_threshold, "model_package_group": model_package_group,
@@ -178,7 +174,7 @@ def _config(name: str, role: str | None, output_prefix: str, region: str | None,
     names = _names(classes)
     if names:
         kwargs["class_names"] = tuple(names)
-    cfg = config_from_env(**kwargs)
+    cfg = pipeline.config_from_env(**kwargs)
     if not cfg.role_arn:
         raise ConfigError("give the pipeline's execution role: --role ARN (or GTLABEL_ROLE_ARN)")
     return cfg
@@ -209,13 +205,10 @@ def pipeline_build(
     training_instance: Annotated[str, typer.Option()] = "ml.g5.xlarge",
 ) -> None:
     """Build the pipeline definition offline (no AWS call) and write it as JSON."""
-    from gtlabel import storage
-    from gtlabel.pipeline import pipeline_definition
-
     cfg = _config(name, role, output_prefix, region, input_manifest, classes, epochs, imgsz, batch,
                   processing_image, training_image, inference_image, map_threshold, model_package_group,
                   training_instance)
-    definition = pipeline_definition(cfg)
+    definition = pipeline.pipeline_definition(cfg)
     if out == "-":
         typer.echo(definition)
         return
@@ -236,12 +229,10 @@ def pipeline_upsert(
     training_instance: Annotated[str, typer.Option()] = "ml.g5.xlarge",
 ) -> None:
     """Create or update the pipeline on the SageMaker endpoint boto3 resolves (AWS_ENDPOINT_URL_SAGEMAKER)."""
-    from gtlabel.pipeline import upsert_pipeline
-
     cfg = _config(name, role, output_prefix, region, input_manifest, classes, epochs, imgsz, batch,
                   processing_image, training_image, inference_image, map_threshold, model_package_group,
                   training_instance)
-    arn = upsert_pipeline(cfg)
+    arn = pipeline.upsert_pipeline(cfg)
     console.print(f"pipeline: {arn}", highlight=False, markup=False, soft_wrap=True)
 
 
@@ -252,15 +243,13 @@ def pipeline_start(
         "--param", "-p", help="Parameter override Name=Value (repeatable), e.g. -p Epochs=10.")] = None,
 ) -> None:
     """Start a pipeline execution; prints its ARN and status."""
-    from gtlabel.pipeline import start_pipeline
-
     params: dict[str, str] = {}
     for item in param or []:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"--param: expected Name=Value, got {item!r}")
         params[key.strip()] = value
-    res = start_pipeline(name, parameters=params, region=region)
+    res = pipeline.start_pipeline(name, parameters=params, region=region)
     console.print(f"execution: {res['arn']}\nstatus: {res['status']}", highlight=False, markup=False,
                   soft_wrap=True)
 

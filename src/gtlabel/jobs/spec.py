@@ -12,6 +12,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -22,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from gtlabel import storage
 from gtlabel.errors import ConfigError, InputError
 from gtlabel.facts import TaskType, allowed_task_prices, limits
 from gtlabel.jobs.template import Example, check_example_uri
@@ -224,10 +226,6 @@ def load_spec(path: str | os.PathLike[str]) -> JobSpec:
 
 def load_spec_data(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The raw mapping of a YAML/JSON spec file (not yet validated; the CLI merges options into it)."""
-    import yaml
-
-    from gtlabel import storage
-
     text = storage.read_text(str(path))
     try:
         data = yaml.safe_load(text)

@@ -19,9 +19,13 @@ regions before calling them. :func:`validate_or_raise` raises one :class:`~gtlab
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
+from gtlabel import storage
 from gtlabel.errors import GtlabelError, Problem, ValidationFailed
 from gtlabel.formats.ground_truth import LABEL_CATEGORY_DOCUMENT_VERSION, LabelCategoryConfig
 from gtlabel.jobs.params import validate_params, warm_up
@@ -93,12 +97,6 @@ def validate_or_raise(problems: Sequence[Problem], what: str = "CreateLabelingJo
 # ------------------------------------------------------------------------------------------- the I/O rim
 def _read_labels(uri: str) -> tuple[list[object] | None, Problem | None, str | None]:
     """``(labels, problem, unreadable_reason)`` for a label category file."""
-    import json
-
-    from botocore.exceptions import BotoCoreError
-
-    from gtlabel import storage
-
     try:
         doc = json.loads(storage.read_text(uri))
     except (GtlabelError, BotoCoreError) as exc:
@@ -115,10 +113,6 @@ def _read_labels(uri: str) -> tuple[list[object] | None, Problem | None, str | N
 
 def bucket_region(bucket: str) -> str | None:
     """The region of ``bucket`` (``GetBucketLocation``), or ``None`` when it cannot be found out."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from gtlabel import storage
-
     try:
         loc = storage.s3_client().get_bucket_location(Bucket=bucket).get("LocationConstraint")
     except (ClientError, BotoCoreError):

@@ -7,7 +7,10 @@ worker portal, an embedded S3 and a job engine that writes Ground Truth's output
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gtlabel._lazy import lazy_exports
+from gtlabel.errors import MissingExtra
 
 if TYPE_CHECKING:
     from gtlabel.local.backend import ManualClock
@@ -15,19 +18,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LocalService", "ManualClock"]
 
-
-def __getattr__(name: str) -> Any:
-    # lazy: importing gtlabel.local must not pull starlette/uvicorn/moto until the service is used
-    if name == "LocalService":
-        try:
-            from gtlabel.local.server import LocalService
-        except ImportError as exc:  # pragma: no cover - depends on the installed extras
-            from gtlabel.errors import MissingExtra
-
-            raise MissingExtra("local", exc.name or "starlette") from exc
-        return LocalService
-    if name == "ManualClock":
-        from gtlabel.local.backend import ManualClock
-
-        return ManualClock
-    raise AttributeError(name)
+# names load on first use: importing gtlabel.local must not pull starlette/uvicorn/moto until the service is used
+__getattr__ = lazy_exports(
+    __name__, {"LocalService": "gtlabel.local.server", "ManualClock": "gtlabel.local.backend"},
+    on_import_error=lambda exc: MissingExtra("local", exc.name or "starlette"),
+)

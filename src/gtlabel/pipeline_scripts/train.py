@@ -19,6 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from gtlabel.model.train import train_yolo
+
 ML = Path(os.environ.get("SM_ML_ROOT", "/opt/ml"))
 
 
@@ -58,8 +60,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        from gtlabel.model.train import train_yolo
-
         hp = read_hyperparameters(Path(args.hyperparameters))
         cfg = settings(hp)
         device = args.device

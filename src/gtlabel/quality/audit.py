@@ -19,15 +19,15 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
+from gtlabel import storage
 from gtlabel.errors import ConfigError, InputError
-
-if TYPE_CHECKING:
-    from gtlabel.formats.ground_truth import OutputRecord
-    from gtlabel.jobs.build import BuiltJob
-    from gtlabel.jobs.spec import JobSpec
-    from gtlabel.quality.validate import ValidationReport
+from gtlabel.formats.ground_truth import OutputRecord
+from gtlabel.jobs.build import BuiltJob, prepare_job
+from gtlabel.jobs.spec import JobSpec
+from gtlabel.manifests import iter_output_manifest
+from gtlabel.quality.validate import ValidationReport, validate_records
 
 __all__ = ["AuditItem", "AuditResult", "audit", "audit_job_spec", "prepare_audit_job", "select_sample",
            "write_sample_manifest"]
@@ -99,8 +99,6 @@ def select_sample(records: Iterable[OutputRecord], *, n: int | None = None, frac
 
 def write_sample_manifest(items: Sequence[AuditItem], dest: str) -> int:
     """Copy the chosen lines, byte for byte and in the chosen order, into ``dest`` (atomic). Returns the count."""
-    from gtlabel import storage
-
     by_file: dict[str, dict[int, int]] = {}
     for pos, it in enumerate(items):
         by_file.setdefault(it.file, {})[it.line] = pos
@@ -123,8 +121,6 @@ def audit_job_spec(manifest_uri: str, *, kind: AuditKind, labels: Sequence[str],
                    prior_label_attribute_name: str, workers_per_object: int = 1,
                    overrides: Mapping[str, Any] | None = None) -> JobSpec:
     """The :class:`~gtlabel.jobs.spec.JobSpec` of a verification/adjustment job over the sample manifest."""
-    from gtlabel.jobs.spec import JobSpec
-
     if kind not in _TASK_TYPE:
         raise ConfigError(f"unknown audit kind {kind!r}; use adjustment or verification")
     data: dict[str, Any] = {
@@ -145,8 +141,6 @@ def audit_job_spec(manifest_uri: str, *, kind: AuditKind, labels: Sequence[str],
 
 def prepare_audit_job(spec: JobSpec, **kwargs: Any) -> BuiltJob:
     """Run the core job builder (budget guard, validation, template/label-config upload) on the audit spec."""
-    from gtlabel.jobs.build import prepare_job
-
     return prepare_job(spec, **kwargs)
 
 
@@ -169,9 +163,6 @@ def audit(output_manifest: str, sample_manifest: str, *, output_path: str, kind:
           workers_per_object: int = 1, validate: bool = True, build: bool = True,
           spec_overrides: Mapping[str, Any] | None = None, **prepare_kwargs: Any) -> AuditResult:
     """Select, write the sample manifest, and build the job request (``build``) for it; returns everything."""
-    from gtlabel.manifests import iter_output_manifest
-    from gtlabel.quality.validate import validate_records
-
     records = list(iter_output_manifest(output_manifest, label_attribute=label_attribute))
     if not records:
         raise InputError("the output manifest has no lines", file=output_manifest)
