@@ -5,14 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from gtlabel.progress import AmountColumn
 
 __all__ = ["Phases"]
 
@@ -27,7 +22,7 @@ class Phases:
     def __enter__(self) -> Phases:
         if self.enabled:
             self._p = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                               MofNCompleteColumn(), TimeElapsedColumn(), transient=False)
+                               AmountColumn(), TimeElapsedColumn(), transient=False)
             self._p.__enter__()
         return self
 
