@@ -220,6 +220,7 @@ class Regions:
     lambda_accounts: Mapping[str, str]
     lambda_arn_template: str
     task_functions: Mapping[str, tuple[str, str]]  # task type -> (PRE function, ACS function)
+    other_builtin_task_types: tuple[str, ...]  # built-in task types beyond bounding boxes (their PRE-/ACS- Lambdas)
     public_workforce_account: str
     public_workteam_arn_template: str
     adl_algorithm_arn_template: str
@@ -238,6 +239,7 @@ def _parse_regions(d: _Doc) -> Regions:
         lambda_accounts=dict(accounts),
         lambda_arn_template=d.get_template("lambda_arn_template", "region", "account", "name"),
         task_functions=funcs,
+        other_builtin_task_types=d.get_strings("other_builtin_functions"),
         public_workforce_account=d.get_str("public_workforce.account"),
         public_workteam_arn_template=d.get_template("public_workforce.arn_template", "region"),
         adl_algorithm_arn_template=d.get_template("automated_labeling.algorithm_arn_template", "region"),

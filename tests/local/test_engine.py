@@ -550,3 +550,25 @@ def test_max_human_labeled_counts_labels_not_releases(clocked: Any, s3: Any, buc
     assert d["LabelingJobStatus"] == "Stopped"
     assert d["LabelCounters"]["HumanLabeled"] == 3 and d["LabelCounters"]["FailedNonRetryableError"] == 1
     assert d["LabelCounters"]["Unlabeled"] == 1
+
+
+def test_public_workforce_answers_carry_no_private_identity(clocked: Any, s3: Any, bucket: str) -> None:
+    """A public (Mechanical Turk) job goes to the local default team; its worker responses have no
+    ``workerMetadata``: the documented format has it for private workforces only (reference 3.1)."""
+    from gtlabel.jobs import facts
+
+    uris = put_inputs(s3, bucket, 2)
+    req = job_request("mturk-job", uris, facts.public_workteam_arn("us-east-1"),
+                      PublicWorkforceTaskPrice={"AmountInUsd": {"Dollars": 0, "Cents": 3, "TenthFractionsOfACent": 6}})
+    req["InputConfig"]["DataAttributes"] = {"ContentClassifiers": ["FreeOfPersonallyIdentifiableInformation"]}
+    _sm(clocked).create_labeling_job(**req)
+    clocked.engine.tick()
+    (ann,) = _workers(clocked, 1)
+    assert _work_all(ann, "mturk-job") == 2
+    clocked.engine.tick()
+    assert _describe(clocked, "mturk-job")["LabelingJobStatus"] == "Completed"
+    wr = [k for k in _keys(s3, bucket, "job/output/mturk-job/") if "/annotations/worker-response/" in k]
+    answers = [a for k in wr for a in json.loads(_read(s3, f"s3://{bucket}/{k}"))["answers"]]
+    assert len(answers) == 2
+    assert all(set(a) == {"workerId", "acceptanceTime", "submissionTime", "timeSpentInSeconds", "answerContent"}
+               for a in answers)

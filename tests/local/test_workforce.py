@@ -333,3 +333,66 @@ def test_cli_workers_simulate(service: Any, tmp_path: Path) -> None:
     bad = CliRunner().invoke(app, ["workers", "simulate", "--portal", service.portal_url, "--job", "sim-cli",
                                    "--workers", "2"])
     assert bad.exit_code == 3 and "--password" in bad.output
+
+
+def test_adjustment_answers_start_from_the_initial_boxes(service: Any) -> None:
+    """Without a truth manifest, an adjustment task's workers start from the boxes the task preloads (the earlier
+    job's attribute in manifestLine), and their answers carry initialValueModified as the browser sends it."""
+    from gtlabel.jobs.build import prepare_job
+    from gtlabel.jobs.spec import JobSpec, PrivateWorkforce
+    from gtlabel.local.workforce import NoiseConfig, simulate
+
+    s3 = service.client("s3")
+    lines, initial = [], {}
+    for ref, objs in service.gt_truth.items():
+        initial[ref] = sorted((o["label"], o["left"], o["top"], o["width"], o["height"]) for o in objs)
+        present = sorted({o["label"] for o in objs})
+        lines.append(json.dumps({"source-ref": ref, "boxes": {
+            "image_size": [{"width": 800, "height": 600, "depth": 3}],
+            "annotations": [{"class_id": LABELS.index(o["label"]), **{k: o[k] for k in ("left", "top", "width",
+                                                                                          "height")}} for o in objs]},
+            "boxes-metadata": {"objects": [{"confidence": 1.0} for _ in objs],
+                               "class-map": {str(LABELS.index(c)): c for c in present},
+                               "type": "groundtruth/object-detection", "human-annotated": "yes",
+                               "creation-date": "2026-11-25T06:00:00.000000", "job-name": "labeling-job/earlier"}}))
+    s3.put_object(Bucket="drone-data", Key="adjust.manifest", Body="\n".join(lines).encode())
+    spec = JobSpec(name="sim-adjust", task_type="AdjustmentBoundingBox", prior_label_attribute_name="boxes",
+                   input_manifest="s3://drone-data/adjust.manifest", output_path="s3://drone-data/out/",
+                   labels=LABELS, workers_per_object=2, workforce=PrivateWorkforce(workteam=service.default_workteam_arn))
+    sm = service.client("sagemaker")
+    sm.create_labeling_job(**prepare_job(spec, sm_client=sm).request)
+    exact = simulate(service.portal_url, "sim-adjust", [("ann", "pw-ann-123")], seed=4, idle_timeout_s=5,
+                     noise=NoiseConfig(jitter=0, jitter_px=0, miss_rate=0, false_box_rate=0, wrong_label_rate=0))
+    moved = simulate(service.portal_url, "sim-adjust", [("ben", "pw-ben-123")], seed=4, idle_timeout_s=5,
+                     noise=NoiseConfig(jitter=0.05, jitter_px=2))
+    assert exact.submitted == moved.submitted == 6
+    for a in exact.answers:
+        content = a["answer"]["boundingBox"]
+        assert content["initialValueModified"] is False  # the preloaded boxes, unchanged
+        assert sorted((b["label"], b["left"], b["top"], b["width"], b["height"])
+                      for b in content["boundingBoxes"]) == initial[a["source_ref"]]
+    for a in moved.answers:
+        content = a["answer"]["boundingBox"]
+        assert content["initialValueModified"] is True
+        assert _match([Box(*b) for b in initial[a["source_ref"]]], content["boundingBoxes"], min_iou=0.5)
+    d = _wait_done(service, "sim-adjust")
+    assert d["LabelingJobStatus"] == "Completed"
+    answers = _stored_answers(service, "sim-adjust")
+    assert len(answers) == 12 and all("initialValueModified" in a["boundingBox"] for a in answers)
+
+
+def test_cli_workers_simulate_answer_name(service: Any) -> None:
+    from gtlabel.cli.workers import register
+
+    _create_job(service, "sim-named", workers_per_object=1)
+    app = typer.Typer()
+    register(app)
+    app.command("noop", hidden=True)(lambda: None)
+    r = CliRunner().invoke(app, ["workers", "simulate", "--portal", service.portal_url, "--job", "sim-named",
+                                 "--worker", "cat:pw-cat-123", "--answer-name", "droneBoxes", "--idle-timeout", "5",
+                                 "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["submitted"] == 6
+    assert _wait_done(service, "sim-named")["LabelingJobStatus"] == "Completed"
+    answers = _stored_answers(service, "sim-named")
+    assert len(answers) == 6 and all(list(a) == ["droneBoxes"] for a in answers)

@@ -71,6 +71,8 @@ def simulate_cmd(
     max_tasks: Annotated[int | None, typer.Option(help="stop after this many tasks in total")] = None,
     concurrency: Annotated[int | None, typer.Option(help="workers running at once (default: all)")] = None,
     idle_timeout: Annotated[float, typer.Option(help="seconds to wait for new tasks before stopping")] = 30.0,
+    answer_name: Annotated[str, typer.Option(help="name of the answer (the crowd-bounding-box element's name= in "
+                                                  "the job's template)")] = "boundingBox",
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Run simulated workers through the portal's HTTP endpoints until the job has no more work for them."""
@@ -82,7 +84,8 @@ def simulate_cmd(
     noise = NoiseConfig(jitter=jitter, jitter_px=jitter_px, miss_rate=miss_rate, false_box_rate=false_box_rate,
                         wrong_label_rate=wrong_label_rate, decline_rate=decline_rate)
     result = simulate(portal, job, profiles, truth=truth, noise=noise, seed=seed, max_tasks=max_tasks,
-                      concurrency=concurrency, idle_timeout_s=idle_timeout, progress=not as_json)
+                      concurrency=concurrency, idle_timeout_s=idle_timeout, answer_name=answer_name,
+                      progress=not as_json)
     summary = result.summary()
     if as_json:
         typer.echo(json.dumps(summary, indent=2, allow_nan=False))

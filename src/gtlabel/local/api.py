@@ -20,6 +20,7 @@ from gtlabel.local.backend import Backend
 from gtlabel.local.lambdas import LambdaRegistry
 from gtlabel.local.liquid_env import CROWD_JS_LOCAL, make_environment, render_template
 from gtlabel.local.state.records import JobRequest
+from gtlabel.local.unsupported import request_problems
 
 __all__ = ["OPERATIONS", "Api"]
 
@@ -72,6 +73,7 @@ class Api:
     def create_labeling_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
         _raise_problems(validate_create_labeling_job(params, region=self.backend.region,
                                                      labels=self._labels(params)))
+        _raise_problems(request_problems(params))  # what AWS runs but this service does not: refused, not ignored
         request = JobRequest.parse(params)
         self.lambdas.check(request)
         return {"LabelingJobArn": self.backend.create_labeling_job(request)}

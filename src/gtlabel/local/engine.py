@@ -380,7 +380,8 @@ class Engine:
         # 1. no new claims or answers for these objects from here on (a crash after this re-runs consolidation)
         self.tasks.begin_consolidation(name, idxs)
         answers: dict[int, list[dict[str, Any]]] = {i: [] for i in idxs}
-        subs = self.state.workers.subs()
+        # Cognito identity in worker responses: private workforces only (public/MTurk answers carry none)
+        subs = self.state.workers.subs() if not is_public_workteam(job.workteam_arn) else None
         refused: dict[int, str] = {}  # objects with an answer the submit check would refuse (stored before it)
         for a in self.tasks.submitted(name, idxs):
             try:
@@ -530,10 +531,13 @@ class Engine:
         return uri
 
 
-def _answer(a: Assignment, subs: Mapping[str, str], issuer: str) -> dict[str, Any]:
-    """One submitted answer as the output files need it."""
-    return {"worker_id": a.worker_id, "claimed": a.claimed, "submitted": a.submitted,
-            "answer": json.loads(a.answer or "null"), "sub": subs.get(a.worker_id, ""), "issuer": issuer}
+def _answer(a: Assignment, subs: Mapping[str, str] | None, issuer: str) -> dict[str, Any]:
+    """One submitted answer as the output files need it (``subs`` None: a workforce without Cognito identities)."""
+    out = {"worker_id": a.worker_id, "claimed": a.claimed, "submitted": a.submitted,
+           "answer": json.loads(a.answer or "null")}
+    if subs is not None:
+        out.update(sub=subs.get(a.worker_id, ""), issuer=issuer)
+    return out
 
 
 def _failed(o: DataObject, attr: str, reason: str, job_name: str, now: float, kind: str) -> ObjectOutcome:

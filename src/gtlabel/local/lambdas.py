@@ -29,6 +29,7 @@ from gtlabel.formats.ground_truth import (
     SOURCE_REF,
 )
 from gtlabel.local.state.records import JobRequest
+from gtlabel.local.unsupported import LOCAL_BUILTINS, lambda_problem
 
 __all__ = [
     "BOX_KINDS",
@@ -102,8 +103,12 @@ class LambdaRegistry:
                                     ("HumanTaskConfig.AnnotationConsolidationConfig.AnnotationConsolidationLambdaArn",
                                      request.acs_lambda, BUILTIN_ACS)):
             if arn and function_name(arn) not in builtin and arn not in self:
-                raise ServiceValidationError(f"{field}: {arn} is not a built-in Ground Truth Lambda and is not mapped "
-                                             "to a local callable (gtlabel serve --lambda ARN=module:function).")
+                other_builtin = lambda_problem(field, arn)
+                if other_builtin is not None:
+                    raise ServiceValidationError(str(other_builtin))
+                raise ServiceValidationError(f"{field}: {arn} is not mapped to a local callable (gtlabel serve "
+                                             "--lambda ARN=module:function), and the local service runs only the "
+                                             f"built-in {', '.join(LOCAL_BUILTINS)} Lambdas itself.")
         if request.template_uri is None:
             raise ServiceValidationError("HumanTaskConfig.UiConfig: the local service renders UiTemplateS3Uri "
                                          "templates only (HumanTaskUiArn is for NER, video and 3D jobs).")

@@ -93,18 +93,22 @@ class OutputLayout:
 # ----------------------------------------------------------------------------------------------- pure
 def worker_response_doc(answers: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """``{"answers": [{workerId, acceptanceTime, submissionTime, timeSpentInSeconds, answerContent,
-    workerMetadata}]}`` from assignment records ``{worker_id, claimed, submitted, answer(dict), sub, issuer}``."""
+    workerMetadata}]}`` from assignment records ``{worker_id, claimed, submitted, answer(dict), sub, issuer}``.
+    ``workerMetadata`` (the Cognito identity) is written for private workforces only: records without ``sub``
+    (public workforce answers) have none, as documented (reference 3.1)."""
     out = []
     for a in answers:
-        out.append({
+        doc = {
             "workerId": a["worker_id"],
             "acceptanceTime": iso_ms(a["claimed"]),
             "submissionTime": iso_ms(a["submitted"]),
             "timeSpentInSeconds": round(float(a["submitted"]) - float(a["claimed"]), 3),
             "answerContent": a["answer"],
-            "workerMetadata": {"identityData": {"identityProviderType": "Cognito", "issuer": a["issuer"],
-                                                "sub": a["sub"]}},
-        })
+        }
+        if a.get("sub") is not None:
+            doc["workerMetadata"] = {"identityData": {"identityProviderType": "Cognito", "issuer": a["issuer"],
+                                                      "sub": a["sub"]}}
+        out.append(doc)
     return {"answers": out}
 
 

@@ -2,7 +2,8 @@
 
 Routing only; the parts are
 
-- ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>`` -> SigV4 check (:mod:`.sigv4`) -> :class:`.api.Api`;
+- ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>`` -> SigV4 check (:mod:`.sigv4`) -> :class:`.api.Api`
+  (``AWSCognitoIdentityProviderService.ListUsers`` -> :class:`.cognito.CognitoApi`);
 - the worker portal (:mod:`.portal`) on the other paths, ``/static/`` for crowd-html-elements.js;
 - the job engine (:mod:`.engine`) on a background thread, state in SQLite (:mod:`.db`).
 
@@ -23,7 +24,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,9 @@ from gtlabel.formats.answers import DEFAULT_MAX_BOXES, AnswerLimits
 from gtlabel.local.api import Api
 from gtlabel.local.backend import DEFAULT_TEAM, Backend, Clock
 from gtlabel.local.bodies import MAX_API_BODY, BodyLimit
+from gtlabel.local.cognito import SERVICE as COGNITO_SERVICE
+from gtlabel.local.cognito import TARGET as COGNITO_TARGET
+from gtlabel.local.cognito import CognitoApi
 from gtlabel.local.engine import Engine
 from gtlabel.local.lambdas import LambdaFn, LambdaRegistry
 from gtlabel.local.output import S3Store, lean_s3_config
@@ -61,32 +65,40 @@ def _api_error(code: str, message: str, status: int = 400) -> Response:
                     headers={"x-amzn-RequestId": str(uuid.uuid4()), "x-amzn-ErrorType": code})
 
 
-def build_app(api: Api, credentials: Credentials, region: str, portal: Any | None = None) -> Starlette:
-    """The ASGI app: the SageMaker API on ``POST /`` plus the portal routes and ``/static``."""
+def build_app(api: Api, credentials: Credentials, region: str, portal: Any | None = None,
+              cognito: CognitoApi | None = None) -> Starlette:
+    """The ASGI app: the SageMaker API (and Cognito's ``ListUsers``) on ``POST /`` plus the portal routes and
+    ``/static``."""
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import Response
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
+    services: dict[str, tuple[str, Callable[[str, Mapping[str, Any]], dict[str, Any]]]] = {
+        "SageMaker": ("sagemaker", api.dispatch)}
+    if cognito is not None:
+        services[COGNITO_TARGET] = (COGNITO_SERVICE, cognito.dispatch)
+
     async def sagemaker_api(request: Request) -> Response:
         headers: dict[str, list[str]] = {}
         for k, v in request.headers.raw:
             headers.setdefault(k.decode("latin-1").lower(), []).append(v.decode("latin-1"))
+        target = request.headers.get("x-amz-target", "")
+        prefix, _, operation = target.partition(".")
+        service, dispatch = services.get(prefix, ("sagemaker", None))
         try:  # the access key, date and scope before a byte of the body is read
-            precheck(headers=headers, credentials=credentials, region=region)
+            precheck(headers=headers, credentials=credentials, region=region, service=service)
         except AuthFailure as exc:
             return _api_error(exc.code, exc.message, 403)
         body = await request.body()  # BodyLimit: at most MAX_API_BODY
         try:
             verify(method=request.method, path=request.scope.get("raw_path", b"/").decode("latin-1").split("?")[0],
                    raw_query=request.scope.get("query_string", b"").decode("latin-1"), headers=headers, body=body,
-                   credentials=credentials, region=region)
+                   credentials=credentials, region=region, service=service)
         except AuthFailure as exc:
             return _api_error(exc.code, exc.message, 403)
-        target = request.headers.get("x-amz-target", "")
-        prefix, _, operation = target.partition(".")
-        if prefix != "SageMaker" or not operation:
+        if dispatch is None or not operation:
             return _api_error("UnknownOperationException", f"X-Amz-Target {target!r} is not a SageMaker operation.")
         try:
             params = strict_json.loads(body or b"{}")
@@ -95,7 +107,7 @@ def build_app(api: Api, credentials: Credentials, region: str, portal: Any | Non
         if not isinstance(params, dict):
             return _api_error("SerializationException", "request body must be a JSON object")
         try:
-            result = await run_in_threadpool(api.dispatch, operation, params)
+            result = await run_in_threadpool(dispatch, operation, params)
         except ServiceError as exc:
             return _api_error(exc.code, exc.message, 400 if exc.status >= 400 and exc.status < 500 else 500)
         except Exception as exc:
@@ -313,7 +325,8 @@ class LocalService:
         api = Api(self._backend, lambdas=self.lambdas, presign=store.presign, read_bytes=store.read_bytes)
         portal = Portal(self._backend, store, s3_endpoint=self.s3_endpoint, secure_cookies=False,
                         answer_limits=self.answer_limits)
-        app = build_app(api, Credentials(self.access_key, self.secret_key), self.region, portal)
+        app = build_app(api, Credentials(self.access_key, self.secret_key), self.region, portal,
+                        CognitoApi(self._backend))
         if self.default_team and not self._backend.has_team(self.default_team):
             self._backend.create_workteam({
                 "WorkteamName": self.default_team,
@@ -372,6 +385,7 @@ class LocalService:
         return {
             "AWS_ENDPOINT_URL_SAGEMAKER": self.sagemaker_endpoint,
             "AWS_ENDPOINT_URL_S3": self.s3_endpoint,
+            "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": self.sagemaker_endpoint,  # ListUsers: worker usernames
             "AWS_ACCESS_KEY_ID": self.access_key,
             "AWS_SECRET_ACCESS_KEY": self.secret_key,
             "AWS_DEFAULT_REGION": self.region,

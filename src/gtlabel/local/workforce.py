@@ -11,7 +11,10 @@ Given the truth (a mapping ``source-ref -> boxes`` or a truth manifest), a worke
 noise: each edge moves by a Gaussian with sigma ``jitter * box side + jitter_px``; a box is missed with
 ``miss_rate``, gets another label with ``wrong_label_rate``, and ``false_box_rate`` extra boxes per image
 (Poisson mean) appear at random. A worker's ``skill`` divides all of these (1.0 = as configured, 2.0 = half the
-errors). Without truth a worker draws 0-5 plausible random boxes. The noise model (:func:`noisy_answer`) is pure.
+errors). Without truth a worker draws 0-5 plausible random boxes, except in an adjustment task: there it starts
+from the initial boxes the task gives (:func:`initial_boxes`) and moves them with the same noise. Adjustment
+answers carry ``initialValueModified`` as the browser's crowd-bounding-box sends it. The noise model
+(:func:`noisy_answer`) is pure.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ __all__ = [
     "WorkerProfile",
     "WorkerStats",
     "WorkforceError",
+    "initial_boxes",
     "load_truth",
     "noisy_answer",
     "random_answer",
@@ -252,7 +256,16 @@ def _truth_from_record(rec: Mapping[str, Any], where: str) -> tuple[str, TruthIm
         w, h = rec.get("width"), rec.get("height")
         return ref, TruthImage(boxes, int(w) if isinstance(w, (int, float)) else None,
                                int(h) if isinstance(h, (int, float)) else None)
-    # a Ground Truth output-manifest line: the first attribute with a "-metadata" sibling and annotations
+    found = _labeled_boxes(rec, where)
+    if found is None:
+        raise InputError("no boxes: expected 'boxes': [...] or a Ground Truth label attribute with 'annotations'",
+                         field=where)
+    return ref, found
+
+
+def _labeled_boxes(rec: Mapping[str, Any], where: str) -> TruthImage | None:
+    """The boxes of a Ground Truth output-manifest line: its first attribute with a ``-metadata`` sibling and
+    ``annotations``; ``None`` when it has none."""
     for attr, val in rec.items():
         meta = rec.get(metadata_key(attr))
         if isinstance(val, Mapping) and isinstance(meta, Mapping) and isinstance(val.get("annotations"), list):
@@ -263,10 +276,9 @@ def _truth_from_record(rec: Mapping[str, Any], where: str) -> tuple[str, TruthIm
             w = h = None
             if isinstance(size, list) and size and isinstance(size[0], Mapping):
                 w, h = size[0].get("width"), size[0].get("height")
-            return ref, TruthImage(boxes, int(w) if isinstance(w, (int, float)) else None,
-                                   int(h) if isinstance(h, (int, float)) else None)
-    raise InputError("no boxes: expected 'boxes': [...] or a Ground Truth label attribute with 'annotations'",
-                     field=where)
+            return TruthImage(boxes, int(w) if isinstance(w, (int, float)) else None,
+                              int(h) if isinstance(h, (int, float)) else None)
+    return None
 
 
 def load_truth(source: str | Path | Mapping[str, Any]) -> dict[str, TruthImage]:
@@ -303,6 +315,22 @@ def load_truth(source: str | Path | Mapping[str, Any]) -> dict[str, TruthImage]:
     if not result:
         raise InputError("the truth manifest has no lines", file=uri)
     return result
+
+
+def initial_boxes(task_input: Mapping[str, Any]) -> TruthImage | None:
+    """The boxes an adjustment task starts from: the earlier job's label attribute in the task's ``manifestLine``
+    (what the worker template preloads as ``initial-value``); ``None`` for a task without them (pure)."""
+    line = task_input.get("manifestLine")
+    if not isinstance(line, Mapping):
+        return None
+    try:
+        return _labeled_boxes(line, "manifestLine")
+    except InputError:
+        return None
+
+
+def _box_keys(boxes: Iterable[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    return sorted((str(b["label"]), b["left"], b["top"], b["width"], b["height"]) for b in boxes)
 
 
 # ------------------------------------------------------------------------------------------------ HTTP
@@ -405,15 +433,20 @@ class _Worker:
                 self.stats.messages.append(f"decline {tid}: HTTP {r.status_code}")
             return
         truth = self.sim.truth.get(ref) if self.sim.truth is not None else None
-        width, height = (truth.width, truth.height) if truth is not None else (None, None)
+        initial = initial_boxes(task_input)  # an adjustment task: the boxes the template preloads
+        known = truth or initial
+        width, height = (known.width, known.height) if known is not None else (None, None)
         if not width or not height:
             width, height = self.sim.size_of(ref, str(task.get("image_url") or ""), self.http)
-        if truth is not None:
-            content = noisy_answer(truth.boxes, width, height, labels, self.noise, self.rng)
+        if known is not None:  # draw the truth, else adjust the initial boxes (with the same noise)
+            content = noisy_answer(known.boxes, width, height, labels, self.noise, self.rng)
         else:
             if self.sim.truth is not None:
                 self.stats.messages.append(f"{ref}: not in the truth; drew random boxes")
             content = random_answer(width, height, labels, self.rng)
+        if initial is not None:  # as the browser's crowd-bounding-box reports it
+            content["initialValueModified"] = _box_keys(content["boundingBoxes"]) != _box_keys(
+                b.as_answer() for b in initial.boxes)
         answer = {self.sim.answer_name: content}
         t0 = time.perf_counter()
         r = self.http.post(str(task.get("submit_url") or f"/tasks/{tid}/submit"), json=answer, headers=headers)

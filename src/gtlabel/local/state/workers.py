@@ -49,6 +49,13 @@ class Workers:
     def is_member(self, team: str, worker_id: str) -> bool:
         return self.db.one("SELECT 1 FROM members WHERE team=? AND worker_id=?", (team, worker_id)) is not None
 
+    def members(self, teams: list[str]) -> list[Worker]:
+        """The workers of any of ``teams``, each once, by username."""
+        marks = ",".join("?" * len(teams))
+        return [_worker(r) for r in self.db.query(
+            f"SELECT DISTINCT w.* FROM workers w JOIN members m ON m.worker_id=w.worker_id WHERE m.team IN ({marks}) "
+            "ORDER BY w.username", tuple(teams))] if teams else []
+
     def teams_of(self, worker_id: str) -> list[str]:
         return [str(r["team"]) for r in self.db.query("SELECT team FROM members WHERE worker_id=?", (worker_id,))]
 
