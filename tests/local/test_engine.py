@@ -555,7 +555,7 @@ def test_max_human_labeled_counts_labels_not_releases(clocked: Any, s3: Any, buc
 def test_public_workforce_answers_carry_no_private_identity(clocked: Any, s3: Any, bucket: str) -> None:
     """A public (Mechanical Turk) job goes to the local default team; its worker responses have no
     ``workerMetadata``: the documented format has it for private workforces only (reference 3.1)."""
-    from gtlabel.jobs import facts
+    from gtlabel import facts
 
     uris = put_inputs(s3, bucket, 2)
     req = job_request("mturk-job", uris, facts.public_workteam_arn("us-east-1"),
