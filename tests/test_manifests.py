@@ -1,4 +1,4 @@
-"""gtlabel.manifests: output-manifest parsing (typed records, bad-input corpus) and input-manifest building."""
+"""gtlabel.manifests: output-manifest reading (typed records, bad-input corpus) and input-manifest building."""
 
 from __future__ import annotations
 
@@ -10,12 +10,8 @@ import orjson
 import pytest
 
 from gtlabel.errors import ConfigError, ManifestError
-from gtlabel.manifests import (
-    ManifestSummary,
-    build_input_manifest,
-    check_source_ref,
-    iter_output_manifest,
-)
+from gtlabel.formats.ground_truth import check_source_ref
+from gtlabel.manifests import ManifestSummary, build_input_manifest, iter_output_manifest
 
 # the documented bounding-box output line (ground-truth.md 3.2)
 DOC_LINE: dict[str, Any] = {

@@ -30,30 +30,15 @@ import orjson
 from gtlabel import facts, storage
 from gtlabel.errors import ConfigError, ManifestError
 from gtlabel.formats import strict_json
-from gtlabel.formats.ground_truth import (  # re-exported: their home is gtlabel.formats.ground_truth
-    SOURCE_REF,
-    InputLine,
-    OutputBox,
-    OutputRecord,
-    check_source_ref,
-    detect_label_attributes,
-    iter_output_lines,
-    parse_output_line,
-)
+from gtlabel.formats.ground_truth import SOURCE_REF, InputLine, OutputRecord, iter_output_lines
 from gtlabel.settings import get_settings
 
 __all__ = [
     "MANIFEST_SUFFIXES",
     "ManifestSummary",
-    "OutputBox",
-    "OutputRecord",
     "build_input_manifest",
     "check_line_limits",
-    "check_source_ref",
-    "detect_label_attributes",
-    "iter_output_lines",
     "iter_output_manifest",
-    "parse_output_line",
     "resolve_source_ref",
 ]
 
@@ -86,7 +71,7 @@ def iter_output_manifest(
     strict: bool = True,
     on_skip: Callable[[ManifestError], None] | None = None,
 ) -> Iterator[OutputRecord]:
-    """Stream an output manifest as :class:`OutputRecord` s (constant memory).
+    """Stream an output manifest as :class:`~gtlabel.formats.ground_truth.OutputRecord` s (constant memory).
 
     ``label_attribute``: the attribute to read; when ``None`` it is detected on the first labelled line by
     the ``-metadata`` pairing, and a line with several candidates is an error that lists them.

@@ -11,7 +11,8 @@ from typing import Any
 import orjson
 
 from gtlabel import storage
-from gtlabel.errors import ConfigError
+from gtlabel.errors import ConfigError, InputError
+from gtlabel.formats.ground_truth import LabelCategoryConfig
 
 __all__ = ["label_config_names", "load_label_config", "resolve_class_names"]
 
@@ -65,17 +66,12 @@ def resolve_class_names(class_mapping: Mapping[Any, Any] | Sequence[str] | None,
 
 
 def label_config_names(cfg: Mapping[str, Any]) -> list[str]:
-    """The labels of a Ground Truth label category config (``{"document-version", "labels": [{"label"}]}``)."""
-    labels = cfg.get("labels") if isinstance(cfg, Mapping) else None
-    if not isinstance(labels, list) or not labels:
-        raise ConfigError("label category config: expected {'labels': [{'label': ...}, ...]} with at least one")
-    names = []
-    for i, item in enumerate(labels):
-        name = item.get("label") if isinstance(item, Mapping) else None
-        if not isinstance(name, str) or not name:
-            raise ConfigError(f"label category config: labels[{i}].label must be a non-empty string, got {item!r}")
-        names.append(name)
-    return names
+    """The labels of a Ground Truth label category config (``{"document-version", "labels": [{"label"}]}``,
+    read by :class:`~gtlabel.formats.ground_truth.LabelCategoryConfig`); a malformed one is a ConfigError."""
+    try:
+        return list(LabelCategoryConfig.parse(cfg).labels)
+    except InputError as exc:
+        raise ConfigError(f"label category config: {exc}") from None
 
 
 def load_label_config(uri: str | os.PathLike[str] | Mapping[str, Any] | None) -> Mapping[str, Any] | None:

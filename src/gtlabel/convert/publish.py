@@ -22,6 +22,7 @@ from gtlabel import storage
 from gtlabel.convert.lanes import Advance, PassState, iter_spool, remove_spool
 from gtlabel.convert.report import ConversionReport
 from gtlabel.errors import ConfigError, GtlabelError, NotFound, StorageError
+from gtlabel.formats.ground_truth import bare_job_name
 from gtlabel.formats.yolo import SPLITS, check_label_text
 
 __all__ = [
@@ -94,7 +95,7 @@ def describe_jobs(jobs: Sequence[str], sm_client: Any, report: ConversionReport)
         sm_client = boto3.client("sagemaker")
     out: dict[str, Any] = {}
     for job in jobs:
-        name = job.removeprefix("labeling-job/")
+        name = bare_job_name(job)
         try:
             d = sm_client.describe_labeling_job(LabelingJobName=name)
         except (BotoCoreError, ClientError) as exc:  # an undescribable job is a note, not a failed dataset

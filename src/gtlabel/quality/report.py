@@ -25,7 +25,7 @@ import orjson
 
 from gtlabel.errors import NotFound, StorageError
 from gtlabel.formats import strict_json
-from gtlabel.formats.ground_truth import bare_job_name
+from gtlabel.formats.ground_truth import bare_job_name, iter_output_lines
 from gtlabel.progress import AmountColumn
 from gtlabel.quality.identities import job_pools, lookup_client, lookup_usernames
 from gtlabel.quality.page import render_html
@@ -226,7 +226,7 @@ def write_report(target: str, html_out: str | None, *, json_out: str | None = No
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
     from gtlabel import storage
-    from gtlabel.manifests import iter_output_lines, iter_output_manifest
+    from gtlabel.manifests import iter_output_manifest
     from gtlabel.quality.workers import iter_worker_answers
 
     manifest, root = resolve_output(target)
