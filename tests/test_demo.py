@@ -177,3 +177,33 @@ def test_demo_in_an_80_column_terminal_cuts_no_value(tmp_path: Path) -> None:
         assert [line for line in lines if bar in line], bar
         assert not [line for line in lines if bar in line and "/?" in line], bar
     assert "pip install 'gtlabel[train]'" in screen
+
+
+@pytest.mark.slow
+def test_demo_leaves_the_environment_alone(tmp_path: Path) -> None:
+    """The demo reaches its service's S3 through a storage target and passes SageMaker clients explicitly:
+    nothing in os.environ changes, not even for the length of the run, and no target is left behind."""
+    import os
+    import threading
+
+    from gtlabel import storage
+    from gtlabel.demo import run_demo
+
+    before = dict(os.environ)
+    seen: list[dict[str, str]] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.2):
+            seen.append(dict(os.environ))
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    try:
+        result = run_demo(tmp_path / "demo", images=6, train=False, progress=False)
+    finally:
+        stop.set()
+        t.join()
+    assert result.status == "Completed" and (result.dataset_dir / "data.yaml").is_file()
+    assert seen and all(env == before for env in seen)
+    assert storage.current_target() is None

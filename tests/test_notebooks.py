@@ -170,3 +170,34 @@ def test_connect_local_reuses_a_service_the_user_started(local_service: Any, tmp
         local_service.default_workteam_arn
     assert os.environ["AWS_ENDPOINT_URL_SAGEMAKER"] == local_service.sagemaker_endpoint
     assert "AWS_SECRET_ACCESS_KEY" not in repr(sess)
+
+
+def test_connect_local_points_storage_not_the_environment(local_service: Any, tmp_path: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service found through WORKDIR/service/endpoints.json is reached with explicit endpoints: the session's
+    clients get them, gtlabel.storage gets a target, and os.environ stays as it was."""
+    from gtlabel import storage
+    from gtlabel.notebook import connect
+
+    for var in ("AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(var)
+    storage.reset_clients()
+    service = tmp_path / "service"
+    storage.write_private_json(service / "endpoints.json", {  # this process plays the live `gtlabel serve`
+        "pid": os.getpid(), "env": local_service.env(), "portal_url": local_service.portal_url})
+    before = dict(os.environ)
+    sess = connect("local", workdir=tmp_path)
+    try:
+        assert dict(os.environ) == before
+        assert not sess.started_here and sess.target is storage.current_target()
+        s3 = sess.client("s3")
+        assert s3.meta.endpoint_url == local_service.s3_endpoint
+        s3.create_bucket(Bucket="nb-target")
+        storage.write_bytes("s3://nb-target/a.txt", b"through the target")
+        assert s3.get_object(Bucket="nb-target", Key="a.txt")["Body"].read() == b"through the target"
+        assert sess.client("sagemaker").list_workteams()["Workteams"][0]["WorkteamArn"] == \
+            local_service.default_workteam_arn
+    finally:
+        assert sess.target is not None
+        sess.target.deactivate()  # not sess.stop(): that would signal the "service", this very process
+    assert storage.current_target() is None

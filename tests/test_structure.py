@@ -66,7 +66,6 @@ PENDING: dict[str, str] = {
     "function import: src/gtlabel/quality/consolidate.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/quality/report.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/quality/workers.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/storage.py": "layers: to module level once core has landed",
     "lines: src/gtlabel/formats/ground_truth.py": "gt",
     "test private: tests/model/test_active.py": "layers: gtlabel.model._common made public once core has landed",
     "test private: tests/model/test_preannotate.py": "layers: gtlabel.model._common made public once core has landed",

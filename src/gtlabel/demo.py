@@ -19,9 +19,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,22 +66,6 @@ class DemoResult:
     train_dir: Path | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
     timings_s: dict[str, float] = field(default_factory=dict)
-
-
-@contextmanager
-def _env(values: dict[str, str]) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    storage.reset_clients()
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        storage.reset_clients()
 
 
 def _upload(images: list[SynthImage], bucket: str) -> list[str]:
@@ -166,7 +148,9 @@ def run_demo(
                 interactive=interactive, open_browser=open_browser, max_budget_usd=max_budget_usd,
                 progress=progress)
     t_all = time.perf_counter()
-    with LocalService(data_dir=out / "service") as svc, _env(svc.env()):
+    with LocalService(data_dir=out / "service") as svc, \
+            storage.use_endpoint(svc.s3_endpoint, (svc.access_key, svc.secret_key), region=svc.region):
+        # gtlabel.storage (every thread) reaches the service's S3; SageMaker clients are passed explicitly
         run.con.rule("[bold]gtlabel demo[/] on the local Ground-Truth-compatible service")
         run.con.print(f"SageMaker API  {svc.sagemaker_endpoint}\nS3             {svc.s3_endpoint}\n"
                       f"Worker portal  {svc.portal_url}")
@@ -175,7 +159,7 @@ def run_demo(
         summary = run.label(svc, job_name, truth_uri)
         output_manifest = str(summary.output_manifest)
         job_files = run.keep_job_output(bucket, job_name)
-        report_html = run.report(output_manifest, truth_uri)
+        report_html = run.report(output_manifest, truth_uri, svc)
         dataset_dir, version = run.convert(output_manifest)
 
     # 6. train + evaluate (outside the service: it no longer needs S3) ------------------------------------
@@ -234,7 +218,8 @@ class _Demo:
             job_name=job_name, input_path=f"s3://{bucket}/{RAW_PREFIX}", output_path=f"s3://{bucket}/labels/",
             task_type="BoundingBox", worker_type="private", labels=list(DEFAULT_CLASSES), instructions=INSTRUCTIONS,
             max_budget_usd=self.max_budget_usd, workers_per_object=1 if self.interactive else self.workers_per_object,
-            role_arn=svc.role_arn, max_concurrent_tasks=1000, task_time_limit_s=600,
+            role_arn=svc.role_arn, region=svc.region, max_concurrent_tasks=1000, task_time_limit_s=600,
+            sm_client=svc.client("sagemaker"),
         )
         arn = svc.client("sagemaker").create_labeling_job(**cfg)["LabelingJobArn"]
         self.con.print(f"[green]✓[/] labeling job created: {arn}")
@@ -250,7 +235,8 @@ class _Demo:
             sim_thread = self._start_workers(svc, job_name, truth_uri)
         summary = watch_labeling_job(job_name, sm_client=svc.client("sagemaker"), poll_seconds=0.5,
                                      max_poll_seconds=2.0, max_wait_seconds=24 * 3600 if self.interactive else 900,
-                                     progress=self.progress, stall_after_seconds=3600 if self.interactive else 120)
+                                     progress=self.progress, stall_after_seconds=3600 if self.interactive else 120,
+                                     s3_client=svc.client("s3"))
         if sim_thread is not None:
             sim_thread.join(timeout=60)
         self.timings["labeling"] = time.perf_counter() - t
@@ -295,14 +281,15 @@ class _Demo:
         storage.copy_many((o.uri, str(job_files / o.uri[len(job_prefix):])) for o in storage.list_objects(job_prefix))
         return job_files
 
-    def report(self, output_manifest: str, truth_uri: str) -> Path:
+    def report(self, output_manifest: str, truth_uri: str, svc: LocalService) -> Path:
         """4. quality report."""
         from gtlabel.quality.report import write_report
 
         t = time.perf_counter()
         report_html = self.out / "quality-report.html"
         write_report(output_manifest, str(report_html), json_out=str(self.out / "quality-report.json"),
-                     truth=truth_uri, class_names=list(DEFAULT_CLASSES), progress=self.progress)
+                     truth=truth_uri, class_names=list(DEFAULT_CLASSES), progress=self.progress,
+                     sm_client=svc.client("sagemaker"))
         self.timings["report"] = time.perf_counter() - t
         self.con.print(f"[green]✓[/] quality report: {report_html}")
         return report_html

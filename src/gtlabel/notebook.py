@@ -13,8 +13,11 @@ from one notebook to the next.
   notebook finds it again, and :func:`stop_local_service` (or ``session.stop()``) ends it. Its embedded S3
   lives in that process's memory: stopping the service discards the images and labels in it.
 
-Either way the session's variables are put into ``os.environ`` so that plain ``boto3.client(...)`` calls and
-every gtlabel function in the kernel reach the same endpoints.
+A service started or found here is reached without touching ``os.environ``: ``session.client(service)`` passes
+its endpoint, keys and region to boto3, and gtlabel's own S3 calls (:mod:`gtlabel.storage`, in every thread of the
+kernel) go to its S3 through a :func:`gtlabel.storage.use_endpoint` target held by the session (until
+``session.stop()`` or the next :func:`connect`). A service you point the environment at yourself
+(``AWS_ENDPOINT_URL_SAGEMAKER`` ...) is used through that environment, as boto3 always does.
 
 The hand-over file ``<workdir>/notebook-state.json`` carries what a later notebook needs (job name, output
 manifest, dataset folder...): ``session.remember(job_name=...)`` and ``session.recall("job_name")``.
@@ -66,6 +69,8 @@ class NotebookSession:
     #: portal logins (username, password, skill) of simulated workers, when the service was started here
     workers: list[tuple[str, str, float]] = field(default_factory=list, repr=False)
     started_here: bool = False
+    #: where gtlabel.storage sends S3 calls while this session is the current one (a local service found here)
+    target: storage.S3Target | None = field(default=None, repr=False)
 
     @property
     def is_local(self) -> bool:
@@ -75,6 +80,12 @@ class NotebookSession:
         """A boto3 client for ``service``, pointed where this session points (region included)."""
         import boto3
 
+        if self.target is not None:  # a service found or started here: its endpoint and keys, explicitly
+            endpoint = self.env.get(f"AWS_ENDPOINT_URL_{service.upper().replace('-', '_')}")
+            if endpoint:
+                kwargs.setdefault("endpoint_url", endpoint)
+            kwargs.setdefault("aws_access_key_id", self.env.get("AWS_ACCESS_KEY_ID"))
+            kwargs.setdefault("aws_secret_access_key", self.env.get("AWS_SECRET_ACCESS_KEY"))
         return boto3.client(service, region_name=self.region, **kwargs)  # type: ignore[call-overload]
 
     # ------------------------------------------------------------------ hand-over between notebooks
@@ -108,7 +119,10 @@ class NotebookSession:
         return value
 
     def stop(self) -> None:
-        """Stop the local service if this session's workdir started it (no-op otherwise)."""
+        """Stop the local service if this session's workdir started it (no-op otherwise), and point
+        gtlabel.storage back where the environment says."""
+        if self.target is not None:
+            self.target.deactivate()
         if self.is_local:
             stop_local_service(self.workdir)
 
@@ -121,9 +135,20 @@ class NotebookSession:
         return "| | |\n|---|---|\n" + "\n".join(f"| {k} | `{v}` |" for k, v in rows)
 
 
-def _apply_env(env: dict[str, str]) -> None:
-    os.environ.update(env)
-    storage.reset_clients()
+_current_target: storage.S3Target | None = None  # the latest connect()'s, replaced by the next one
+
+
+def _point_storage(env: dict[str, str] | None) -> storage.S3Target | None:
+    """Point gtlabel.storage at the local service's S3 (``env``: its variables), or back at the environment."""
+    global _current_target
+    if _current_target is not None:
+        _current_target.deactivate()
+        _current_target = None
+    if env is not None:
+        _current_target = storage.use_endpoint(
+            env["AWS_ENDPOINT_URL_S3"], (env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"]),
+            region=env.get("AWS_REGION")).activate()
+    return _current_target
 
 
 def _reachable(endpoint: str, timeout: float = 2.0) -> bool:
@@ -200,6 +225,7 @@ def _local(workdir: Path, region: str) -> NotebookSession:
         if not _reachable(given):
             raise JobError(f"AWS_ENDPOINT_URL_SAGEMAKER={given} does not answer: start `gtlabel serve` again and "
                            "paste its export lines, or unset the variable to let the notebook start one")
+        _point_storage(None)
         env = {k: v for k, v in os.environ.items() if k.startswith(("AWS_", "GTLABEL_"))}
         settings = get_settings()
         return NotebookSession("local", workdir, os.environ.get("AWS_REGION") or
@@ -211,10 +237,9 @@ def _local(workdir: Path, region: str) -> NotebookSession:
         info = _start_service(data_dir, region)
         started = True
     env = {str(k): str(v) for k, v in info["env"].items()}
-    _apply_env(env)
     return NotebookSession("local", workdir, env["AWS_REGION"], env.get("GTLABEL_ROLE_ARN"), env,
                            str(info["portal_url"]), env.get("GTLABEL_WORKTEAM_ARN"), _worker_logins(data_dir),
-                           started_here=started)
+                           started_here=started, target=_point_storage(env))
 
 
 def connect(backend: str = "local", *, workdir: str | os.PathLike[str] = "gtlabel-work", region: str | None = None,
@@ -234,6 +259,7 @@ def connect(backend: str = "local", *, workdir: str | os.PathLike[str] = "gtlabe
     for k in ("AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_S3"):
         if os.environ.get(k):
             raise ConfigError(f"BACKEND='aws' but {k}={os.environ[k]} points boto3 elsewhere: unset it first")
+    _point_storage(None)
     storage.reset_clients()
     reg = region or boto3.session.Session().region_name
     if not reg:

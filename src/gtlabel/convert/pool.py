@@ -185,7 +185,8 @@ class _Worker:
 
     def start(self) -> bool:
         pkg_parent = str(Path(__file__).resolve().parents[2])  # the folder that holds the gtlabel package
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        # the worker reaches the S3 this process uses: the environment, or a storage.use_endpoint() target
+        env = {**os.environ, **storage.child_env(), "PYTHONPATH": os.pathsep.join(
             p for p in (pkg_parent, os.environ.get("PYTHONPATH")) if p)}
         try:
             self.proc = subprocess.Popen(

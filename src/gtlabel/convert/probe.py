@@ -9,9 +9,7 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from gtlabel import aws, storage
+from gtlabel import storage
 from gtlabel.errors import NotFound, StorageError
 
 __all__ = ["HEADER_RANGES", "ImageProbe", "fingerprint", "probe_header", "probe_image"]
@@ -75,28 +73,17 @@ def fingerprint(uri: str) -> ImageProbe:
 
 
 def _probe_s3(uri: str) -> ImageProbe:
-    loc = storage.parse_s3(uri)
-    cli = storage.s3_client()
     last: Exception | None = None
     for n in HEADER_RANGES:
         try:
-            kw: dict[str, Any] = {"Bucket": loc.bucket, "Key": loc.key}
-            if n is not None:
-                kw["Range"] = f"bytes=0-{n - 1}"
-            r = cli.get_object(**kw)
-            data = r["Body"].read()
-        except ClientError as exc:
-            if aws.is_not_found(exc):
-                return ImageProbe(error="image not found")
-            raise StorageError(f"S3 error {aws.error_code(exc)}: {exc}", uri) from exc
-        etag = str(r.get("ETag", "")).strip('"') or None
-        vid = r.get("VersionId")
-        total = int(str(r.get("ContentRange", f"/{len(data)}")).rsplit("/", 1)[-1] or len(data))
+            part = storage.read_range(uri, 0, n)
+        except NotFound:
+            return ImageProbe(error="image not found")
         try:
-            size, orient, fmt = probe_header(data)
-            return ImageProbe(size, orient, fmt, etag, vid)
+            size, orient, fmt = probe_header(part.data)
+            return ImageProbe(size, orient, fmt, part.info.etag, part.info.version_id)
         except Exception as exc:
             last = exc
-            if len(data) >= total:
+            if part.complete:
                 break
     return ImageProbe(error="not a readable image", detail=f"{type(last).__name__}: {last}")

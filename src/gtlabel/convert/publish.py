@@ -219,22 +219,15 @@ def publish_s3(out: str, pub: Publication, phase: Callable[[str], Advance], *, c
 
 def _delete_prefix_dataset(base: str) -> None:
     """Before overwriting a dataset on S3: remove data.yaml first (so it reads as incomplete), then the rest."""
-    loc = storage.parse_s3(base + "/")
-    cli = storage.s3_client()
     hint = " (replacing a dataset on S3 needs s3:DeleteObject on its prefix; `gtlabel iam policy` grants none)"
     try:
         storage.delete(f"{base}/data.yaml")
     except StorageError as exc:
         raise StorageError(f"cannot remove the old data.yaml ({exc}){hint}") from exc
-    keys = [storage.parse_s3(o.uri).key for o in storage.list_objects(base + "/")]
-    for i in range(0, len(keys), 1000):
-        resp = cli.delete_objects(Bucket=loc.bucket, Delete={"Objects": [{"Key": k} for k in keys[i:i + 1000]],
-                                                             "Quiet": True})
-        errors = resp.get("Errors") or []
-        if errors:  # DeleteObjects answers 200 and lists per-key failures: an old file would stay behind
-            first = errors[0]
-            raise StorageError(f"{len(errors)} old object(s) could not be removed, first: {first.get('Code')} "
-                               f"{first.get('Message', '')}{hint}", f"s3://{loc.bucket}/{first.get('Key')}")
+    try:
+        storage.delete_prefix(base + "/")
+    except StorageError as exc:  # an old file would stay behind
+        raise StorageError(f"{exc.message}{hint}", exc.uri) from exc
 
 
 # ------------------------------------------------------------------------------------------------ what is there

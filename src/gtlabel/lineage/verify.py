@@ -13,11 +13,9 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import yaml
-from botocore.exceptions import ClientError
 from rich.progress import Progress
 
 from gtlabel import storage
-from gtlabel.aws import error_code, is_not_found
 from gtlabel.errors import GtlabelError, LineageError, NotFound, StorageError
 from gtlabel.lineage.record import ImageRecord, Lineage, load
 from gtlabel.lineage.version import recompute_version
@@ -70,51 +68,19 @@ class VerifyReport:
         return "\n".join(lines)
 
 
-@dataclass(frozen=True)
-class _Fingerprint:
-    etag: str | None
-    version_id: str | None
-    sse: str | None
-
-
-def _fingerprint(uri: str, version: str | None = None) -> _Fingerprint:
+def _fingerprint(uri: str, version: str | None = None) -> storage.ObjectInfo:
     """ETag, version and encryption of an S3 object (``NotFound`` if absent); a local file's MD5."""
-    if storage.is_s3(uri):
-        loc = storage.parse_s3(uri)
-        kw: dict[str, Any] = {"Bucket": loc.bucket, "Key": loc.key}
-        if version:
-            kw["VersionId"] = version
-        try:
-            r = storage.s3_client().head_object(**kw)
-        except ClientError as exc:
-            code = error_code(exc)
-            # a HEAD has no error body: S3 answers a version id it cannot parse with a bare 400
-            if is_not_found(exc) or (version and code == "400"):
-                raise NotFound("does not exist" + (f" (version {version})" if version else ""), uri) from exc
-            raise StorageError(f"S3 error {code}: {exc}", uri) from exc
-        return _Fingerprint(str(r.get("ETag", "")).strip('"') or None, r.get("VersionId"),
-                            r.get("ServerSideEncryption"))
-    return _Fingerprint(storage.head(uri, hash_local=True).etag, None, None)
+    return storage.head(uri, version_id=version, hash_local=True)
 
 
-def _is_md5_etag(fp: _Fingerprint) -> bool:
+def _is_md5_etag(fp: storage.ObjectInfo) -> bool:
     """An ETag is the MD5 of the bytes only for single-part objects not encrypted with SSE-KMS/SSE-C."""
     return fp.etag is not None and bool(_MD5_RE.match(fp.etag)) and fp.sse not in ("aws:kms", "aws:kms:dsse")
 
 
 def _md5(uri: str, version: str | None = None) -> str:
-    if storage.is_s3(uri) and version:
-        loc = storage.parse_s3(uri)
-        try:
-            body = storage.s3_client().get_object(Bucket=loc.bucket, Key=loc.key, VersionId=version)["Body"]
-        except ClientError as exc:
-            raise StorageError(f"cannot read version {version}: {exc}", uri) from exc
-        h = hashlib.md5(usedforsecurity=False)
-        for chunk in iter(lambda: body.read(1 << 20), b""):
-            h.update(chunk)
-        return h.hexdigest()
     h = hashlib.md5(usedforsecurity=False)
-    with storage.open_read(uri) as fh:
+    with storage.open_read(uri, version_id=version) as fh:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -138,7 +104,7 @@ def _check_image(lin: Lineage, r: ImageRecord, copies: bool, sources: bool) -> t
     problems: list[Problem] = []
     n_copy = n_src = 0
     src = lin.source_uri(r)
-    src_fp: _Fingerprint | None = None
+    src_fp: storage.ObjectInfo | None = None
     src_unchanged = False
     # a local source's recorded ETag is always its MD5: without source checks it need not be read again
     if sources or (copies and (storage.is_s3(src) or not (r.source_etag and _MD5_RE.match(r.source_etag)))):

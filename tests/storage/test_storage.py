@@ -34,11 +34,13 @@ def test_iter_lines_streams_bom_crlf_and_blank_lines(where: str, tmp_path: Path,
     assert list(storage.iter_lines(uri)) == [(1, b'{"a": 1}'), (3, b'{"b": 2}'), (5, b'{"c": 3}')]
 
 
-def test_iter_lines_crosses_chunk_boundaries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(storage, "_CHUNK", 7)
+def test_line_blocks_cross_chunk_boundaries(tmp_path: Path) -> None:
     p = tmp_path / "x.txt"
     lines = [f"line-{i}-" + "x" * (i % 13) for i in range(200)]
     p.write_text("\n".join(lines) + "\n")
+    got = [(n, b.decode()) for first, block in storage.iter_line_blocks(p, block_size=7)
+           for n, b in storage.block_lines(first, block)]
+    assert got == list(enumerate(lines, start=1))
     assert [b.decode() for _, b in storage.iter_lines(p)] == lines
 
 
