@@ -281,3 +281,27 @@ def test_the_old_line_reader_agrees(tmp_path: Path) -> None:
     assert got == [(1, b'{"a": 1}'), (4, b'{"b": 2}'), (5, b"x" * 3_000_000), (6, b"last")]
     with pytest.raises(NotFound):
         list(storage.iter_line_blocks(tmp_path / "missing.jsonl"))
+
+
+@pytest.mark.parametrize("processes", [1, 3])
+def test_progress_bars_know_their_totals(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, processes: int) -> None:
+    """The converting bar counts the manifest's bytes (its size is known before it is read), the copy bar the
+    images: no bar shows ``n/?`` (the demo's did), in one process and in lanes."""
+    import io
+    import re
+
+    import rich
+    from rich.console import Console
+
+    refs = [make_image(tmp_path / "m" / "img" / f"i{i:02d}.jpg", (64, 48)) for i in range(30)]  # ~5 blocks
+    lines = [gt_line(f"img/{r.name}", (64, 48), [(NAMES[i % len(NAMES)], 1, 1, 10, 10)]) for i, r in enumerate(refs)]
+    manifest = write_manifest(tmp_path / "m" / "output.manifest", lines)
+    buf = io.StringIO()
+    monkeypatch.setattr(rich, "_console", Console(file=buf, force_terminal=True, width=120, color_system=None))
+    report = convert(manifest, tmp_path / "out", processes, progress=True, copy_images=True)
+    assert report.images == 30
+    shown = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buf.getvalue())
+    size = os.path.getsize(manifest)
+    assert re.search(rf"converting .* {size / 1000:.1f}/{size / 1000:.1f} kB", shown), shown[-1500:]
+    assert re.search(r"copying images .* 30/30", shown), shown[-1500:]
+    assert "/?" not in shown

@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 MAX_JOBS = 100  # labeling-job names kept for lineage.json (the first ones, in manifest order)
-#: advances a progress bar by the number of records (or lines) done
+#: advances a progress bar by the amount done (bytes of the manifest in a pass, records in the class scan)
 Advance = Callable[[int], None]
 
 
@@ -134,8 +134,7 @@ class Lane:
         if self.pool is not None:
             self.pool.shutdown(wait=True)
 
-    def run(self, recs: Iterable[OutputRecord], ctx: RowContext, state: PassState,
-            advance: Advance | None = None) -> None:
+    def run(self, recs: Iterable[OutputRecord], ctx: RowContext, state: PassState) -> None:
         """Convert ``recs`` (counted into ``ctx`` and ``state``), a batch of records at a time (their image
         headers, if any, probed concurrently)."""
         spec, pool, probe_fn = self.spec, self.pool, self.probe_fn
@@ -146,8 +145,6 @@ class Lane:
                 if pool is not None and probe_fn is not None else [None] * len(batch)
             for rec, src, probe in zip(batch, srcs, probes, strict=True):
                 self._one(rec, src, probe, ctx, state)
-            if advance is not None:
-                advance(len(batch))
 
     def _one(self, rec: OutputRecord, src: str, probe: ImageProbe | None, ctx: RowContext,
              state: PassState) -> None:
@@ -263,15 +260,22 @@ def _batched(it: Iterable[OutputRecord], n: int) -> Iterator[list[OutputRecord]]
 
 def convert_pass(spec: LaneSpec, assign: bytearray | None, ctx: RowContext, advance: Advance) -> PassState:
     """One pass over the manifest in this process: label files into ``staging/labels/<split>/``, one spool
-    line per image."""
+    line per image. ``advance`` gets the manifest's bytes as they are read (the lines are converted as they
+    come, so it follows the conversion)."""
     state = PassState()
     spool = spool_path(spec.staging, 0)
     lane = Lane(spec, spool, assign)
     # a local manifest's MD5 (its lineage "etag"), from the bytes converted, instead of a second read
     md5 = None if storage.is_s3(spec.manifest) else hashlib.md5(usedforsecurity=False)
-    lines = storage.iter_lines(spec.manifest, feed=md5.update if md5 else None)
+
+    def feed(chunk: bytes) -> None:
+        if md5 is not None:
+            md5.update(chunk)
+        advance(len(chunk))
+
+    lines = storage.iter_lines(spec.manifest, feed=feed)
     try:
-        lane.run(records(spec.manifest, spec.label_attribute, ctx, lines), ctx, state, advance)
+        lane.run(records(spec.manifest, spec.label_attribute, ctx, lines), ctx, state)
     finally:
         lane.close()
     state.segments.append((str(spool), 0, spool.stat().st_size))

@@ -293,6 +293,7 @@ class _Pass:
         self.redo: str | None = None
         self.read_error: BaseException | None = None
         self.advance = advance
+        self.sizes: dict[int, int] = {}  # bytes of each block handed out, for the bar (advanced when done)
 
     def take(self) -> tuple[int, int, bytes] | None:
         with self.lock:
@@ -309,6 +310,7 @@ class _Pass:
                 self.stopped.set()
                 return None
             index, (first, block) = nxt
+            self.sizes[index] = len(block)
             return index, first, block
 
     def done(self, res: BlockResult) -> None:
@@ -318,7 +320,8 @@ class _Pass:
                 self.redo = res.redo
             if res.error is not None or res.redo is not None:
                 self.stopped.set()
-        self.advance(res.lines)
+            size = self.sizes.pop(res.index, 0)
+        self.advance(size)
 
     def fail(self, why: str) -> None:
         with self.lock:

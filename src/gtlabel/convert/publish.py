@@ -10,7 +10,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -20,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from gtlabel import storage
 from gtlabel.convert.lanes import Advance, PassState, iter_spool, remove_spool
+from gtlabel.convert.progress import Phase
 from gtlabel.convert.report import ConversionReport
 from gtlabel.errors import ConfigError, GtlabelError, NotFound, StorageError
 from gtlabel.formats.ground_truth import bare_job_name
@@ -126,12 +127,12 @@ def write_lineage(fh: IO[bytes], head: Mapping[str, Any], entries: Iterable[byte
 
 
 # ------------------------------------------------------------------------------------------------ publish
-def publish_local(final: Path, pub: Publication, phase: Callable[[str], Advance]) -> None:
+def publish_local(final: Path, pub: Publication, phase: Phase) -> None:
     """lineage.json (copying the images meanwhile), the report and data.yaml (last) into the staging folder,
     which then replaces ``final`` in one rename."""
     staging, report = pub.staging, pub.report
     pairs: list[tuple[str, str]] = []
-    advance = phase("copying images") if pub.copy_images else None
+    advance = phase("copying images", sum(pub.state.counts.values())) if pub.copy_images else None
 
     def gen() -> Iterator[bytes]:
         for entry, image, src in pub.entries():
@@ -188,7 +189,7 @@ def copy_batch(pairs: list[tuple[str, str]], workers: int, advance: Advance | No
                              atomic=False)
 
 
-def publish_s3(out: str, pub: Publication, phase: Callable[[str], Advance], *, clean: bool) -> None:
+def publish_s3(out: str, pub: Publication, phase: Phase, *, clean: bool) -> None:
     """S3 order: (old dataset removed, data.yaml first), lineage.json, labels + images, report, data.yaml last.
     A prefix with lineage.json but no data.yaml is an interrupted run, replaced by the next one."""
     base = out.rstrip("/")
@@ -200,7 +201,9 @@ def publish_s3(out: str, pub: Publication, phase: Callable[[str], Advance], *, c
         write_lineage(fh, pub.head, (entry for entry, _image, _src in pub.entries()))
     storage.copy(str(lineage_tmp), f"{base}/lineage.json")
     pairs: list[tuple[str, str]] = []
-    advance = phase("uploading labels" + (" + copying images" if pub.copy_images else ""))
+    images = sum(pub.state.counts.values())
+    advance = phase("uploading labels" + (" + copying images" if pub.copy_images else ""),
+                    images * (2 if pub.copy_images else 1))
     for raw, _image, src in pub.entries():
         entry = orjson.loads(raw)
         lbl_name = entry["label"].rsplit("/", 1)[-1]

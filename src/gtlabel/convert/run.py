@@ -163,13 +163,15 @@ def _convert_manifest(plan: _Plan, phases: Phases) -> PassState:
         scan = scan_classes(spec, ctx, phases.phase("scanning classes (stratify)"))
         assign = stratify(scan, len(plan.names), plan.ratios)
     state = None
+    # the bar counts the manifest's bytes: its size is known before it is read, its number of lines is not
+    size = storage.head(spec.manifest).size if phases.enabled else None
     if assign is None:
         processes = plan.opts.run.processes
         lanes = pool.lanes_for(spec.manifest, get_settings().convert_processes if processes is None else processes)
         if lanes > 1:
-            state = pool.parallel_pass(spec, ctx, lanes, phases.phase("converting"))
+            state = pool.parallel_pass(spec, ctx, lanes, phases.phase("converting", size, "bytes"))
     if state is None:
-        state = convert_pass(spec, assign, ctx, phases.phase("converting"))
+        state = convert_pass(spec, assign, ctx, phases.phase("converting", size, "bytes"))
     return state
 
 
