@@ -42,6 +42,12 @@ from gtlabel.errors import (
     WorkforceError,
 )
 
+#: Exceptions that are control flow inside one package, never raised to a caller: not errors, so not in the tree.
+SIGNALS = {
+    "gtlabel.convert.lanes.Conflict": "a lane meets a repeated source-ref while blocks run in parallel: "
+                                      "convert.pool.run_block catches it and the block is redone in one pass",
+}
+
 ERROR_CLASSES = [c for _, c in inspect.getmembers(errors, inspect.isclass)
                  if issubclass(c, BaseException) and c.__module__ == errors.__name__]
 
@@ -87,7 +93,7 @@ def test_every_error_class_in_the_package_is_in_the_tree() -> None:
             if (inspect.isclass(obj) and issubclass(obj, BaseException) and obj.__module__ == mod.__name__
                     and not name.startswith("_") and mod.__name__ != errors.__name__):
                 outside.append(f"{mod.__name__}.{name}")
-    assert outside == []
+    assert sorted(outside) == sorted(SIGNALS)
     assert all(issubclass(c, GtlabelError) for c in ERROR_CLASSES)
 
 

@@ -34,7 +34,9 @@ The local service's wire layer turns a :class:`ServiceError` into ``{"__type": c
 raises its modelled exceptions (``client.exceptions.ResourceNotFound`` ...) exactly as against AWS.
 :class:`PortalError` never reaches the SageMaker API: the portal answers ``{"error": message}`` with ``status``.
 
-Every message says what was expected, what came, and, where it helps, the valid options. Errors that cross
+Every message says what was expected, what came, and, where it helps, the valid options. An exception used as
+control flow inside one package and never raised to a caller (``gtlabel.convert.lanes.Conflict``: redo a block
+in one pass) is not an error and stays beside its code. Errors that cross
 process boundaries (worker processes of the converter and the local service) keep their parts when pickled.
 """
 
