@@ -167,7 +167,7 @@ def test_unreadable_bytes_after_ultralytics_patched_pillow() -> None:
     import ultralytics.utils.patches  # noqa: F401  (installs the patch)
 
     from gtlabel.errors import InputError
-    from gtlabel.model._common import display_image
+    from gtlabel.model.common import display_image
 
     with pytest.raises(ValueError, match="not a readable image"):
         phash(b"GIF89 nope", where="broken.gif")

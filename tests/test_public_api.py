@@ -30,3 +30,19 @@ def test_import_is_light() -> None:
             " if m in sys.modules]; print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"heavy modules imported eagerly: {out.stdout}"
+
+
+def test_cli_and_core_import_without_the_extras() -> None:
+    """A base install (no extras) can run ``gtlabel --help`` and import the core: every extra is blocked."""
+    code = (
+        "import importlib.abc, sys\n"
+        "class Block(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path, target=None):\n"
+        "        if name.split('.')[0] in {'numpy', 'matplotlib', 'starlette', 'uvicorn', 'moto', 'liquid', 'httpx',\n"
+        "                                  'ultralytics', 'torch', 'sagemaker', 'playwright', 'imagehash'}:\n"
+        "            raise ImportError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import gtlabel, gtlabel.cli, gtlabel.ground_truth_utils, gtlabel.convert, gtlabel.jobs.validate\n"
+        "import gtlabel.lineage, gtlabel.iam, gtlabel.manifests, gtlabel.cost, gtlabel.monitor\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

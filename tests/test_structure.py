@@ -40,37 +40,20 @@ LAZY_WITH_REASON = frozenset({"boto3", "botocore"})
 
 #: Files with violations still being removed (issue 11): "<rule>: <file>" -> who moves them and how.
 PENDING: dict[str, str] = {
-    "function import: src/gtlabel/cli/convert.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/cli/iam.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/cli/jobs.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/cli/lineage.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/cli/manifests.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/cli/monitor.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/cli/quality.py": "layers: to module level once conv, core and local have landed",
+    "function import: src/gtlabel/cli/quality.py": "layers: quality.{validate,workers,consolidate} import numpy (an "
+                                                  "extra) at module level; numpy lazy there once i12 has landed",
     "function import: src/gtlabel/cli/serve.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/cli/workers.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/demo.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/ground_truth_utils.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/jobs/build.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/local/engine.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/local/lambdas.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/local/output.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/local/server.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/local/workforce.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/manifests.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/model/_common.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/notebook.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/pipeline.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/pipeline_scripts/convert.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/pipeline_scripts/evaluate.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/quality/consolidate.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/quality/report.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/quality/workers.py": "layers: to module level once conv, core and local have landed",
     "lines: src/gtlabel/formats/ground_truth.py": "gt",
-    "test private: tests/model/test_active.py": "layers: gtlabel.model._common made public once core has landed",
-    "test private: tests/model/test_preannotate.py": "layers: gtlabel.model._common made public once core has landed",
-    "test private: tests/model/test_train.py": "layers: gtlabel.model._common made public once core has landed",
-    "test private: tests/test_dedupe.py": "layers: gtlabel.model._common made public once core has landed",
 }
 
 

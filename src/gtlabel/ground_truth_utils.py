@@ -28,7 +28,11 @@ from typing import TYPE_CHECKING, Any
 from gtlabel import storage
 from gtlabel.convert import run
 from gtlabel.errors import ConfigError, GtlabelError, ValidationFailed
+from gtlabel.jobs.build import prepare_job, resolve_region, resolve_role
+from gtlabel.jobs.names import check_job_name, default_job_name, ensure_name_available
+from gtlabel.jobs.spec import JobSpec
 from gtlabel.jobs.workforce import check_public_price
+from gtlabel.manifests import build_input_manifest
 
 if TYPE_CHECKING:
     from mypy_boto3_sagemaker import SageMakerClient
@@ -83,9 +87,6 @@ def build_labeling_job(
 ) -> BuiltJob:
     """Everything :func:`create_labeling_job_config` does, returning the :class:`~gtlabel.jobs.build.BuiltJob`
     (request, estimate, written URIs, warnings) instead of only the request."""
-    from gtlabel.jobs.build import resolve_region, resolve_role
-    from gtlabel.jobs.names import default_job_name
-
     if worker_type not in _WORKER_TYPES:
         raise ConfigError(f"worker_type must be one of {', '.join(_WORKER_TYPES)}, got {worker_type!r}")
     if not storage.is_s3(input_path):
@@ -135,15 +136,13 @@ def _workforce(worker_type: str, workteam: str | None, public_price_usd: float |
 
 
 def _sagemaker_client(region: str) -> SageMakerClient:
-    import boto3
+    import boto3  # lazy: ~0.2 s of import time, paid only where AWS is called
 
     return boto3.client("sagemaker", region_name=region)
 
 
 def _check_name_free(client: SageMakerClient, name: str) -> None:
     """Before anything is written under <output>/<name>/: a taken name must not touch that job's files."""
-    from gtlabel.jobs.names import check_job_name, ensure_name_available
-
     bad_name = check_job_name(name)
     if bad_name:
         raise ValidationFailed(bad_name)
@@ -156,7 +155,6 @@ def _input_manifest(input_path: str, output_path: str, name: str, *, sample: int
     the prefix next to the job's other files; ``(manifest URI, objects written or None when given)``."""
     if _is_manifest(input_path) and sample is None:
         return input_path, None
-    from gtlabel.manifests import build_input_manifest
 
     manifest = f"{output_path.rstrip('/')}/{name}/gtlabel/input.manifest"
     with storage.encrypt_with(kms_key_id):  # the job's own key, else GTLABEL_KMS_KEY_ID
@@ -172,9 +170,6 @@ def _input_manifest(input_path: str, output_path: str, name: str, *, sample: int
 def _prepare(spec_data: Mapping[str, Any], client: SageMakerClient | None, *, objects: int | None, upload: bool,
              built_manifest: str | None) -> BuiltJob:
     """The spec checked and the job prepared; a manifest built for it is removed if that fails."""
-    from gtlabel.jobs.build import prepare_job
-    from gtlabel.jobs.spec import JobSpec
-
     try:
         spec = JobSpec.from_dict(dict(spec_data), source="create_labeling_job_config")
         return prepare_job(spec, sm_client=client, check_name=False, objects=objects, upload=upload)

@@ -29,13 +29,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, cast
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from gtlabel import storage
 from gtlabel.errors import ConfigError, JobError, MissingExtra
 from gtlabel.model.offline import SAGEMAKER_OFFLINE_CONFIG, ensure_sagemaker_offline
 from gtlabel.settings import get_settings
 
 if TYPE_CHECKING:
-    import boto3
+    import boto3  # lazy: ~0.2 s of import time, paid only where AWS is called
 
 __all__ = [
     "PIPELINE_PARAMETERS",
@@ -162,7 +164,7 @@ def pipeline_session(*, region: str | None = None, default_bucket: str, sagemake
     (:data:`~gtlabel.model.offline.SAGEMAKER_OFFLINE_CONFIG`), the default bucket given (the SDK would
     otherwise ask STS and S3 for one). ``sagemaker_client`` picks the endpoint for upsert/start."""
     _import_sdk()
-    import boto3
+    import boto3  # lazy: ~0.2 s of import time, paid only where AWS is called
     from sagemaker.workflow.pipeline_context import PipelineSession
 
     sess = boto_session or boto3.Session(region_name=region or boto3.Session().region_name or "us-east-1")
@@ -387,8 +389,7 @@ def _tags(config: PipelineConfig) -> list[dict[str, str]]:
 
 def upsert_pipeline(config: PipelineConfig, *, sagemaker_client: Any = None) -> str:
     """Create or update the pipeline on the SageMaker endpoint boto3 resolves; returns its ARN."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+    import boto3  # lazy: ~0.2 s of import time, paid only where AWS is called
 
     client = sagemaker_client or boto3.client("sagemaker", region_name=config.region)
     pipe = build_pipeline(config, sagemaker_client=client)
@@ -403,8 +404,7 @@ def start_pipeline(name: str, *, parameters: Mapping[str, Any] | None = None, sa
                    region: str | None = None, display_name: str | None = None) -> dict[str, Any]:
     """Start an execution (plain boto3; the SDK is not needed). Parameter names are checked against
     :data:`PIPELINE_PARAMETERS`. Returns ``{"arn", "status"}``."""
-    import boto3
-    from botocore.exceptions import BotoCoreError, ClientError
+    import boto3  # lazy: ~0.2 s of import time, paid only where AWS is called
 
     unknown = sorted(set(parameters or {}) - set(PIPELINE_PARAMETERS))
     if unknown:

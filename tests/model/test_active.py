@@ -12,8 +12,8 @@ from typer.testing import CliRunner
 from gtlabel.cli import app
 from gtlabel.errors import ConfigError
 from gtlabel.manifests import iter_output_manifest
-from gtlabel.model._common import ImageItem
 from gtlabel.model.active import STRATEGIES, rank, rank_predictions, score_confidences
+from gtlabel.model.common import ImageItem
 from gtlabel.model.preannotate import Detection, Prediction
 
 

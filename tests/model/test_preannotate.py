@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from gtlabel.cli import app
 from gtlabel.errors import ConfigError, ManifestError
 from gtlabel.manifests import iter_output_manifest
-from gtlabel.model._common import ImageItem
+from gtlabel.model.common import ImageItem
 from gtlabel.model.preannotate import (
     Detection,
     Prediction,

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from gtlabel import errors
 from gtlabel.cli import app
-from gtlabel.model._common import lineage_ref, resolve_dataset
+from gtlabel.model.common import lineage_ref, resolve_dataset
 
 METRIC_KEYS = {"precision", "recall", "mAP50", "mAP50-95"}
 

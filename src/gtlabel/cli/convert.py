@@ -8,6 +8,7 @@ import orjson
 import typer
 
 from gtlabel.cli._common import console, handle_errors
+from gtlabel.convert import convert_ground_truth_to_yolo
 from gtlabel.errors import ConfigError
 from gtlabel.formats import strict_json
 
@@ -54,8 +55,6 @@ def convert(
     json_out: Annotated[bool, typer.Option("--json", help="Print the conversion report as JSON.")] = False,
 ) -> None:
     """Convert a Ground Truth bounding-box output manifest into images/, labels/, data.yaml, lineage.json."""
-    from gtlabel.convert import convert_ground_truth_to_yolo
-
     if classes is None and label_config is None:
         raise ConfigError("give the class names: --classes drone,vehicle,... or --label-config URI")
     names = [c.strip() for c in classes.split(",")] if classes else None

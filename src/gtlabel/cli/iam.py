@@ -8,7 +8,9 @@ from typing import Annotated, Literal, cast
 
 import typer
 
+from gtlabel import iam, storage
 from gtlabel.cli._common import console, handle_errors
+from gtlabel.errors import ConfigError
 
 iam_app = typer.Typer(name="iam", help="IAM policies and the CloudFormation template for a project.",
                       no_args_is_help=True)
@@ -18,7 +20,6 @@ def _emit(text: str, out: Path | None) -> None:
     if out is None:
         console.out(text, end="", highlight=False)
         return
-    from gtlabel import storage
 
     storage.write_text(str(out), text)
     console.print(f"wrote {out}", highlight=False)
@@ -44,9 +45,6 @@ def policy(
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout")] = None,
 ) -> None:
     """Print a least-privilege identity policy (JSON) for ROLE, scoped to the given resources."""
-    from gtlabel import iam
-    from gtlabel.errors import ConfigError
-
     if role not in iam.ROLES:
         raise ConfigError(f"ROLE: expected one of {', '.join(iam.ROLES)}; got {role!r}")
     res = iam.project_resources(
@@ -65,8 +63,6 @@ def trust_policy(
     account: Annotated[str, typer.Option("--account", help="The account whose labeling jobs may use the role")],
 ) -> None:
     """Print the execution role's trust policy (sagemaker.amazonaws.com, this account only)."""
-    from gtlabel import iam
-
     console.out(json.dumps(iam.execution_role_trust_policy(account), indent=2, allow_nan=False), highlight=False)
 
 
@@ -82,8 +78,6 @@ def template(
     out: Annotated[Path | None, typer.Option("--out", help="Write to this file instead of stdout")] = None,
 ) -> None:
     """Print the CloudFormation template: KMS key, data bucket, budget topic, the two roles."""
-    from gtlabel import iam
-
     tpl = iam.cloudformation_template(
         input_prefix=input_prefix, output_prefix=output_prefix, lambda_arns=lambda_arn or [],
         allow_workteam_management=allow_workteam_management, forbid_public_workforce=not allow_public_workforce,

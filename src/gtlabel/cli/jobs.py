@@ -12,9 +12,14 @@ from typing import Annotated, Any
 
 import typer
 
+from gtlabel import cost, storage
 from gtlabel.cli._common import Exit, console, err_console, handle_errors
 from gtlabel.errors import ConfigError, InputError
 from gtlabel.formats.ground_truth import LabelCategoryConfig
+from gtlabel.jobs.build import count_manifest_objects, prepare_job, resolve_region
+from gtlabel.jobs.spec import JobSpec, load_spec_data
+from gtlabel.jobs.validate import check_create_labeling_job, label_warnings
+from gtlabel.jobs.workforce import check_public_price
 
 JOB_GROUP = "job"
 
@@ -31,8 +36,6 @@ def _job_group(app: typer.Typer) -> typer.Typer:
 
 
 def _read_json(path: str) -> Any:
-    from gtlabel import storage
-
     text = storage.read_text(path)
     try:
         return json.loads(text)
@@ -41,7 +44,7 @@ def _read_json(path: str) -> Any:
 
 
 def _sm_client(region: str) -> Any:
-    import boto3
+    import boto3  # lazy: ~0.2 s of import time, paid only where AWS is called
 
     return boto3.client("sagemaker", region_name=region)
 
@@ -70,9 +73,6 @@ def build(
     name_check: Annotated[bool, typer.Option(help="check the name is free (ListLabelingJobs)")] = True,
 ) -> None:
     """Build and validate a CreateLabelingJob request from a spec and/or options."""
-    from gtlabel.jobs.build import prepare_job, resolve_region
-    from gtlabel.jobs.spec import JobSpec, load_spec_data
-
     data: dict[str, Any] = load_spec_data(spec_file) if spec_file else {}
     overrides = {"input_manifest": input_manifest, "output_path": output_path, "name": name,
                  "task_type": task_type, "prior_label_attribute_name": prior_attr, "role_arn": role_arn,
@@ -105,8 +105,6 @@ def build(
     if output == "-":
         typer.echo(text, nl=False)
     else:
-        from gtlabel import storage
-
         storage.write_text(output, text, content_type="application/json")
         err_console.print(f"request written to {output}", highlight=False)
     if built.uploaded:
@@ -122,8 +120,6 @@ def validate(
     labels_file: Annotated[Path | None, typer.Option(help="a local label category file to check instead")] = None,
 ) -> None:
     """Validate a request offline: botocore's model, max/pattern/enum, Ground Truth rules. Exit 3 if invalid."""
-    from gtlabel.jobs.validate import check_create_labeling_job, label_warnings
-
     request = _read_json(request_file)
     if not isinstance(request, dict):
         raise InputError("a request must be a JSON object", file=request_file)
@@ -160,10 +156,6 @@ def estimate(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
 ) -> None:
     """Estimate a labeling job's cost, with the breakdown."""
-    from gtlabel import cost
-    from gtlabel.jobs.build import count_manifest_objects
-    from gtlabel.jobs.workforce import check_public_price
-
     if (objects is None) == (manifest is None):
         raise ConfigError("give exactly one of --objects N or --manifest URI")
     n = objects if objects is not None else count_manifest_objects(str(manifest))

@@ -6,7 +6,9 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
+from gtlabel import lineage
 from gtlabel.cli._common import Exit, console, err_console, handle_errors
 from gtlabel.settings import get_settings
 
@@ -19,8 +21,6 @@ def _print_json(obj: Any) -> None:
 
 
 def _render_provenance(p: dict[str, Any]) -> None:
-    from rich.table import Table
-
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column(overflow="fold")
@@ -57,8 +57,6 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
     """Where did this label come from? Without --image: the dataset's summary."""
-    from gtlabel import lineage
-
     lin = lineage.load(dataset)
     if image is None:
         p = lineage.provenance(lin)
@@ -86,8 +84,6 @@ def diff(
     limit: Annotated[int, typer.Option("--limit", help="Show at most this many images per section")] = 50,
 ) -> None:
     """What changed between two dataset versions: images, labels, splits, sources, classes, settings."""
-    from gtlabel import lineage
-
     d = lineage.diff(lineage.load(a), lineage.load(b))
     if as_json:
         _print_json(d.as_dict())
@@ -124,8 +120,6 @@ def verify(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
 ) -> None:
     """Recompute label hashes and image hashes/ETags; exit 3 naming every file changed after conversion."""
-    from gtlabel import lineage
-
     rep = lineage.verify(dataset, sources=sources,
                          progress=get_settings().progress and not as_json and err_console.is_terminal)
     if as_json:

@@ -9,6 +9,7 @@ import typer
 
 from gtlabel.cli._common import console, handle_errors
 from gtlabel.formats import strict_json
+from gtlabel.manifests import build_input_manifest
 
 manifest_app = typer.Typer(help="Input manifests for labeling jobs.", no_args_is_help=True)
 
@@ -33,8 +34,6 @@ def build(
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Write a Ground Truth input manifest (one {"source-ref": ...} line per image, sorted)."""
-    from gtlabel.manifests import build_input_manifest
-
     summary = build_input_manifest(source, dest, suffixes=suffix or None,
                                    max_bytes=max_mb * 1024 * 1024 if max_mb is not None else None,
                                    sample=sample, seed=seed, strict=not lenient,

@@ -25,6 +25,21 @@ from rich.table import Table
 from gtlabel.aws import JobStatus
 from gtlabel.cli._common import Exit, console, err_console, handle_errors
 from gtlabel.errors import ConfigError
+from gtlabel.monitor import (
+    DEFAULT_THRESHOLDS,
+    BudgetPolicy,
+    Notifications,
+    Polling,
+    StallPolicy,
+    WatchOptions,
+    create_state_change_rule,
+    list_labeling_jobs,
+    watch_job,
+)
+from gtlabel.monitor.clients import make_client
+from gtlabel.monitor.events import DOCUMENTED_STATUSES
+from gtlabel.monitor.model import human_duration
+from gtlabel.monitor.progress import RichView
 
 if TYPE_CHECKING:
     from gtlabel.monitor.summary import WatchSummary
@@ -71,8 +86,6 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
 
 
 def _age(seconds: float) -> str:
-    from gtlabel.monitor.model import human_duration
-
     return human_duration(seconds)
 
 
@@ -138,18 +151,6 @@ def watch_cmd(
 
     Exit 0 when Completed, 4 when gtlabel stopped it over budget, 6 when Failed/Stopped or still running at --max-wait.
     """
-    from gtlabel.monitor import (
-        DEFAULT_THRESHOLDS,
-        BudgetPolicy,
-        Notifications,
-        Polling,
-        StallPolicy,
-        WatchOptions,
-        watch_job,
-    )
-    from gtlabel.monitor.clients import make_client
-    from gtlabel.monitor.progress import RichView
-
     options = WatchOptions(
         polling=Polling(poll_seconds=poll, max_poll_seconds=max(max_poll, poll), max_wait_seconds=max_wait),
         budget=BudgetPolicy(budget_usd=budget, thresholds=tuple(threshold) if threshold else DEFAULT_THRESHOLDS,
@@ -183,8 +184,6 @@ def list_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON rows instead of a table.")] = False,
 ) -> None:
     """List labeling jobs with status, progress, cost so far and age."""
-    from gtlabel.monitor import list_labeling_jobs
-
     since_dt = parse_since(since) if since else None
     rows = list_labeling_jobs(status=status, name_contains=name_contains, since=since_dt, limit=limit, with_cost=cost)
     now = datetime.now(UTC)
@@ -217,9 +216,6 @@ def notify_rule_cmd(
     status: Annotated[list[str] | None, typer.Option(help="Statuses to notify on (repeat). Default Completed Failed Stopped.")] = None,
 ) -> None:
     """Create the EventBridge rule for Ground Truth job state changes, targeting an SNS topic."""
-    from gtlabel.monitor import create_state_change_rule
-    from gtlabel.monitor.events import DOCUMENTED_STATUSES
-
     rule = create_state_change_rule(topic_arn, rule_name=rule_name, statuses=status or DOCUMENTED_STATUSES)
     console.print(f"rule {rule.rule_arn} -> {rule.topic_arn}\npattern {json.dumps(rule.event_pattern, allow_nan=False)}",
                   highlight=False)

@@ -3,12 +3,16 @@ verification/adjustment job for a sample of it."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
+import orjson
 import typer
 
+from gtlabel import storage
 from gtlabel.cli._common import Exit, console, handle_errors
-from gtlabel.errors import ConfigError
+from gtlabel.convert.classes import label_config_names
+from gtlabel.errors import ConfigError, InputError
 
 
 def _class_names(labels: str | None, label_categories: str | None) -> list[str] | None:
@@ -20,12 +24,6 @@ def _class_names(labels: str | None, label_categories: str | None) -> list[str] 
             raise ConfigError(f"--labels: expected comma-separated class names, got {labels!r}")
         return names
     if label_categories:
-        import orjson
-
-        from gtlabel import storage
-        from gtlabel.convert.classes import label_config_names
-        from gtlabel.errors import InputError
-
         try:
             cfg = orjson.loads(storage.read_bytes(label_categories))
         except orjson.JSONDecodeError as exc:
@@ -56,7 +54,7 @@ def report_cmd(
                                                  "Cognito user pool can be read (cognito-idp ListUsers).")] = True,
 ) -> None:
     """Validate a job's labels, measure its workers and write a self-contained HTML quality report."""
-    from gtlabel.quality.report import write_report
+    from gtlabel.quality.report import write_report  # the quality modules need numpy (an extra): on use
 
     if fail_on not in (None, "error", "warning"):
         raise ConfigError(f"--fail-on: expected error or warning, got {fail_on!r}")
@@ -97,9 +95,7 @@ def audit_cmd(
     create: Annotated[bool, typer.Option("--create", help="Call CreateLabelingJob (else print the request).")] = False,
 ) -> None:
     """Sample labeled images (lowest confidence first, or random) and build a verification/adjustment job."""
-    import json
-
-    from gtlabel.quality.audit import audit
+    from gtlabel.quality.audit import audit  # the quality modules need numpy (an extra): on use
     from gtlabel.quality.report import resolve_output
 
     if strategy not in ("lowest-confidence", "random"):
@@ -114,7 +110,7 @@ def audit_cmd(
         overrides["workforce"] = {"type": "private", "workteam": workteam}
     sm = None
     if create or workteam is None:
-        import boto3
+        import boto3  # lazy: ~0.2 s of import time, paid only where AWS is called
 
         sm = boto3.client("sagemaker")
     res = audit(manifest, manifest_out, output_path=output_path, kind=kind, n=sample,  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gtlabel import facts
+from gtlabel import cost, facts, storage
 from gtlabel.errors import ConfigError, Problem, ValidationFailed
 from gtlabel.formats.ground_truth import LABEL_CATEGORY_DOCUMENT_VERSION, LabelCategoryConfig
 from gtlabel.jobs.names import check_job_name, default_job_name, ensure_name_available
@@ -75,7 +75,7 @@ def resolve_region(region: str | None = None) -> str:
     (``AWS_DEFAULT_REGION``, profile)."""
     region = region or get_settings().region or os.environ.get("AWS_REGION")
     if not region:
-        import boto3
+        import boto3  # lazy: ~0.2 s of import time, paid only where AWS is called
 
         region = boto3.session.Session().region_name
     if not region:
@@ -206,8 +206,6 @@ def build_request(
 
 def count_manifest_objects(uri: str) -> int:
     """Non-empty lines of a manifest (streamed; a 1 GB manifest never sits in memory)."""
-    from gtlabel import storage
-
     return sum(1 for _ in storage.iter_lines(uri))
 
 
@@ -248,8 +246,6 @@ def prepare_job(
     (over ``spec.max_budget_usd``), :class:`~gtlabel.errors.ValidationFailed` (every problem, with paths) or
     :class:`~gtlabel.errors.JobNameInUse`; in each case nothing was written.
     """
-    from gtlabel import cost, storage
-
     region = resolve_region(spec.region)
     role = resolve_role(spec.role_arn)
     name = job_name or spec.name or default_job_name(spec.name_prefix)

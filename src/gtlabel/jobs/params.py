@@ -18,9 +18,6 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from botocore.model import OperationNotFoundError
-from botocore.validate import ParamValidator
-
 from gtlabel.errors import Problem
 
 if TYPE_CHECKING:
@@ -34,12 +31,16 @@ _MAX_PROBLEMS_PER_LIST = 50  # a 10,000-item list with the same mistake yields a
 # --------------------------------------------------------------------------------------------- the model
 @lru_cache(maxsize=1)
 def _service_model() -> ServiceModel:
-    import botocore.session  # lazy: +0.37 s of import time, paid by the first validation only
+    # lazy, as the other botocore modules below: botocore.session/model load urllib3 and the auth stack,
+    # +0.3 s of import time (every `gtlabel` command), paid by the first validation only
+    import botocore.session
 
     return botocore.session.get_session().get_service_model("sagemaker")
 
 
 def _operation_model(operation: str) -> OperationModel | None:
+    from botocore.model import OperationNotFoundError  # lazy: see _service_model
+
     try:
         return _service_model().operation_model(operation)
     except OperationNotFoundError:
@@ -106,6 +107,8 @@ def _join(path: str, name: str) -> str:
 
 
 def _botocore_problems(params: Mapping[str, Any], shape: Shape) -> list[Problem]:
+    from botocore.validate import ParamValidator  # lazy: see _service_model
+
     report = ParamValidator().validate(dict(params), shape)
     problems: list[Problem] = []
     for err in getattr(report, "_errors", []):

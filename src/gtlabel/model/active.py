@@ -29,7 +29,7 @@ from gtlabel import facts, storage
 from gtlabel.errors import ConfigError
 from gtlabel.formats import strict_json
 from gtlabel.formats.ground_truth import creation_date, metadata_key
-from gtlabel.model._common import ImageItem, iter_images, load_model, model_names
+from gtlabel.model.common import ImageItem, iter_images, load_model, model_names
 from gtlabel.model.offline import import_ultralytics
 from gtlabel.model.preannotate import (
     Detection,

@@ -21,7 +21,7 @@ import orjson
 from gtlabel import __version__, storage
 from gtlabel.errors import ConfigError
 from gtlabel.formats import strict_json
-from gtlabel.model._common import lineage_ref, load_model, metrics_summary, model_names, resolve_dataset
+from gtlabel.model.common import lineage_ref, load_model, metrics_summary, model_names, resolve_dataset
 from gtlabel.model.offline import import_ultralytics
 
 __all__ = ["EvalResult", "evaluate", "plot_confusion_matrix"]

@@ -41,7 +41,7 @@ from gtlabel.formats.ground_truth import (
     output_metadata,
 )
 from gtlabel.formats.ground_truth import creation_date as gt_creation_date
-from gtlabel.model._common import ImageItem, display_image, iter_images, load_model, model_names, progress
+from gtlabel.model.common import ImageItem, display_image, iter_images, load_model, model_names, progress
 from gtlabel.model.offline import import_ultralytics
 
 __all__ = [

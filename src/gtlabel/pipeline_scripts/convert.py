@@ -11,6 +11,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gtlabel.convert import convert_ground_truth_to_yolo
 from gtlabel.errors import GtlabelError, NotFound
 
 
@@ -43,7 +44,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from gtlabel.convert import convert_ground_truth_to_yolo
 
     try:
         manifest = find_manifest(Path(args.manifest))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gtlabel.errors import GtlabelError, InputError, NotFound
+from gtlabel.model.evaluate import evaluate
 
 KEYS = {"map50_95": "mAP50-95", "map50": "mAP50", "precision": "precision", "recall": "recall"}
 
@@ -70,7 +71,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    from gtlabel.model.evaluate import evaluate
 
     out = Path(args.output)
     try:

@@ -44,6 +44,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from gtlabel import storage
 from gtlabel.errors import InputError, LabelError
 from gtlabel.formats.answers import MAX_COORDINATE, AnswerBox, bounding_box_element, parse_answer
 from gtlabel.formats.ground_truth import consolidated_content, output_metadata
@@ -476,8 +477,6 @@ def _load_json(data: bytes | str, where: str) -> Any:
 
 
 def _annotation_content(ann: Mapping[str, Any], where: str) -> Mapping[str, Any]:
-    from gtlabel import storage
-
     data = ann.get("annotationData")
     if not isinstance(data, Mapping):
         raise InputError("expected an object with 'content' or 's3Uri'", field=f"{where}.annotationData")
@@ -528,8 +527,6 @@ def lambda_handler(event: Mapping[str, Any], context: Any = None) -> list[dict[s
     consolidates each data object's worker answers with ``event["labelCategories"]`` and returns the list Ground
     Truth expects. ``GTLABEL_IOU_THRESHOLD`` / ``GTLABEL_QUORUM`` tune matching and voting.
     """
-    from gtlabel import storage
-
     if not isinstance(event, Mapping):
         raise InputError("the Lambda event must be a JSON object", field="event")
     payload = event.get("payload")

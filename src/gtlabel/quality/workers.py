@@ -41,7 +41,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 
-from gtlabel.errors import InputError
+from gtlabel import storage
+from gtlabel.errors import InputError, NotFound
 from gtlabel.formats import strict_json
 from gtlabel.formats.answers import AnswerBox, parse_answer
 
@@ -171,8 +172,6 @@ def job_root(uri: str) -> str:
 
 
 def _load(uri: str) -> Any:
-    from gtlabel import storage
-
     try:
         return orjson.loads(storage.read_bytes(uri))
     except orjson.JSONDecodeError as exc:
@@ -186,9 +185,6 @@ def iter_worker_answers(root: str, *, on_file: Callable[[int, int], object] | No
     ``on_file(done, total)``: called with the number of worker-response files once they are listed (done 0),
     then after each file is read (e.g. to drive a progress bar with a known total).
     """
-    from gtlabel import storage
-    from gtlabel.errors import NotFound
-
     root = job_root(root)
     by_iter: dict[int, dict[str, str]] = defaultdict(dict)
     anywhere: dict[str, str] = {}

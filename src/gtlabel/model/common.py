@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 import yaml
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from gtlabel import facts, storage
 from gtlabel.errors import ConfigError, InputError, NotFound
@@ -349,7 +350,5 @@ def display_image(data: bytes, uri: str) -> Any:
 
 def progress() -> Any:
     """A rich progress bar (renders in a terminal and in a notebook); disabled by ``GTLABEL_PROGRESS=0``."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     disable=not get_settings().progress)
