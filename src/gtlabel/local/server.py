@@ -7,8 +7,8 @@ Routing only; the parts are
 - the worker portal (:mod:`.portal`) on the other paths, ``/static/`` for crowd-html-elements.js;
 - the job engine (:mod:`.engine`) on a background thread, state in SQLite (:mod:`.db`).
 
-``LocalService`` starts the embedded S3 (moto's ``ThreadedMotoServer`` on 127.0.0.1, in memory) unless an S3
-endpoint is given, then uvicorn on a thread. It binds 127.0.0.1 unless told otherwise.
+``LocalService`` starts the embedded S3 (moto's server on 127.0.0.1, in memory, in a child process of its own:
+:mod:`.embedded_s3`) unless an S3 endpoint is given, then uvicorn on a thread. It binds 127.0.0.1 unless told otherwise.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from gtlabel.local.bodies import MAX_API_BODY, BodyLimit
 from gtlabel.local.cognito import SERVICE as COGNITO_SERVICE
 from gtlabel.local.cognito import TARGET as COGNITO_TARGET
 from gtlabel.local.cognito import CognitoApi
+from gtlabel.local.embedded_s3 import EmbeddedS3
 from gtlabel.local.engine import Engine
 from gtlabel.local.lambdas import LambdaFn, LambdaRegistry
 from gtlabel.local.output import S3Store, lean_s3_config
@@ -235,7 +236,7 @@ class LocalService:
         self.answer_limits = AnswerLimits(max_boxes=max_boxes_per_answer)
         self.sagemaker_endpoint = ""
         self.portal_url = ""
-        self._moto: Any = None
+        self._moto: EmbeddedS3 | None = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.db: Database | None = None
@@ -291,14 +292,9 @@ class LocalService:
         from gtlabel.local.portal import Portal
 
         s3_config = lean_s3_config(32)  # the engine's client: many small PUTs of worker responses
-        if not self._s3_given:
-            from moto.server import ThreadedMotoServer
-
-            logging.getLogger("werkzeug").setLevel(logging.ERROR)
-            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-            self._moto.start()
-            mhost, mport = self._moto.get_host_and_port()
-            self.s3_endpoint = f"http://{mhost}:{mport}"
+        if not self._s3_given:  # moto's S3 in a process of its own (local/embedded_s3.py), not on our GIL
+            self._moto = EmbeddedS3()
+            self.s3_endpoint = self._moto.start()
             s3 = boto3.client("s3", endpoint_url=self.s3_endpoint, region_name=self.region,
                               aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
                               config=s3_config)
@@ -372,8 +368,7 @@ class LocalService:
         if self.db is not None:
             self.db.close()
         if self._moto is not None:
-            with contextlib.suppress(Exception):
-                self._moto.stop()
+            self._moto.stop()
             self._moto = None
         if self._tmp is not None:
             with contextlib.suppress(OSError):
