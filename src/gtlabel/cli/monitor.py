@@ -2,10 +2,6 @@
 
 They join the ``job`` group that ``cli/jobs.py`` creates (found in ``app.registered_groups``); if no such
 group exists yet, this module creates it, and :func:`job_group` returns the same group to any later caller.
-
-Like the other command modules, the commands import :mod:`gtlabel.monitor` when they run: it brings botocore,
-:mod:`gtlabel.cost` and the facts (about 0.15 s measured), which every other ``gtlabel`` command would pay at
-start-up.
 """
 
 from __future__ import annotations
@@ -16,7 +12,7 @@ import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 from rich.logging import RichHandler
@@ -40,9 +36,7 @@ from gtlabel.monitor.clients import make_client
 from gtlabel.monitor.events import DOCUMENTED_STATUSES
 from gtlabel.monitor.model import human_duration
 from gtlabel.monitor.progress import RichView
-
-if TYPE_CHECKING:
-    from gtlabel.monitor.summary import WatchSummary
+from gtlabel.monitor.summary import WatchSummary
 
 JOB_GROUP = "job"
 _JOB_HELP = "Labeling jobs: create, watch, list."
@@ -83,10 +77,6 @@ def parse_since(text: str, now: datetime | None = None) -> datetime:
         raise ConfigError(f"--since: expected a duration like 30m, 12h, 7d, 2w or an ISO date like 2026-01-31; "
                           f"got {text!r}") from None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def _age(seconds: float) -> str:
-    return human_duration(seconds)
 
 
 def _money(v: float | None) -> str:
@@ -206,7 +196,7 @@ def list_cmd(
         table.add_row(
             r.name, f"[{colours.get(r.status, 'white')}]{r.status}[/]", f"{c.done}/{c.total} {r.progress:.0%}",
             f"{c.human_labeled}/{c.machine_labeled}", str(c.failed),
-            _money(r.cost_usd) + (f" / {_money(r.budget_usd)}" if r.budget_usd else ""), _age(r.age_seconds(now)))
+            _money(r.cost_usd) + (f" / {_money(r.budget_usd)}" if r.budget_usd else ""), human_duration(r.age_seconds(now)))
     console.print(table)
 
 
