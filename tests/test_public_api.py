@@ -33,7 +33,8 @@ def test_import_is_light() -> None:
 
 
 def test_cli_and_core_import_without_the_extras() -> None:
-    """A base install (no extras) can run ``gtlabel --help`` and import the core: every extra is blocked."""
+    """A base install (no extras) can run ``gtlabel --help`` and import the core: every extra is blocked; and
+    boto3 (most of a second) loads only when AWS is called."""
     code = (
         "import importlib.abc, sys\n"
         "class Block(importlib.abc.MetaPathFinder):\n"
@@ -44,5 +45,6 @@ def test_cli_and_core_import_without_the_extras() -> None:
         "sys.meta_path.insert(0, Block())\n"
         "import gtlabel, gtlabel.cli, gtlabel.ground_truth_utils, gtlabel.convert, gtlabel.jobs.validate\n"
         "import gtlabel.lineage, gtlabel.iam, gtlabel.manifests, gtlabel.cost, gtlabel.monitor\n"
+        "assert 'boto3' not in sys.modules, 'boto3 imported at start-up'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

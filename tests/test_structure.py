@@ -40,19 +40,13 @@ LAZY_WITH_REASON = frozenset({"boto3", "botocore"})
 
 #: Files with violations still being removed (issue 11): "<rule>: <file>" -> who moves them and how.
 PENDING: dict[str, str] = {
-    "function import: src/gtlabel/cli/quality.py": "layers: quality.{validate,workers,consolidate} import numpy (an "
-                                                  "extra) at module level; numpy lazy there once i12 has landed",
     "function import: src/gtlabel/cli/serve.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/cli/workers.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/demo.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/local/engine.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/local/lambdas.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/local/output.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/local/server.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/local/workforce.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/manifests.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/notebook.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/quality/report.py": "layers: to module level once conv, core and local have landed",
     "lines: src/gtlabel/formats/ground_truth.py": "gt",
 }
 

@@ -16,9 +16,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import sys
 import threading
 import time
 import uuid
+import webbrowser
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from gtlabel import storage
+from gtlabel import local, storage
 from gtlabel.formats.ground_truth import (
     SOURCE_REF,
     bbox_label,
@@ -37,7 +39,12 @@ from gtlabel.formats.ground_truth import (
     output_line,
     output_metadata,
 )
+from gtlabel.ground_truth_utils import convert_ground_truth_to_yolo, create_labeling_job_config
+from gtlabel.local.workforce import NoiseConfig, WorkerProfile, simulate
+from gtlabel.model.evaluate import evaluate
+from gtlabel.model.train import train_yolo
 from gtlabel.monitor import watch_labeling_job
+from gtlabel.quality.report import write_report
 from gtlabel.synth import DEFAULT_CLASSES, SynthImage, iter_images
 
 if TYPE_CHECKING:
@@ -107,9 +114,6 @@ def truth_manifest_lines(images: list[SynthImage], uris: list[str], labels: tupl
 def _open_portal(url: str, con: Console) -> None:
     """Open the portal in the user's browser where there is a desktop to show it (never a text browser in the
     terminal the demo is printing to)."""
-    import sys
-    import webbrowser
-
     if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return  # a server or container: the URL above is the way in
     try:
@@ -139,8 +143,6 @@ def run_demo(
     progress: bool = True,
 ) -> DemoResult:
     """Run the whole workflow on a fresh local service. Returns where everything is."""
-    from gtlabel.local import LocalService
-
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     want_train = train_available() if train is None else train
@@ -148,7 +150,7 @@ def run_demo(
                 interactive=interactive, open_browser=open_browser, max_budget_usd=max_budget_usd,
                 progress=progress)
     t_all = time.perf_counter()
-    with LocalService(data_dir=out / "service") as svc, \
+    with local.LocalService(data_dir=out / "service") as svc, \
             storage.use_endpoint(svc.s3_endpoint, (svc.access_key, svc.secret_key), region=svc.region):
         # gtlabel.storage (every thread) reaches the service's S3; SageMaker clients are passed explicitly
         run.con.rule("[bold]gtlabel demo[/] on the local Ground-Truth-compatible service")
@@ -211,8 +213,6 @@ class _Demo:
 
     def create_job(self, svc: LocalService, bucket: str) -> str:
         """2. job request, validated offline, budget guard on; launched with boto3. The job's name."""
-        from gtlabel.ground_truth_utils import create_labeling_job_config
-
         job_name = "drone-demo-" + datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
         cfg = create_labeling_job_config(
             job_name=job_name, input_path=f"s3://{bucket}/{RAW_PREFIX}", output_path=f"s3://{bucket}/labels/",
@@ -258,8 +258,6 @@ class _Demo:
             _open_portal(svc.portal_url, self.con)
 
     def _start_workers(self, svc: LocalService, job_name: str, truth_uri: str) -> threading.Thread:
-        from gtlabel.local.workforce import NoiseConfig, WorkerProfile, simulate
-
         accounts = worker_accounts(self.workers_per_object)
         for user, pw, _skill in accounts:
             svc.add_worker(svc.default_team or "default", user, pw)
@@ -283,8 +281,6 @@ class _Demo:
 
     def report(self, output_manifest: str, truth_uri: str, svc: LocalService) -> Path:
         """4. quality report."""
-        from gtlabel.quality.report import write_report
-
         t = time.perf_counter()
         report_html = self.out / "quality-report.html"
         write_report(output_manifest, str(report_html), json_out=str(self.out / "quality-report.json"),
@@ -296,8 +292,6 @@ class _Demo:
 
     def convert(self, output_manifest: str) -> tuple[Path, str | None]:
         """5. YOLO11 dataset with lineage; ``(dataset folder, version id)``."""
-        from gtlabel.ground_truth_utils import convert_ground_truth_to_yolo
-
         t = time.perf_counter()
         dataset_dir = self.out / "dataset"
         conv = convert_ground_truth_to_yolo(output_manifest, str(dataset_dir),
@@ -310,9 +304,6 @@ class _Demo:
 
     def train(self, result: DemoResult, *, epochs: int, imgsz: int) -> None:
         """6. train YOLO11n and evaluate it on the test split."""
-        from gtlabel.model.evaluate import evaluate
-        from gtlabel.model.train import train_yolo
-
         t = time.perf_counter()
         tr = train_yolo(result.dataset_dir, "yolo11n.yaml", epochs=epochs, imgsz=imgsz, batch=8,
                         project=self.out / "runs", name="train", exist_ok=True, verbose=False, plots=True)

@@ -21,13 +21,16 @@ import heapq
 import os
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import orjson
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from gtlabel import facts, storage
+from gtlabel.dedupe import NearDuplicateIndex, phash
 from gtlabel.errors import ConfigError, ManifestError
 from gtlabel.formats import strict_json
 from gtlabel.formats.ground_truth import SOURCE_REF, InputLine, OutputRecord, iter_output_lines
@@ -150,12 +153,6 @@ def _deduped(items: Iterable[tuple[str, bytes]], locate: Callable[[str], str], s
              progress: bool | None) -> list[tuple[str, bytes]]:
     """Near-duplicate removal (greedy, in key order or, with ``sample``, in sampling order) -> kept items in key
     order. Images are hashed concurrently in chunks; with ``sample`` it stops at ``sample`` kept items."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-
-    from gtlabel.dedupe import NearDuplicateIndex, phash
-
     index = NearDuplicateIndex(distance)  # checks the distance before anything is read
     todo = list(items)
     if sample is not None:

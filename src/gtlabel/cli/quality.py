@@ -13,6 +13,8 @@ from gtlabel import storage
 from gtlabel.cli._common import Exit, console, handle_errors
 from gtlabel.convert.classes import label_config_names
 from gtlabel.errors import ConfigError, InputError
+from gtlabel.quality.audit import audit
+from gtlabel.quality.report import resolve_output, write_report
 
 
 def _class_names(labels: str | None, label_categories: str | None) -> list[str] | None:
@@ -54,8 +56,6 @@ def report_cmd(
                                                  "Cognito user pool can be read (cognito-idp ListUsers).")] = True,
 ) -> None:
     """Validate a job's labels, measure its workers and write a self-contained HTML quality report."""
-    from gtlabel.quality.report import write_report  # the quality modules need numpy (an extra): on use
-
     if fail_on not in (None, "error", "warning"):
         raise ConfigError(f"--fail-on: expected error or warning, got {fail_on!r}")
     if json_out is None:
@@ -95,9 +95,6 @@ def audit_cmd(
     create: Annotated[bool, typer.Option("--create", help="Call CreateLabelingJob (else print the request).")] = False,
 ) -> None:
     """Sample labeled images (lowest confidence first, or random) and build a verification/adjustment job."""
-    from gtlabel.quality.audit import audit  # the quality modules need numpy (an extra): on use
-    from gtlabel.quality.report import resolve_output
-
     if strategy not in ("lowest-confidence", "random"):
         raise ConfigError(f"--strategy: expected lowest-confidence or random, got {strategy!r}")
     if kind not in ("adjustment", "verification"):

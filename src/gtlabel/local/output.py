@@ -24,10 +24,13 @@ an object never labeled (stopped job) is written as its input line.
 from __future__ import annotations
 
 import json
+import multiprocessing as mp
 import os
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -137,6 +140,7 @@ def json_bytes(doc: Any) -> bytes:
 def lean_s3_config(max_pool_connections: int) -> Any:
     """The botocore config of the service's own S3 clients: many small PUTs of our own requests, so checksums
     only where S3 requires them and no client-side parameter validation (~15 % off botocore's cost per call)."""
+    # lazy with boto3: most of a second of import time, for the S3 writers only
     from botocore.config import Config
 
     return Config(max_pool_connections=max_pool_connections, request_checksum_calculation="when_required",
@@ -149,7 +153,7 @@ _child_client: Any = None
 
 def _child_init(client_kwargs: dict[str, Any], parent: int) -> None:
     global _child_client
-    import boto3
+    import boto3  # lazy: most of a second of import time, paid by the writer processes that use it
 
     def exit_with_parent() -> None:  # a service killed with -9 must not leave writer processes behind
         while os.getppid() == parent:
@@ -231,7 +235,6 @@ class S3Store:
             for uri, data, content_type in items:
                 self.write(uri, data, content_type)
             return
-        from concurrent.futures.process import BrokenProcessPool
 
         try:
             errors = list(pool.map(_child_put, items, chunksize=8))
@@ -250,9 +253,6 @@ class S3Store:
             return None
         with self._pool_lock:
             if self._pool is None:
-                import multiprocessing as mp
-                from concurrent.futures import ProcessPoolExecutor
-
                 self._pool = ProcessPoolExecutor(self._writers, mp_context=mp.get_context("spawn"),
                                                  initializer=_child_init, initargs=(self._client_kwargs, os.getpid()))
             return self._pool

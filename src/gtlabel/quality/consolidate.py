@@ -39,9 +39,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
 
 from gtlabel import storage
@@ -49,6 +48,9 @@ from gtlabel.errors import InputError, LabelError
 from gtlabel.formats.answers import MAX_COORDINATE, AnswerBox, bounding_box_element, parse_answer
 from gtlabel.formats.ground_truth import consolidated_content, output_metadata
 from gtlabel.settings import get_settings
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "AnswerBox",
@@ -122,6 +124,8 @@ def _x_overlaps(x0: np.ndarray, x1: np.ndarray, ia: np.ndarray, ib: np.ndarray
     """Pairs of boxes, one from ``ia`` and one from ``ib`` (index arrays each sorted by ``x0``), whose x ranges
     overlap, as two contiguous ranges per box: ``ib[lo1:hi1]`` start inside each ``ia`` box, ``ia[lo2:hi2]``
     strictly inside each ``ib`` box (so no pair is found twice). Sorting, not a matrix: O(n log n + pairs)."""
+    import numpy as np  # the quality extra: loaded on first use, not at import
+
     xa, xb = x0[ia], x0[ib]
     lo1 = np.searchsorted(xb, xa, "left")
     hi1 = np.searchsorted(xb, x1[ia], "left")
@@ -134,6 +138,8 @@ def _expand(owner: np.ndarray, lo: np.ndarray, hi: np.ndarray, partner: np.ndarr
             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``(owner[k], partner[lo[k] + m])`` for every ``m < hi[k] - lo[k]``, in chunks of about
     :data:`_PAIR_CHUNK` pairs (memory stays flat however many pairs there are)."""
+    import numpy as np  # the quality extra: loaded on first use, not at import
+
     counts = hi - lo
     ends = np.cumsum(counts)
     k = 0
@@ -158,6 +164,8 @@ def _candidate_pairs(xyxy: np.ndarray, wk: Sequence[int], cl: Sequence[int], thr
     Bounded: more than :data:`MAX_SWEPT_PAIRS` x-overlapping pairs, or more than :data:`MAX_CANDIDATE_PAIRS`
     matching pairs, raise :class:`LabelError` (this image fails, alone) instead of holding the engine for
     minutes and gigabytes."""
+    import numpy as np  # the quality extra: loaded on first use, not at import
+
     x0, y0, x1, y1 = xyxy[:, 0], xyxy[:, 1], xyxy[:, 2], xyxy[:, 3]
     area = (x1 - x0) * (y1 - y0)
     members: dict[tuple[int, int], list[int]] = {}
@@ -384,6 +392,8 @@ def _groups_py(rows: list[list[float]], wk: list[int], cl: list[int], n_workers:
 def _groups_np(rows: list[list[float]], wk: list[int], cl: list[int], n_workers: int, quorum: int,
                threshold: float, size_wh: tuple[int, int] | None) -> list[_Kept]:
     """The numpy engine for images with many boxes."""
+    import numpy as np  # the quality extra: loaded on first use, not at import
+
     xyxy = np.array(rows, dtype=np.float64)
     if n_workers == 1:
         groups = [[i] for i in range(len(rows))]

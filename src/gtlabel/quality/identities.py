@@ -21,8 +21,6 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from gtlabel.aws import Arn, is_public_workteam, paginate
@@ -36,8 +34,6 @@ log = logging.getLogger(__name__)
 
 _ISSUER = re.compile(r"https://cognito-idp\.[a-z0-9-]+\.amazonaws\.com/(?P<pool>[\w-]+_[0-9a-zA-Z]+)/?")
 _MAX_USER_PAGES = 200  # 60 users a page: 12,000 users per pool at most
-# a report never waits long on the lookup: short time-outs, one retry
-_LOOKUP_CONFIG = Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 2, "mode": "standard"})
 
 
 # ----------------------------------------------------------------------------------------------- pure
@@ -108,7 +104,14 @@ def _tolerant(what: str, fn: Callable[..., T], *args: Any) -> T | None:
 def lookup_client(service: str) -> Any:
     """A boto3 client for the lookup (``sagemaker`` or ``cognito-idp``; endpoints and credentials as boto3 finds
     them, e.g. ``AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER`` for the local service), with short time-outs."""
-    return boto3.client(service, config=_LOOKUP_CONFIG)  # type: ignore[call-overload]
+    # boto3 and botocore.config load here, on the first lookup: most of a second of import time that
+    # `gtlabel` commands (and reports without worker names) never need
+    import boto3
+    from botocore.config import Config
+
+    # a report never waits long on the lookup: short time-outs, one retry
+    config = Config(connect_timeout=5, read_timeout=15, retries={"max_attempts": 2, "mode": "standard"})
+    return boto3.client(service, config=config)  # type: ignore[call-overload]
 
 
 def lookup_usernames(answers: Iterable[WorkerAnswer], *, cognito_client: Any | None = None,

@@ -22,16 +22,26 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from botocore.exceptions import BotoCoreError
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
+from gtlabel import storage
 from gtlabel.errors import NotFound, StorageError
 from gtlabel.formats import strict_json
 from gtlabel.formats.ground_truth import bare_job_name, iter_output_lines
+from gtlabel.manifests import iter_output_manifest
 from gtlabel.progress import AmountColumn
 from gtlabel.quality.identities import job_pools, lookup_client, lookup_usernames
 from gtlabel.quality.page import render_html
 from gtlabel.quality.plots import PALETTE, SIZE_BINS, make_plots
 from gtlabel.quality.validate import ValidationConfig, ValidationReport, validate_records
-from gtlabel.quality.workers import WorkerAnswer, WorkerReport, compute_worker_metrics
+from gtlabel.quality.workers import (
+    WorkerAnswer,
+    WorkerReport,
+    compute_worker_metrics,
+    iter_worker_answers,
+    job_root,
+)
 from gtlabel.settings import get_settings
 
 if TYPE_CHECKING:
@@ -177,7 +187,6 @@ def draw_thumbnail(image: Image.Image | None, size: tuple[int, int], boxes: Sequ
 def add_thumbnails(rep: QualityReport, read: Callable[[str], bytes],
                    on_progress: Callable[[], None] | None = None) -> None:
     """Draw a thumbnail for each worst image; ``read(uri)`` returns the image bytes (errors -> grey canvas)."""
-    from botocore.exceptions import BotoCoreError
     from PIL import Image as PILImage
 
     for item in rep.data["worst_images"]:
@@ -197,9 +206,6 @@ def add_thumbnails(rep: QualityReport, read: Callable[[str], bytes],
 # ============================================================================================ I/O rim
 def resolve_output(target: str) -> tuple[str, str]:
     """``(output manifest URI, job root)`` from an output manifest or a job output prefix."""
-    from gtlabel import storage
-    from gtlabel.quality.workers import job_root
-
     t = str(target).rstrip("/")
     if t.endswith(".manifest") or t.endswith(".jsonl"):
         return t, job_root(t)
@@ -223,12 +229,6 @@ def write_report(target: str, html_out: str | None, *, json_out: str | None = No
     ``usernames``: name the workers whose answers carry identity data (private workforces) by their username
     from the workteam's Cognito user pool (:mod:`gtlabel.quality.identities`; the job's workteam is found with
     ``sm_client``, default clients where not given). Failures leave worker ids only."""
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
-
-    from gtlabel import storage
-    from gtlabel.manifests import iter_output_manifest
-    from gtlabel.quality.workers import iter_worker_answers
-
     manifest, root = resolve_output(target)
     show = get_settings().progress if progress is None else progress
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), AmountColumn(),

@@ -35,8 +35,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from gtlabel.formats.yolo import MIN_IMAGE_PX, ULTRALYTICS_IMG_FORMATS
 from gtlabel.quality.workers import robust_z
 
@@ -229,6 +227,8 @@ class _Pass:
         self.total_boxes = 0
 
     def add_image(self, rec: OutputRecord) -> None:
+        import numpy as np  # the quality extra: loaded on first use, not at import
+
         ref, file, line = rec.source_ref, rec.file, rec.line
         out = _ImageFindings(rec)
         nworkers = self.workers_per_image.get(ref) if self.workers_per_image is not None else None
@@ -332,6 +332,8 @@ class _Pass:
                     i, cname)
 
     def _check_overlaps(self, rec: OutputRecord, xyxy: Any, out: _ImageFindings) -> None:
+        import numpy as np  # the quality extra: loaded on first use, not at import
+
         cls = np.array([b.class_id for b in rec.boxes])
         iw = np.minimum(xyxy[:, None, 2], xyxy[None, :, 2]) - np.maximum(xyxy[:, None, 0], xyxy[None, :, 0])
         ih = np.minimum(xyxy[:, None, 3], xyxy[None, :, 3]) - np.maximum(xyxy[:, None, 1], xyxy[None, :, 1])

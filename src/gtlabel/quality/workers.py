@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import orjson
 
 from gtlabel import storage
@@ -47,6 +46,8 @@ from gtlabel.formats import strict_json
 from gtlabel.formats.answers import AnswerBox, parse_answer
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from gtlabel.formats.ground_truth import OutputRecord
 
 __all__ = [
@@ -226,6 +227,8 @@ Box = tuple[str, float, float, float, float]  # label, left, top, width, height
 
 
 def _xyxy(boxes: Sequence[Box]) -> np.ndarray:
+    import numpy as np  # the quality extra: loaded on first use, not at import
+
     if not boxes:
         return np.zeros((0, 4))
     a = np.array([b[1:] for b in boxes], dtype=np.float64)
@@ -235,6 +238,8 @@ def _xyxy(boxes: Sequence[Box]) -> np.ndarray:
 
 
 def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    import numpy as np  # the quality extra: loaded on first use, not at import
+
     iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
     ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
     inter = np.clip(iw, 0.0, None) * np.clip(ih, 0.0, None)
@@ -249,6 +254,8 @@ def _pair_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def match_boxes(pred: Sequence[Box], ref: Sequence[Box], iou_threshold: float = 0.5
                 ) -> list[tuple[int, int, float]]:
     """One-to-one greedy matching of same-label boxes by IoU (>= threshold): ``[(pred i, ref j, iou)]``."""
+    import numpy as np  # the quality extra: loaded on first use, not at import
+
     if not pred or not ref:
         return []
     iou = _pair_iou(_xyxy(pred), _xyxy(ref))
