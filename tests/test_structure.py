@@ -42,8 +42,6 @@ LAZY_WITH_REASON = frozenset({"boto3", "botocore"})
 PENDING: dict[str, str] = {
     "function import: src/gtlabel/cli/serve.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/cli/workers.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/local/engine.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/local/lambdas.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/local/server.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/local/workforce.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/notebook.py": "layers: to module level once conv, core and local have landed",

@@ -134,9 +134,9 @@ def test_a_late_submit_frees_the_slot_at_once(clocked: Any, s3: Any, bucket: str
     task = a.next_task("late")
     clocked.clock.advance(61)  # no engine tick: the submit itself finds the claim late
     assert a.submit(task, [BOX]).status_code == 409
-    db = clocked.backend.db
-    assert db.one("SELECT state FROM assignments WHERE id=?", (task["task_id"],))["state"] == "timedout"
-    assert db.one("SELECT n_taken FROM objects WHERE job='late' AND idx=0")["n_taken"] == 0
+    tasks = clocked.backend.state.tasks
+    assert tasks.assignment(task["task_id"]).state == "timedout"
+    assert tasks.get("late", 0).n_taken == 0  # the slot went back to the pool
 
 
 def test_batches_timeouts_declines_and_expiry(clocked: Any, s3: Any, bucket: str) -> None:

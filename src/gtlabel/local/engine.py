@@ -133,8 +133,6 @@ class Engine:
 
     def _loop(self) -> None:
         assert self.interval is not None
-        import gtlabel.quality.consolidate  # noqa: F401  (numpy: loaded now, not in the middle of the first job)
-
         while not self._stop.is_set():
             try:
                 self.tick()
@@ -338,8 +336,9 @@ class Engine:
         # StoppingConditions count what was labeled, not what was sent out: an object that expired or that
         # every worker declined leaves room for another one
         counts = self.tasks.counts(name)
-        human, labeled = counts[(ObjectState.DONE, True)], counts[(ObjectState.DONE, True)] + counts[(ObjectState.DONE, False)]
-        rooms = [req.max_concurrent or 1000]
+        human = counts[(ObjectState.DONE, True)]
+        labeled = human + counts[(ObjectState.DONE, False)]
+        rooms = [req.max_concurrent or facts.limits().max_concurrent_default]
         if req.max_human_labeled:
             rooms.append(req.max_human_labeled - human)
         if req.max_percent_labeled:

@@ -30,6 +30,7 @@ from gtlabel.formats.ground_truth import (
 )
 from gtlabel.local.state.records import JobRequest
 from gtlabel.local.unsupported import LOCAL_BUILTINS, lambda_problem
+from gtlabel.quality.consolidate import consolidate_bounding_boxes
 
 __all__ = [
     "BOX_KINDS",
@@ -188,9 +189,6 @@ def adjustment_status(elements: Sequence[Mapping[str, Any]], line: Mapping[str, 
 
 
 def consolidate_boxes(elements: Sequence[Mapping[str, Any]], labels: Sequence[str]) -> tuple[Any, list[Any], dict[str, str]]:
-    # numpy: loaded on first use (the engine's thread loads it at start, not in the middle of a job)
-    from gtlabel.quality.consolidate import consolidate_bounding_boxes
-
     res = consolidate_bounding_boxes(elements, labels)
     return res.label, list(res.objects), {str(k): str(v) for k, v in res.class_map.items()}
 
