@@ -5,7 +5,7 @@ Routing only; the parts are
 - ``POST /`` with ``X-Amz-Target: SageMaker.<Operation>`` -> SigV4 check (:mod:`.sigv4`) -> :class:`.api.Api`
   (``AWSCognitoIdentityProviderService.ListUsers`` -> :class:`.cognito.CognitoApi`);
 - the worker portal (:mod:`.portal`) on the other paths, ``/static/`` for crowd-html-elements.js;
-- the job engine (:mod:`.engine`) on a background thread, state in SQLite (:mod:`.db`).
+- the job engine (:mod:`.engine`) on a background thread, state in SQLite (:mod:`.state`).
 
 ``LocalService`` starts the embedded S3 (moto's server on 127.0.0.1, in memory, in a child process of its own:
 :mod:`.embedded_s3`) unless an S3 endpoint is given, then uvicorn on a thread. It binds 127.0.0.1 unless told otherwise.
