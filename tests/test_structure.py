@@ -45,7 +45,6 @@ PENDING: dict[str, str] = {
     "function import: src/gtlabel/local/server.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/local/workforce.py": "layers: to module level once conv, core and local have landed",
     "function import: src/gtlabel/notebook.py": "layers: to module level once conv, core and local have landed",
-    "lines: src/gtlabel/formats/ground_truth.py": "gt",
 }
 
 
