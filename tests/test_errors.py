@@ -43,10 +43,8 @@ from gtlabel.errors import (
 )
 
 #: Exceptions that are control flow inside one package, never raised to a caller: not errors, so not in the tree.
-SIGNALS = {
-    "gtlabel.convert.lanes.Conflict": "a lane meets a repeated source-ref while blocks run in parallel: "
-                                      "convert.pool.run_block catches it and the block is redone in one pass",
-}
+#: (The converter's repeated-source-ref signal is private to convert/lanes.py, where Lane.run_block catches it.)
+SIGNALS: dict[str, str] = {}
 
 ERROR_CLASSES = [c for _, c in inspect.getmembers(errors, inspect.isclass)
                  if issubclass(c, BaseException) and c.__module__ == errors.__name__]

@@ -34,7 +34,7 @@ from gtlabel.manifests import resolve_source_ref
 __all__ = [
     "MAX_JOBS",
     "Advance",
-    "Conflict",
+    "BlockResult",
     "Lane",
     "LaneSpec",
     "PassState",
@@ -51,9 +51,9 @@ MAX_JOBS = 100  # labeling-job names kept for lineage.json (the first ones, in m
 Advance = Callable[[int], None]
 
 
-class Conflict(Exception):
+class _Conflict(Exception):
     """A label file is already there while blocks run in parallel (a repeated ``source-ref``): which line
-    wins depends on timing, so the conversion is redone in one pass."""
+    wins depends on timing, so the conversion is redone in one pass (:attr:`BlockResult.redo`)."""
 
 
 @dataclass
@@ -72,7 +72,7 @@ class LaneSpec:
     image_root: str | None
     threads: int
     label_attribute: str | None
-    parallel: bool = False  # blocks run in several lanes: a label file already there is a Conflict
+    parallel: bool = False  # blocks run in several lanes: a label file already there makes the block's redo
 
     def new_ctx(self, report: ConversionReport | None = None) -> RowContext:
         """The counting context of a pass (or of one block: a fresh report)."""
@@ -108,6 +108,20 @@ class PassState:
         self.segments.extend(part.segments)
 
 
+@dataclass
+class BlockResult:
+    """One block converted in a lane: its counts, its spool segment (``state.segments``), and the error raised
+    (``error``) or why the pass must be redone in one process (``redo``)."""
+
+    index: int
+    lines: int
+    report: ConversionReport | None = None
+    class_counts: list[int] = field(default_factory=list)
+    state: PassState | None = None
+    error: BaseException | None = None
+    redo: str | None = None
+
+
 def spool_path(staging: str | Path, lane_no: int) -> Path:
     """The spool file of lane ``lane_no`` (0: this process)."""
     return Path(staging) / f".entries-{lane_no}.jsonl"
@@ -133,6 +147,26 @@ class Lane:
         self.spool.close()
         if self.pool is not None:
             self.pool.shutdown(wait=True)
+
+    def run_block(self, index: int, first: int, block: bytes) -> BlockResult:
+        """Convert block ``index`` of the manifest (whole lines from line ``first``, as
+        :func:`gtlabel.storage.iter_line_blocks` cuts them) with a fresh report."""
+        spec = self.spec
+        ctx = spec.new_ctx()
+        state = PassState()
+        res = BlockResult(index, block.count(b"\n") + (not block.endswith(b"\n")))
+        start = self.spool.tell()
+        try:
+            self.run(records(spec.manifest, spec.label_attribute, ctx, storage.block_lines(first, block)), ctx,
+                     state)
+        except _Conflict as exc:
+            res.redo = f"source-ref {exc} is repeated"
+        except Exception as exc:
+            res.error = exc
+        self.spool.flush()
+        state.segments.append((str(self.spool_path), start, self.spool.tell()))
+        res.report, res.class_counts, res.state = ctx.report, ctx.class_counts, state
+        return res
 
     def run(self, recs: Iterable[OutputRecord], ctx: RowContext, state: PassState) -> None:
         """Convert ``recs`` (counted into ``ctx`` and ``state``), a batch of records at a time (their image
@@ -174,7 +208,7 @@ class Lane:
             _write_new(label_dirs[split] + lbl_name, data)
         except FileExistsError:
             if self.spec.parallel:
-                raise Conflict(rec.source_ref) from None
+                raise _Conflict(rec.source_ref) from None
             rep.skip("duplicate source-ref", f"{rec.file}:{rec.line}: {rec.source_ref}", rec.line)
             return
         rep.boxes_written += len(rows)

@@ -35,16 +35,16 @@ import subprocess
 import sys
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
 from gtlabel import storage
-from gtlabel.convert.lanes import Advance, Conflict, Lane, LaneSpec, PassState, remove_spool, spool_path
+from gtlabel.convert.lanes import Advance, BlockResult, Lane, LaneSpec, PassState, remove_spool, spool_path
 from gtlabel.convert.report import ConversionReport
-from gtlabel.convert.rows import RowContext, records
+from gtlabel.convert.rows import RowContext
 from gtlabel.errors import GtlabelError
 from gtlabel.formats.ground_truth import detect_label_attributes
 from gtlabel.formats.yolo import SPLITS
@@ -54,12 +54,10 @@ __all__ = [
     "MAIN_LANE",
     "PARALLEL_MIN_BYTES",
     "WORKER_CMD",
-    "BlockResult",
     "lanes_for",
     "merge_block",
     "parallel_pass",
     "recv_frame",
-    "run_block",
     "send_frame",
     "worker_main",
 ]
@@ -107,17 +105,6 @@ def merge_block(ctx: RowContext, state: PassState, report: ConversionReport, cla
     state.merge(part)
 
 
-@dataclass
-class BlockResult:
-    index: int
-    lines: int
-    report: ConversionReport | None = None
-    class_counts: list[int] = field(default_factory=list)
-    state: PassState | None = None
-    error: BaseException | None = None
-    redo: str | None = None  # why the pass must be redone in one process
-
-
 # --------------------------------------------------------------------------------------------------- frames
 def send_frame(fh: IO[bytes], obj: object) -> None:
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
@@ -136,27 +123,6 @@ def recv_frame(fh: IO[bytes]) -> Any:
     if len(data) < n:
         return None
     return pickle.loads(data)
-
-
-# ------------------------------------------------------------------------------------------------- one block
-def run_block(lane: Lane, index: int, first: int, block: bytes) -> BlockResult:
-    """Convert one block in ``lane``; the result carries its counts, spool segment and error, if any."""
-    spec = lane.spec
-    ctx = spec.new_ctx()
-    state = PassState()
-    res = BlockResult(index, block.count(b"\n") + (not block.endswith(b"\n")))
-    start = lane.spool.tell()
-    try:
-        lane.run(records(spec.manifest, spec.label_attribute, ctx, storage.block_lines(first, block)), ctx,
-                 state)
-    except Conflict as exc:
-        res.redo = f"source-ref {exc} is repeated"
-    except Exception as exc:
-        res.error = exc
-    lane.spool.flush()
-    state.segments.append((str(lane.spool_path), start, lane.spool.tell()))
-    res.report, res.class_counts, res.state = ctx.report, ctx.class_counts, state
-    return res
 
 
 def _portable(res: BlockResult) -> BlockResult:
@@ -361,7 +327,7 @@ def parallel_pass(spec: LaneSpec, ctx: RowContext, lanes: int, advance: Advance)
             for w in started:
                 w.join()
         while (job := pass_.take()) is not None:
-            pass_.done(run_block(lane, *job))
+            pass_.done(lane.run_block(*job))
         ok = True
     finally:
         lane.close()
@@ -411,7 +377,7 @@ def worker_main() -> int:
     lane = Lane(spec, spool_path(spec.staging, lane_no))
     try:
         while (job := recv_frame(inp)) is not None:
-            send_frame(out, _portable(run_block(lane, *job)))
+            send_frame(out, _portable(lane.run_block(*job)))
     finally:
         lane.close()
     return 0
