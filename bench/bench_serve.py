@@ -4,8 +4,8 @@ the end-to-end time of a whole job (CreateLabelingJob -> Completed, output manif
     .venv/bin/python bench/bench_serve.py                       # 1,000 images x 3 workers each, 50 workers
     .venv/bin/python bench/bench_serve.py --images 200 --workers 20   # a short run while developing
 
-The service runs as its own process (`gtlabel serve`, embedded S3, SQLite synchronous=FULL: every answer is
-fsynced before its 200). The workers run in --procs client processes with threads, each on its own keep-alive
+The service runs as its own process (`gtlabel serve`, its embedded S3 in a child process of its own, SQLite
+synchronous=FULL: every answer is fsynced before its 200). The workers run in --procs client processes with threads, each on its own keep-alive
 HTTP connection, and do what the browser does: GET /api/next-task, then POST the answer with the CSRF header.
 Targets (issue 3): >= 300 submissions/s, p99 < 100 ms, on the project's 2-core machine.
 """
@@ -185,8 +185,8 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=0.0,
                     help="offered load in submissions/s over all workers (paced, open loop); 0: flat out")
     ap.add_argument("--s3", default="embedded", choices=["embedded", "process"],
-                    help="embedded: gtlabel serve's in-process moto S3 (the default); process: moto_server as its "
-                         "own process, given with --s3-endpoint (as real S3 is)")
+                    help="embedded: gtlabel serve's own moto S3 (the default; a child process it starts and stops); "
+                         "process: moto_server started by this script, given with --s3-endpoint")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,3 +111,48 @@ def local_service(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: P
         storage.reset_clients()
         yield svc
     storage.reset_clients()
+
+
+# ------------------------------------------------------------------------------------ parallel runs (xdist)
+# scripts/test.sh runs the suite with pytest-xdist (-n auto --dist loadgroup). Tests that share an expensive
+# fixture run on one worker, so that it is built once: a test file that defines a module- or session-scoped
+# fixture is one unit of work, and so is a folder whose own conftest.py does (tests/model: the trained model,
+# tests/iam: the enforcing IAM server); every other test is scheduled on its own. The root conftest's session
+# fixture (one moto server) is built once per worker. Tests do not depend on the order or the worker (temporary
+# folders, ports 0, no shared files). pytest-xdist 3.8 cannot group by xdist_group marks under pytest 9.2 (its
+# loadgroup renames node ids, which pytest 9.2 no longer allows: pytest-xdist issue 1386), so the groups are
+# made here, from the files, for the controller that hands out the work.
+_SHARED_FIXTURE = re.compile(r"@pytest\.fixture\(\s*scope=[\"'](?:module|package|session|class)[\"']")
+
+
+@functools.cache
+def _shares_fixtures(path: Path) -> bool:
+    try:
+        return _SHARED_FIXTURE.search(path.read_text(encoding="utf-8")) is not None
+    except OSError:
+        return False
+
+
+def work_unit(nodeid: str, rootdir: Path = ROOT) -> str:
+    """The unit of work a test belongs to: its folder, its file, or itself (see above)."""
+    file = nodeid.split("::", 1)[0]
+    folder = (rootdir / file).parent
+    if folder != Path(__file__).resolve().parent and _shares_fixtures(folder / "conftest.py"):
+        return f"{folder.relative_to(rootdir).as_posix()}/"
+    return file if _shares_fixtures(rootdir / file) else nodeid
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``--dist loadgroup``: xdist's scope scheduler over :func:`work_unit` (largest units first)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    rootdir = config.rootpath
+
+    class SharedFixtureScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid, rootdir)
+
+    return SharedFixtureScheduling(config, log)

@@ -55,3 +55,47 @@ def test_ci_runs_draw_the_same_examples(tmp_path: Path) -> None:
         draws.append(out.read_text())
     assert draws[0] and draws[0] == draws[1]
     assert not (tmp_path / ".hypothesis").exists()
+
+
+def test_parallel_runs_build_a_shared_fixture_once(tmp_path: Path) -> None:
+    """scripts/test.sh runs the suite with pytest-xdist (--dist loadgroup); tests/conftest.py puts the users of a
+    module-scoped fixture on one worker, so it is built once (else once per worker), and schedules the others
+    freely."""
+    test_file = tmp_path / "test_shared.py"
+    test_file.write_text(textwrap.dedent("""
+        import os
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def expensive():
+            with open(os.environ["SETUPS_OUT"], "a") as f:
+                f.write(os.environ.get("PYTEST_XDIST_WORKER", "main") + "\\n")
+            return 1
+
+        @pytest.mark.parametrize("i", range(8))
+        def test_uses_it(expensive, i):
+            assert expensive == 1
+
+        @pytest.mark.parametrize("i", range(8))
+        def test_free(i):
+            with open(os.environ["FREE_OUT"], "a") as f:
+                f.write(os.environ.get("PYTEST_XDIST_WORKER", "main") + "\\n")
+    """))
+    setups, free = tmp_path / "setups.txt", tmp_path / "free.txt"
+    path = os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "SETUPS_OUT": str(setups), "FREE_OUT": str(free), "PYTHONPATH": path}
+    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest",
+                          "-n", "2", "--dist", "loadgroup", "--rootdir", str(tmp_path), str(test_file)],
+                         env=env, cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert len(setups.read_text().split()) == 1  # one worker built it
+    assert len(free.read_text().split()) == 8
+
+
+def test_the_test_command_runs_in_parallel() -> None:
+    script = (ROOT / "scripts" / "test.sh").read_text()
+    assert "-n auto --dist loadgroup" in script and "PYTEST_XDIST_AUTO_NUM_WORKERS" in script
+    import tomllib
+
+    dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
+    assert any(d.startswith("pytest-xdist") for d in dev)
