@@ -40,6 +40,11 @@ settings.load_profile("ci" if os.environ.get("CI") else "dev")
 if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
     set_hypothesis_home_dir(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gtlabel" / "hypothesis")
 
+# pytest-xdist's workers get COLUMNS=80, and a rich Console made while COLUMNS is set keeps that width for good
+# (the CLI's console is made when gtlabel.cli is imported): tests that give the CLI a width through the environment
+# would then see 80 columns in a parallel run only. Without it, rich reads COLUMNS at each print, as in one process.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
 for _var in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_SAGEMAKER",
              "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER"):
     os.environ.pop(_var, None)

@@ -62,7 +62,8 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
         try:
             return fn(*args, **kwargs)
         except errors.GtlabelError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+            # soft_wrap: the message names files, URIs and ARNs; rich never breaks it (a terminal folds it)
+            err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False, soft_wrap=True)
             raise typer.Exit(int(exit_code_for(exc))) from None
         except KeyboardInterrupt:
             err_console.print("interrupted")

@@ -1,4 +1,5 @@
-"""``gtlabel serve``'s banner, captured as a script or a pipe sees it (stdout no terminal): no value is broken."""
+"""Machine-readable values in the CLI's output are never broken across lines when stdout is no terminal: `gtlabel serve`'s
+banner, error messages."""
 
 from __future__ import annotations
 
@@ -49,3 +50,16 @@ def test_banner_never_wraps_values_when_stdout_is_not_a_terminal(tmp_path: Path)
     assert fields["note"].endswith("Use --s3-endpoint to keep them.")
     assert max(map(len, lines)) > 80  # the check above means something
     assert pasted == [f"export {k}={v}" for k, v in env_vars.items()]
+
+
+def test_error_messages_keep_paths_whole(tmp_path: Path) -> None:
+    """An error names a file, URI or ARN: the CLI never breaks it across lines (rich wraps at 80 columns when
+    stdout is not a terminal)."""
+    from typer.testing import CliRunner
+
+    from gtlabel.cli import app
+
+    missing = tmp_path / ("a-folder-with-a-name-long-enough-to-pass-eighty-columns" * 2) / "output.manifest"
+    res = CliRunner().invoke(app, ["convert", str(missing), str(tmp_path / "ds"), "--classes", "drone"])
+    assert res.exit_code == 5
+    assert f"{missing}: does not exist" in res.output, res.output
