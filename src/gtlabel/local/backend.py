@@ -30,7 +30,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -525,7 +524,7 @@ class Backend:
                 self.state.tasks.submit(mine, answer=body, now=now)
         if late is not None:
             raise late
-        return replace(mine, state=AssignmentState.SUBMITTED, submitted=now, answer=body), True
+        return Assignment(aid, mine.job, mine.idx, worker_id, AssignmentState.SUBMITTED, mine.claimed, now, body), True
 
     def decline(self, aid: str, worker_id: str) -> Assignment:
         with self.state.tx():

@@ -13,8 +13,8 @@ every status write goes through the lifecycle tables. Each write method is a tra
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+import sqlite3
+from contextlib import AbstractContextManager
 
 from gtlabel.local.state.db import Database
 from gtlabel.local.state.jobs import Jobs
@@ -35,8 +35,6 @@ class State:
         self.workers = Workers(db)
         self.tasks = Tasks(db)
 
-    @contextlib.contextmanager
-    def tx(self, *, durable: bool = True) -> Iterator[None]:
+    def tx(self, *, durable: bool = True) -> AbstractContextManager[sqlite3.Connection]:
         """One transaction around several repository calls (``durable=False``: see :meth:`Database.tx`)."""
-        with self.db.tx(durable=durable):
-            yield
+        return self.db.tx(durable=durable)

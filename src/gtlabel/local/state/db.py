@@ -34,8 +34,8 @@ import contextlib
 import os
 import sqlite3
 import threading
-from collections.abc import Iterator
 from pathlib import Path
+from types import TracebackType
 
 SCHEMA_VERSION = 1
 
@@ -166,30 +166,14 @@ class Database:
                 self._all.append(con)
         return con
 
-    @contextlib.contextmanager
-    def tx(self, *, durable: bool = True) -> Iterator[sqlite3.Connection]:
+    def tx(self, *, durable: bool = True) -> Transaction:
         """``BEGIN IMMEDIATE`` ... ``COMMIT`` (rolled back if the body raises). Returns after the commit, and with
         FULL/EXTRA (``durable``) after the WAL holding it is fsynced.
 
         Inside a transaction of the same thread, ``tx()`` joins it: the outermost one commits and decides the
         durability, and an exception that leaves the outermost body rolls everything back. So a repository method
         writes in a transaction of its own, and a caller makes several of them one."""
-        con = self.conn()
-        if con.in_transaction:
-            yield con
-            return
-        with self._write_lock:
-            con.execute("BEGIN IMMEDIATE")
-            try:
-                yield con
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            con.execute("COMMIT")
-            self._committed += 1
-            seq = self._committed
-        if self._group and durable:
-            self._make_durable(seq)
+        return Transaction(self, durable)
 
     def _make_durable(self, seq: int) -> None:
         """Return once an fsync that started after commit ``seq`` has finished (leader/follower group commit)."""
@@ -254,3 +238,48 @@ class Database:
                     con.close()
             self._all.clear()
         self._local = threading.local()
+
+
+class Transaction:
+    """What :meth:`Database.tx` returns: a context manager giving the thread's connection (a class, not a
+    generator: every repository write enters one, on the service's hot path)."""
+
+    __slots__ = ("_con", "_db", "_durable", "_outer")
+
+    def __init__(self, db: Database, durable: bool) -> None:
+        self._db, self._durable = db, durable
+        self._outer = False
+
+    def __enter__(self) -> sqlite3.Connection:
+        con = self._con = self._db.conn()
+        self._outer = not con.in_transaction  # inside another transaction of this thread: join it
+        if self._outer:
+            self._db._write_lock.acquire()
+            try:
+                con.execute("BEGIN IMMEDIATE")
+            except BaseException:
+                self._db._write_lock.release()
+                raise
+        return con
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+                 ) -> None:
+        if not self._outer:
+            return
+        db, con = self._db, self._con
+        try:
+            if exc_type is not None:
+                con.execute("ROLLBACK")
+                return
+            try:
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:  # leave the connection usable (no transaction left open)
+                    con.execute("ROLLBACK")
+                raise
+            db._committed += 1
+            seq = db._committed
+        finally:
+            db._write_lock.release()
+        if db._group and self._durable:
+            db._make_durable(seq)

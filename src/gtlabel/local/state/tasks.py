@@ -21,6 +21,9 @@ __all__ = ["Tasks"]
 
 # a worker who holds one of these on an object cannot take it again
 _HOLDING = (AssignmentState.CLAIMED, AssignmentState.SUBMITTED, AssignmentState.DECLINED)
+# the states each state may be reached from (the SQL of a move touches only rows in one of them)
+_OBJECT_SOURCES = {s: tuple(sorted(OBJECT.sources(s))) for s in ObjectState}
+_ASSIGNMENT_SOURCES = {s: tuple(sorted(ASSIGNMENT.sources(s))) for s in AssignmentState}
 _ANSWERED = (AssignmentState.SUBMITTED, AssignmentState.DECLINED)
 _LIVE = (ObjectState.ACTIVE, ObjectState.CONSOLIDATING)
 
@@ -155,7 +158,7 @@ class Tasks:
 
     def _move(self, job: str, to: ObjectState, sets: str, params: Sequence[tuple[Any, ...]]) -> None:
         """``state = to`` (and ``sets``; each params tuple ends with the idx) where the current state allows it."""
-        sources = tuple(sorted(OBJECT.sources(to)))
+        sources = _OBJECT_SOURCES[to]
         sql = (f"UPDATE objects SET state=?{', ' + sets if sets else ''} WHERE job=? AND idx=? "
                f"AND state IN ({_marks(sources)})")
         with self.db.tx() as con:
@@ -221,14 +224,14 @@ class Tasks:
 
     def cancel_claims(self, job: str, *, idx: int | None = None) -> None:
         """Every ``claimed`` assignment of the job (of one object when ``idx`` is given) -> ``cancelled``."""
-        sources = tuple(sorted(ASSIGNMENT.sources(AssignmentState.CANCELLED)))
+        sources = _ASSIGNMENT_SOURCES[AssignmentState.CANCELLED]
         where, params = ("job=?", (job,)) if idx is None else ("job=? AND idx=?", (job, idx))
         with self.db.tx() as con:
             con.execute(f"UPDATE assignments SET state=? WHERE {where} AND state IN ({_marks(sources)})",
                         (AssignmentState.CANCELLED, *params, *sources))
 
     def _set(self, con: sqlite3.Connection, aid: str, to: AssignmentState, sets: str, *values: object) -> None:
-        sources = tuple(sorted(ASSIGNMENT.sources(to)))
+        sources = _ASSIGNMENT_SOURCES[to]
         cur = con.execute(f"UPDATE assignments SET state=?{sets} WHERE id=? AND state IN ({_marks(sources)})",
                           (to, *values, aid, *sources))
         if cur.rowcount != 1:
