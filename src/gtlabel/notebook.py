@@ -191,12 +191,14 @@ def _worker_logins(data_dir: Path) -> list[tuple[str, str, float]]:
 
 
 def _start_service(data_dir: Path, region: str) -> dict[str, Any]:
-    logins = _worker_logins(data_dir)
+    _worker_logins(data_dir)  # made once (0600), read by the service from the file
     (data_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
-    cmd = [sys.executable, "-m", "gtlabel", "serve", "--data-dir", str(data_dir), "--region", region]
-    for user, password, _skill in logins:
-        cmd += ["--worker", f"{user}:{password}"]
-    log = open(data_dir / "serve.log", "ab")  # noqa: SIM115 - handed to the child, closed below
+    # the logins' file (0600) is given by name: passwords never appear in the process list
+    cmd = [sys.executable, "-m", "gtlabel", "serve", "--data-dir", str(data_dir), "--region", region,
+           "--worker-file", str(data_dir / WORKERS_FILE)]
+    # private (0600): the service's log must not be readable by others on a shared notebook host
+    log = os.fdopen(os.open(data_dir / "serve.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600), "ab")
+    os.chmod(data_dir / "serve.log", 0o600)
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)

@@ -1,5 +1,6 @@
 """Machine-readable values in the CLI's output are never broken across lines when stdout is no terminal: `gtlabel serve`'s
-banner, error messages."""
+banner (which then leaves out the export lines: they hold the secret key, and are in endpoints.json), error
+messages."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-LABELS = ("SageMaker API", "worker portal", "S3", "note", "workteam", "worker")
+LABELS = ("SageMaker API", "worker portal", "S3", "note", "workteam", "worker", "environment")
 
 
 def test_banner_never_wraps_values_when_stdout_is_not_a_terminal(tmp_path: Path) -> None:
@@ -37,11 +38,12 @@ def test_banner_never_wraps_values_when_stdout_is_not_a_terminal(tmp_path: Path)
     lines = out.read_text().splitlines()
     assert lines[0] == f"gtlabel local labeling service (state in {data_dir})"
     assert "\x1b" not in out.read_text()  # no colour codes in a file
-    pasted = lines[lines.index("Paste into your shell to point boto3 at it:") + 1:]
+    # the export lines hold the secret key: not written to a file or pipe (they are in endpoints.json, 0600)
+    assert "Paste into your shell to point boto3 at it:" not in lines and not any("export " in x for x in lines)
     # every other line is a whole "  label : value" line: nothing was carried over to a line of its own
-    for line in lines[1:len(lines) - len(pasted) - 1]:
+    for line in lines[1:]:
         assert re.match(rf"  ({'|'.join(map(re.escape, LABELS))}) +: \S", line), line
-    fields = {line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip() for line in lines[1:-len(pasted) - 1]}
+    fields = {line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip() for line in lines[1:]}
     env_vars = written["env"]
     assert fields["workteam"] == env_vars["GTLABEL_WORKTEAM_ARN"]
     assert fields["SageMaker API"] == env_vars["AWS_ENDPOINT_URL_SAGEMAKER"]
@@ -49,7 +51,8 @@ def test_banner_never_wraps_values_when_stdout_is_not_a_terminal(tmp_path: Path)
     assert fields["worker"] == "ann (team a-team-with-a-name-long-enough-to-reach-beyond-eighty-columns)"
     assert fields["note"].endswith("Use --s3-endpoint to keep them.")
     assert max(map(len, lines)) > 80  # the check above means something
-    assert pasted == [f"export {k}={v}" for k, v in env_vars.items()]
+    assert fields["environment"].startswith(f"{data_dir / 'endpoints.json'} (readable by you only")
+    assert env_vars["AWS_SECRET_ACCESS_KEY"] not in out.read_text()
 
 
 def test_error_messages_keep_paths_whole(tmp_path: Path) -> None:

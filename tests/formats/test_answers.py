@@ -127,7 +127,7 @@ RAW: list[tuple[str, bytes, str]] = [
 @pytest.mark.parametrize(("case", "raw", "message"), RAW, ids=[r[0] for r in RAW])
 def test_load_answer_is_strict_json(case: str, raw: bytes, message: str) -> None:
     with pytest.raises(LabelError, match=message):
-        load_answer(raw)
+        check_answer(load_answer(raw))
 
 
 def test_load_answer_returns_the_object() -> None:

@@ -96,7 +96,8 @@ class Worker:
         self.csrf = me.json()["csrf_token"] if me.status_code == 200 else ""
 
     def next_task(self, job: str) -> dict[str, Any]:
-        r = self.http.get(f"{self.base}/api/next-task", params={"job": job}, timeout=10)
+        r = self.http.post(f"{self.base}/api/next-task", params={"job": job}, json={}, timeout=10,
+                           headers={"X-CSRF-Token": self.csrf})
         r.raise_for_status()
         return dict(r.json())
 

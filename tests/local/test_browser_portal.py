@@ -232,8 +232,10 @@ def test_portal_adjust_initial_boxes(tab: Any, service: Any, artifacts_dir: Path
 
 
 def test_portal_stale_csrf_error_then_skip(tab: Any, service: Any) -> None:
-    # the previous submit opened the job's next task; /jobs/{job}/next returns that claim again
+    # the previous submit claimed the job's next task; GET /jobs/{job}/next claims nothing itself: its button
+    # (a POST) gives that claim again
     tab.goto(service.portal_url + "jobs/browser-adjust/next")
+    tab.click("button[type=submit]")
     tab.wait_for_url("**/tasks/*")
     tab.wait_for_selector("crowd-bounding-box[data-image-loaded]", timeout=20000)
     task_url = tab.url

@@ -41,11 +41,12 @@ def _start(data_dir: Path, port: int, s3: str, log: Path) -> subprocess.Popen[by
     for i in range(N_WORKERS):
         args += ["--worker", f"crash{i}:pw-crash-{i}"]
     env = {**os.environ, "AWS_ENDPOINT_URL_S3": s3}
+    (data_dir / "endpoints.json").unlink(missing_ok=True)  # a killed service leaves its own behind
     proc = subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if "export AWS_ENDPOINT_URL_SAGEMAKER=" in log.read_text(errors="replace"):
-            return proc  # printed once the workers exist
+        if (data_dir / "endpoints.json").exists():
+            return proc  # written once the workers exist
         if proc.poll() is not None:
             raise AssertionError(f"gtlabel serve exited: {log.read_text()}")
         time.sleep(0.1)

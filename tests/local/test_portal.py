@@ -27,7 +27,7 @@ def test_login_logout_and_csrf(clocked: Any, s3: Any, bucket: str) -> None:
     anon = requests.Session()
     r = anon.get(base + "/", allow_redirects=False, timeout=10)
     assert r.status_code == 303 and r.headers["location"] == "/login"
-    assert anon.get(base + "/api/next-task", params={"job": "portal-job"}, timeout=10).status_code == 401
+    assert anon.post(base + "/api/next-task", params={"job": "portal-job"}, timeout=10).status_code == 401
     # login needs the form's CSRF token (double submit)
     r = anon.post(base + "/login", data={"username": "ann", "password": "correct horse"}, allow_redirects=False,
                   timeout=10)
@@ -54,7 +54,7 @@ def test_login_logout_and_csrf(clocked: Any, s3: Any, bucket: str) -> None:
     assert ann.http.post(base + "/logout", data={}, allow_redirects=False, timeout=10).status_code == 403
     r = ann.http.post(base + "/logout", data={"csrf_token": ann.csrf}, allow_redirects=False, timeout=10)
     assert r.status_code == 303
-    assert ann.http.get(base + "/api/next-task", params={"job": "portal-job"}, timeout=10).status_code == 401
+    assert ann.http.post(base + "/api/next-task", params={"job": "portal-job"}, timeout=10).status_code == 401
     stored = clocked.backend.state.workers.by_username("ann").pw_hash
     assert stored.startswith("scrypt$") and "correct horse" not in stored
 
@@ -74,13 +74,13 @@ def test_team_isolation_and_foreign_task_ids(clocked: Any, s3: Any, bucket: str)
 
     # bob (team B) cannot see or take team A's job, and the reply does not reveal that it exists
     assert [j["name"] for j in bob.http.get(base + "/api/me", timeout=10).json()["jobs"]] == ["b-job"]
-    r = bob.http.get(base + "/api/next-task", params={"job": "portal-job"}, timeout=10)
+    r = bob.post("/api/next-task?job=portal-job", {})
     assert r.status_code == 404
-    assert r.json()["error"] == bob.http.get(base + "/api/next-task", params={"job": "no-such-job"},
-                                             timeout=10).json()["error"].replace("no-such-job", "portal-job")
+    assert r.json()["error"] == bob.post("/api/next-task?job=no-such-job", {}).json()["error"].replace(
+        "no-such-job", "portal-job")
     assert bob.http.get(base + "/jobs/portal-job/next", allow_redirects=False, timeout=10).status_code == 404
     assert "portal-job" not in bob.http.get(base + "/", timeout=10).text
-    assert ann.http.get(base + "/api/next-task", params={"job": "b-job"}, timeout=10).status_code == 404
+    assert ann.post("/api/next-task?job=b-job", {}).status_code == 404
 
     # another worker's task id: not found, whatever the verb
     task = ann.next_task("portal-job")
@@ -157,5 +157,7 @@ def test_decline_and_return_form_posts_redirect(clocked: Any, s3: Any, bucket: s
     t2 = ann.next_task("portal-job")
     r = ann.http.post(f"{base}{t2['decline_url']}", data={"csrf_token": ann.csrf}, allow_redirects=False, timeout=10)
     assert r.status_code == 303 and r.headers["location"] == "/jobs/portal-job/next"
-    r = ann.http.get(base + r.headers["location"], allow_redirects=False, timeout=10)
+    page = ann.http.get(base + r.headers["location"], allow_redirects=False, timeout=10)
+    assert page.status_code == 200 and 'action="/jobs/portal-job/start"' in page.text  # a GET claims nothing
+    r = ann.http.post(base + r.headers["location"], data={"csrf_token": ann.csrf}, allow_redirects=False, timeout=10)
     assert r.status_code == 303 and r.headers["location"].startswith("/tasks/")

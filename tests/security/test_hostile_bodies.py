@@ -10,8 +10,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import requests
 
 from gtlabel.local.bodies import MAX_ANSWER_BYTES, MAX_API_BODY, MAX_FORM_BYTES, limit_for
+from gtlabel.local.sigv4 import Credentials, sign_headers
 
 
 def _connect(svc: Any) -> socket.socket:
@@ -121,3 +123,13 @@ def test_unsigned_streamed_api_call_is_refused_without_reading(local_service: An
     status, raw, sent = _chunked(local_service, "/", 64 << 20, {"X-Amz-Target": "SageMaker.ListWorkteams"})
     assert status == 403 and b"MissingAuthenticationTokenException" in raw, raw[:300]
     assert sent < 8 << 20  # replied long before the 64 MB were sent
+
+
+def test_deeply_nested_api_json_is_a_400(local_service: Any) -> None:
+    body = b'{"WorkteamName": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    u = urlsplit(local_service.sagemaker_endpoint)
+    headers = {"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": "SageMaker.DescribeWorkteam"}
+    headers.update(sign_headers(method="POST", url_path="/", raw_query="", host=u.netloc, headers=headers, body=body,
+                                credentials=Credentials("testing", "testing"), region="us-east-1"))
+    r = requests.post(local_service.sagemaker_endpoint + "/", data=body, headers=headers, timeout=30)
+    assert r.status_code == 400 and r.json()["__type"] == "SerializationException"  # on main: 500 RecursionError

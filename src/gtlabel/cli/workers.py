@@ -1,27 +1,42 @@
-"""``gtlabel workers simulate``: simulated workers on a local service's portal (gtlabel.local.workforce).
+"""``gtlabel workers``: portal accounts of a local service (``add``, ``remove``, ``list``, on the service's data
+folder, also while it runs) and simulated workers on its portal (``simulate``, gtlabel.local.workforce).
 
-Exit codes (gtlabel.cli._common.Exit): 3 bad options or truth manifest, 5 truth file not found, 1 a worker could
-not log in or the portal refused.
+``add`` gives every new account its own generated password and writes them to a private (0600) file, the form
+``gtlabel serve --worker-file`` and ``workers simulate --worker-file`` read; passwords are never printed or put
+on a command line. ``remove`` takes a worker out of a team at once: their sessions end and their unfinished
+tasks of that team go back to the pool.
+
+Exit codes (gtlabel.cli._common.Exit): 3 bad options or truth manifest, 5 truth file or data folder not found, 1
+a worker could not log in or the portal refused.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import secrets
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from gtlabel.cli._common import Exit, console, err_console, handle_errors
-from gtlabel.errors import ConfigError
+from gtlabel.cli.serve import DEFAULT_DATA_DIR, read_worker_file
+from gtlabel.errors import ConfigError, NotFound, PortalError, ServiceError
+from gtlabel.local.backend import Backend
+from gtlabel.local.state import Database
 from gtlabel.settings import get_settings
+from gtlabel.storage import write_private_json
 
-workers_app = typer.Typer(name="workers", help="Simulated workforce for the local service (tests, demos).",
+workers_app = typer.Typer(name="workers", help="Portal accounts of the local service, and simulated workers.",
                           no_args_is_help=True)
 
 
 def _parse_workers(explicit: list[str] | None, count: int | None, prefix: str, password: str | None,
-                   skills: str | None) -> list[tuple[str, str, float]]:
+                   skills: str | None, worker_file: Path | None = None) -> list[tuple[str, str, float]]:
     out: list[tuple[str, str, float]] = []
+    if worker_file is not None:
+        out += [(user, pw, 1.0) for _, user, pw in read_worker_file(worker_file, "default")]
     for spec in explicit or []:
         parts = spec.split(":")
         if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
@@ -33,10 +48,14 @@ def _parse_workers(explicit: list[str] | None, count: int | None, prefix: str, p
         out.append((parts[0], parts[1], skill))
     if count:
         if not password:
-            raise ConfigError("--workers N needs --password (all N workers share it: PREFIX-1 ... PREFIX-N)")
+            raise ConfigError("--workers N needs --password (all N workers share it: PREFIX-1 ... PREFIX-N); "
+                              "better: `gtlabel workers add --workers N --out FILE`, then --worker-file FILE")
+        err_console.print("[yellow]warning:[/] --workers N --password P: every account shares one password; give "
+                          "each its own with `gtlabel workers add --workers N --out FILE` and use --worker-file FILE.",
+                          highlight=False)
         out += [(f"{prefix}-{i}", password, 1.0) for i in range(1, count + 1)]
     if not out:
-        raise ConfigError("give --worker USERNAME:PASSWORD (repeat) or --workers N --password P")
+        raise ConfigError("give --worker-file FILE, --worker USERNAME:PASSWORD (repeat) or --workers N --password P")
     if skills:
         try:
             values = [float(x) for x in skills.split(",") if x.strip()]
@@ -55,6 +74,8 @@ def simulate_cmd(
     workers: Annotated[int | None, typer.Option("--workers", help="N workers named PREFIX-1..N (with --password)")]
     = None,
     worker: Annotated[list[str] | None, typer.Option("--worker", help="USERNAME:PASSWORD[:SKILL] (repeat)")] = None,
+    worker_file: Annotated[Path | None, typer.Option(
+        help="a private (0600) logins file, as `gtlabel workers add --out` writes it")] = None,
     prefix: Annotated[str, typer.Option(help="username prefix for --workers")] = "worker",
     password: Annotated[str | None, typer.Option(help="password for --workers (else GTLABEL_WORKER_PASSWORD)")]
     = None,
@@ -80,7 +101,7 @@ def simulate_cmd(
 
     if password is None and (configured := get_settings().worker_password) is not None:
         password = configured.get_secret_value()
-    profiles = _parse_workers(worker, workers, prefix, password, skills)
+    profiles = _parse_workers(worker, workers, prefix, password, skills, worker_file)
     noise = NoiseConfig(jitter=jitter, jitter_px=jitter_px, miss_rate=miss_rate, false_box_rate=false_box_rate,
                         wrong_label_rate=wrong_label_rate, decline_rate=decline_rate)
     result = simulate(portal, job, profiles, truth=truth, noise=noise, seed=seed, max_tasks=max_tasks,
@@ -108,7 +129,84 @@ def simulate_cmd(
         raise typer.Exit(int(Exit.ERROR))
 
 
+# ------------------------------------------------------------------------------------------ accounts
+DataDir = Annotated[Path, typer.Option(help="the data folder of the service (gtlabel serve --data-dir)")]
+
+
+def _backend(data_dir: Path) -> Backend:
+    """The service's state, opened beside a running service (SQLite in WAL mode: both may write)."""
+    path = data_dir / "gtlabel.sqlite3"
+    if not path.exists():
+        raise NotFound("no gtlabel serve state here (give the service's --data-dir)", str(path))
+    region = "us-east-1"
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        region = str(json.loads((data_dir / "endpoints.json").read_text())["env"]["AWS_REGION"])
+    return Backend(Database(path), region=region)
+
+
+@handle_errors
+def add_cmd(
+    usernames: Annotated[list[str] | None, typer.Argument(help="accounts to create")] = None,
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    team: Annotated[str, typer.Option(help="the team they join (it must exist)")] = "default",
+    workers: Annotated[int | None, typer.Option("--workers", help="also create PREFIX-1 .. PREFIX-N")] = None,
+    prefix: Annotated[str, typer.Option(help="username prefix for --workers")] = "worker",
+    out: Annotated[Path, typer.Option(help="private (0600) file the new logins are written to (merged into it "
+                                           "if it exists); give it to --worker-file")] = Path("workers.json"),
+) -> None:
+    """Create portal accounts, each with its own generated password (written to --out, never printed)."""
+    names = list(usernames or []) + [f"{prefix}-{i}" for i in range(1, (workers or 0) + 1)]
+    if not names:
+        raise ConfigError("name the accounts (USERNAME ...) or give --workers N")
+    backend = _backend(data_dir)
+    known = read_worker_file(out, team) if out.exists() else []
+    logins = {user: pw for _, user, pw in known}
+    for user in names:
+        password = logins.get(user) or secrets.token_urlsafe(15)
+        try:
+            backend.add_worker(team, user, password)
+        except (ServiceError, PortalError) as exc:
+            raise ConfigError(f"{user}: {exc}") from None
+        logins[user] = password
+        write_private_json(out, {"workers": [[u, p] for u, p in logins.items()]})
+    console.print(f"{len(names)} account(s) in team {team}; logins in {out} (0600): " + ", ".join(names),
+                  highlight=False)
+
+
+@handle_errors
+def remove_cmd(
+    usernames: Annotated[list[str], typer.Argument(help="accounts to take out of the team")],
+    data_dir: DataDir = DEFAULT_DATA_DIR,
+    team: Annotated[str, typer.Option(help="the team they leave")] = "default",
+) -> None:
+    """Take workers out of a team at once (sessions ended, unfinished tasks back to the pool), even while the
+    service runs."""
+    backend = _backend(data_dir)
+    for user in usernames:
+        try:
+            was = backend.remove_worker(team, user)
+        except PortalError as exc:
+            raise ConfigError(str(exc)) from None
+        console.print(f"{user}: {'removed from' if was else 'was not in'} team {team}", highlight=False)
+
+
+@handle_errors
+def list_cmd(data_dir: DataDir = DEFAULT_DATA_DIR,
+             as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False) -> None:
+    """List the portal accounts and their teams."""
+    rows = _backend(data_dir).list_workers()
+    if as_json:
+        typer.echo(json.dumps([{"username": u, "worker_id": w, "teams": t} for u, w, t in rows], indent=2,
+                              allow_nan=False))
+        return
+    for user, worker_id, teams in rows:
+        console.print(f"{user}  {worker_id}  {','.join(teams) or '(no team)'}", highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add ``gtlabel workers ...``."""
     workers_app.command("simulate")(simulate_cmd)
+    workers_app.command("add")(add_cmd)
+    workers_app.command("remove")(remove_cmd)
+    workers_app.command("list")(list_cmd)
     app.add_typer(workers_app, name="workers")

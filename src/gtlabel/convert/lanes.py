@@ -227,7 +227,7 @@ class Lane:
                  "source_ref": rec.source_ref, "source_etag": probe.etag if probe else None,
                  "source_version_id": probe.version_id if probe else None, "split": split,
                  "label_sha256": sha256(data).hexdigest()}
-        line = orjson.dumps(entry)
+        line = orjson.dumps(entry)  # strings and None only: no float, so nothing strict_json would refuse
         state.entries_sum += int.from_bytes(sha256(line).digest(), "big")
         self.spool.write(b"%b\t%b\t%b\n" % (line, image_rel.encode(), orjson.dumps(src)))
         if split == "train" and (state.best_train is None or h > state.best_train[0]):

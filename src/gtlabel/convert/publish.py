@@ -22,14 +22,19 @@ from gtlabel import storage
 from gtlabel.convert.lanes import Advance, PassState, iter_spool, remove_spool
 from gtlabel.convert.progress import Phase
 from gtlabel.convert.report import ConversionReport
-from gtlabel.errors import ConfigError, GtlabelError, NotFound, StorageError
+from gtlabel.errors import ConfigError, DatasetExists, GtlabelError, LineageError, NotFound, StorageError
+from gtlabel.formats import strict_json
 from gtlabel.formats.ground_truth import bare_job_name
 from gtlabel.formats.yolo import SPLITS, check_label_text
+from gtlabel.lineage import LINEAGE_FILE
+from gtlabel.lineage import parse as parse_lineage
 
 __all__ = [
     "INCOMPLETE",
     "Publication",
+    "check_replaceable",
     "copy_batch",
+    "dataset_files",
     "describe_jobs",
     "etag_of",
     "existing_version",
@@ -64,7 +69,7 @@ class Publication:
         return iter_spool(self.state, self.moved)
 
     def report_json(self) -> bytes:
-        return orjson.dumps(self.report.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
+        return strict_json.dumps(self.report.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
 
 
 # ------------------------------------------------------------------------------------------------ lineage
@@ -108,14 +113,14 @@ def describe_jobs(jobs: Sequence[str], sm_client: Any, report: ConversionReport)
         if isinstance(hc, dict):  # the template itself can be long: its URI is enough
             kept["HumanTaskConfig"] = {k: v for k, v in hc.items() if k != "UiConfig"} | \
                 {"UiConfig": {k: v for k, v in (hc.get("UiConfig") or {}).items() if k != "UiTemplate"}}
-        out[name] = orjson.loads(orjson.dumps(kept, default=str))
+        out[name] = orjson.loads(strict_json.dumps(kept, default=str))
     return out
 
 
 def write_lineage(fh: IO[bytes], head: Mapping[str, Any], entries: Iterable[bytes]) -> None:
     """lineage.json, streamed: the head keys first (``version`` is the very first), then ``images`` (each
     entry as the JSON the pass wrote)."""
-    head_bytes = orjson.dumps(dict(head), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
+    head_bytes = strict_json.dumps(dict(head), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS)
     fh.write(head_bytes[:-2])  # drop the closing "\n}"
     fh.write(b',\n  "images": [')
     first = True
@@ -220,15 +225,55 @@ def publish_s3(out: str, pub: Publication, phase: Phase, *, clean: bool) -> None
     storage.write_bytes(f"{base}/data.yaml", pub.data_yaml, content_type="application/x-yaml")  # last
 
 
+def dataset_files(base: str) -> list[str]:
+    """The files of the gtlabel dataset at ``base``, as its ``lineage.json`` lists them (paths relative to
+    ``base``): its images and labels, the three top-level files, and Ultralytics' ``*.cache`` files under
+    ``labels/``. Raises :class:`DatasetExists` when there is no lineage.json: then it is not a dataset we wrote,
+    and nothing there may be replaced."""
+    lin = storage.join(base, LINEAGE_FILE)
+    try:
+        data = storage.read_bytes(lin)
+    except NotFound:
+        raise DatasetExists(f"{base}: there is no lineage.json, so this is not a dataset gtlabel wrote; --overwrite "
+                            "replaces only those (choose an empty or new location)") from None
+    try:
+        _head, records = parse_lineage(data, lin)
+    except LineageError as exc:
+        raise DatasetExists(f"{base}: its lineage.json cannot be read ({exc}); nothing is replaced") from None
+    files = {"data.yaml", LINEAGE_FILE, "conversion-report.json"}
+    for rec in records:
+        files.update((rec.image, rec.label))
+    caches = storage.list_objects(storage.join(base, "labels"), suffixes=[".cache"]) \
+        if storage.is_s3(base) or Path(base, "labels").is_dir() else []
+    prefix = base.rstrip("/") + "/"
+    files.update(info.uri[len(prefix):] if info.uri.startswith(prefix)
+                 else str(Path(info.uri).relative_to(base)) for info in caches)
+    return sorted(files)
+
+
+def check_replaceable(final: Path) -> None:
+    """A local dataset folder may be replaced only when every file in it is one its lineage.json lists (the
+    folder is swapped out and removed whole): otherwise :class:`DatasetExists` names what would be lost."""
+    listed = set(dataset_files(str(final)))
+    foreign = sorted(str(p.relative_to(final)) for p in final.rglob("*")
+                     if not p.is_dir() and str(p.relative_to(final)) not in listed)
+    if foreign:
+        shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise DatasetExists(f"{final}: --overwrite would delete files that are not part of the dataset there "
+                            f"({shown}); move them away or choose another location")
+
+
 def _delete_prefix_dataset(base: str) -> None:
-    """Before overwriting a dataset on S3: remove data.yaml first (so it reads as incomplete), then the rest."""
+    """Before overwriting a dataset on S3: remove data.yaml first (so it reads as incomplete), then the other
+    keys its lineage.json lists, and nothing else under the prefix."""
     hint = " (replacing a dataset on S3 needs s3:DeleteObject on its prefix; `gtlabel iam policy` grants none)"
+    listed = dataset_files(base)  # before anything is deleted: no lineage.json, nothing deleted
     try:
         storage.delete(f"{base}/data.yaml")
     except StorageError as exc:
         raise StorageError(f"cannot remove the old data.yaml ({exc}){hint}") from exc
     try:
-        storage.delete_prefix(base + "/")
+        storage.delete_many([f"{base}/{rel}" for rel in listed if rel != "data.yaml"])
     except StorageError as exc:  # an old file would stay behind
         raise StorageError(f"{exc.message}{hint}", exc.uri) from exc
 

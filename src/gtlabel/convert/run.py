@@ -31,6 +31,8 @@ from gtlabel.convert.progress import Phases
 from gtlabel.convert.publish import (
     INCOMPLETE,
     Publication,
+    check_replaceable,
+    dataset_files,
     describe_jobs,
     etag_of,
     existing_version,
@@ -79,9 +81,14 @@ def convert(opts: ConvertOptions) -> ConversionReport:
                 raise DatasetExists(
                     f"{plan.out}: a different dataset ({existing}) is already there; this one is {version}. "
                     f"Choose another output_directory or pass overwrite=True (CLI: --overwrite)")
-            if existing is None and not overwrite and non_empty_foreign(plan.out, plan.final_local):
-                raise DatasetExists(f"{plan.out}: it exists and is not a gtlabel dataset; choose an empty or new "
-                                    f"location, or pass overwrite=True")
+            # overwrite replaces only what is recognisably a dataset we wrote: one its lineage.json lists
+            if existing is None and non_empty_foreign(plan.out, plan.final_local):
+                raise DatasetExists(f"{plan.out}: it exists and is not a gtlabel dataset (no lineage.json); choose an "
+                                    f"empty or new location (--overwrite replaces only datasets gtlabel wrote)")
+            if existing is not None and plan.final_local is not None:
+                check_replaceable(plan.final_local)
+            elif existing is not None:
+                dataset_files(plan.out)  # no readable lineage.json: refused before anything is deleted
             head, data_yaml = _describe(plan, state, version, manifest_etag)
             pub = Publication(plan.staging, state, moved, head, data_yaml, report, opts.images.copy, plan.workers)
             if plan.final_local is None:
@@ -132,6 +139,7 @@ def _plan(opts: ConvertOptions) -> _Plan:
     names = resolve_class_names(opts.classes.class_mapping, cfg)
     fallback = dict(enumerate(label_config_names(cfg))) if cfg is not None else {}
     final_local = None if storage.is_s3(out) else Path(out).expanduser().resolve()
+    _check_output_location(out, final_local, manifest, src.image_root)
     report = ConversionReport(manifest, out if final_local is None else str(final_local), names=names)
     settings = {"splits": dict(zip(SPLITS, ratios, strict=True)), "stratify": splits.stratify, "seed": splits.seed,
                 "drop_unknown_classes": opts.classes.drop_unknown, "copy_images": images.copy, "exif": images.exif,
@@ -152,6 +160,25 @@ def _plan(opts: ConvertOptions) -> _Plan:
                     str(staging), exif, src.image_root, workers, src.label_attribute)
     return _Plan(opts, manifest, out, final_local, names, ratios, report, settings, workers, progress, staging,
                  spec, spec.new_ctx(report))
+
+
+def _check_output_location(out: str, final_local: Path | None, manifest: str, image_root: str | None) -> None:
+    """The dataset may not be, or contain, the folder of the manifest or the image root: publishing (and
+    --overwrite) replaces the output whole, the images and the manifest with it."""
+    inputs = {"the manifest's folder": manifest.rsplit("/", 1)[0] if storage.is_s3(manifest)
+              else str(Path(manifest).parent)}
+    if image_root:
+        inputs["the image root"] = image_root
+    for what, where in inputs.items():
+        if storage.is_s3(where) != (final_local is None):
+            continue
+        if final_local is not None:
+            inside = Path(where).expanduser().resolve().is_relative_to(final_local)
+        else:
+            inside = (where.rstrip("/") + "/").startswith(out.rstrip("/") + "/")
+        if inside:
+            raise ConfigError(f"output_directory {out} is or contains {what} ({where}); writing the dataset there "
+                              "would replace the inputs: choose a folder or prefix of its own")
 
 
 def _convert_manifest(plan: _Plan, phases: Phases) -> PassState:

@@ -152,8 +152,9 @@ def parse_answer(answer: Mapping[str, Any], where: str = "answer") -> tuple[list
 
 
 # ----------------------------------------------------------------------------------------------- before storing
-def load_answer(raw: bytes | str, limits: AnswerLimits | None = None) -> dict[str, Any]:
-    """Parse a submitted answer (strict JSON, a JSON object); :class:`LabelError` says what is wrong."""
+def load_answer(raw: bytes | str) -> dict[str, Any]:
+    """Parse a submitted answer: strict JSON (no NaN/Infinity, no number beyond a double, nesting under 1024), a
+    JSON object; :class:`LabelError` says what is wrong. :func:`check_answer` does the rest."""
     try:
         answer = strict_json.loads(raw)
     except ValueError as exc:
@@ -161,7 +162,6 @@ def load_answer(raw: bytes | str, limits: AnswerLimits | None = None) -> dict[st
     if not isinstance(answer, dict):
         raise LabelError(f"the answer must be a JSON object (the crowd-form output), got {type(answer).__name__}",
                          field="answer")
-    _check_values(answer, limits or AnswerLimits(), "answer")
     return answer
 
 
@@ -197,10 +197,15 @@ def check_answer(answer: Mapping[str, Any], *, labels: Collection[str] = (), bou
     ``crowd-bounding-box`` result is present and well-formed, labels are among ``labels`` (when given), at most
     ``limits.max_boxes`` boxes."""
     limits = limits or AnswerLimits()
+    elements = list(_elements(answer, where)) if bounding_box else []
+    for element, path in elements:  # the cheap refusal first: a 4 MB answer of boxes is not walked
+        raw = element.get("boundingBoxes")
+        if isinstance(raw, list) and len(raw) > limits.max_boxes:
+            raise LabelError(f"{len(raw)} boxes in one answer; at most {limits.max_boxes} are accepted",
+                             field=f"{path}.boundingBoxes")
     _check_values(answer, limits, where)
     if not bounding_box:
         return
-    elements = list(_elements(answer, where))
     if not elements:
         raise LabelError("the answer holds no crowd-bounding-box result (boundingBoxes)", field=where)
     known = set(labels)
@@ -208,9 +213,6 @@ def check_answer(answer: Mapping[str, Any], *, labels: Collection[str] = (), bou
         raw = element.get("boundingBoxes")
         if not isinstance(raw, list):
             raise LabelError(f"expected a list of boxes, got {type(raw).__name__}", field=f"{path}.boundingBoxes")
-        if len(raw) > limits.max_boxes:
-            raise LabelError(f"{len(raw)} boxes in one answer; at most {limits.max_boxes} are accepted",
-                             field=f"{path}.boundingBoxes")
         high = limits.max_coordinate
         for j, b in enumerate(raw):
             bw = f"{path}.boundingBoxes[{j}]"

@@ -10,7 +10,7 @@ Errors are :class:`gtlabel.errors.ServiceError` with the AWS code; the server tu
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from gtlabel.errors import GtlabelError, Problem, ServiceError, ServiceValidationError, UnknownOperation
@@ -19,6 +19,7 @@ from gtlabel.jobs.validate import validate_create_labeling_job, validate_params
 from gtlabel.local.backend import Backend
 from gtlabel.local.lambdas import LambdaRegistry
 from gtlabel.local.liquid_env import CROWD_JS_LOCAL, make_environment, render_template
+from gtlabel.local.scope import ReadScope, problems_for_job
 from gtlabel.local.state.records import JobRequest
 from gtlabel.local.unsupported import request_problems
 
@@ -41,8 +42,10 @@ class Api:
     """Dispatches an operation name to its handler."""
 
     def __init__(self, backend: Backend, *, lambdas: LambdaRegistry | None = None,
-                 presign: Callable[[str], str] | None = None, read_bytes: Callable[[str], bytes] | None = None) -> None:
+                 presign: Callable[[str], str] | None = None, read_bytes: Callable[[str], bytes] | None = None,
+                 allowed_prefixes: Sequence[str] = ()) -> None:
         self.backend = backend
+        self.allowed_prefixes = tuple(allowed_prefixes)
         self.read_bytes = read_bytes
         self.lambdas = lambdas or LambdaRegistry()
         self.liquid = make_environment(presign or (lambda uri: uri))
@@ -71,6 +74,8 @@ class Api:
 
     # ------------------------------------------------------------------ labeling jobs
     def create_labeling_job(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        # before anything is read: the service reads S3 with its own identity (gtlabel.local.scope)
+        _raise_problems(problems_for_job(params, self.allowed_prefixes))
         _raise_problems(validate_create_labeling_job(params, region=self.backend.region,
                                                      labels=self._labels(params)))
         _raise_problems(request_problems(params))  # what AWS runs but this service does not: refused, not ignored
@@ -144,7 +149,8 @@ class Api:
         except ValueError as exc:
             raise ServiceValidationError(f"Task.Input is not valid JSON: {exc}") from None
         try:
-            html = render_template(self.liquid, str(content), task_input)
+            # no job, so no job locations: only the configured prefixes are presigned (gtlabel.local.scope)
+            html = render_template(self.liquid, str(content), task_input, ReadScope(self.allowed_prefixes))
         except Exception as exc:  # Liquid syntax / render errors are reported in Errors, as AWS does
             return {"RenderedContent": "", "Errors": [{"Code": type(exc).__name__, "Message": str(exc)}]}
         if self.backend.portal_url:  # a preview is shown outside the portal (a notebook, a file): absolute URL

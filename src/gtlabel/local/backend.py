@@ -43,6 +43,7 @@ from gtlabel.errors import (
     TaskConflict,
 )
 from gtlabel.local.lifecycle import JOB, OPEN_OBJECT, AssignmentState, ObjectState
+from gtlabel.local.logins import check_password_policy
 from gtlabel.local.state import Database, State
 from gtlabel.local.state.records import Assignment, DataObject, Job, JobRequest, Session, Team, Worker
 
@@ -261,6 +262,9 @@ class Backend:
         """Create (or re-use) a worker account and add it to ``team``; returns the worker id."""
         if not username or not password:
             raise ServiceValidationError("username and password must not be empty")
+        weak = check_password_policy(password)
+        if weak:
+            raise ServiceValidationError(f"worker {username!r}: {weak}")
         self._team(team)
         workers = self.state.workers
         known = workers.by_username(username)
@@ -274,6 +278,26 @@ class Backend:
                                   sub=str(uuid.uuid4()), created=self.clock.now()))
         workers.add_member(team, worker_id)
         return worker_id
+
+    def remove_worker(self, team: str, username: str) -> bool:
+        """Take ``username`` out of ``team`` at once: the membership, every session of the worker (they must log
+        in again) and their unfinished claims in the team's jobs (back to the pool). ``False`` if they were not in
+        it."""
+        known = self.state.workers.by_username(username)
+        if known is None:
+            raise PortalNotFound(f"no worker {username!r}")
+        with self.state.tx():
+            gone = self.state.workers.remove_member(team, known.worker_id)
+            self.state.workers.delete_sessions_of(known.worker_id)
+            for job in self.state.jobs.for_teams([team]):
+                while (claim := self.state.tasks.open_claim(job.name, known.worker_id)) is not None:
+                    self.state.tasks.release_claim(claim, AssignmentState.RETURNED)
+        return gone
+
+    def list_workers(self) -> list[tuple[str, str, list[str]]]:
+        """``(username, worker_id, teams)`` of every portal account, by username."""
+        return [(w.username, w.worker_id, sorted(self.state.workers.teams_of(w.worker_id)))
+                for w in self.state.workers.all()]
 
     def authenticate(self, username: str, password: str) -> str | None:
         known = self.state.workers.by_username(username)
@@ -496,6 +520,9 @@ class Backend:
         found = self.state.tasks.assignment(aid)
         if found is None or not hmac.compare_digest(found.worker_id, worker_id):
             raise PortalNotFound("no such task")
+        job = self._job(found.job)
+        if not self.state.workers.is_member(job.team, worker_id):
+            raise PortalNotFound("no such task")  # removed from the job's team: checked at every claim and answer
         return found
 
     def _own_claim(self, aid: str, worker_id: str) -> tuple[Assignment, Job]:

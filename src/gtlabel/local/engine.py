@@ -84,6 +84,7 @@ from gtlabel.local.output import (
     json_bytes,
     worker_response_doc,
 )
+from gtlabel.local.scope import ReadScope
 from gtlabel.local.state.records import Assignment, DataObject, Job, JobRequest, NewObject, ObjectOutcome
 from gtlabel.manifests import check_line_limits
 
@@ -99,8 +100,10 @@ class Engine:
     """Advances every live job. ``tick()`` is synchronous (tests); ``start()`` runs it on a thread."""
 
     def __init__(self, backend: Backend, store: S3Store, *, lambdas: LambdaRegistry | None = None,
-                 issuer: str = "", interval: float | None = 0.5, answer_limits: AnswerLimits | None = None) -> None:
+                 issuer: str = "", interval: float | None = 0.5, answer_limits: AnswerLimits | None = None,
+                 allowed_prefixes: Sequence[str] = ()) -> None:
         self.backend = backend
+        self.allowed_prefixes = tuple(allowed_prefixes)
         self.answer_limits = answer_limits or AnswerLimits()
         self.state = backend.state
         self.jobs, self.tasks = backend.state.jobs, backend.state.tasks
@@ -260,7 +263,9 @@ class Engine:
             raise JobFailure(f"ClientError: worker task template {req.template_uri} cannot be read: {exc}") from None
         lines = self._manifest(req.manifest_uri)
         kind = job_kind(req)
-        refs = [str(x[SOURCE_REF]) for x in lines if SOURCE_REF in x]
+        scope = ReadScope(self.allowed_prefixes)
+        refs = [str(x[SOURCE_REF]) for x in lines if SOURCE_REF in x
+                and (not self.allowed_prefixes or scope.allows(str(x[SOURCE_REF])))]
         with ThreadPoolExecutor(max_workers=8, thread_name_prefix="gtlabel-head") as pool:
             present = dict(zip(refs, pool.map(self._exists, refs), strict=True))
         now = self.backend.clock.now()
@@ -271,7 +276,10 @@ class Engine:
             task_input: str | None = None
             required = True
             ref = line.get(SOURCE_REF)
-            if ref is not None and not present.get(str(ref), False):
+            if ref is not None and self.allowed_prefixes and not scope.allows(str(ref)):
+                failure = (f"ClientError: the data object {ref} (input manifest line {idx + 1}) is outside the S3 "
+                           f"locations this service may read ({', '.join(self.allowed_prefixes)}).")
+            elif ref is not None and not present.get(str(ref), False):
                 failure = f"ClientError: the data object {ref} (input manifest line {idx + 1}) does not exist or cannot be read."
             else:
                 try:

@@ -99,3 +99,8 @@ class LoginGuard:
     def succeeded(self, username: str) -> None:
         with self._lock:
             self._users.clear(username.lower())
+
+    def tracked(self) -> tuple[int, int]:
+        """How many usernames and addresses are being counted (bounded by ``policy.max_tracked`` each)."""
+        with self._lock:
+            return len(self._users.entries), len(self._addresses.entries)

@@ -4,15 +4,21 @@ simulated workforce uses. Routes and replies are the contract in docs/ARCHITECTU
 Security: passwords are salted scrypt hashes; sessions are server-side (random cookie token, only its sha256 is
 stored); every POST needs the session's CSRF token (form field ``csrf_token`` or header ``X-CSRF-Token``), the
 login form a double-submit token; a worker sees only the jobs of their own teams, and another worker's task id
-is "not found". Pages are Liquid with autoescaping; the task page has a Content-Security-Policy that allows only
-this origin and the S3 endpoint.
+is "not found" (team membership is checked at every claim, task page and answer). Pages are Liquid with
+autoescaping; no page may be framed; the task page has a Content-Security-Policy that allows only this origin and
+the S3 endpoint. Failed logins back off per account and address and hashing is bounded (:mod:`.logins`); a task is
+claimed by POST only; an answer is checked against its job before it is stored (:mod:`gtlabel.formats.answers`);
+``grant_read_access`` presigns only what the task's scope allows (:mod:`.scope`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
+import math
 import secrets
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -25,9 +31,11 @@ from gtlabel.errors import LabelError, PortalError, ServiceError
 from gtlabel.formats.answers import AnswerLimits, check_answer, load_answer
 from gtlabel.local.backend import Backend
 from gtlabel.local.lambdas import BOX_KINDS, job_kind
-from gtlabel.local.liquid_env import make_environment, render_template
+from gtlabel.local.liquid_env import grant_read_access, make_environment, render_template
+from gtlabel.local.logins import LoginGuard
 from gtlabel.local.output import S3Store
-from gtlabel.local.state.records import Assignment, JobRequest
+from gtlabel.local.scope import ReadScope
+from gtlabel.local.state.records import Assignment, DataObject, Job, JobRequest
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -42,13 +50,23 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 class Portal:
     def __init__(self, backend: Backend, store: S3Store, *, s3_endpoint: str = "", secure_cookies: bool = False,
-                 presign_seconds: int = 900, answer_limits: AnswerLimits | None = None) -> None:
+                 presign_seconds: int = 900, answer_limits: AnswerLimits | None = None,
+                 logins: LoginGuard | None = None, allowed_prefixes: Sequence[str] = ()) -> None:
         self.backend = backend
+        self.allowed_prefixes = tuple(allowed_prefixes)
+        self.logins = logins or LoginGuard()
+        self._hash_slots = asyncio.Semaphore(self.logins.policy.hash_slots)
+        self._hashing = 0  # logins hashing or waiting to (the event loop's thread only)
         self.answer_limits = answer_limits or AnswerLimits()
         self._rules: dict[str, tuple[list[str], bool]] = {}
         self.store = store
         self.s3_endpoint = s3_endpoint.rstrip("/")
         self.secure = secure_cookies
+        # a Secure cookie gets the __Host- prefix: the browser then refuses it unless it came over https, for
+        # this host only (no Domain), for every path
+        prefix = "__Host-" if secure_cookies else ""
+        self.session_cookie = prefix + SESSION_COOKIE
+        self.login_cookie = prefix + LOGIN_CSRF_COOKIE
         self.worker_liquid = make_environment(lambda uri: store.presign(uri, presign_seconds))
         self.pages = Environment(autoescape=True)
         self._page_cache: dict[str, Any] = {}
@@ -61,12 +79,12 @@ class Portal:
             Route("/login", self.login, methods=["GET", "POST"]),
             Route("/logout", self.logout, methods=["POST"]),
             Route("/jobs/{job}/start", self.start, methods=["POST"]),
-            Route("/jobs/{job}/next", self.next_page, methods=["GET"]),
+            Route("/jobs/{job}/next", self.next_page, methods=["GET", "POST"]),
             Route("/tasks/{task_id}", self.task_page, methods=["GET"]),
             Route("/tasks/{task_id}/submit", self.submit, methods=["POST"]),
             Route("/tasks/{task_id}/decline", self.decline, methods=["POST"]),
             Route("/tasks/{task_id}/return", self.return_task, methods=["POST"]),
-            Route("/api/next-task", self.api_next_task, methods=["GET"]),
+            Route("/api/next-task", self.api_next_task, methods=["POST"]),
             Route("/api/me", self.api_me, methods=["GET"]),
         ]
 
@@ -77,8 +95,10 @@ class Portal:
         if tpl is None:
             tpl = self.pages.from_string((TEMPLATES / name).read_text(encoding="utf-8"))
             self._page_cache[name] = tpl
+        # no page of the portal may be framed by another site (clickjacking of the login and job pages); the
+        # task page sends its own, fuller policy
         hdrs = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "Cache-Control": "no-store",
-                **(headers or {})}
+                "Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY", **(headers or {})}
         return HTMLResponse(str(tpl.render(**ctx)), status_code=status, headers=hdrs)
 
     async def _run(self, fn: Any, *args: Any) -> Any:
@@ -87,7 +107,7 @@ class Portal:
         return await run_in_threadpool(fn, *args)
 
     async def _session(self, request: Request) -> tuple[str, str] | None:
-        token = request.cookies.get(SESSION_COOKIE)
+        token = request.cookies.get(self.session_cookie)
         if not token:
             return None
         # one indexed read on the event loop's own connection (WAL: readers never wait for writers); a thread
@@ -134,20 +154,37 @@ class Portal:
         if request.method == "GET":
             token = secrets.token_urlsafe(24)
             resp = self._page("login.html", csrf_token=token, error="")
-            resp.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=self.secure)
+            resp.set_cookie(self.login_cookie, token, path="/", httponly=True, samesite="strict", secure=self.secure)
             return resp
         form = await request.form()
-        sent, cookie = form.get("csrf_token"), request.cookies.get(LOGIN_CSRF_COOKIE)
+        sent, cookie = form.get("csrf_token"), request.cookies.get(self.login_cookie)
         if not isinstance(sent, str) or not cookie or not hmac.compare_digest(sent, cookie):
             return self._page("login.html", status=403, csrf_token=cookie or "", error="The form expired; try again.")
-        username, password = str(form.get("username") or ""), str(form.get("password") or "")
-        worker_id = await self._run(self.backend.authenticate, username, password)
+        username, password = str(form.get("username") or "")[:256], str(form.get("password") or "")[:1024]
+        address = request.client.host if request.client else ""
+        wait = self.logins.wait(username, address, self.backend.clock.now())
+        if wait > 0:  # locked out: the password is not even looked at
+            secs = math.ceil(wait)
+            return self._page("login.html", status=429, headers={"Retry-After": str(secs)}, csrf_token=cookie,
+                              error=f"Too many failed sign-ins for this account or address; try again in {secs} s.")
+        policy = self.logins.policy
+        if self._hashing >= policy.hash_slots + policy.hash_queue:  # a flood: refuse instead of queueing it all
+            return self._page("login.html", status=503, headers={"Retry-After": "1"}, csrf_token=cookie,
+                              error="The portal is busy; try again in a moment.")
+        self._hashing += 1
+        try:
+            async with self._hash_slots:
+                worker_id = await self._run(self.backend.authenticate, username, password)
+        finally:
+            self._hashing -= 1
         if worker_id is None:
+            self.logins.failed(username, address, self.backend.clock.now())
             return self._page("login.html", status=401, csrf_token=cookie, error="Wrong username or password.")
+        self.logins.succeeded(username)
         token, _csrf = await self._run(self.backend.create_session, worker_id)
         resp = RedirectResponse("/", status_code=303)
-        resp.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=self.secure, max_age=12 * 3600)
-        resp.delete_cookie(LOGIN_CSRF_COOKIE)
+        resp.set_cookie(self.session_cookie, token, path="/", httponly=True, samesite="lax", secure=self.secure, max_age=12 * 3600)
+        resp.delete_cookie(self.login_cookie, path="/", secure=self.secure, httponly=True)
         return resp
 
     async def logout(self, request: Request) -> Response:
@@ -156,9 +193,9 @@ class Portal:
         auth = await self._auth(request, csrf=True)
         if not isinstance(auth, tuple):
             return auth
-        await self._run(self.backend.delete_session, request.cookies.get(SESSION_COOKIE, ""))
+        await self._run(self.backend.delete_session, request.cookies.get(self.session_cookie, ""))
         resp = RedirectResponse("/login", status_code=303)
-        resp.delete_cookie(SESSION_COOKIE)
+        resp.delete_cookie(self.session_cookie, path="/", secure=self.secure, httponly=True)
         return resp
 
     async def home(self, request: Request) -> Response:
@@ -198,13 +235,27 @@ class Portal:
         return await self._next_redirect(request, request.path_params["job"], auth[0])
 
     async def next_page(self, request: Request) -> Response:
+        """``GET /jobs/{job}/next`` claims nothing (a link or a cross-site navigation must not take a task): a
+        page with the button that does, by ``POST``."""
         auth = await self._auth(request, csrf=False)
         if not isinstance(auth, tuple):
             return auth
-        return await self._next_redirect(request, request.path_params["job"], auth[0])
+        if request.method == "POST":
+            csrf = await self._auth(request, csrf=True)
+            if not isinstance(csrf, tuple):
+                return csrf
+            return await self._next_redirect(request, request.path_params["job"], auth[0])
+        job = request.path_params["job"]
+        mine = await self._run(self.backend.jobs_for_worker, auth[0])
+        if not any(j["name"].lower() == job.lower() for j in mine):  # as for a claim: other teams' jobs are unknown
+            return self._error(request, 404, f"no labeling job {job!r} for you")
+        return self._page("message.html", title="Next task", message="Ready for the next task of this job?",
+                          start_url=f"/jobs/{quote(job)}/start", csrf_token=auth[1])
 
     async def _next_redirect(self, request: Request, job: str, worker_id: str) -> Response:
-        from starlette.responses import RedirectResponse
+        """Claim the worker's next task of ``job``: 303 to it (or to the jobs page), or ``{"next": url}`` to a
+        fetch that asks for JSON (crowd-html-elements.js after a submit)."""
+        from starlette.responses import JSONResponse, RedirectResponse
 
         claimed = await self._claim(request, job, worker_id)
         if not isinstance(claimed, tuple):
@@ -212,13 +263,18 @@ class Portal:
         assignment, done = claimed
         if assignment is None:
             msg = "No more tasks in this job for you." if done else "No task is available right now; try again soon."
-            return RedirectResponse(f"/?msg={quote(msg)}", status_code=303)
-        return RedirectResponse(f"/tasks/{assignment.id}", status_code=303)
+            url = f"/?msg={quote(msg)}"
+        else:
+            url = f"/tasks/{assignment.id}"
+        if "application/json" in request.headers.get("accept", ""):
+            return JSONResponse({"next": url})
+        return RedirectResponse(url, status_code=303)
 
     async def api_next_task(self, request: Request) -> Response:
+        """``POST /api/next-task?job=`` (CSRF header): claim a task, as JSON (the simulated workforce)."""
         from starlette.responses import JSONResponse
 
-        auth = await self._auth(request, csrf=False)
+        auth = await self._auth(request, csrf=True)
         if not isinstance(auth, tuple):
             return auth
         job = request.query_params.get("job", "")
@@ -242,15 +298,22 @@ class Portal:
         obj = self.backend.data_object(assignment.job, assignment.idx)
         task_input = json.loads(obj.task_input) if obj.task_input else {}
         ref = task_input.get("taskObject") if isinstance(task_input, dict) else None
-        image_url = str(self.worker_liquid.filters["grant_read_access"](ref)) if ref else ""
+        scope = self._scope(self.backend.job(assignment.job), obj)
+        image_url = grant_read_access(self.worker_liquid, str(ref), scope) if ref else ""
         return assignment, done, task_input, image_url
+
+    def _scope(self, job: Job, obj: DataObject) -> ReadScope:
+        """What ``grant_read_access`` may presign for this task (:mod:`gtlabel.local.scope`)."""
+        line = json.loads(obj.line) if obj.line else {}
+        ref = line.get("source-ref") if isinstance(line, dict) else None
+        return ReadScope.for_task(job.request.raw, ref if isinstance(ref, str) else None, self.allowed_prefixes)
 
     # ------------------------------------------------------------------ the task page
     def _render_task(self, assignment: Assignment) -> tuple[str, JobRequest]:
         job = self.backend.job(assignment.job)
         obj = self.backend.data_object(assignment.job, assignment.idx)
         task_input = json.loads(obj.task_input) if obj.task_input else {}
-        body = render_template(self.worker_liquid, job.template or "", task_input)
+        body = render_template(self.worker_liquid, job.template or "", task_input, self._scope(job, obj))
         return body, job.request
 
     async def task_page(self, request: Request) -> Response:
@@ -265,7 +328,8 @@ class Portal:
             return self._error(request, exc.status, exc.message)
         if assignment.state != "claimed":
             return self._page("message.html", status=409, title="Task closed",
-                              message=f"This task is {assignment.state}.", next_url=f"/jobs/{assignment.job}/next")
+                              message=f"This task is {assignment.state}.",
+                              start_url=f"/jobs/{quote(assignment.job)}/start", csrf_token=csrf)
         try:
             body, req = await self._run(self._render_task, assignment)
         except Exception as exc:
@@ -286,18 +350,20 @@ class Portal:
         if not isinstance(auth, tuple):
             return auth
         raw = await request.body()  # BodyLimit: at most MAX_ANSWER_BYTES
-        try:
-            answer = load_answer(raw, self.answer_limits)
-            assignment, first = await self._run(self._submit, request.path_params["task_id"], auth[0], answer)
+        try:  # parsed and checked off the event loop: a 4 MB answer must not stall every other request
+            assignment, first = await self._run(self._submit, request.path_params["task_id"], auth[0], raw)
         except LabelError as exc:  # refused before it is stored: the task stays the worker's, to fix and resend
             return self._error(request, 400, f"Your answer was not accepted: {exc}")
         except (ServiceError, PortalError) as exc:
             return self._error(request, exc.status, exc.message)
+        # the next task is claimed by a POST to "next" (crowd-html-elements.js does it); a GET of it claims nothing
         return JSONResponse({"ok": True, "task_id": assignment.id, "duplicate": not first,
                              "next": f"/jobs/{quote(assignment.job)}/next"})
 
-    def _submit(self, task_id: str, worker_id: str, answer: dict[str, Any]) -> tuple[Assignment, bool]:
-        """Check the answer against its job (:func:`gtlabel.formats.answers.check_answer`), then store it."""
+    def _submit(self, task_id: str, worker_id: str, raw: bytes) -> tuple[Assignment, bool]:
+        """Parse the answer and check it against its job (:func:`gtlabel.formats.answers.check_answer`), then
+        store it."""
+        answer = load_answer(raw)
         assignment = self.backend.assignment(task_id, worker_id)
         labels, boxes = self._answer_rules(assignment.job)
         check_answer(answer, labels=labels, bounding_box=boxes, limits=self.answer_limits)

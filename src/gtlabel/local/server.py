@@ -18,13 +18,14 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import secrets
 import socket
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +42,7 @@ from gtlabel.local.embedded_s3 import EmbeddedS3
 from gtlabel.local.engine import Engine
 from gtlabel.local.lambdas import LambdaFn, LambdaRegistry
 from gtlabel.local.output import S3Store, lean_s3_config
+from gtlabel.local.scope import normalize_prefix
 from gtlabel.local.sigv4 import Credentials, precheck, verify
 from gtlabel.local.state import Database
 from gtlabel.storage import write_private_json
@@ -175,6 +177,24 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def private_data_dir(path: Path) -> Path:
+    """The service's data folder, made (or narrowed to) 0700: it holds the keys, the worker accounts and every
+    answer. A folder the service cannot write is a :class:`ConfigError` that says so, not a traceback."""
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if path.stat().st_uid == os.getuid():
+            os.chmod(path, 0o700)
+    except OSError as exc:
+        raise ConfigError(f"the data folder {path} cannot be created or used: {exc.strerror or exc}") from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"the data folder {path} is not writable by this user; the service keeps its state "
+                          "there (give --data-dir a folder you can write)")
+    for name in ("gtlabel.sqlite3", "gtlabel.sqlite3-wal", "gtlabel.sqlite3-shm"):
+        if (path / name).exists() and not os.access(path / name, os.R_OK | os.W_OK):
+            raise ConfigError(f"{path / name} is not readable and writable by this user")
+    return path
+
+
 class LocalService:
     """The local Ground-Truth-compatible service, as a context manager.
 
@@ -185,6 +205,10 @@ class LocalService:
     buckets per *process*, so services started one after another in one process see each other's buckets
     (use distinct bucket names, as the demo does). ``max_boxes_per_answer`` caps the boxes of one worker answer
     (more are refused with 400 at submit; default :data:`gtlabel.formats.answers.DEFAULT_MAX_BOXES`).
+    ``s3_allow``: S3 prefixes the service may read and presign (:mod:`gtlabel.local.scope`; default: each job's
+    own locations). ``public_url``: the ``http(s)://host[:port]`` workers and clients use when a proxy is in
+    front (put in every URL); ``secure_cookies`` (default: on when ``public_url`` is https) marks the portal's
+    cookies ``Secure`` with the ``__Host-`` prefix.
     """
 
     def __init__(
@@ -205,12 +229,15 @@ class LocalService:
         default_team: str | None = DEFAULT_TEAM,
         public_host: str | None = None,
         max_boxes_per_answer: int = DEFAULT_MAX_BOXES,
+        s3_allow: Sequence[str] = (),
+        secure_cookies: bool | None = None,
+        public_url: str | None = None,
     ) -> None:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="gtlabel-serve-")
             data_dir = self._tmp.name
-        self.data_dir = Path(data_dir)
+        self.data_dir = private_data_dir(Path(data_dir))
         self.region = region
         self.host = host
         if not _is_loopback(host) and not s3_endpoint:
@@ -234,6 +261,14 @@ class LocalService:
         if max_boxes_per_answer < 1:
             raise ConfigError(f"max_boxes_per_answer must be at least 1, got {max_boxes_per_answer}")
         self.answer_limits = AnswerLimits(max_boxes=max_boxes_per_answer)
+        self.s3_allow = tuple(normalize_prefix(p) for p in s3_allow)
+        if public_url is not None and not re.fullmatch(r"https?://[^/?#\s]+", public_url.rstrip("/")):
+            raise ConfigError(f"public_url must be http(s)://host[:port] (the address of a proxy in front), got "
+                              f"{public_url!r}")
+        self.public_url = public_url.rstrip("/") if public_url else None
+        # Secure cookies (and their __Host- names) when workers reach the portal over https (a TLS proxy in front)
+        self.secure_cookies = secure_cookies if secure_cookies is not None else \
+            bool(self.public_url and self.public_url.startswith("https://"))
         self.sagemaker_endpoint = ""
         self.portal_url = ""
         self._moto: EmbeddedS3 | None = None
@@ -305,9 +340,12 @@ class LocalService:
         self.bound_address = sock.getsockname()[:2]  # (interface, port) actually listened on
         port = sock.getsockname()[1]
         shown = f"[{self.public_host}]" if ":" in self.public_host else self.public_host
-        self.sagemaker_endpoint = f"http://{shown}:{port}"
+        self.sagemaker_endpoint = self.public_url or f"http://{shown}:{port}"
         self.portal_url = self.sagemaker_endpoint + "/"
-        self.db = Database(self.data_dir / "gtlabel.sqlite3", synchronous=self.synchronous)
+        db_path = self.data_dir / "gtlabel.sqlite3"
+        os.close(os.open(db_path, os.O_RDWR | os.O_CREAT, 0o600))  # SQLite gives its -wal and -shm the same mode
+        os.chmod(db_path, 0o600)
+        self.db = Database(db_path, synchronous=self.synchronous)
         self._backend = Backend(self.db, clock=self.clock, region=self.region, account_id=self.account_id,
                                 portal_url=self.sagemaker_endpoint)
         # writer processes reach the same endpoint with the same keys (embedded S3: ours; else boto3's chain)
@@ -317,10 +355,12 @@ class LocalService:
         store = S3Store(s3, client_kwargs=client_kwargs)
         self._store = store
         self._engine = Engine(self._backend, store, lambdas=self.lambdas, issuer=self.sagemaker_endpoint,
-                              interval=self.engine_interval, answer_limits=self.answer_limits)
-        api = Api(self._backend, lambdas=self.lambdas, presign=store.presign, read_bytes=store.read_bytes)
-        portal = Portal(self._backend, store, s3_endpoint=self.s3_endpoint, secure_cookies=False,
-                        answer_limits=self.answer_limits)
+                              interval=self.engine_interval, answer_limits=self.answer_limits,
+                              allowed_prefixes=self.s3_allow)
+        api = Api(self._backend, lambdas=self.lambdas, presign=store.presign, read_bytes=store.read_bytes,
+                  allowed_prefixes=self.s3_allow)
+        portal = Portal(self._backend, store, s3_endpoint=self.s3_endpoint, secure_cookies=self.secure_cookies,
+                        answer_limits=self.answer_limits, allowed_prefixes=self.s3_allow)
         app = build_app(api, Credentials(self.access_key, self.secret_key), self.region, portal,
                         CognitoApi(self._backend))
         if self.default_team and not self._backend.has_team(self.default_team):

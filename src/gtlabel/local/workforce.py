@@ -4,7 +4,7 @@
 
 Each worker (one thread each, at most ``concurrency`` at once) does what the browser does
 (docs/ARCHITECTURE.md, "Simulated workforce <-> portal"): ``GET /login`` for the form's CSRF token, ``POST /login``,
-then ``GET /api/next-task?job=`` for a task, and ``POST /tasks/{id}/submit`` (or ``/decline``) with the session's
+then ``POST /api/next-task?job=`` for a task, and ``POST /tasks/{id}/submit`` (or ``/decline``) with the session's
 ``X-CSRF-Token``. The answer is Ground Truth's crowd-bounding-box shape.
 
 Given the truth (a mapping ``source-ref -> boxes`` or a truth manifest), a worker draws every true box with
@@ -368,6 +368,7 @@ class _Worker:
         self.stats = WorkerStats(profile.username)
         self.noise = sim.noise.for_skill(profile.skill)
         self.rng = random.Random(f"{sim.seed}:{profile.username}")
+        self.csrf = ""
         self.http = httpx.Client(base_url=portal, timeout=sim.timeout_s, follow_redirects=False,
                                  headers={"User-Agent": "gtlabel-simulated-worker"})
 
@@ -382,6 +383,10 @@ class _Worker:
         if r.status_code not in (302, 303) or r.headers.get("location", "").rstrip("/").endswith("/login"):
             raise WorkforceError(f"worker {who!r}: login failed (HTTP {r.status_code}); check the username, "
                                  f"password and that the worker belongs to the job's workteam")
+        me = self.http.get("/api/me", headers={"Accept": "application/json"})
+        if me.status_code != 200:
+            raise WorkforceError(f"worker {who!r}: GET /api/me gave HTTP {me.status_code} after login")
+        self.csrf = str(me.json().get("csrf_token") or "")
 
     def run(self) -> WorkerStats:
         try:
@@ -394,14 +399,15 @@ class _Worker:
     def _loop(self) -> None:
         idle_since: float | None = None
         while self.sim.take_slot():
-            r = self.http.get("/api/next-task", params={"job": self.job}, headers={"Accept": "application/json"})
+            r = self.http.post("/api/next-task", params={"job": self.job}, json={},
+                               headers={"Accept": "application/json", "X-CSRF-Token": self.csrf})
             if r.status_code == 204:
                 task: dict[str, Any] = {"task_id": None, "done": False}
             elif r.status_code == 200:
                 task = r.json()
             else:
                 self.sim.give_back_slot()
-                raise WorkforceError(f"worker {self.profile.username!r}: GET /api/next-task?job={self.job} gave "
+                raise WorkforceError(f"worker {self.profile.username!r}: POST /api/next-task?job={self.job} gave "
                                      f"HTTP {r.status_code}: {r.text[:200]}")
             if not task.get("task_id"):
                 self.sim.give_back_slot()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import IO
 
 from gtlabel.errors import NotFound, StorageError
@@ -57,6 +57,7 @@ __all__ = [
     "copy_many",
     "current_target",
     "delete",
+    "delete_many",
     "delete_prefix",
     "encrypt_with",
     "exists",
@@ -241,6 +242,15 @@ def list_objects(
 def delete(uri: str | os.PathLike[str]) -> None:
     """Remove one object or file (nothing happens when it is not there)."""
     backend(uri).delete(str(uri))
+
+
+def delete_many(uris: Sequence[str | os.PathLike[str]]) -> int:
+    """Remove these objects or files (the S3 ones of one bucket in batches of 1,000); a key S3 refused to delete
+    is a :class:`~gtlabel.errors.StorageError` naming it. Returns how many were asked to go."""
+    items = [str(u) for u in uris]
+    if not items:
+        return 0
+    return backend(items[0]).delete_many(items)
 
 
 def delete_prefix(prefix: str | os.PathLike[str]) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -100,3 +100,5 @@ class Backend(Protocol):
     def delete(self, uri: str) -> None: ...
 
     def delete_prefix(self, prefix: str) -> int: ...
+
+    def delete_many(self, uris: Sequence[str]) -> int: ...

@@ -9,7 +9,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
@@ -120,7 +120,11 @@ class LocalBackend:
         if root.is_file():
             files = [root]
         elif root.is_dir():
-            files = sorted((p for p in (root.rglob("*") if recursive else root.iterdir()) if p.is_file()),
+            base = root.resolve()
+            # a symlink is listed only when it stays inside the folder: a link to /etc/passwd or to another
+            # user's files is not one of the images (symlinked folders are not descended into at all)
+            files = sorted((p for p in (root.rglob("*") if recursive else root.iterdir())
+                            if p.is_file() and (not p.is_symlink() or p.resolve().is_relative_to(base))),
                            key=lambda p: p.as_posix())
         else:
             raise NotFound("does not exist", prefix)
@@ -143,6 +147,11 @@ class LocalBackend:
     def delete(self, uri: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(uri)
+
+    def delete_many(self, uris: Sequence[str]) -> int:
+        for uri in uris:
+            self.delete(uri)
+        return len(uris)
 
     def delete_prefix(self, prefix: str) -> int:
         """A local "prefix" is a folder: it goes, with everything in it. The number of files removed."""

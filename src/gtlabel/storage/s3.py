@@ -14,7 +14,7 @@ import os
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
 
@@ -362,8 +362,18 @@ class S3Backend:
     def delete_prefix(self, prefix: str) -> int:
         """Every object whose key starts with ``prefix`` (end it with ``/`` for a folder), 1,000 per request.
         DeleteObjects answers 200 and lists the keys it could not delete: the first of them is raised."""
-        loc = parse_s3(prefix)
-        keys = [parse_s3(o.uri).key for o in self.list(prefix, recursive=True)]
+        return self.delete_many([o.uri for o in self.list(prefix, recursive=True)], where=prefix)
+
+    def delete_many(self, uris: Sequence[str], *, where: str | None = None) -> int:
+        """These objects (all in one bucket), 1,000 per DeleteObjects request; the first refused key is raised."""
+        if not uris:
+            return 0
+        locs = [parse_s3(u) for u in uris]
+        if len({loc.bucket for loc in locs}) > 1:
+            raise StorageError("delete_many takes the objects of one bucket", uris[0])
+        loc = locs[0]
+        prefix = where or uris[0]
+        keys = [x.key for x in locs]
         cli = s3_client()
         for i in range(0, len(keys), _DELETE_BATCH):
             batch = keys[i:i + _DELETE_BATCH]

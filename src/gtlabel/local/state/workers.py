@@ -36,6 +36,10 @@ class Workers:
             con.execute("INSERT INTO workers (worker_id, username, pw_hash, sub, created) VALUES (?,?,?,?,?)",
                         (worker.worker_id, worker.username, worker.pw_hash, worker.sub, worker.created))
 
+    def all(self) -> list[Worker]:
+        """Every account, by username."""
+        return [_worker(r) for r in self.db.query("SELECT * FROM workers ORDER BY username")]
+
     def subs(self) -> dict[str, str]:
         """worker id -> the Cognito-style ``sub`` of every worker (the worker-response files name both)."""
         return {str(r["worker_id"]): str(r["sub"]) for r in self.db.query("SELECT worker_id, sub FROM workers")}
@@ -59,6 +63,11 @@ class Workers:
     def teams_of(self, worker_id: str) -> list[str]:
         return [str(r["team"]) for r in self.db.query("SELECT team FROM members WHERE worker_id=?", (worker_id,))]
 
+    def remove_member(self, team: str, worker_id: str) -> bool:
+        """``False`` when the worker was not in the team."""
+        with self.db.tx() as con:
+            return con.execute("DELETE FROM members WHERE team=? AND worker_id=?", (team, worker_id)).rowcount > 0
+
     def remove_team(self, team: str) -> None:
         """Forget every membership of ``team`` (the team is being deleted)."""
         with self.db.tx() as con:
@@ -75,6 +84,11 @@ class Workers:
         if row is None:
             return None
         return Session(worker_id=str(row["worker_id"]), csrf=str(row["csrf"]), expires=float(row["expires"]))
+
+    def delete_sessions_of(self, worker_id: str) -> None:
+        """End every session of a worker (removed from a team: they log in again)."""
+        with self.db.tx() as con:
+            con.execute("DELETE FROM sessions WHERE worker_id=?", (worker_id,))
 
     def delete_session(self, token_hash: str) -> None:
         with self.db.tx() as con:
