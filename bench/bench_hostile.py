@@ -75,6 +75,7 @@ def hostile_corpus(max_boxes: int) -> list[tuple[str, bytes]]:
         ("unknown label", answer([dict(box, label="tank")])),
         ("string coordinate", answer([dict(box, top="10")])),
         ("over the box cap", answer([box] * (max_boxes + 1))),
+        ("15,000 boxes (1 MB)", answer([box] * 15_000)),
         ("60,000 boxes (4 MB)", answer([box] * 60_000)),
         ("deep nesting", b'{"boundingBox":' + b"[" * 50_000 + b"]" * 50_000 + b"}"),
         ("5 MB body", b'{"x":"' + b"a" * (5 << 20) + b'"}'),

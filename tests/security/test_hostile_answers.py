@@ -43,7 +43,7 @@ HOSTILE_JSON: list[tuple[str, Any, str]] = [
     ("string coordinates", _wrap(dict(BOX, left="10")), "left"),
     ("unknown label", _wrap(dict(BOX, label="tank")), "not one of the job's labels"),
     ("too many boxes", _wrap(*[BOX] * 51), "at most 50"),
-    ("60,000 boxes (4 MB)", _wrap(*[BOX] * 60_000), "at most 50"),
+    ("15,000 boxes (1 MB)", _wrap(*[BOX] * 15_000), "at most 50"),
     ("negative size", _wrap(dict(BOX, height=-3)), "height"),
     ("no boxes element", {"boundingBox": {"rectangles": [BOX]}}, "no crowd-bounding-box"),
 ]

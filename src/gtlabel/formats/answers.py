@@ -198,7 +198,7 @@ def check_answer(answer: Mapping[str, Any], *, labels: Collection[str] = (), bou
     ``limits.max_boxes`` boxes."""
     limits = limits or AnswerLimits()
     elements = list(_elements(answer, where)) if bounding_box else []
-    for element, path in elements:  # the cheap refusal first: a 4 MB answer of boxes is not walked
+    for element, path in elements:  # the cheap refusal first: a 1 MB answer of boxes is not walked
         raw = element.get("boundingBoxes")
         if isinstance(raw, list) and len(raw) > limits.max_boxes:
             raise LabelError(f"{len(raw)} boxes in one answer; at most {limits.max_boxes} are accepted",

@@ -350,7 +350,7 @@ class Portal:
         if not isinstance(auth, tuple):
             return auth
         raw = await request.body()  # BodyLimit: at most MAX_ANSWER_BYTES
-        try:  # parsed and checked off the event loop: a 4 MB answer must not stall every other request
+        try:  # parsed and checked off the event loop: a large answer must not stall every other request
             assignment, first = await self._run(self._submit, request.path_params["task_id"], auth[0], raw)
         except LabelError as exc:  # refused before it is stored: the task stays the worker's, to fix and resend
             return self._error(request, 400, f"Your answer was not accepted: {exc}")
