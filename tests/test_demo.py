@@ -25,12 +25,13 @@ def test_demo_runs_end_to_end_with_training(tmp_path: Path) -> None:
     sims = summary["simulated_workers"]
     assert sims["submitted"] == 16 * 3 and sims["errors"] == 0  # 3 distinct workers per image
 
-    # quality: consolidated labels agree with the known truth; the deliberately bad worker is the one flagged
+    # quality: consolidated labels agree with the known truth; the deliberately bad worker (skill 0.2: its F1
+    # against gold is under the 0.5 floor however few tasks the race gives it) is the one flagged
     rep = json.loads((out / "quality-report.json").read_text())
     assert rep["summary"]["images"] == 16
     workers = rep["workers"]["workers"]
     flagged = [w for w in workers if w["flagged"]]
-    assert len(flagged) == 1
+    assert len(flagged) == 1, [(w["worker_id"][-8:], w["gold_score"], w["z_score"], w["reasons"]) for w in workers]
     assert flagged[0]["gold_score"] == min(w["gold_score"] for w in workers if w["gold_score"] is not None)
     assert (out / "quality-report.html").read_text().count("<table") >= 2
 

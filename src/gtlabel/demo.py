@@ -54,7 +54,7 @@ if TYPE_CHECKING:
 BUCKET = "gtlabel-demo"  # + a per-run suffix: moto's in-memory S3 is shared by every server in one process
 RAW_PREFIX = "raw/drone/"
 WORKERS = (("alice", "alice-password-1", 2.0), ("bob", "bob-password-1", 1.0),
-           ("carol", "carol-password-1", 1.0), ("dave", "dave-password-1", 0.35))
+           ("carol", "carol-password-1", 1.0), ("dave", "dave-password-1", 0.2))
 INSTRUCTIONS = ("Draw a tight box around every drone, vehicle, person and building you can see. "
                 "Zoom in for small objects; include partly visible objects at the image border.")
 
