@@ -13,11 +13,13 @@ Rows are formatted by :data:`gtlabel.geometry.ROW_FORMAT` (fixed precision, so a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 import yaml
 
+from gtlabel.errors import LabelError
 from gtlabel.geometry import ROW_FORMAT
 
 __all__ = [
@@ -29,6 +31,8 @@ __all__ = [
     "check_label_text",
     "format_label",
     "label_bytes",
+    "parse_data_yaml_names",
+    "parse_label_rows",
     "render_data_yaml",
 ]
 
@@ -96,3 +100,70 @@ def render_data_yaml(names: Sequence[str], *, path: str | None, splits_present: 
         head += "# no image fell into 'val': val points at the train images\n"
     body = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False)
     return (head + body).encode()
+
+
+#: a YOLO row read: class id, normalized centre x, centre y, width, height, and the confidence of a 6th column
+YoloRow = tuple[int, float, float, float, float, float | None]
+_TOLERANCE = 0.01  # Ultralytics' own (verify_image_label: max <= 1.01, min >= -0.01); beyond it is an error
+
+
+def parse_label_rows(text: str, *, file: str, nc: int | None = None) -> list[YoloRow]:
+    """The rows of a YOLO label file (reading other tools' files too): ``class xc yc w h`` and an optional 6th
+    column, the confidence of a detector's ``save_conf`` output. :class:`~gtlabel.errors.LabelError` naming
+    ``file:line`` and the column for a wrong column count, a non-number, a class id that is not an integer in
+    ``0..nc-1``, coordinates outside [0, 1] by more than Ultralytics' 1 % or a confidence outside [0, 1].
+    Coordinates within the tolerance are clamped into [0, 1]."""
+    rows: list[YoloRow] = []
+    for i, line in enumerate(text.splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) not in (5, 6):
+            raise LabelError(f"expected 5 columns (class xc yc w h) or 6 (and a confidence), got {len(parts)}",
+                             file=file, line=i)
+        try:
+            vals = [float(p) for p in parts]
+        except ValueError:
+            raise LabelError(f"not numeric: {line.strip()[:100]!r}", file=file, line=i) from None
+        if not all(math.isfinite(v) for v in vals):
+            raise LabelError(f"not finite: {line.strip()[:100]!r}", file=file, line=i)
+        cls = vals[0]
+        if not cls.is_integer() or cls < 0 or (nc is not None and cls >= nc):
+            bound = f" in 0..{nc - 1}" if nc is not None else ""
+            raise LabelError(f"class {parts[0]} is not an integer{bound}", file=file, line=i, field="class")
+        xc, yc, w, h = vals[1:5]
+        for name, v in (("x_center", xc), ("y_center", yc), ("width", w), ("height", h)):
+            if v < -_TOLERANCE or v > 1 + _TOLERANCE:
+                raise LabelError(f"{v:g} is outside [0, 1] (normalized coordinates)", file=file, line=i, field=name)
+        conf = None
+        if len(vals) == 6:
+            conf = vals[5]
+            if not 0.0 <= conf <= 1.0:
+                raise LabelError(f"{conf:g} is outside [0, 1]", file=file, line=i, field="confidence")
+        rows.append((int(cls), min(max(xc, 0.0), 1.0), min(max(yc, 0.0), 1.0), min(max(w, 0.0), 1.0),
+                     min(max(h, 0.0), 1.0), conf))
+    return rows
+
+
+def parse_data_yaml_names(data: bytes, *, file: str) -> list[str]:
+    """The class names of a ``data.yaml`` (``names`` as a list or a dict ``{0: name, ...}`` with ids 0..n-1, as
+    Ultralytics' ``check_class_names`` requires); :class:`~gtlabel.errors.LabelError` naming the field."""
+    try:
+        doc = yaml.safe_load(data)
+    except yaml.YAMLError as exc:
+        raise LabelError(f"not valid YAML ({exc})"[:300], file=file) from None
+    names = doc.get("names") if isinstance(doc, dict) else None
+    if isinstance(names, dict):
+        try:
+            by_id = {int(k): v for k, v in names.items()}
+        except (TypeError, ValueError):
+            raise LabelError(f"keys must be class ids 0..n-1, got {list(names)[:10]}", file=file,
+                             field="names") from None
+        if sorted(by_id) != list(range(len(by_id))):
+            raise LabelError(f"ids must be exactly 0..{len(by_id) - 1}, got {sorted(by_id)[:20]}", file=file,
+                             field="names")
+        names = [by_id[i] for i in range(len(by_id))]
+    if not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names):
+        raise LabelError(f"expected a list or {{id: name}} of non-empty names, got {names!r}"[:300], file=file,
+                         field="names")
+    return list(names)
