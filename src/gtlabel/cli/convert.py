@@ -33,6 +33,11 @@ def convert(
     split: Annotated[str, typer.Option(help="train,val,test ratios.")] = "0.8,0.1,0.1",
     stratify: Annotated[bool, typer.Option("--stratify", help="Keep class proportions in every split.")] = False,
     seed: Annotated[int, typer.Option(help="Salt of the split hash.")] = 0,
+    split_by: Annotated[str | None, typer.Option(
+        "--split-by", metavar="KEY|prefix:N",
+        help="Keep groups in one split: a pass-through key of the lines (video: the frames of one video; or e.g. "
+             "a flight id) or prefix:N (the first N folders of the source-ref). Ratios are met by whole groups; "
+             "a line without the key is a group of its own.")] = None,
     drop_unknown: Annotated[bool, typer.Option(
         "--drop-unknown", help="Drop (and count) boxes of classes not in the names instead of failing.")] = False,
     copy_images: Annotated[bool, typer.Option(help="Copy the images into the dataset.")] = True,
@@ -62,7 +67,7 @@ def convert(
         raise ConfigError(f"--exif must be normalize or ignore, got {exif!r}")
     report = convert_ground_truth_to_yolo(
         manifest, out, names, label_attribute=label_attribute, label_category_config=label_config,
-        splits=_parse_split(split), stratify=stratify, seed=seed, drop_unknown_classes=drop_unknown,
+        splits=_parse_split(split), stratify=stratify, seed=seed, split_by=split_by, drop_unknown_classes=drop_unknown,
         copy_images=copy_images, exif="normalize" if exif == "normalize" else "ignore", strict=not lenient,
         overwrite=overwrite, image_root=image_root, progress=progress and not json_out, quality=quality,
         describe_jobs=describe_jobs, fingerprint_sources=fingerprint_sources, processes=processes)

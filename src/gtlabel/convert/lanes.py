@@ -24,7 +24,7 @@ from gtlabel import storage
 from gtlabel.convert.probe import ImageProbe, fingerprint, probe_image
 from gtlabel.convert.report import ConversionReport
 from gtlabel.convert.rows import RowContext, dataset_name, records, rows_for
-from gtlabel.convert.splits import split_hash, split_of
+from gtlabel.convert.splits import SplitBy, split_hash, split_of
 from gtlabel.errors import LabelError
 from gtlabel.formats.ground_truth import OutputRecord
 from gtlabel.formats.yolo import MIN_IMAGE_PX, SPLITS, ULTRALYTICS_IMG_FORMATS, label_bytes
@@ -43,6 +43,7 @@ __all__ = [
     "iter_spool",
     "remove_spool",
     "scan_classes",
+    "scan_groups",
     "spool_path",
 ]
 
@@ -73,6 +74,8 @@ class LaneSpec:
     threads: int
     label_attribute: str | None
     parallel: bool = False  # blocks run in several lanes: a label file already there makes the block's redo
+    split_by: SplitBy | None = None  # splits by group (e.g. the frames of one video)
+    groups: dict[str, int] | None = None  # with split_by: each group's split (index into SPLITS)
 
     def new_ctx(self, report: ConversionReport | None = None) -> RowContext:
         """The counting context of a pass (or of one block: a fresh report)."""
@@ -199,7 +202,7 @@ class Lane:
             return
         rows, row_classes = rows_for(rec, frame, ctx)
         h = split_hash(rec.source_ref, self.spec.seed)
-        split = SPLITS[assign[this]] if assign is not None else split_of(h, self.spec.ratios)
+        split = SPLITS[assign[this]] if assign is not None else self._split(rec, h)
         data = label_bytes(rows)
         if assign is not None and any(os.path.exists(label_dirs[o] + lbl_name) for o in SPLITS if o != split):
             rep.skip("duplicate source-ref", f"{rec.file}:{rec.line}: {rec.source_ref}", rec.line)
@@ -232,6 +235,17 @@ class Lane:
         self.spool.write(b"%b\t%b\t%b\n" % (line, image_rel.encode(), orjson.dumps(src)))
         if split == "train" and (state.best_train is None or h > state.best_train[0]):
             state.best_train = (h, img_name, lbl_name)
+
+    def _split(self, rec: OutputRecord, h: int) -> str:
+        """The split of a record: its group's (``split_by``), else by its own hash (an image without the key is
+        a group of its own)."""
+        spec = self.spec
+        if spec.groups is not None and spec.split_by is not None:
+            group = spec.split_by.group_of(rec.source_ref, rec.extra)
+            index = spec.groups.get(group) if group is not None else None
+            if index is not None:
+                return SPLITS[index]
+        return split_of(h, spec.ratios)
 
     @staticmethod
     def _frame(rec: OutputRecord, src: str, probe: ImageProbe | None, ctx: RowContext) -> tuple[int, int] | None:
@@ -327,6 +341,22 @@ def scan_classes(spec: LaneSpec, ctx: RowContext, advance: Advance) -> Iterator[
         classes = set(rows_for(rec, (size[0], size[1]), scan)[1])
         yield split_hash(rec.source_ref, spec.seed), classes
         advance(1)
+
+
+def scan_groups(spec: LaneSpec, split_by: SplitBy, ctx: RowContext, advance: Advance) -> tuple[Counter[str], int]:
+    """Pass 1 of ``split_by``: the images of each group, and the images without the key (groups of their own).
+    ``advance`` gets the manifest's bytes as they are read; memory grows with the groups, not the images."""
+    scan = replace(ctx, report=ConversionReport(spec.manifest, ""))
+    sizes: Counter[str] = Counter()
+    ungrouped = 0
+    lines = storage.iter_lines(spec.manifest, feed=lambda chunk: advance(len(chunk)))
+    for rec in records(spec.manifest, spec.label_attribute, scan, lines):
+        group = split_by.group_of(rec.source_ref, rec.extra)
+        if group is None:
+            ungrouped += 1
+        else:
+            sizes[group] += 1
+    return sizes, ungrouped
 
 
 def ensure_val(state: PassState, ratios: tuple[float, float, float], staging: Path,

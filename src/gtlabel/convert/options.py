@@ -38,11 +38,13 @@ class ClassOptions:
 
 @dataclass(frozen=True)
 class SplitOptions:
-    """``(train, val, test)`` ratios (or a mapping), stratified by class or not, and the hash's salt."""
+    """``(train, val, test)`` ratios (or a mapping), stratified by class or not, the hash's salt, and what keeps
+    images together (``split_by``: a pass-through key such as ``video``, or ``prefix:N``)."""
 
     splits: Sequence[float] | Mapping[str, float] = (0.8, 0.1, 0.1)
     stratify: bool = False
     seed: int | str = 0
+    split_by: str | None = None
 
 
 @dataclass(frozen=True)

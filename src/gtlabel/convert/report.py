@@ -45,6 +45,9 @@ class ConversionReport:
     stale_caches_removed: int = 0
     warnings: list[str] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)  # the first 50 skipped records, in manifest order
+    split_by: str | None = None  # what grouped the splits (``split_by``), if anything
+    groups: dict[str, int] = field(default_factory=dict)  # with split_by: groups per split
+    ungrouped: int = 0  # with split_by: images without the key (each a group of its own)
     elapsed_s: float = 0.0
     example_lines: list[int] = field(default_factory=list, repr=False)  # the line of each example
 
@@ -92,6 +95,12 @@ class ConversionReport:
         del self.warnings[MAX_WARNINGS:]
 
     def as_dict(self) -> dict[str, Any]:
+        out = self._as_dict()
+        if self.split_by is not None:  # only then: the reports of other conversions keep their bytes
+            out["split_by"] = {"by": self.split_by, "groups": dict(self.groups), "ungrouped_images": self.ungrouped}
+        return out
+
+    def _as_dict(self) -> dict[str, Any]:
         return {
             "format": DATASET_FORMAT, "input_manifest": self.input_manifest, "output": self.output,
             "data_yaml": self.data_yaml, "version": self.version, "names": dict(enumerate(self.names)),
@@ -117,6 +126,10 @@ class ConversionReport:
             f"{self.boxes_unknown_class} unknown-class dropped",
             f"records skipped: {sk}",
         ]
+        if self.split_by is not None:
+            per = ", ".join(f"{s} {self.groups.get(s, 0)}" for s in SPLITS)
+            lines.append(f"groups by {self.split_by}: {per}" + (
+                f"; {self.ungrouped} image(s) without it, each a group of its own" if self.ungrouped else ""))
         if self.exif.get("rotated"):
             lines.append(f"EXIF: {self.exif['rotated']} image(s) normalized against the rotated (displayed) size")
         lines += [f"warning: {w}" for w in self.warnings]

@@ -9,14 +9,22 @@ import tempfile
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from gtlabel import __version__, storage
 from gtlabel.convert import pool
 from gtlabel.convert.classes import label_config_names, load_label_config, resolve_class_names
-from gtlabel.convert.lanes import LaneSpec, PassState, convert_pass, ensure_val, scan_classes
+from gtlabel.convert.lanes import (
+    Advance,
+    LaneSpec,
+    PassState,
+    convert_pass,
+    ensure_val,
+    scan_classes,
+    scan_groups,
+)
 from gtlabel.convert.options import (
     ClassOptions,
     ConvertOptions,
@@ -45,7 +53,7 @@ from gtlabel.convert.publish import (
 )
 from gtlabel.convert.report import ConversionReport
 from gtlabel.convert.rows import RowContext
-from gtlabel.convert.splits import normalize_splits, stratify
+from gtlabel.convert.splits import SplitBy, assign_groups, normalize_splits, stratify
 from gtlabel.errors import ConfigError, DatasetExists, ManifestError
 from gtlabel.formats.yolo import DATASET_FORMAT, SPLITS, render_data_yaml
 from gtlabel.lineage import version_id
@@ -66,7 +74,8 @@ def convert(opts: ConvertOptions) -> ConversionReport:
             (plan.staging / "labels" / s).mkdir(parents=True, exist_ok=True)
         with Phases(plan.progress) as phases:
             state = _convert_manifest(plan, phases)
-            moved = ensure_val(state, plan.ratios, plan.staging, report)
+            # by group, val got a whole group (assign_groups); moving one image would split its group
+            moved = [] if plan.split_by else ensure_val(state, plan.ratios, plan.staging, report)
             version = _version(plan, state, moved)
             manifest_etag = state.manifest_md5 or etag_of(plan.manifest)
             existing = existing_version(plan.out, plan.final_local)
@@ -120,6 +129,7 @@ class _Plan:
     staging: Path
     spec: LaneSpec
     ctx: RowContext
+    split_by: SplitBy | None
 
     @property
     def base(self) -> str:
@@ -135,6 +145,10 @@ def _plan(opts: ConvertOptions) -> _Plan:
     if images.exif not in ("normalize", "ignore"):
         raise ConfigError(f"exif must be 'normalize' or 'ignore', got {images.exif!r}")
     ratios = normalize_splits(splits.splits)
+    split_by = SplitBy.parse(splits.split_by) if splits.split_by is not None else None
+    if split_by is not None and splits.stratify:
+        raise ConfigError("split_by and stratify cannot be combined: stratify places single images by class, "
+                          "split_by keeps a group's images together")
     cfg = load_label_config(opts.classes.label_category_config)
     names = resolve_class_names(opts.classes.class_mapping, cfg)
     fallback = dict(enumerate(label_config_names(cfg))) if cfg is not None else {}
@@ -144,6 +158,8 @@ def _plan(opts: ConvertOptions) -> _Plan:
     settings = {"splits": dict(zip(SPLITS, ratios, strict=True)), "stratify": splits.stratify, "seed": splits.seed,
                 "drop_unknown_classes": opts.classes.drop_unknown, "copy_images": images.copy, "exif": images.exif,
                 "label_attribute": src.label_attribute, "precision": 6}
+    if split_by is not None:  # recorded (and in the version id) only when set
+        settings["split_by"] = report.split_by = str(split_by)
     probe_sources = images.exif == "normalize" or images.fingerprint_sources
     if not probe_sources:
         settings["fingerprint_sources"] = False  # "labels only": recorded (and in the version id) only when off
@@ -157,9 +173,9 @@ def _plan(opts: ConvertOptions) -> _Plan:
         staging = Path(tempfile.mkdtemp(prefix="gtlabel-yolo-"))
     exif = images.exif if images.exif == "normalize" else "fingerprint" if probe_sources else "ignore"
     spec = LaneSpec(manifest, names, fallback, opts.classes.drop_unknown, src.strict, ratios, splits.seed,
-                    str(staging), exif, src.image_root, workers, src.label_attribute)
+                    str(staging), exif, src.image_root, workers, src.label_attribute, split_by=split_by)
     return _Plan(opts, manifest, out, final_local, names, ratios, report, settings, workers, progress, staging,
-                 spec, spec.new_ctx(report))
+                 spec, spec.new_ctx(report), split_by)
 
 
 def _check_output_location(out: str, final_local: Path | None, manifest: str, image_root: str | None) -> None:
@@ -186,12 +202,14 @@ def _convert_manifest(plan: _Plan, phases: Phases) -> PassState:
     (a small manifest, or blocks that collided)."""
     spec, ctx = plan.spec, plan.ctx
     assign = None
+    # the bar counts the manifest's bytes: its size is known before it is read, its number of lines is not
+    size = storage.head(spec.manifest).size if phases.enabled else None
     if plan.opts.splits.stratify:
         scan = scan_classes(spec, ctx, phases.phase("scanning classes (stratify)"))
         assign = stratify(scan, len(plan.names), plan.ratios)
+    if plan.split_by is not None:
+        spec = _group_splits(plan, phases.phase("scanning groups (split_by)", size, "bytes"))
     state = None
-    # the bar counts the manifest's bytes: its size is known before it is read, its number of lines is not
-    size = storage.head(spec.manifest).size if phases.enabled else None
     if assign is None:
         processes = plan.opts.run.processes
         lanes = pool.lanes_for(spec.manifest, get_settings().convert_processes if processes is None else processes)
@@ -200,6 +218,22 @@ def _convert_manifest(plan: _Plan, phases: Phases) -> PassState:
     if state is None:
         state = convert_pass(spec, assign, ctx, phases.phase("converting", size, "bytes"))
     return state
+
+
+def _group_splits(plan: _Plan, advance: Advance) -> LaneSpec:
+    """``split_by``: each group's split (a first pass over the manifest), into the lanes' spec and the report."""
+    spec, split_by, report = plan.spec, plan.split_by, plan.report
+    assert split_by is not None
+    sizes, ungrouped = scan_groups(spec, split_by, plan.ctx, advance)
+    if not sizes and ungrouped:
+        raise ConfigError(f"split_by={str(split_by)!r}: no line of the manifest has this key (a typo?); the keys "
+                          f"Ground Truth passed through are the input manifest's, e.g. video")
+    groups = assign_groups(sizes, plan.ratios, spec.seed)
+    report.groups = {s: sum(1 for i in groups.values() if SPLITS[i] == s) for s in SPLITS}
+    report.ungrouped = ungrouped
+    if ungrouped:
+        report.warnings.append(f"{ungrouped} image(s) have no {split_by}: each is a group of its own")
+    return replace(spec, groups=groups)
 
 
 def _version(plan: _Plan, state: PassState, moved: Sequence[str]) -> str:
@@ -255,6 +289,7 @@ def convert_ground_truth_to_yolo(
     splits: Sequence[float] | Mapping[str, float] = (0.8, 0.1, 0.1),
     stratify: bool = False,
     seed: int | str = 0,
+    split_by: str | None = None,
     drop_unknown_classes: bool = False,
     copy_images: bool = True,
     exif: ExifMode = "normalize",
@@ -281,6 +316,13 @@ def convert_ground_truth_to_yolo(
         splits: ``(train, val, test)`` ratios or ``{"train": .., "val": .., "test": ..}``.
         stratify: keep class proportions per split (by each image's rarest class); two passes.
         seed: salt of the split hash.
+        split_by: keep groups of images in one split: a pass-through key of the lines (``"video"`` as
+            :func:`gtlabel.manifests.build_input_manifest` writes for frames, or e.g. a flight id), or
+            ``"prefix:N"`` (the first N folders of the ``source-ref``, below the bucket on S3). Groups are
+            placed whole, in a seeded order, each to the split furthest below its share of the images (so
+            the ratios are met within one group's size, and the manifest's order does not matter); a line
+            without the key is a group of its own (placed by its hash, counted and warned about); no line
+            with it is a ``ConfigError``. Not with ``stratify``. One more pass over the manifest.
         drop_unknown_classes: drop boxes whose class is not in the names (counted) instead of failing.
         copy_images: copy the images into ``images/<split>/`` (S3 -> S3 server-side, concurrently).
         exif: ``"normalize"`` reads each image header (size, EXIF orientation, format) and normalizes against
@@ -316,6 +358,6 @@ def convert_ground_truth_to_yolo(
         SourceOptions(input_manifest, label_attribute, image_root, strict),
         OutputOptions(output_directory, overwrite, quality, describe_jobs, sm_client),
         ClassOptions(class_mapping, label_category_config, drop_unknown_classes),
-        SplitOptions(splits, stratify, seed),
+        SplitOptions(splits, stratify, seed, split_by),
         ImageOptions(copy_images, exif, fingerprint_sources),
         RunOptions(progress, max_workers, processes)))
