@@ -1,0 +1,335 @@
+"""Sliced inference on full frames: overlapping tiles, one batched predict call, boxes merged as SAHI merges them.
+
+A drone frame (4000x3000) shrunk to ``imgsz=640`` loses its 20 px vehicles. Sliced inference predicts on
+overlapping windows of the full frame at native resolution (SAHI's grid, :func:`windows`), optionally plus
+the whole frame downscaled (SAHI's ``perform_standard_pred``, for large objects), maps every box back to frame
+pixels and merges the duplicates that the overlaps produce. The semantics are SAHI's
+(``sahi.predict.get_sliced_prediction`` with its Ultralytics model, sahi 0.12.8), which the tests hold us to:
+
+- per tile Ultralytics' own NMS (``iou``) and ``conf``; boxes clamped to the frame, empty ones dropped;
+- ``merge="nms"`` (SAHI's ``NMS``): a box is kept unless a kept, higher-ranked box of its class matches it;
+- ``merge="nmm"`` (SAHI's ``GREEDYNMM``): the same keepers, and each suppressed box is merged into the first
+  keeper that matched it (union box, the higher score, the higher-scored box's class), re-checking the match
+  against the grown box as SAHI does;
+- ``match="iou"`` (intersection over union) or ``"ios"`` (intersection over the smaller box), ``>= threshold``;
+  rank = confidence descending, ties by (x0, y0, x1, y1), metrics in float32 like SAHI's matrix;
+- per class unless ``class_agnostic``.
+
+Unlike SAHI, nothing switches the merge silently (SAHI turns GREEDYNMM/IOS into NMS/IOU below a model
+confidence of 0.1), and the tiles of a frame go through Ultralytics in one batched call (``batch`` caps the
+tiles per call) instead of one call per tile. The merge is vectorised numpy: candidate pairs from a sweep
+over sorted x, the greedy keep/suppress order settled by a fixed point over the pairs (no loop per box).
+
+Import cost: numpy loads when a function runs; Ultralytics only through the model object passed in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gtlabel.errors import ConfigError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+__all__ = ["MATCHES", "MERGES", "FrameBoxes", "SliceOptions", "merge_boxes", "predict_frame", "slice_options",
+           "windows"]
+
+#: ``merge`` values: ``nms`` (SAHI's NMS) and ``nmm`` (SAHI's GREEDYNMM).
+MERGES = ("nms", "nmm")
+#: ``match`` values: intersection over union, intersection over the smaller box.
+MATCHES = ("iou", "ios")
+#: The names SAHI gives them (what a comparison with ``get_sliced_prediction`` passes).
+SAHI_NAMES = {"nms": "NMS", "nmm": "GREEDYNMM", "iou": "IOU", "ios": "IOS"}
+_PAIR_CHUNK = 2_000_000  # candidate pairs generated at a time (bounds the sweep's memory)
+
+
+@dataclass(frozen=True)
+class SliceOptions:
+    """How to slice a frame and merge the tiles' boxes (see the module docstring for the semantics).
+
+    ``width``/``height``: the tile size in frame pixels; ``overlap``: the share of a tile that neighbours
+    share, in [0, 1); ``full_frame``: also predict on the whole frame downscaled (large objects);
+    ``batch``: tiles per Ultralytics call (``None``: all tiles of a frame in one call).
+    """
+
+    width: int = 640
+    height: int = 640
+    overlap: float = 0.2
+    merge: str = "nms"
+    match: str = "ios"
+    threshold: float = 0.5
+    full_frame: bool = True
+    class_agnostic: bool = False
+    batch: int | None = None
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.width, int) and isinstance(self.height, int)) or self.width < 32 \
+                or self.height < 32:
+            raise ConfigError(f"slice must be at least 32x32 pixels, got {self.width}x{self.height}")
+        if not 0.0 <= self.overlap < 1.0:
+            raise ConfigError(f"overlap must be in [0, 1), got {self.overlap}")
+        if self.merge not in MERGES:
+            raise ConfigError(f"merge must be one of {', '.join(MERGES)}, got {self.merge!r}")
+        if self.match not in MATCHES:
+            raise ConfigError(f"match must be one of {', '.join(MATCHES)}, got {self.match!r}")
+        if not 0.0 < self.threshold <= 1.0:
+            raise ConfigError(f"the match threshold must be in (0, 1], got {self.threshold}")
+        if self.batch is not None and self.batch < 1:
+            raise ConfigError(f"batch must be >= 1 (or None: all tiles of a frame at once), got {self.batch}")
+
+    def record(self) -> dict[str, Any]:
+        """The settings as written into metrics.json and summaries."""
+        return {"slice": [self.width, self.height], "overlap": self.overlap, "merge": self.merge,
+                "match": self.match, "match_threshold": self.threshold, "full_frame": self.full_frame,
+                "class_agnostic": self.class_agnostic}
+
+
+def slice_options(slice: int | tuple[int, int] | SliceOptions | None, *, overlap: float = 0.2,
+                  merge: str = "nms", match: str = "ios", threshold: float = 0.5, full_frame: bool = True,
+                  class_agnostic: bool = False, batch: int | None = None) -> SliceOptions | None:
+    """The :class:`SliceOptions` of a public function's ``slice=`` argument: ``None`` (whole-frame inference),
+    a size (``640``), ``(width, height)``, or options already made (returned as they are)."""
+    if slice is None or isinstance(slice, SliceOptions):
+        return slice
+    if isinstance(slice, bool):
+        raise ConfigError(f"slice must be a size or (width, height), got {slice!r}")
+    if isinstance(slice, int):
+        w = h = slice
+    else:
+        try:
+            w, h = (int(v) for v in slice)
+        except (TypeError, ValueError):
+            raise ConfigError(f"slice must be a size or (width, height), got {slice!r}") from None
+    return SliceOptions(width=w, height=h, overlap=overlap, merge=merge, match=match, threshold=threshold,
+                        full_frame=full_frame, class_agnostic=class_agnostic, batch=batch)
+
+
+def windows(width: int, height: int, opts: SliceOptions) -> list[tuple[int, int, int, int]]:
+    """The tiles of a ``width`` x ``height`` frame as ``(x0, y0, x1, y1)``, row by row: SAHI's
+    ``get_slice_bboxes`` (step = size - int(overlap * size), edge tiles shifted inward; a frame smaller than
+    the tile is one tile, the frame)."""
+    if width < 1 or height < 1:
+        raise ConfigError(f"frame size must be positive, got {width}x{height}")
+    x_over = int(opts.overlap * opts.width)
+    y_over = int(opts.overlap * opts.height)
+    out: list[tuple[int, int, int, int]] = []
+    y_min = y_max = 0
+    while y_max < height:
+        x_min = x_max = 0
+        y_max = y_min + opts.height
+        while x_max < width:
+            x_max = x_min + opts.width
+            if y_max > height or x_max > width:
+                x_max = min(width, x_max)
+                y_max = min(height, y_max)
+                x_min = max(0, x_max - opts.width)
+                y_min = max(0, y_max - opts.height)
+            out.append((x_min, y_min, x_max, y_max))
+            x_min = x_max - x_over
+        y_min = y_max - y_over
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- merging
+@dataclass(frozen=True)
+class FrameBoxes:
+    """Boxes of one frame: ``xyxy`` (N, 4) float64 frame pixels, ``conf`` (N,) float32, ``cls`` (N,) int64,
+    highest rank first."""
+
+    xyxy: np.ndarray
+    conf: np.ndarray
+    cls: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.conf.shape[0])
+
+
+def _metric(b: np.ndarray, i: np.ndarray, j: np.ndarray, match: str) -> np.ndarray:
+    """IoU / IoS of box pairs (rows ``i``, ``j`` of ``b``), in ``b``'s dtype (float32 as SAHI's matrix)."""
+    import numpy as np
+
+    bi, bj = b[i], b[j]
+    zero = b.dtype.type(0)
+    iw = np.maximum(zero, np.minimum(bi[:, 2], bj[:, 2]) - np.maximum(bi[:, 0], bj[:, 0]))
+    ih = np.maximum(zero, np.minimum(bi[:, 3], bj[:, 3]) - np.maximum(bi[:, 1], bj[:, 1]))
+    inter = iw * ih
+    ai = (bi[:, 2] - bi[:, 0]) * (bi[:, 3] - bi[:, 1])
+    aj = (bj[:, 2] - bj[:, 0]) * (bj[:, 3] - bj[:, 1])
+    den = ai + aj - inter if match == "iou" else np.minimum(ai, aj)
+    out = np.zeros_like(inter)
+    np.divide(inter, den, out=out, where=den > 0)
+    return out  # type: ignore[no-any-return]
+
+
+def _matching_pairs(b32: np.ndarray, cls: np.ndarray, match: str, threshold: float, agnostic: bool
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """All unordered pairs (i, j) whose metric is >= threshold (and of one class unless ``agnostic``).
+
+    A sweep over boxes sorted by x0: box i can only meet the boxes after it whose x0 is left of its x1."""
+    import numpy as np
+
+    n = b32.shape[0]
+    by_x = np.argsort(b32[:, 0], kind="stable")
+    x0s = b32[by_x, 0]
+    ends = np.searchsorted(x0s, b32[by_x, 2], side="left")  # boxes k < ends[p] start left of p's right edge
+    counts = np.maximum(ends - np.arange(n) - 1, 0)
+    out_i: list[np.ndarray] = []
+    out_j: list[np.ndarray] = []
+    start = 0
+    cum = np.cumsum(counts)
+    while start < n:
+        stop = int(np.searchsorted(cum, (cum[start - 1] if start else 0) + _PAIR_CHUNK, side="right"))
+        stop = max(stop, start + 1)
+        c = counts[start:stop]
+        total = int(c.sum())
+        if total:
+            p = np.repeat(np.arange(start, stop), c)
+            first = np.repeat(np.cumsum(c) - c, c)
+            q = p + 1 + (np.arange(total) - first)
+            i, j = by_x[p], by_x[q]
+            if not agnostic:
+                same = cls[i] == cls[j]
+                i, j = i[same], j[same]
+            ok = _metric(b32, i, j, match) >= np.float32(threshold)
+            out_i.append(i[ok])
+            out_j.append(j[ok])
+        start = stop
+    if not out_i:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    return np.concatenate(out_i).astype(np.int64), np.concatenate(out_j).astype(np.int64)
+
+
+def _keep(n: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Greedy suppression over ranked pairs (``a`` ranked before ``b``): a box is kept iff no kept box ranked
+    before it matches it. Settled as a fixed point over the pair arrays; each round decides at least the
+    highest-ranked undecided box, in practice a few rounds decide all."""
+    import numpy as np
+
+    state = np.zeros(n, dtype=np.int8)  # 0 undecided, 1 kept, 2 suppressed
+    while True:
+        undecided = state == 0
+        if not undecided.any():
+            return state == 1  # type: ignore[no-any-return]
+        hit = (state[a] == 1) & undecided[b]
+        state[b[hit]] = 2
+        blocked = np.zeros(n, dtype=bool)
+        blocked[b[state[a] != 2]] = True
+        state[(state == 0) & ~blocked] = 1
+
+
+def _metric64(k: np.ndarray, m: np.ndarray, match: str) -> np.ndarray:
+    """SAHI's ``has_match`` arithmetic (float64, on the grown keeper box)."""
+    import numpy as np
+
+    iw = np.clip(np.minimum(k[:, 2], m[:, 2]) - np.maximum(k[:, 0], m[:, 0]), 0, None)
+    ih = np.clip(np.minimum(k[:, 3], m[:, 3]) - np.maximum(k[:, 1], m[:, 1]), 0, None)
+    inter = iw * ih
+    ak = (k[:, 2] - k[:, 0]) * (k[:, 3] - k[:, 1])
+    am = (m[:, 2] - m[:, 0]) * (m[:, 3] - m[:, 1])
+    den = ak + am - inter if match == "iou" else np.minimum(ak, am)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return inter / den  # type: ignore[no-any-return]
+
+
+def merge_boxes(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray, *, merge: str = "nms", match: str = "ios",
+                threshold: float = 0.5, class_agnostic: bool = False) -> FrameBoxes:
+    """Merge overlapping boxes of one frame with SAHI's postprocess semantics (module docstring).
+
+    ``xyxy`` (N, 4) frame pixels, ``conf`` (N,), ``cls`` (N,). Returns the kept (and, for ``nmm``, merged)
+    boxes ranked by confidence."""
+    import numpy as np
+
+    if merge not in MERGES or match not in MATCHES:
+        raise ConfigError(f"merge must be one of {MERGES} and match one of {MATCHES}, got {merge!r}, {match!r}")
+    boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    scores = np.asarray(conf, dtype=np.float32).reshape(-1)
+    classes = np.asarray(cls).astype(np.int64).reshape(-1)
+    n = boxes.shape[0]
+    b32 = boxes.astype(np.float32)
+    order = np.lexsort((b32[:, 3], b32[:, 2], b32[:, 1], b32[:, 0], -scores))
+    if n <= 1:
+        return FrameBoxes(boxes[order], scores[order], classes[order])
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    i, j = _matching_pairs(b32, classes, match, threshold, class_agnostic)
+    first = rank[i] < rank[j]
+    a, b = np.where(first, i, j), np.where(first, j, i)
+    kept = _keep(n, a, b)
+    out_box, out_score, out_cls = boxes.copy(), scores.copy(), classes.copy()
+    if merge == "nmm" and a.size:
+        # each suppressed box goes to the highest-ranked keeper that matches it (greedy NMM's claim order)
+        claim = kept[a] & ~kept[b]
+        ca, cb = a[claim], b[claim]
+        by = np.lexsort((rank[ca], cb))
+        ca, cb = ca[by], cb[by]
+        firsts = np.ones(cb.size, dtype=bool)
+        firsts[1:] = cb[1:] != cb[:-1]
+        ka, mb = ca[firsts], cb[firsts]
+        # members of a keeper in rank order; merged one position at a time across all keepers (vectorised)
+        grp = np.lexsort((rank[mb], rank[ka]))
+        ka, mb = ka[grp], mb[grp]
+        if ka.size:
+            new = np.ones(ka.size, dtype=bool)
+            new[1:] = ka[1:] != ka[:-1]
+            starts = np.flatnonzero(new)
+            pos = np.arange(ka.size) - np.repeat(starts, np.diff(np.append(starts, ka.size)))
+            for t in range(int(pos.max()) + 1):
+                at = pos == t
+                k, m = ka[at], mb[at]
+                ok = _metric64(out_box[k], out_box[m], match) >= threshold
+                k, m = k[ok], m[ok]
+                out_box[k, :2] = np.minimum(out_box[k, :2], out_box[m, :2])
+                out_box[k, 2:] = np.maximum(out_box[k, 2:], out_box[m, 2:])
+                take_m = ~(out_score[k] > out_score[m])  # SAHI: the category of pred1 only when it scores higher
+                out_cls[k[take_m]] = out_cls[m[take_m]]
+                out_score[k] = np.maximum(out_score[k], out_score[m])
+    keep_ranked = order[kept[order]]
+    return FrameBoxes(out_box[keep_ranked], out_score[keep_ranked], out_cls[keep_ranked])
+
+
+# ----------------------------------------------------------------------------------------------- predicting
+def _boxes_of(result: Any, dx: int, dy: int, width: int, height: int
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One Ultralytics result's boxes shifted into the frame: SAHI's clamp (>= 0, <= the frame size in the
+    result's own coordinates) and its filter (x0 < x1 and y0 < y1) applied before the shift."""
+    import numpy as np
+
+    data = result.boxes.data.cpu().numpy() if result.boxes is not None else np.zeros((0, 6), np.float32)
+    xy = np.maximum(data[:, :4].astype(np.float64), 0.0)
+    xy[:, [0, 2]] = np.minimum(xy[:, [0, 2]], width)
+    xy[:, [1, 3]] = np.minimum(xy[:, [1, 3]], height)
+    ok = (xy[:, 0] < xy[:, 2]) & (xy[:, 1] < xy[:, 3])
+    xy = xy[ok] + np.array([dx, dy, dx, dy], dtype=np.float64)
+    return xy, data[ok, 4].astype(np.float32), data[ok, 5].astype(np.int64)
+
+
+def predict_frame(yolo: Any, frame: np.ndarray, opts: SliceOptions, *, conf: float = 0.25, iou: float = 0.7,
+                  imgsz: int = 640, device: str = "cpu", max_det: int = 300) -> FrameBoxes:
+    """Sliced prediction on one full frame (BGR ``numpy`` array as :func:`gtlabel.model.common.display_image`
+    gives it, EXIF-upright): the tiles of :func:`windows` in one batched ``yolo.predict`` call (``opts.batch``
+    tiles per call when set), the whole frame in a second call when ``opts.full_frame`` and there is more
+    than one tile (a different input size; a shared call would letterbox it differently from SAHI), boxes
+    mapped to frame pixels and merged (:func:`merge_boxes`). ``conf``, ``iou``, ``imgsz`` and ``max_det``
+    are Ultralytics' per-image settings (per tile)."""
+    import numpy as np
+
+    height, width = int(frame.shape[0]), int(frame.shape[1])
+    wins = windows(width, height, opts)
+    step = opts.batch or len(wins)
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    kwargs = {"conf": conf, "iou": iou, "imgsz": imgsz, "device": device, "max_det": max_det, "verbose": False}
+    for s in range(0, len(wins), step):
+        chunk = wins[s:s + step]
+        results = yolo.predict([frame[y0:y1, x0:x1] for x0, y0, x1, y1 in chunk], **kwargs)
+        for (x0, y0, _x1, _y1), res in zip(chunk, results, strict=True):
+            parts.append(_boxes_of(res, x0, y0, width, height))
+    if opts.full_frame and len(wins) > 1:
+        parts.append(_boxes_of(yolo.predict(frame, **kwargs)[0], 0, 0, width, height))
+    xyxy = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, 4))
+    scores = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.float32)
+    classes = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int64)
+    return merge_boxes(xyxy, scores, classes, merge=opts.merge, match=opts.match, threshold=opts.threshold,
+                       class_agnostic=opts.class_agnostic)
