@@ -46,5 +46,8 @@ def test_cli_and_core_import_without_the_extras() -> None:
         "import gtlabel, gtlabel.cli, gtlabel.ground_truth_utils, gtlabel.convert, gtlabel.jobs.validate\n"
         "import gtlabel.lineage, gtlabel.iam, gtlabel.manifests, gtlabel.cost, gtlabel.monitor\n"
         "assert 'boto3' not in sys.modules, 'boto3 imported at start-up'\n"
+        "from typer.testing import CliRunner\n"  # --help loads every area of the CLI (each on first use)
+        "result = CliRunner().invoke(gtlabel.cli.app, ['--help'])\n"
+        "assert result.exit_code == 0 and 'pipeline' in result.output, result.output\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
