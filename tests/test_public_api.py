@@ -8,7 +8,7 @@ import sys
 import gtlabel
 
 PINNED = [
-    "JobSpec", "LocalService", "__version__", "build_input_manifest", "consolidate_bounding_boxes",
+    "JobSpec", "LocalService", "TileSpec", "__version__", "build_input_manifest", "consolidate_bounding_boxes",
     "convert_ground_truth_to_yolo", "cost_so_far", "create_labeling_job_config", "estimate", "evaluate",
     "iter_output_manifest", "run_demo", "train_yolo", "validate_create_labeling_job", "watch_labeling_job",
     "write_report",

@@ -17,6 +17,7 @@ _EXPORTS: dict[str, str] = {
     # the seed's facade
     "create_labeling_job_config": "gtlabel.ground_truth_utils",
     "convert_ground_truth_to_yolo": "gtlabel.ground_truth_utils",
+    "TileSpec": "gtlabel.tiling",
     # job requests, validation, cost
     "JobSpec": "gtlabel.jobs.spec",
     "validate_create_labeling_job": "gtlabel.jobs.validate",
@@ -42,6 +43,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "JobSpec",
     "LocalService",
+    "TileSpec",
     "__version__",
     "build_input_manifest",
     "consolidate_bounding_boxes",
@@ -71,6 +73,7 @@ if TYPE_CHECKING:
     from gtlabel.monitor import watch_labeling_job
     from gtlabel.quality.consolidate import consolidate_bounding_boxes
     from gtlabel.quality.report import write_report
+    from gtlabel.tiling import TileSpec
 
 
 __getattr__ = lazy_exports(__name__, _EXPORTS)
