@@ -39,13 +39,7 @@ LAZY_EXTRAS = frozenset({
 LAZY_WITH_REASON = frozenset({"boto3", "botocore"})
 
 #: Files with violations still being removed (issue 11): "<rule>: <file>" -> who moves them and how.
-PENDING: dict[str, str] = {
-    "function import: src/gtlabel/cli/serve.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/cli/workers.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/local/server.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/local/workforce.py": "layers: to module level once conv, core and local have landed",
-    "function import: src/gtlabel/notebook.py": "layers: to module level once conv, core and local have landed",
-}
+PENDING: dict[str, str] = {}
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import boto3
+
 from gtlabel import storage
 from gtlabel.errors import ConfigError, JobError
 from gtlabel.settings import get_settings
@@ -78,8 +80,6 @@ class NotebookSession:
 
     def client(self, service: str, **kwargs: Any) -> Any:
         """A boto3 client for ``service``, pointed where this session points (region included)."""
-        import boto3
-
         if self.target is not None:  # a service found or started here: its endpoint and keys, explicitly
             endpoint = self.env.get(f"AWS_ENDPOINT_URL_{service.upper().replace('-', '_')}")
             if endpoint:
@@ -256,8 +256,6 @@ def connect(backend: str = "local", *, workdir: str | os.PathLike[str] = "gtlabe
         if role_arn:
             sess.role_arn = role_arn
         return sess
-    import boto3
-
     for k in ("AWS_ENDPOINT_URL_SAGEMAKER", "AWS_ENDPOINT_URL_S3"):
         if os.environ.get(k):
             raise ConfigError(f"BACKEND='aws' but {k}={os.environ[k]} points boto3 elsewhere: unset it first")

@@ -12,10 +12,11 @@ from typing import Annotated, Any
 
 import typer
 
-from gtlabel import errors
+from gtlabel import errors, local
 from gtlabel.cli._common import console, err_console, handle_errors
 from gtlabel.formats.answers import DEFAULT_MAX_BOXES
 from gtlabel.local.logins import check_password_policy
+from gtlabel.storage import write_private_json
 
 DEFAULT_DATA_DIR = Path.home() / ".gtlabel" / "serve"
 
@@ -86,8 +87,6 @@ def _parse_lambdas(values: list[str]) -> dict[str, str]:
 def _write_endpoints(data_dir: Path, svc: Any, *, embedded_s3: bool) -> Path:
     """``DATA_DIR/endpoints.json`` (0600: it holds the keys): how other processes (the notebooks) find and
     reach this running service. Written atomically; removed when the service stops."""
-    from gtlabel.storage import write_private_json
-
     path = Path(data_dir) / "endpoints.json"
     write_private_json(path, {"pid": os.getpid(), "env": svc.env(), "portal_url": svc.portal_url,
                               "s3_embedded": embedded_s3})
@@ -162,14 +161,12 @@ def register(app: typer.Typer) -> None:
         = DEFAULT_MAX_BOXES,
     ) -> None:
         """Start the local labeling service (SageMaker labeling API + worker portal + embedded S3) until Ctrl-C."""
-        from gtlabel.local import LocalService
-
         workers = _parse_workers(worker or [], team)
         if worker_file is not None:
             workers += read_worker_file(worker_file, team)
         _check_passwords(workers)
         lambdas = _parse_lambdas(lambda_ or [])
-        svc = LocalService(data_dir=data_dir, s3_endpoint=s3_endpoint, region=region, access_key=access_key,
+        svc = local.LocalService(data_dir=data_dir, s3_endpoint=s3_endpoint, region=region, access_key=access_key,
                            secret_key=secret_key, host=host, port=port, lambdas=lambdas, synchronous=synchronous,
                            public_host=public_host, max_boxes_per_answer=max_boxes_per_answer,
                            s3_allow=s3_allow or (), public_url=public_url, secure_cookies=secure_cookies)

@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from gtlabel.cli._common import Exit, console, err_console, handle_errors
 from gtlabel.cli.serve import DEFAULT_DATA_DIR, read_worker_file
 from gtlabel.errors import ConfigError, NotFound, PortalError, ServiceError
 from gtlabel.local.backend import Backend
 from gtlabel.local.state import Database
+from gtlabel.local.workforce import NoiseConfig, simulate
 from gtlabel.settings import get_settings
 from gtlabel.storage import write_private_json
 
@@ -97,8 +99,6 @@ def simulate_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
 ) -> None:
     """Run simulated workers through the portal's HTTP endpoints until the job has no more work for them."""
-    from gtlabel.local.workforce import NoiseConfig, simulate
-
     if password is None and (configured := get_settings().worker_password) is not None:
         password = configured.get_secret_value()
     profiles = _parse_workers(worker, workers, prefix, password, skills, worker_file)
@@ -111,8 +111,6 @@ def simulate_cmd(
     if as_json:
         typer.echo(json.dumps(summary, indent=2, allow_nan=False))
     else:
-        from rich.table import Table
-
         table = Table(title=f"simulated workers on {job}")
         for col in ("worker", "submitted", "declined", "errors", "boxes"):
             table.add_column(col, justify="left" if col == "worker" else "right")

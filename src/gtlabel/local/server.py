@@ -29,6 +29,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import boto3
+from botocore.config import Config
+
 from gtlabel.errors import AuthFailure, ConfigError, RequestTooLarge, ServiceError
 from gtlabel.formats import strict_json
 from gtlabel.formats.answers import DEFAULT_MAX_BOXES, AnswerLimits
@@ -42,6 +45,7 @@ from gtlabel.local.embedded_s3 import EmbeddedS3
 from gtlabel.local.engine import Engine
 from gtlabel.local.lambdas import LambdaFn, LambdaRegistry
 from gtlabel.local.output import S3Store, lean_s3_config
+from gtlabel.local.portal import Portal
 from gtlabel.local.scope import normalize_prefix
 from gtlabel.local.sigv4 import Credentials, precheck, verify
 from gtlabel.local.state import Database
@@ -321,10 +325,7 @@ class LocalService:
         self.stop()
 
     def start(self) -> LocalService:
-        import boto3
         import uvicorn
-
-        from gtlabel.local.portal import Portal
 
         s3_config = lean_s3_config(32)  # the engine's client: many small PUTs of worker responses
         if not self._s3_given:  # moto's S3 in a process of its own (local/embedded_s3.py), not on our GIL
@@ -434,9 +435,6 @@ class LocalService:
 
     def client(self, service: str, **kwargs: Any) -> Any:
         """A boto3 client for ``sagemaker`` (this service) or ``s3`` (its S3 endpoint)."""
-        import boto3
-        from botocore.config import Config
-
         endpoint = {"sagemaker": self.sagemaker_endpoint, "s3": self.s3_endpoint}.get(service)
         if endpoint is None:
             raise ConfigError(f"the local service serves 'sagemaker' and 's3', not {service!r}")

@@ -32,6 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from gtlabel import storage
 from gtlabel.errors import ConfigError, InputError, WorkforceError
 from gtlabel.formats.ground_truth import CLASS_MAP, SOURCE_REF, metadata_key
 
@@ -294,7 +297,6 @@ def load_truth(source: str | Path | Mapping[str, Any]) -> dict[str, TruthImage]:
             else:
                 raise InputError("expected a list of boxes", field=str(ref))
         return out
-    from gtlabel import storage
 
     uri = str(source)
     result: dict[str, TruthImage] = {}
@@ -563,8 +565,6 @@ def simulate(
     bar: Any = None
     tick: Callable[[], None] | None = None
     if progress:
-        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
         bar = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), TextColumn("{task.completed} answers"),
                        TimeElapsedColumn(), transient=False)
         bar_task = bar.add_task(f"{len(profiles)} simulated workers on {job}", total=max_tasks)
