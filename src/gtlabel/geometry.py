@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "EXIF_ORIENTATION_TAG",
+    "PIXEL_DECIMALS",
     "PRECISION",
     "ROW_FORMAT",
     "Box",
@@ -24,6 +25,7 @@ __all__ = [
     "from_yolo",
     "iou",
     "label_frame_size",
+    "pixel",
     "swaps_axes",
     "to_yolo",
 ]
@@ -32,6 +34,8 @@ EXIF_ORIENTATION_TAG = 0x0112  # 274
 PRECISION = 6
 #: one YOLO row: class id and the normalized box, :data:`PRECISION` decimals
 ROW_FORMAT = "%d %.6f %.6f %.6f %.6f"
+#: pixel coordinates written to other formats (COCO, VOC, imported manifests) are rounded to this many decimals
+PIXEL_DECIMALS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,3 +148,10 @@ def format_row(class_id: int, xc: float, yc: float, w: float, h: float) -> str:
 
 def is_finite(*values: float) -> bool:
     return all(math.isfinite(v) for v in values)
+
+
+def pixel(v: float) -> float | int:
+    """A pixel coordinate as written to a file: rounded to :data:`PIXEL_DECIMALS`, an ``int`` when whole (so a
+    rerun gives the same bytes and integer boxes stay integers)."""
+    r = round(float(v), PIXEL_DECIMALS)
+    return int(r) if r.is_integer() else r

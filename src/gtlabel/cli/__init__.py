@@ -38,6 +38,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "demo": ("demo",),
     "job": ("jobs", "monitor"),
     "manifest": ("manifests",),
+    "import": ("interchange",),
+    "export": ("interchange",),
     "workers": ("workers",),
     "lineage": ("lineage",),
     "iam": ("iam",),

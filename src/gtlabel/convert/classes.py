@@ -14,7 +14,7 @@ from gtlabel import storage
 from gtlabel.errors import ConfigError, InputError
 from gtlabel.formats.ground_truth import LabelCategoryConfig
 
-__all__ = ["label_config_names", "load_label_config", "resolve_class_names"]
+__all__ = ["alias_names", "check_aliases", "label_config_names", "load_label_config", "resolve_class_names"]
 
 
 def resolve_class_names(class_mapping: Mapping[Any, Any] | Sequence[str] | None,
@@ -85,3 +85,49 @@ def load_label_config(uri: str | os.PathLike[str] | Mapping[str, Any] | None) ->
     if not isinstance(cfg, dict):
         raise ConfigError(f"{uri}: the label category config must be a JSON object")
     return cfg
+
+
+def check_aliases(aliases: Mapping[str, str] | Sequence[str] | None) -> dict[str, str]:
+    """A class alias map, checked: ``{"car": "vehicle", "truck": "vehicle"}`` or the CLI's ``["car=vehicle",
+    ...]``. A class is renamed before it is looked up among the dataset's names, so an ontology change
+    (merging or renaming classes) needs no relabeling. One step only: a target may not itself be aliased
+    (``a=b``, ``b=c`` is refused, it would depend on the order). Sorted by name (it is part of version ids)."""
+    if not aliases:
+        return {}
+    pairs: list[tuple[object, object]] = []
+    if isinstance(aliases, Mapping):
+        pairs = list(aliases.items())
+    else:
+        for item in aliases:
+            name, eq, target = str(item).partition("=")
+            if not eq:
+                raise ConfigError(f"alias {item!r}: expected NAME=TARGET, e.g. car=vehicle")
+            pairs.append((name.strip(), target.strip()))
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        if not isinstance(key, str) or not key or not isinstance(value, str) or not value:
+            raise ConfigError(f"alias {key!r} -> {value!r}: both must be non-empty class names")
+        name, target = key, value
+        if name in out and out[name] != target:
+            raise ConfigError(f"alias {name!r} is given twice ({out[name]!r}, {target!r})")
+        if name != target:
+            out[name] = target
+    chained = sorted(t for t in out.values() if t in out)
+    if chained:
+        raise ConfigError(f"alias targets may not be aliased themselves: {', '.join(chained)} (give the final name)")
+    return dict(sorted(out.items()))
+
+
+def alias_names(names: Sequence[str], aliases: Mapping[str, str]) -> tuple[list[str], list[int]]:
+    """The class names after the aliases (in the order each first appears) and, for each old index, its new one:
+    ``alias_names(["car", "truck", "person"], {"car": "vehicle", "truck": "vehicle"})`` is
+    ``(["vehicle", "person"], [0, 0, 1])``. A key that names no class is a ConfigError (a typo would
+    otherwise do nothing)."""
+    unused = sorted(set(aliases) - set(names))
+    if unused:
+        raise ConfigError(f"alias for {', '.join(map(repr, unused))}: not one of the classes {list(names)}")
+    merged: dict[str, int] = {}
+    index = []
+    for n in names:
+        index.append(merged.setdefault(aliases.get(n, n), len(merged)))
+    return list(merged), index

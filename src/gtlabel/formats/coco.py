@@ -31,6 +31,7 @@ import orjson
 
 from gtlabel.errors import LabelError
 from gtlabel.formats import strict_json
+from gtlabel.geometry import pixel
 
 __all__ = [
     "ANNOTATIONS_START",
@@ -49,7 +50,6 @@ __all__ = [
 ANNOTATIONS_START = b'\n],\n"annotations": [\n'
 #: the end of a written file
 COCO_END = b"\n]}\n"
-_DECIMALS = 3  # bbox/area in pixels, rounded: a rerun gives the same bytes
 
 
 class CocoBox(NamedTuple):
@@ -213,11 +213,6 @@ def loads_coco(data: bytes, *, file: str) -> CocoDataset:
 
 
 # ----------------------------------------------------------------------------------------------- write (streamed)
-def _r(v: float) -> float | int:
-    out = round(float(v), _DECIMALS)
-    return int(out) if out.is_integer() else out
-
-
 def coco_head(info: Mapping[str, Any], categories: Sequence[tuple[int, str]]) -> bytes:
     """The start of a file: ``info``, ``licenses`` (empty), ``categories`` (in the order given), then the opening
     of ``images``."""
@@ -238,7 +233,7 @@ def coco_annotation(ann_id: int, image_id: int, category_id: int, x: float, y: f
     """One ``annotations`` element: ``bbox`` ``[x, y, w, h]`` and ``area`` in pixels (3 decimals), ``iscrowd`` 0,
     ``score`` when given (detector results)."""
     ann: dict[str, Any] = {"id": ann_id, "image_id": image_id, "category_id": category_id,
-                           "bbox": [_r(x), _r(y), _r(w), _r(h)], "area": _r(w * h), "iscrowd": 0}
+                           "bbox": [pixel(x), pixel(y), pixel(w), pixel(h)], "area": pixel(w * h), "iscrowd": 0}
     if score is not None:
         ann["score"] = score
     item = strict_json.dumps(ann)

@@ -30,6 +30,7 @@ from typing import NoReturn
 from xml.parsers import expat
 
 from gtlabel.errors import LabelError
+from gtlabel.geometry import pixel
 
 __all__ = ["MAX_VOC_BYTES", "VocAnnotation", "VocObject", "from_voc", "parse_voc", "render_voc", "to_voc"]
 
@@ -60,6 +61,7 @@ class VocAnnotation:
     depth: int
     objects: tuple[VocObject, ...]
     folder: str = ""
+    path: str = ""  # ``<path>``: where the image is (LabelImg writes it; our export: the ``source-ref``)
 
 
 def to_voc(left: float, top: float, width: float, height: float) -> tuple[float, float, float, float]:
@@ -163,12 +165,12 @@ def parse_voc(data: bytes, *, file: str) -> VocAnnotation:
         objects.append(VocObject(name, xmin, ymin, xmax, ymax, _flag(ob, "difficult", file, p + ".difficult"),
                                  _flag(ob, "truncated", file, p + ".truncated")))
     folder = _text(root, "folder", file, "folder", required=False) or ""
-    return VocAnnotation(filename, width, height, depth, tuple(objects), folder)
+    path = _text(root, "path", file, "path", required=False) or ""
+    return VocAnnotation(filename, width, height, depth, tuple(objects), folder, path)
 
 
 def _fmt(v: float) -> str:
-    r = round(float(v), 3)
-    return str(int(r)) if r.is_integer() else f"{r:.3f}".rstrip("0")
+    return str(pixel(v))
 
 
 def render_voc(ann: VocAnnotation) -> bytes:
@@ -176,6 +178,8 @@ def render_voc(ann: VocAnnotation) -> bytes:
     root = ET.Element("annotation")
     ET.SubElement(root, "folder").text = ann.folder
     ET.SubElement(root, "filename").text = ann.filename
+    if ann.path:
+        ET.SubElement(root, "path").text = ann.path
     size = ET.SubElement(root, "size")
     for k, v in (("width", ann.width), ("height", ann.height), ("depth", ann.depth)):
         ET.SubElement(size, k).text = str(v)
