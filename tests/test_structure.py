@@ -33,6 +33,7 @@ LAZY_EXTRAS = frozenset({
     "httpx",                                                   # local extra (simulated workers)
     "ultralytics", "torch", "torchvision",                     # train extra
     "sagemaker",                                               # pipeline extra
+    "av",                                                      # video extra (PyAV)
     "playwright", "papermill", "nbclient", "nbformat", "IPython", "ipywidgets", "cfnlint", "parliament",
 })
 #: Lazy only with a comment that says why (a measured start-up cost).

@@ -6,6 +6,13 @@ limit); each line must stay within 100,000 characters and each attribute within 
 documented manifest limits, ``ground-truth.md`` section 6). Sampling is seeded and deterministic, and the
 order is the sorted key order. Lines of an existing manifest pass through byte for byte.
 
+Videos (``fps=``): each video of the source (a video file, or the videos under a prefix/folder) is decoded by
+:mod:`gtlabel.video` (PyAV, the ``video`` extra); ``fps`` frames per second are written as JPEG beside the manifest
+(``<manifest's folder>/frames/<video>-<hash>/<frame>.jpg``, S3 or local, or under ``frames_dir``) and listed with
+the pass-through keys ``video`` (the video's URI), ``frame`` (its index among the decoded frames) and
+``timestamp_s``; Ground Truth copies them to the output manifest, where ``split_by="video"`` keeps a video's
+frames in one split. Near-duplicates are dropped before they are written (``dedupe_distance``).
+
 Output manifests (:func:`iter_output_manifest`) are read line by line (constant memory) into typed
 :class:`~gtlabel.formats.ground_truth.OutputRecord` s by the parser in :mod:`gtlabel.formats.ground_truth`
 (the one definition of Ground Truth's lines); this module is its I/O rim. The label attribute is the one the
@@ -19,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 import os
+import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,11 +37,12 @@ from typing import Any
 import orjson
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from gtlabel import facts, storage
+from gtlabel import facts, storage, video
 from gtlabel.dedupe import NearDuplicateIndex, phash
-from gtlabel.errors import ConfigError, ManifestError
+from gtlabel.errors import ConfigError, InputError, ManifestError
 from gtlabel.formats import strict_json
 from gtlabel.formats.ground_truth import SOURCE_REF, InputLine, OutputRecord, iter_output_lines
+from gtlabel.progress import AmountColumn
 from gtlabel.settings import get_settings
 
 __all__ = [
@@ -97,6 +106,7 @@ class ManifestSummary:
     skipped: Counter[str] = field(default_factory=Counter)
     examples: list[str] = field(default_factory=list)  # first few skipped items with their reason
     near_duplicates: list[tuple[str, str]] = field(default_factory=list)  # (dropped image, the image kept)
+    videos: int = 0  # videos decoded (fps=)
 
     def skip(self, reason: str, what: str) -> None:
         self.skipped[reason] += 1
@@ -104,9 +114,12 @@ class ManifestSummary:
             self.examples.append(f"{what}: {reason}")
 
     def as_dict(self) -> dict[str, Any]:
-        return {"source": self.source, "dest": self.dest, "seen": self.seen, "written": self.written,
-                "skipped": dict(sorted(self.skipped.items())), "examples": list(self.examples),
-                "near_duplicates": [list(p) for p in self.near_duplicates]}
+        out = {"source": self.source, "dest": self.dest, "seen": self.seen, "written": self.written,
+               "skipped": dict(sorted(self.skipped.items())), "examples": list(self.examples),
+               "near_duplicates": [list(p) for p in self.near_duplicates]}
+        if self.videos:
+            out["videos"] = self.videos
+        return out
 
 
 def check_line_limits(line: bytes, obj: dict[str, Any], *, file: str, lineno: int | None,
@@ -218,6 +231,8 @@ def build_input_manifest(
     dedupe_distance: int | None = None,
     max_workers: int | None = None,
     progress: bool | None = None,
+    fps: float | None = None,
+    frames_dir: str | os.PathLike[str] | None = None,
 ) -> ManifestSummary:
     """Write a Ground Truth input manifest to ``dest`` (atomically) and say what was kept and skipped.
 
@@ -233,6 +248,14 @@ def build_input_manifest(
     others are counted as ``near-duplicate`` and listed in ``summary.near_duplicates``; undecodable images are
     skipped as ``not a readable image``.
 
+    ``fps``: the source is a video or holds videos (suffixes :data:`gtlabel.video.VIDEO_SUFFIXES`; other files
+    are skipped as ``not a video``): ``fps`` frames per second of each are written as JPEG under ``frames_dir``
+    (default: ``frames/`` in ``dest``'s folder, so local source-refs stay relative) and listed with the keys
+    ``video``, ``frame``, ``timestamp_s``; ``seen`` counts the frames sampled, ``near_duplicates`` lists the frames
+    not written. A video that cannot be read to its end is an :class:`~gtlabel.errors.InputError` naming it when it
+    is the source, and skipped (``not a readable video``, the file and why in ``examples``) in a folder of videos.
+    Needs the ``video`` extra (PyAV). Not with ``sample``.
+
     ``suffixes``, ``max_bytes``, ``max_line_chars`` and ``max_attribute_chars`` default to Ground Truth's limits
     (:func:`gtlabel.facts.limits`).
     """
@@ -246,6 +269,19 @@ def build_input_manifest(
         raise ConfigError(f"sample must be >= 1, got {sample}")
     sfx = tuple(s.lower() if s.startswith(".") else f".{s.lower()}" for s in suffixes)
     summary = ManifestSummary(src, dst)
+    if fps is not None or (video.is_video(src) and (storage.is_s3(src) or Path(src).is_file())):
+        if fps is None:
+            raise ConfigError(f"{src} is a video: give fps, the frames per second to keep (e.g. fps=2; CLI --fps 2)")
+        if sample is not None:
+            raise ConfigError("sample cannot be combined with fps: lower fps to keep fewer frames")
+        frames_root = str(frames_dir) if frames_dir is not None else storage.join(_parent_of(dst), "frames")
+        lines = _video_items(src, dst, frames_root, summary, fps, dedupe_distance, max_workers, progress,
+                             max_line_chars, max_attribute_chars)
+        with storage.atomic_writer(dst, content_type="application/jsonlines") as fh:
+            for line in lines:
+                fh.write(line + b"\n")
+                summary.written += 1
+        return summary
     is_manifest = src.lower().endswith(MANIFEST_SUFFIXES) and (storage.is_s3(src) or Path(src).is_file())
     if not storage.is_s3(src) and Path(src).is_file() and not is_manifest:
         raise ConfigError(f"{src}: expected a folder, an S3 prefix or a manifest ({', '.join(MANIFEST_SUFFIXES)})")
@@ -292,6 +328,85 @@ def _manifest_items(src: str, summary: ManifestSummary, sfx: tuple[str, ...], st
             summary.skip(exc.reason, f"{src}:{lineno}")
             continue
         yield key, raw
+
+
+def _parent_of(dst: str) -> str:
+    return dst.rsplit("/", 1)[0] if storage.is_s3(dst) else str(Path(dst).resolve().parent)
+
+
+def _video_items(src: str, dst: str, frames_root: str, summary: ManifestSummary, fps: float,
+                 dedupe_distance: int | None, max_workers: int | None, progress: bool | None,
+                 max_line_chars: int, max_attribute_chars: int) -> Iterator[bytes]:
+    """The manifest lines of the frames of the source's videos (written as they are decoded)."""
+    if not (isinstance(fps, int | float) and not isinstance(fps, bool) and fps > 0):
+        raise ConfigError(f"fps must be a number > 0, got {fps!r}")
+    index = NearDuplicateIndex(dedupe_distance) if dedupe_distance is not None else None
+    local_base: Path | None = None
+    if not storage.is_s3(frames_root):
+        if storage.is_s3(dst):
+            raise ConfigError(f"frames_dir {frames_root}: a manifest on S3 cannot point at local frames")
+        local_base = Path(dst).resolve().parent
+    single = not storage.is_s3(src) and Path(src).is_file()
+    videos = [src] if single else []
+    if not single:
+        for info in storage.list_objects(src):
+            if not video.is_video(info.uri):
+                summary.skip("not a video", info.uri)
+            elif info.size == 0:
+                summary.skip("empty file", info.uri)
+            else:
+                videos.append(info.uri)
+    cfg = get_settings()
+    workers = max_workers or min(4, cfg.max_concurrency)
+    show = cfg.progress if progress is None else progress
+
+    def duplicate(dropped: str, kept: str) -> None:
+        summary.seen += 1
+        summary.skip("near-duplicate", f"{dropped} ~ {kept}")
+        summary.near_duplicates.append((dropped, kept))
+
+    # the bar counts seconds of video; its total (the header's duration) is set as the first frame is decoded
+    with Progress(TextColumn("{task.description}"), BarColumn(), AmountColumn(), TextColumn("s"), transient=True,
+                  disable=not show) as bar:
+        for uri in videos:
+            task = bar.add_task(f"frames of {uri.rsplit('/', 1)[-1]}", total=None)
+
+            def advance(t: float, duration: float | None, task: Any = task) -> None:
+                bar.update(task, completed=t, total=duration)
+
+            frames = video.extract_frames(uri, frames_root, fps=fps, dedupe=index, on_duplicate=duplicate,
+                                          workers=workers, on_progress=advance if show else None)
+            # a video's lines are held (in a spooled file: memory stays flat) until it has been read to its end
+            with tempfile.SpooledTemporaryFile(max_size=1 << 20) as spool:
+                try:
+                    for fr in frames:
+                        summary.seen += 1
+                        ref = _relative_ref(fr.uri, local_base) if local_base is not None else fr.uri
+                        obj = {SOURCE_REF: ref, "video": fr.video, "frame": fr.frame, "timestamp_s": fr.timestamp_s}
+                        line = strict_json.dumps(obj)
+                        check_line_limits(line, obj, file=uri, lineno=None, max_line_chars=max_line_chars,
+                                          max_attribute_chars=max_attribute_chars)
+                        spool.write(line + b"\n")
+                except InputError as exc:
+                    if single or isinstance(exc, ManifestError):  # a line limit: not the video's fault
+                        raise
+                    summary.skip("not a readable video", f"{uri}: {exc.reason}")
+                    continue
+                finally:
+                    frames.close()  # a failure here removes the video's frames
+                    bar.remove_task(task)
+                spool.seek(0)
+                for raw in spool:
+                    yield raw.rstrip(b"\n")
+            summary.videos += 1
+
+
+def _relative_ref(uri: str, local_base: Path) -> str:
+    try:
+        return PurePosixPath(Path(uri).resolve().relative_to(local_base)).as_posix()
+    except ValueError:
+        raise ConfigError(f"{uri}: local frames must be inside the manifest's folder {local_base} (source-refs "
+                          f"are relative and never use '..'); choose frames_dir there") from None
 
 
 def _listing_items(src: str, dst: str, summary: ManifestSummary, sfx: tuple[str, ...], max_bytes: int,

@@ -31,19 +31,28 @@ def build(
              "candidate image once).")] = None,
     lenient: Annotated[bool, typer.Option(
         "--lenient", help="Skip and count bad lines of an existing manifest instead of failing.")] = False,
+    fps: Annotated[float | None, typer.Option(
+        min=0.001, help="SOURCE is a video or a folder/prefix of videos: keep this many frames per second, written "
+                        "as JPEG beside DEST (frames/), each line with video, frame, timestamp_s (needs gtlabel[video]).")] = None,
+    frames_dir: Annotated[str | None, typer.Option(
+        help="With --fps: where the frames go (default: frames/ in DEST's folder).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
-    """Write a Ground Truth input manifest (one {"source-ref": ...} line per image, sorted)."""
+    """Write a Ground Truth input manifest (one {"source-ref": ...} line per image, sorted; with --fps, per frame of
+    the videos)."""
     summary = build_input_manifest(source, dest, suffixes=suffix or None,
                                    max_bytes=max_mb * 1024 * 1024 if max_mb is not None else None,
                                    sample=sample, seed=seed, strict=not lenient,
-                                   dedupe_distance=dedupe)
+                                   dedupe_distance=dedupe, fps=fps, frames_dir=frames_dir)
     if json_out:
         typer.echo(strict_json.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode())
         return
     skipped = ", ".join(f"{k}: {v}" for k, v in sorted(summary.skipped.items())) or "none"
     console.print(f"wrote {summary.written} line(s) to {summary.dest} (seen {summary.seen}; skipped: {skipped})",
                   highlight=False, markup=False, soft_wrap=True)
+    for example in summary.examples:
+        if "not a readable video" in example:
+            console.print(f"  skipped: {example}", highlight=False, markup=False, soft_wrap=True)
     for dropped, kept in summary.near_duplicates[:20]:
         console.print(f"  near-duplicate: {dropped} ~ {kept}", highlight=False, markup=False, soft_wrap=True)
     if len(summary.near_duplicates) > 20:
