@@ -40,6 +40,9 @@ def convert(
              "a line without the key is a group of its own.")] = None,
     drop_unknown: Annotated[bool, typer.Option(
         "--drop-unknown", help="Drop (and count) boxes of classes not in the names instead of failing.")] = False,
+    alias: Annotated[list[str] | None, typer.Option(
+        "--alias", help="Rename a class of the manifest first, NAME=TARGET (repeatable): --alias car=vehicle; "
+                        "recorded in lineage.json and the version id.")] = None,
     copy_images: Annotated[bool, typer.Option(help="Copy the images into the dataset.")] = True,
     exif: Annotated[str, typer.Option(
         help="normalize: read image headers and normalize by the EXIF-displayed size; ignore: trust image_size.")] = "normalize",
@@ -67,7 +70,7 @@ def convert(
         raise ConfigError(f"--exif must be normalize or ignore, got {exif!r}")
     report = convert_ground_truth_to_yolo(
         manifest, out, names, label_attribute=label_attribute, label_category_config=label_config,
-        splits=_parse_split(split), stratify=stratify, seed=seed, split_by=split_by, drop_unknown_classes=drop_unknown,
+        splits=_parse_split(split), stratify=stratify, seed=seed, split_by=split_by, drop_unknown_classes=drop_unknown, aliases=alias,
         copy_images=copy_images, exif="normalize" if exif == "normalize" else "ignore", strict=not lenient,
         overwrite=overwrite, image_root=image_root, progress=progress and not json_out, quality=quality,
         describe_jobs=describe_jobs, fingerprint_sources=fingerprint_sources, processes=processes)

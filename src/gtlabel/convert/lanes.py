@@ -76,11 +76,13 @@ class LaneSpec:
     parallel: bool = False  # blocks run in several lanes: a label file already there makes the block's redo
     split_by: SplitBy | None = None  # splits by group (e.g. the frames of one video)
     groups: dict[str, int] | None = None  # with split_by: each group's split (index into SPLITS)
+    aliases: dict[str, str] | None = None  # a manifest's class name -> the dataset's (checked: convert.classes)
 
     def new_ctx(self, report: ConversionReport | None = None) -> RowContext:
         """The counting context of a pass (or of one block: a fresh report)."""
         return RowContext(self.manifest, self.names, self.fallback_names, self.drop_unknown, self.strict,
-                          report if report is not None else ConversionReport(self.manifest, "", names=self.names))
+                          report if report is not None else ConversionReport(self.manifest, "", names=self.names),
+                          aliases=self.aliases or {})
 
 
 @dataclass

@@ -34,6 +34,7 @@ class ClassOptions:
     class_mapping: Mapping[Any, Any] | Sequence[str] | None = None
     label_category_config: str | os.PathLike[str] | Mapping[str, Any] | None = None
     drop_unknown: bool = False
+    aliases: Mapping[str, str] | Sequence[str] | None = None  # {"car": "vehicle"}: a manifest's class renamed first
 
 
 @dataclass(frozen=True)

@@ -38,10 +38,14 @@ class RowContext:
     strict: bool = True
     report: ConversionReport = field(default_factory=lambda: ConversionReport("", ""))
     class_counts: list[int] = field(default_factory=list)  # images' rows per class (accepted images only)
+    aliases: dict[str, str] = field(default_factory=dict)  # a class name as the manifest has it -> a dataset name
     name_to_id: dict[str, int] = field(init=False)
 
     def __post_init__(self) -> None:
         self.name_to_id = {n: i for i, n in enumerate(self.names)}
+        for name, target in self.aliases.items():  # an alias wins over a dataset class of the same name
+            if target in self.name_to_id:
+                self.name_to_id[name] = self.name_to_id[target]
         if not self.class_counts:
             self.class_counts = [0] * len(self.names)
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from gtlabel import __version__, storage
 from gtlabel.convert import pool
-from gtlabel.convert.classes import label_config_names, load_label_config, resolve_class_names
+from gtlabel.convert.classes import check_aliases, label_config_names, load_label_config, resolve_class_names
 from gtlabel.convert.lanes import (
     Advance,
     LaneSpec,
@@ -152,12 +152,18 @@ def _plan(opts: ConvertOptions) -> _Plan:
     cfg = load_label_config(opts.classes.label_category_config)
     names = resolve_class_names(opts.classes.class_mapping, cfg)
     fallback = dict(enumerate(label_config_names(cfg))) if cfg is not None else {}
+    aliases = check_aliases(opts.classes.aliases)
+    missing = sorted({t for t in aliases.values() if t not in names})
+    if missing:
+        raise ConfigError(f"alias target(s) {', '.join(map(repr, missing))} not among the dataset's classes {names}")
     final_local = None if storage.is_s3(out) else Path(out).expanduser().resolve()
     _check_output_location(out, final_local, manifest, src.image_root)
     report = ConversionReport(manifest, out if final_local is None else str(final_local), names=names)
     settings = {"splits": dict(zip(SPLITS, ratios, strict=True)), "stratify": splits.stratify, "seed": splits.seed,
                 "drop_unknown_classes": opts.classes.drop_unknown, "copy_images": images.copy, "exif": images.exif,
                 "label_attribute": src.label_attribute, "precision": 6}
+    if aliases:  # recorded (and in the version id) only when given
+        settings["aliases"] = aliases
     if split_by is not None:  # recorded (and in the version id) only when set
         settings["split_by"] = report.split_by = str(split_by)
     probe_sources = images.exif == "normalize" or images.fingerprint_sources
@@ -173,7 +179,8 @@ def _plan(opts: ConvertOptions) -> _Plan:
         staging = Path(tempfile.mkdtemp(prefix="gtlabel-yolo-"))
     exif = images.exif if images.exif == "normalize" else "fingerprint" if probe_sources else "ignore"
     spec = LaneSpec(manifest, names, fallback, opts.classes.drop_unknown, src.strict, ratios, splits.seed,
-                    str(staging), exif, src.image_root, workers, src.label_attribute, split_by=split_by)
+                    str(staging), exif, src.image_root, workers, src.label_attribute, split_by=split_by,
+                    aliases=aliases or None)
     return _Plan(opts, manifest, out, final_local, names, ratios, report, settings, workers, progress, staging,
                  spec, spec.new_ctx(report), split_by)
 
@@ -291,6 +298,7 @@ def convert_ground_truth_to_yolo(
     seed: int | str = 0,
     split_by: str | None = None,
     drop_unknown_classes: bool = False,
+    aliases: Mapping[str, str] | Sequence[str] | None = None,
     copy_images: bool = True,
     exif: ExifMode = "normalize",
     strict: bool = True,
@@ -324,6 +332,9 @@ def convert_ground_truth_to_yolo(
             without the key is a group of its own (placed by its hash, counted and warned about); no line
             with it is a ``ConfigError``. Not with ``stratify``. One more pass over the manifest.
         drop_unknown_classes: drop boxes whose class is not in the names (counted) instead of failing.
+        aliases: a class alias map (``{"car": "vehicle", "truck": "vehicle"}`` or ``["car=vehicle"]``): a box
+            whose class the manifest calls ``car`` goes to the dataset's ``vehicle``, so an ontology change needs
+            no relabeling. Recorded in lineage.json's settings and so in the version id.
         copy_images: copy the images into ``images/<split>/`` (S3 -> S3 server-side, concurrently).
         exif: ``"normalize"`` reads each image header (size, EXIF orientation, format) and normalizes against
             the displayed size; ``"ignore"`` trusts ``image_size`` and reads no image (it still fingerprints
@@ -357,7 +368,7 @@ def convert_ground_truth_to_yolo(
     return convert(ConvertOptions(
         SourceOptions(input_manifest, label_attribute, image_root, strict),
         OutputOptions(output_directory, overwrite, quality, describe_jobs, sm_client),
-        ClassOptions(class_mapping, label_category_config, drop_unknown_classes),
+        ClassOptions(class_mapping, label_category_config, drop_unknown_classes, aliases),
         SplitOptions(splits, stratify, seed, split_by),
         ImageOptions(copy_images, exif, fingerprint_sources),
         RunOptions(progress, max_workers, processes)))
