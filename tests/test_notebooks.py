@@ -38,16 +38,25 @@ def test_template_is_clean_and_parameterized(path: Path) -> None:
 
 
 def _outputs(nb: Any) -> str:
-    """Every text the executed notebook shows (streams, plain/markdown/html displays)."""
+    """Every text the executed notebook shows (streams, plain/markdown/html displays).
+
+    A cell's stdout (and stderr) is one text, as the kernel printed it: the kernel sends what was written every
+    0.2 s, so one ``print("lineage verify:", "ok")`` (four writes) can arrive as two stream outputs, and nbclient
+    keeps them apart (its ``coalesce_streams`` is off): joined with newlines, ``ok`` lands on a line of its own.
+    """
     parts = []
     for cell in nb.cells:
+        streams: dict[str, str] = {}
         for out in cell.get("outputs", []):
-            parts.append(str(out.get("text", "")))
+            if out.get("output_type") == "stream":
+                streams[out["name"]] = streams.get(out["name"], "") + str(out.get("text", ""))
+                continue
             data = out.get("data", {})
             for mime in ("text/plain", "text/markdown", "text/html"):
                 parts.append(str(data.get(mime, "")))
             if out.get("output_type") == "error":
                 parts.append("\n".join(out.get("traceback", [])))
+        parts.extend(streams.values())
     return "\n".join(parts)
 
 
