@@ -11,6 +11,9 @@ from gtlabel.cli._common import console, handle_errors
 from gtlabel.convert import convert_ground_truth_to_yolo
 from gtlabel.errors import ConfigError
 from gtlabel.formats import strict_json
+from gtlabel.tiling import DEFAULT_TILE, TileSpec
+
+__all__ = ["convert", "register", "tile_spec"]
 
 
 def _parse_split(text: str) -> tuple[float, ...]:
@@ -18,6 +21,25 @@ def _parse_split(text: str) -> tuple[float, ...]:
         return tuple(float(p) for p in text.split(","))
     except ValueError:
         raise ConfigError(f"--split: expected ratios like 0.8,0.1,0.1, got {text!r}") from None
+
+
+def tile_spec(tile: str | None, overlap: float, min_visibility: float, keep_empty: float, with_frames: bool,
+              seed: int) -> TileSpec | None:
+    """The :class:`TileSpec` of ``--tile SIZE|WxH`` and its companion options (``None`` without ``--tile``)."""
+    if tile is None:
+        if with_frames:
+            raise ConfigError("--tile-with-frames needs --tile SIZE")
+        return None
+    try:
+        parts = [int(p) for p in tile.lower().split("x")]
+    except ValueError:
+        raise ConfigError(f"--tile: expected a size in pixels (1024) or WIDTHxHEIGHT (1024x768), got {tile!r}") \
+            from None
+    if len(parts) not in (1, 2):
+        raise ConfigError(f"--tile: expected a size in pixels (1024) or WIDTHxHEIGHT (1024x768), got {tile!r}")
+    size: int | tuple[int, int] = parts[0] if len(parts) == 1 else (parts[0], parts[1])
+    return TileSpec(size, overlap=overlap, min_visibility=min_visibility, keep_empty=keep_empty,
+                    with_frames=with_frames, seed=seed)
 
 
 @handle_errors
@@ -59,6 +81,19 @@ def convert(
     processes: Annotated[int | None, typer.Option(
         min=1, max=64, help="Processes sharing the conversion (default: one more than the CPUs, at most 8, for a "
                             "manifest of 16 MiB or more; GTLABEL_CONVERT_PROCESSES). Same bytes whatever the number.")] = None,
+    tile: Annotated[str | None, typer.Option(
+        metavar="SIZE|WxH", help="Cut each frame into tiles of this size (pixels), cropped from the upright "
+                                 "(EXIF-rotated) image; every tile stays in its frame's split. See docs/tiling.md.")] = None,
+    overlap: Annotated[float, typer.Option(
+        help="With --tile: share of the tile size neighbouring tiles overlap, in [0, 1).")] = DEFAULT_TILE["overlap"],
+    min_visibility: Annotated[float, typer.Option(
+        help="With --tile: keep a box cut by a tile edge when at least this share of its area is inside, "
+             "in (0, 1]; smaller slivers are dropped and counted.")] = DEFAULT_TILE["min_visibility"],
+    keep_empty: Annotated[float, typer.Option(
+        help="With --tile: share of tiles without boxes kept as background (seeded by --seed), in [0, 1].")
+    ] = DEFAULT_TILE["keep_empty"],
+    tile_with_frames: Annotated[bool, typer.Option(
+        "--tile-with-frames", help="With --tile: also add each whole frame, downscaled to the tile size.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the conversion report as JSON.")] = False,
 ) -> None:
@@ -68,12 +103,14 @@ def convert(
     names = [c.strip() for c in classes.split(",")] if classes else None
     if exif not in ("normalize", "ignore"):
         raise ConfigError(f"--exif must be normalize or ignore, got {exif!r}")
+    tiling = tile_spec(tile, overlap, min_visibility, keep_empty, tile_with_frames, seed)
     report = convert_ground_truth_to_yolo(
         manifest, out, names, label_attribute=label_attribute, label_category_config=label_config,
         splits=_parse_split(split), stratify=stratify, seed=seed, split_by=split_by, drop_unknown_classes=drop_unknown, aliases=alias,
         copy_images=copy_images, exif="normalize" if exif == "normalize" else "ignore", strict=not lenient,
         overwrite=overwrite, image_root=image_root, progress=progress and not json_out, quality=quality,
-        describe_jobs=describe_jobs, fingerprint_sources=fingerprint_sources, processes=processes)
+        describe_jobs=describe_jobs, fingerprint_sources=fingerprint_sources, processes=processes,
+        tile=tiling)
     if json_out:
         typer.echo(strict_json.dumps(report.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
         return

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,13 +24,15 @@ import orjson
 from gtlabel import storage
 from gtlabel.convert.probe import ImageProbe, fingerprint, probe_image
 from gtlabel.convert.report import ConversionReport
-from gtlabel.convert.rows import RowContext, dataset_name, records, rows_for
+from gtlabel.convert.rows import RowContext, boxes_for, dataset_name, records, rows_for
 from gtlabel.convert.splits import SplitBy, split_hash, split_of
+from gtlabel.convert.tiles import FrameJob, FrameTiles, Tiler
 from gtlabel.errors import LabelError
 from gtlabel.formats.ground_truth import OutputRecord
 from gtlabel.formats.yolo import MIN_IMAGE_PX, SPLITS, ULTRALYTICS_IMG_FORMATS, label_bytes
-from gtlabel.geometry import label_frame_size
+from gtlabel.geometry import displayed_size, label_frame_size
 from gtlabel.manifests import resolve_source_ref
+from gtlabel.tiling import TileSpec
 
 __all__ = [
     "MAX_JOBS",
@@ -77,6 +80,7 @@ class LaneSpec:
     split_by: SplitBy | None = None  # splits by group (e.g. the frames of one video)
     groups: dict[str, int] | None = None  # with split_by: each group's split (index into SPLITS)
     aliases: dict[str, str] | None = None  # a manifest's class name -> the dataset's (checked: convert.classes)
+    tile: TileSpec | None = None  # cut each frame into tiles (.tiles): images are written, not copied
 
     def new_ctx(self, report: ConversionReport | None = None) -> RowContext:
         """The counting context of a pass (or of one block: a fresh report)."""
@@ -147,11 +151,18 @@ class Lane:
         self.spool_path = spool
         self.spool: IO[bytes] = open(spool, "ab", buffering=1 << 20)  # noqa: SIM115 - closed in close()
         self.ordinal = 0
+        # decoding and encoding are CPU work: about one thread per CPU (each holds one decoded frame)
+        self.tiler = Tiler(spec.tile, spec.staging, min(spec.threads, (os.cpu_count() or 1) + 1)) \
+            if spec.tile is not None else None
+        if self.tiler is not None:
+            os.makedirs(os.path.join(spec.staging, _FRAMES), exist_ok=True)
 
     def close(self) -> None:
         self.spool.close()
         if self.pool is not None:
             self.pool.shutdown(wait=True)
+        if self.tiler is not None:
+            self.tiler.close()
 
     def run_block(self, index: int, first: int, block: bytes) -> BlockResult:
         """Convert block ``index`` of the manifest (whole lines from line ``first``, as
@@ -182,8 +193,92 @@ class Lane:
             srcs = [resolve_source_ref(r.source_ref, manifest, image_root) for r in batch]
             probes: Sequence[ImageProbe | None] = list(pool.map(probe_fn, srcs)) \
                 if pool is not None and probe_fn is not None else [None] * len(batch)
+            if self.tiler is not None:
+                self._tiled(self.tiler, batch, srcs, probes, ctx, state)
+                continue
             for rec, src, probe in zip(batch, srcs, probes, strict=True):
                 self._one(rec, src, probe, ctx, state)
+
+    def _tiled(self, tiler: Tiler, batch: Sequence[OutputRecord], srcs: Sequence[str],
+               probes: Sequence[ImageProbe | None], ctx: RowContext, state: PassState) -> None:
+        """A batch of records cut into tiles: checked here, cut on the tiler's threads, counted and spooled
+        here in manifest order."""
+        jobs: list[tuple[OutputRecord, FrameJob]] = []
+        for rec, src, probe in zip(batch, srcs, probes, strict=True):
+            job = self._frame_job(rec, src, probe, ctx, state)
+            if job is not None:
+                jobs.append((rec, job))
+        for (rec, job), out in zip(jobs, tiler.map([j for _, j in jobs]), strict=True):
+            self._tiled_done(rec, job, out, ctx, state)
+
+    def _frame_job(self, rec: OutputRecord, src: str, probe: ImageProbe | None, ctx: RowContext,
+                   state: PassState) -> FrameJob | None:
+        """One record to cut: the checks of :meth:`_one` (suffix, header, size, classes, split, a repeated
+        ``source-ref``), or ``None`` when it is skipped (counted)."""
+        rep = ctx.report
+        this = self.ordinal
+        self.ordinal += 1
+        if rec.job_name and len(state.jobs) < MAX_JOBS and rec.job_name not in state.jobs:
+            state.jobs[rec.job_name] = None
+        state.label_attribute = rec.label_attribute
+        img_name, lbl_name = dataset_name(rec.source_ref)
+        ext = img_name.rsplit(".", 1)[-1].lower() if "." in img_name else ""
+        if ext not in ULTRALYTICS_IMG_FORMATS:
+            rep.skip("image suffix not readable by Ultralytics", f"{rec.file}:{rec.line}", rec.line)
+            return None
+        frame = self._frame(rec, src, probe, ctx)
+        if frame is None:
+            return None
+        if probe is not None and probe.size is not None and \
+                displayed_size(*probe.size, probe.orientation) != frame:
+            rep.skip("image size differs from image_size (tiles are cut from the labeled pixels)",
+                     f"{rec.file}:{rec.line}: {src}", rec.line)
+            return None
+        boxes = boxes_for(rec, frame, ctx)
+        split = SPLITS[self.assign[this]] if self.assign is not None else \
+            self._split(rec, split_hash(rec.source_ref, self.spec.seed))
+        try:  # one marker per frame, whatever its split: a repeated source-ref is found across lanes too
+            os.close(os.open(os.path.join(self.spec.staging, _FRAMES, lbl_name), _NEW_FILE, 0o666))
+        except FileExistsError:
+            if self.spec.parallel:
+                raise _Conflict(rec.source_ref) from None
+            rep.skip("duplicate source-ref", f"{rec.file}:{rec.line}: {rec.source_ref}", rec.line)
+            return None
+        return FrameJob(src, rec.source_ref, frame, boxes, split, img_name,
+                        probe.etag if probe else None, probe.version_id if probe else None)
+
+    def _tiled_done(self, rec: OutputRecord, job: FrameJob, out: FrameTiles, ctx: RowContext,
+                    state: PassState) -> None:
+        """Count a cut frame and spool its images (or raise / skip the record when it could not be cut)."""
+        rep = ctx.report
+        if out.error is not None:
+            why = f"{out.error} ({out.detail})" if out.detail else out.error
+            if ctx.strict:
+                raise LabelError(f"{why}: {job.src}", file=rec.file, line=rec.line, field="source-ref")
+            rep.skip(out.error, f"{rec.file}:{rec.line}: {job.src} {out.detail or ''}".rstrip(), rec.line)
+            return
+        rep.boxes_written += out.rows
+        rep.boxes_duplicate += out.duplicate_rows
+        rep.boxes_zero_area += out.tiny_rows
+        for gid, n in out.class_rows.items():
+            ctx.class_counts[gid] += n
+        ha = rec.human_annotated
+        rep.labeled_by["human" if ha else "auto" if ha is False else "unknown"] += 1
+        if rec.adjustment_status is not None:
+            rep.adjustment[rec.adjustment_status] += 1
+        rep.empty_images += out.empty_images
+        rep.frames_tiled += 1
+        rep.tiles += out.tiles
+        rep.frames_whole += out.whole
+        rep.tile_boxes_cut += out.cut
+        rep.tile_boxes_slivers += out.slivers
+        rep.empty_tiles_kept += out.empty_kept
+        rep.empty_tiles_dropped += out.empty_dropped
+        state.counts[job.split] += len(out.written)
+        sha256 = hashlib.sha256
+        for line, image_rel in out.written:  # the image is in the staging folder already: no source to copy
+            state.entries_sum += int.from_bytes(sha256(line).digest(), "big")
+            self.spool.write(b"%b\t%b\t%b\n" % (line, image_rel.encode(), orjson.dumps("")))
 
     def _one(self, rec: OutputRecord, src: str, probe: ImageProbe | None, ctx: RowContext,
              state: PassState) -> None:
@@ -282,6 +377,8 @@ class Lane:
         return frame
 
 
+#: the staging folder's markers of the frames a tiled conversion has cut (one empty file per frame)
+_FRAMES = ".frames"
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -405,6 +502,7 @@ def _read_lines(fh: IO[bytes], end: int) -> Iterator[bytes]:
 
 
 def remove_spool(staging: Path) -> None:
-    """The lanes' spool files (one per lane, blocks or not)."""
+    """The lanes' spool files (one per lane, blocks or not), and a tiled conversion's frame markers."""
     for path in staging.glob(".entries-*.jsonl"):
         path.unlink()
+    shutil.rmtree(staging / _FRAMES, ignore_errors=True)

@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from gtlabel.tiling import TileSpec
+
 __all__ = ["ClassOptions", "ConvertOptions", "ExifMode", "ImageOptions", "OutputOptions", "RunOptions",
            "SourceOptions", "SplitOptions"]
 
@@ -90,3 +92,4 @@ class ConvertOptions:
     splits: SplitOptions = field(default_factory=SplitOptions)
     images: ImageOptions = field(default_factory=ImageOptions)
     run: RunOptions = field(default_factory=RunOptions)
+    tile: TileSpec | None = None  # cut each frame into tiles (gtlabel.convert.tiles)

@@ -353,8 +353,9 @@ def parallel_pass(spec: LaneSpec, ctx: RowContext, lanes: int, advance: Advance)
 
 
 def _clean_staging(staging: Path) -> None:
-    """Remove what the lanes wrote (label files, spools), leaving the empty split folders."""
+    """Remove what the lanes wrote (label files, tiles, spools), leaving the empty split folders."""
     shutil.rmtree(staging / "labels", ignore_errors=True)
+    shutil.rmtree(staging / "images", ignore_errors=True)  # tiles (a plain conversion copies images later)
     for s in SPLITS:
         (staging / "labels" / s).mkdir(parents=True, exist_ok=True)
     remove_spool(staging)

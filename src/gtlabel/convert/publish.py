@@ -141,7 +141,10 @@ def publish_local(final: Path, pub: Publication, phase: Phase) -> None:
 
     def gen() -> Iterator[bytes]:
         for entry, image, src in pub.entries():
-            if pub.copy_images:
+            if pub.copy_images and not src:  # a tile: written into the staging folder by its lane
+                if advance is not None:
+                    advance(1)
+            elif pub.copy_images:
                 pairs.append((src, str(staging / image)))
                 if len(pairs) >= 2048:
                     report.images_copied += copy_batch(pairs, pub.workers, advance)
@@ -213,8 +216,8 @@ def publish_s3(out: str, pub: Publication, phase: Phase, *, clean: bool) -> None
         entry = orjson.loads(raw)
         lbl_name = entry["label"].rsplit("/", 1)[-1]
         pairs.append((str(staging / "labels" / entry["split"] / lbl_name), f"{base}/{entry['label']}"))
-        if pub.copy_images:
-            pairs.append((src, f"{base}/{entry['image']}"))
+        if pub.copy_images:  # a tile (no source) was written into the staging folder by its lane
+            pairs.append((src or str(staging / entry["image"]), f"{base}/{entry['image']}"))
             report.images_copied += 1
         if len(pairs) >= 4096:
             copy_batch(pairs, pub.workers, advance)

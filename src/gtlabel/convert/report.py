@@ -13,6 +13,8 @@ __all__ = ["MAX_EXAMPLES", "MAX_WARNINGS", "ConversionReport"]
 
 MAX_EXAMPLES = 50  # skipped records kept as examples (the ones earliest in the manifest)
 MAX_WARNINGS = 50  # per-record warnings kept (image size mismatches)
+_TILE_COUNTS = ("frames_tiled", "tiles", "frames_whole", "tile_boxes_cut", "tile_boxes_slivers",
+                "empty_tiles_kept", "empty_tiles_dropped")
 
 
 @dataclass
@@ -48,6 +50,14 @@ class ConversionReport:
     split_by: str | None = None  # what grouped the splits (``split_by``), if anything
     groups: dict[str, int] = field(default_factory=dict)  # with split_by: groups per split
     ungrouped: int = 0  # with split_by: images without the key (each a group of its own)
+    tiled: bool = False  # the frames were cut into tiles (``tile=``): the ``tiles`` section of the JSON
+    frames_tiled: int = 0  # frames cut into tiles
+    tiles: int = 0  # tiles written (with boxes, and the empty ones kept)
+    frames_whole: int = 0  # with ``with_frames``: full frames written (downscaled to the tile size)
+    tile_boxes_cut: int = 0  # boxes a tile's edge cut (kept, clipped to the tile), counted per tile
+    tile_boxes_slivers: int = 0  # boxes dropped from a tile: less than min_visibility of them inside
+    empty_tiles_kept: int = 0  # tiles without boxes kept as background (the seeded keep_empty share)
+    empty_tiles_dropped: int = 0
     elapsed_s: float = 0.0
     example_lines: list[int] = field(default_factory=list, repr=False)  # the line of each example
 
@@ -85,6 +95,8 @@ class ConversionReport:
         self.boxes_duplicate += other.boxes_duplicate
         self.boxes_unknown_class += other.boxes_unknown_class
         self.empty_images += other.empty_images
+        for name in _TILE_COUNTS:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
         self.skipped.update(other.skipped)
         self.exif.update(other.exif)
         self.labeled_by.update(other.labeled_by)
@@ -98,6 +110,11 @@ class ConversionReport:
         out = self._as_dict()
         if self.split_by is not None:  # only then: the reports of other conversions keep their bytes
             out["split_by"] = {"by": self.split_by, "groups": dict(self.groups), "ungrouped_images": self.ungrouped}
+        if self.tiled:  # only then, likewise
+            out["tiles"] = {"frames": self.frames_tiled, "tiles": self.tiles, "whole_frames": self.frames_whole,
+                            "boxes_cut": self.tile_boxes_cut, "boxes_dropped_slivers": self.tile_boxes_slivers,
+                            "empty_tiles_kept": self.empty_tiles_kept,
+                            "empty_tiles_dropped": self.empty_tiles_dropped}
         return out
 
     def _as_dict(self) -> dict[str, Any]:
@@ -130,6 +147,11 @@ class ConversionReport:
             per = ", ".join(f"{s} {self.groups.get(s, 0)}" for s in SPLITS)
             lines.append(f"groups by {self.split_by}: {per}" + (
                 f"; {self.ungrouped} image(s) without it, each a group of its own" if self.ungrouped else ""))
+        if self.tiled:
+            lines.append(f"tiles {self.tiles} from {self.frames_tiled} frame(s)"
+                         + (f" + {self.frames_whole} whole frame(s)" if self.frames_whole else "")
+                         + f": {self.tile_boxes_cut} box(es) cut by a tile edge, {self.tile_boxes_slivers} dropped "
+                           f"as slivers; empty tiles {self.empty_tiles_kept} kept, {self.empty_tiles_dropped} dropped")
         if self.exif.get("rotated"):
             lines.append(f"EXIF: {self.exif['rotated']} image(s) normalized against the rotated (displayed) size")
         lines += [f"warning: {w}" for w in self.warnings]

@@ -21,7 +21,10 @@ from gtlabel.formats.yolo import MIN_NORMALIZED_SIZE
 from gtlabel.geometry import ROW_FORMAT, clip_box
 from gtlabel.manifests import iter_output_manifest
 
-__all__ = ["RowContext", "dataset_name", "records", "rows_for"]
+__all__ = ["PixelBox", "RowContext", "boxes_for", "dataset_name", "records", "rows_for"]
+
+#: a box of a record in the frame's pixels, with its dataset class id: ``(class id, left, top, width, height)``
+PixelBox = tuple[int, float, float, float, float]
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _INDEX = re.compile(r"\[\d+\]")
@@ -105,22 +108,12 @@ def rows_for(rec: OutputRecord, frame: tuple[int, int], ctx: RowContext) -> tupl
     clipped = zero_area = duplicate = unknown = 0
     for i, (cid, left, top, w, h, _conf) in enumerate(boxes):
         name = cmap.get(cid)
-        if name is None:
-            name = ctx.fallback_names.get(cid)
-            if name is None:
-                raise LabelError(
-                    f"class_id {cid} has no name: it is not in this line's class-map "
-                    f"{dict(sorted(cmap.items()))} (pass label_category_config to map ids by the job's label list)",
-                    file=rec.file, line=rec.line, field=f"{rec.label_attribute}.annotations[{i}].class_id")
-        gid = n2i.get(name)
+        gid = n2i.get(name) if name is not None else None
         if gid is None:
-            if ctx.drop_unknown:
+            gid = _class_miss(rec, i, cid, ctx)
+            if gid is None:
                 unknown += 1
                 continue
-            raise LabelError(
-                f"class {name!r} is not one of the dataset's classes {ctx.names}; add it to class_mapping or "
-                f"pass drop_unknown_classes=True (CLI: --drop-unknown)",
-                file=rec.file, line=rec.line, field=f"{rec.label_attribute}.annotations[{i}]")
         if left < 0 or top < 0 or left + w > fw or top + h > fh:
             box = clip_box(left, top, w, h, fw, fh)
             if box is None:
@@ -147,3 +140,58 @@ def rows_for(rec: OutputRecord, frame: tuple[int, int], ctx: RowContext) -> tupl
     rep.boxes_duplicate += duplicate
     rep.boxes_unknown_class += unknown
     return rows, classes
+
+
+def _class_miss(rec: OutputRecord, i: int, cid: int, ctx: RowContext) -> int | None:
+    """The dataset class id of box ``i`` when the line's class-map does not give a known name directly: the
+    label category config's name, or ``None`` (an unknown class, dropped when ``drop_unknown``); else a
+    :class:`LabelError` naming the line and field."""
+    name = rec.class_map.get(cid)
+    if name is None:
+        name = ctx.fallback_names.get(cid)
+        if name is None:
+            raise LabelError(
+                f"class_id {cid} has no name: it is not in this line's class-map "
+                f"{dict(sorted(rec.class_map.items()))} (pass label_category_config to map ids by the job's label "
+                f"list)", file=rec.file, line=rec.line, field=f"{rec.label_attribute}.annotations[{i}].class_id")
+    gid = ctx.name_to_id.get(name)
+    if gid is None and not ctx.drop_unknown:
+        raise LabelError(
+            f"class {name!r} is not one of the dataset's classes {ctx.names}; add it to class_mapping or "
+            f"pass drop_unknown_classes=True (CLI: --drop-unknown)",
+            file=rec.file, line=rec.line, field=f"{rec.label_attribute}.annotations[{i}]")
+    return gid
+
+
+def boxes_for(rec: OutputRecord, frame: tuple[int, int], ctx: RowContext) -> list[PixelBox]:
+    """The boxes of one record in the frame's pixels, classes mapped and boxes clipped to the frame as
+    :func:`rows_for` does (zero-area ones dropped); counted into the report the same way. For converters that
+    cut the frame (tiles) and normalize later; exact duplicates are left to the rows they become."""
+    out: list[PixelBox] = []
+    boxes = rec.boxes
+    if not boxes:
+        return out
+    rep = ctx.report
+    rep.boxes_in += len(boxes)
+    fw, fh = frame
+    n2i = ctx.name_to_id
+    for i, (cid, left, top, w, h, _conf) in enumerate(boxes):
+        name = rec.class_map.get(cid)
+        gid = n2i.get(name) if name is not None else None
+        if gid is None:
+            gid = _class_miss(rec, i, cid, ctx)
+            if gid is None:
+                rep.boxes_unknown_class += 1
+                continue
+        if left < 0 or top < 0 or left + w > fw or top + h > fh:
+            box = clip_box(left, top, w, h, fw, fh)
+            if box is None:
+                rep.boxes_zero_area += 1
+                continue
+            rep.boxes_clipped += 1
+            left, top, w, h = box
+        elif w <= 0 or h <= 0:
+            rep.boxes_zero_area += 1
+            continue
+        out.append((gid, left, top, w, h))
+    return out

@@ -58,6 +58,7 @@ from gtlabel.errors import ConfigError, DatasetExists, ManifestError
 from gtlabel.formats.yolo import DATASET_FORMAT, SPLITS, render_data_yaml
 from gtlabel.lineage import version_id
 from gtlabel.settings import get_settings
+from gtlabel.tiling import TileSpec
 
 __all__ = ["convert", "convert_ground_truth_to_yolo"]
 
@@ -74,8 +75,9 @@ def convert(opts: ConvertOptions) -> ConversionReport:
             (plan.staging / "labels" / s).mkdir(parents=True, exist_ok=True)
         with Phases(plan.progress) as phases:
             state = _convert_manifest(plan, phases)
-            # by group, val got a whole group (assign_groups); moving one image would split its group
-            moved = [] if plan.split_by else ensure_val(state, plan.ratios, plan.staging, report)
+            # by group, val got a whole group (assign_groups); moving one image would split its group (and a
+            # tile would leave its frame's other tiles behind)
+            moved = [] if plan.split_by or plan.spec.tile else ensure_val(state, plan.ratios, plan.staging, report)
             version = _version(plan, state, moved)
             manifest_etag = state.manifest_md5 or etag_of(plan.manifest)
             existing = existing_version(plan.out, plan.final_local)
@@ -166,6 +168,10 @@ def _plan(opts: ConvertOptions) -> _Plan:
         settings["aliases"] = aliases
     if split_by is not None:  # recorded (and in the version id) only when set
         settings["split_by"] = report.split_by = str(split_by)
+    if opts.tile is not None:  # likewise
+        _check_tiling(opts)
+        settings["tile"] = opts.tile.settings()
+        report.tiled = True
     probe_sources = images.exif == "normalize" or images.fingerprint_sources
     if not probe_sources:
         settings["fingerprint_sources"] = False  # "labels only": recorded (and in the version id) only when off
@@ -180,9 +186,19 @@ def _plan(opts: ConvertOptions) -> _Plan:
     exif = images.exif if images.exif == "normalize" else "fingerprint" if probe_sources else "ignore"
     spec = LaneSpec(manifest, names, fallback, opts.classes.drop_unknown, src.strict, ratios, splits.seed,
                     str(staging), exif, src.image_root, workers, src.label_attribute, split_by=split_by,
-                    aliases=aliases or None)
+                    aliases=aliases or None, tile=opts.tile)
     return _Plan(opts, manifest, out, final_local, names, ratios, report, settings, workers, progress, staging,
                  spec, spec.new_ctx(report), split_by)
+
+
+def _check_tiling(opts: ConvertOptions) -> None:
+    """Tiles are cut from the image pixels: the images must be read (``exif="normalize"``) and written."""
+    if not isinstance(opts.tile, TileSpec):
+        raise ConfigError(f"tile: expected a gtlabel.TileSpec, got {type(opts.tile).__name__}")
+    if opts.images.exif != "normalize":
+        raise ConfigError("tile: tiles are cut from the upright image, so exif must be 'normalize' (the default)")
+    if not opts.images.copy:
+        raise ConfigError("tile: a tiled dataset is made of new images (the tiles), so copy_images must be True")
 
 
 def _check_output_location(out: str, final_local: Path | None, manifest: str, image_root: str | None) -> None:
@@ -311,6 +327,7 @@ def convert_ground_truth_to_yolo(
     sm_client: Any = None,
     fingerprint_sources: bool = True,
     processes: int | None = None,
+    tile: TileSpec | None = None,
 ) -> ConversionReport:
     """Convert a Ground Truth bounding-box output manifest into an Ultralytics YOLO11 detect dataset.
 
@@ -358,6 +375,9 @@ def convert_ground_truth_to_yolo(
         describe_jobs: record each labeling job's ARN and settings (workteam, workers per object, time limits,
             price, template, label categories, input manifest) in ``lineage.json`` with ``DescribeLabelingJob``
             (``sm_client`` or boto3's default); a job that cannot be described is noted in the warnings.
+        tile: cut each labeled frame into tiles (:class:`gtlabel.TileSpec`: size, overlap, min_visibility,
+            keep_empty, with_frames, seed) cropped from the upright (EXIF-rotated) image, boxes clipped to each
+            tile; every tile in its frame's split; see :mod:`gtlabel.convert.tiles` and docs/tiling.md.
 
     Returns:
         The :class:`ConversionReport` (also written as ``conversion-report.json``).
@@ -371,4 +391,4 @@ def convert_ground_truth_to_yolo(
         ClassOptions(class_mapping, label_category_config, drop_unknown_classes, aliases),
         SplitOptions(splits, stratify, seed, split_by),
         ImageOptions(copy_images, exif, fingerprint_sources),
-        RunOptions(progress, max_workers, processes)))
+        RunOptions(progress, max_workers, processes), tile))

@@ -142,7 +142,10 @@ def _check_image(lin: Lineage, r: ImageRecord, copies: bool, sources: bool) -> t
     # of the source as converted (the current object when its ETag is unchanged, or the recorded version).
     expected: str | None = None
     kms_source = src_fp is not None and src_fp.sse in ("aws:kms", "aws:kms:dsse")
-    if r.source_etag and _MD5_RE.match(r.source_etag) and not kms_source and (src_fp is not None or
+    made = r.raw.get("image_md5")  # an image the converter made (a tile): its own MD5, not its source's
+    if isinstance(made, str) and _MD5_RE.match(made):
+        expected = made
+    elif r.source_etag and _MD5_RE.match(r.source_etag) and not kms_source and (src_fp is not None or
                                                                               not storage.is_s3(src)):
         expected = r.source_etag
     elif src_unchanged:

@@ -1,0 +1,230 @@
+"""Tiled datasets: the pixel work of ``convert_ground_truth_to_yolo(tile=TileSpec(...))``.
+
+A lane (:mod:`.lanes`) checks each record as for a plain conversion (image header, size, classes, split) and
+hands the frame to :class:`Tiler`, whose threads read the image, turn it upright as its EXIF orientation says
+(the frame the workers drew in), cut it along :func:`gtlabel.tiling.tile_grid`, and write each tile's image and
+label file into the staging folder: boxes clipped to the tile, those with less than ``min_visibility`` of their
+area inside dropped (slivers), tiles without boxes kept for the seeded ``keep_empty`` share. With
+``with_frames`` the whole frame, downscaled to fit the tile size, goes in too. Every tile of a frame lands in
+the frame's split.
+
+Names: a tile is ``<stem>-<hash12>_<left>_<top>.<ext>`` (the frame's dataset name plus its offset), a whole
+frame ``<stem>-<hash12>.<ext>``. JPEG sources give JPEG tiles (quality :data:`JPEG_QUALITY`), others PNG.
+Each written image gets a lineage entry with its parent (``source_ref``), ``frame`` size, ``tile`` offset and
+size (or ``resized_to`` for a whole frame) and ``image_md5`` (what ``gtlabel lineage verify`` checks it by:
+a tile is not a copy of its source). The threads return counts; the lane adds them up in manifest order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from gtlabel import storage
+from gtlabel.convert.rows import PixelBox
+from gtlabel.errors import NotFound, StorageError
+from gtlabel.formats.yolo import MIN_NORMALIZED_SIZE, SPLITS, label_bytes
+from gtlabel.geometry import EXIF_ORIENTATION_TAG, ROW_FORMAT
+from gtlabel.tiling import Tile, TileSpec, cut_boxes, fit_size, keeps_empty
+
+__all__ = ["JPEG_QUALITY", "FrameJob", "FrameTiles", "Tiler", "tile_name"]
+
+#: JPEG quality of tiles cut from JPEG frames (and of downscaled whole frames)
+JPEG_QUALITY = 95
+#: PIL's transpose for each EXIF orientation (what ``PIL.ImageOps.exif_transpose`` applies)
+_TRANSPOSE = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
+              7: "TRANSVERSE", 8: "ROTATE_90"}
+
+
+@dataclass(frozen=True)
+class FrameJob:
+    """One checked record to cut: its image, the frame size its boxes are in, its boxes, its split and its
+    dataset name (``<stem>-<hash12>.<ext>``, from :func:`gtlabel.convert.rows.dataset_name`)."""
+
+    src: str
+    source_ref: str
+    frame: tuple[int, int]
+    boxes: Sequence[PixelBox]
+    split: str
+    image_name: str
+    etag: str | None
+    version_id: str | None
+
+
+@dataclass
+class FrameTiles:
+    """What cutting one frame wrote: ``(lineage entry JSON, image path in the dataset)`` per image, the row
+    counts per class, and the tile counts (or ``error``/``detail`` when the image could not be cut: then
+    nothing of it is left in the staging folder)."""
+
+    written: list[tuple[bytes, str]] = field(default_factory=list)
+    class_rows: dict[int, int] = field(default_factory=dict)
+    rows: int = 0
+    empty_images: int = 0
+    tiles: int = 0
+    whole: int = 0
+    cut: int = 0
+    slivers: int = 0
+    empty_kept: int = 0
+    empty_dropped: int = 0
+    duplicate_rows: int = 0
+    tiny_rows: int = 0
+    error: str | None = None
+    detail: str | None = None
+
+
+def tile_name(image_name: str, tile: Tile, ext: str) -> str:
+    """The dataset name of ``tile`` of the frame named ``image_name``."""
+    stem = image_name.rsplit(".", 1)[0] if "." in image_name else image_name
+    return f"{stem}_{tile.left}_{tile.top}.{ext}"
+
+
+def _rows(boxes: Sequence[PixelBox], width: int, height: int, out: FrameTiles) -> list[str]:
+    """Rows normalized by ``width`` x ``height`` (rows_for's formula), tiny and duplicate rows dropped."""
+    rows: list[str] = []
+    seen: set[str] = set()
+    for gid, left, top, w, h in boxes:
+        nw, nh = w / width, h / height
+        if nw < MIN_NORMALIZED_SIZE or nh < MIN_NORMALIZED_SIZE:
+            out.tiny_rows += 1
+            continue
+        row = ROW_FORMAT % (gid, (left + w / 2.0) / width, (top + h / 2.0) / height, nw, nh)
+        if row in seen:
+            out.duplicate_rows += 1
+            continue
+        seen.add(row)
+        rows.append(row)
+        out.class_rows[gid] = out.class_rows.get(gid, 0) + 1
+    return rows
+
+
+class Tiler:
+    """Cuts frames into tiles on a few threads (PIL decodes, crops and encodes without the GIL)."""
+
+    def __init__(self, spec: TileSpec, staging: str, threads: int) -> None:
+        self.spec = spec
+        self.staging = staging
+        self.threads = max(1, threads)
+        self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="gtlabel-tile")
+        for kind in ("images", "labels"):
+            for split in SPLITS:
+                os.makedirs(os.path.join(staging, kind, split), exist_ok=True)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+    def map(self, jobs: Sequence[FrameJob]) -> Iterator[FrameTiles]:
+        """Cut ``jobs`` concurrently; results in the jobs' order."""
+        return self.pool.map(self.cut, jobs)
+
+    def cut(self, job: FrameJob) -> FrameTiles:
+        """Cut one frame (see the module); errors become ``FrameTiles.error`` with its files removed."""
+        out = FrameTiles()
+        written: list[str] = []
+        try:
+            image, src_format = _open_upright(job.src)
+            if image.size != job.frame:
+                out.error = "image size differs from image_size"
+                out.detail = f"the image is {image.size[0]}x{image.size[1]} upright, the labels are for " \
+                             f"{job.frame[0]}x{job.frame[1]}"
+                return out
+            self._write_all(job, image, src_format, out, written)
+        except (FileNotFoundError, NotFound):
+            out.error = "image not found"
+        except StorageError as exc:
+            out.error, out.detail = "image unreadable", str(exc)
+        except Exception as exc:  # PIL raises many types for broken images
+            out.error, out.detail = "not a readable image", f"{type(exc).__name__}: {exc}"
+        if out.error is not None:
+            for path in written:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+            out.written.clear()
+        return out
+
+    def _write_all(self, job: FrameJob, image: Any, src_format: str | None, out: FrameTiles,
+                   written: list[str]) -> None:
+        spec = self.spec
+        fmt, ext = ("JPEG", "jpg") if src_format in ("JPEG", "MPO") else ("PNG", "png")
+        boxes = [(b[1], b[2], b[3], b[4]) for b in job.boxes]
+        for tile in spec.grid(*job.frame):
+            clipped = cut_boxes(boxes, tile, spec.min_visibility)
+            out.cut += clipped.cut
+            out.slivers += clipped.slivers
+            kept = [(job.boxes[i][0], *box) for i, box in clipped.kept]
+            rows = _rows(kept, tile.width, tile.height, out)
+            if not rows:
+                if not keeps_empty(spec.keep_empty, spec.seed, job.source_ref, tile):
+                    out.empty_dropped += 1
+                    continue
+                out.empty_kept += 1
+            pixels = image.crop(tile.box)
+            extra = {"frame": list(job.frame), "tile": {"left": tile.left, "top": tile.top, "width": tile.width,
+                                                         "height": tile.height}}
+            self._write(job, tile_name(job.image_name, tile, ext), pixels, fmt, rows, extra, out, written)
+            out.tiles += 1
+        if spec.with_frames:
+            tw, th = spec.tile_size
+            size = fit_size(job.frame[0], job.frame[1], tw, th)
+            pixels = image if size == job.frame else image.resize(size, _bilinear(), reducing_gap=3.0)
+            rows = _rows(list(job.boxes), job.frame[0], job.frame[1], out)
+            stem = job.image_name.rsplit(".", 1)[0] if "." in job.image_name else job.image_name
+            extra = {"frame": list(job.frame), "resized_to": list(size)}
+            self._write(job, f"{stem}.{ext}", pixels, fmt, rows, extra, out, written)
+            out.whole += 1
+
+    def _write(self, job: FrameJob, name: str, pixels: Any, fmt: str, rows: list[str], extra: dict[str, Any],
+               out: FrameTiles, written: list[str]) -> None:
+        buf = io.BytesIO()
+        if fmt == "JPEG":
+            pixels.save(buf, fmt, quality=JPEG_QUALITY)
+        else:
+            pixels.save(buf, fmt, compress_level=6)
+        data = buf.getvalue()
+        label = label_bytes(rows)
+        stem = name.rsplit(".", 1)[0]
+        image_rel, label_rel = f"images/{job.split}/{name}", f"labels/{job.split}/{stem}.txt"
+        for rel, blob in ((image_rel, data), (label_rel, label)):
+            path = os.path.join(self.staging, rel)
+            with open(path, "xb") as fh:  # a frame's names are its own: one already there is a bug, not a race
+                written.append(path)
+                fh.write(blob)
+        entry = {"image": image_rel, "label": label_rel, "source_ref": job.source_ref,
+                 "source_etag": job.etag, "source_version_id": job.version_id, "split": job.split,
+                 "label_sha256": hashlib.sha256(label).hexdigest(),
+                 "image_md5": hashlib.md5(data, usedforsecurity=False).hexdigest(), **extra}
+        out.written.append((orjson.dumps(entry), image_rel))
+        out.rows += len(rows)
+        if not rows:
+            out.empty_images += 1
+
+
+def _bilinear() -> Any:
+    from PIL import Image
+
+    return Image.Resampling.BILINEAR
+
+
+def _open_upright(src: str) -> tuple[Any, str | None]:
+    """The decoded image at ``src`` (local or S3), turned as its EXIF orientation says, RGB or grey, and its
+    PIL format."""
+    # PIL loads on first use (as in .probe): a worker process that converts labels only never needs it
+    from PIL import Image
+
+    fp: Any = io.BytesIO(storage.read_bytes(src)) if storage.is_s3(src) else src
+    with Image.open(fp) as im:
+        fmt = im.format
+        orientation = im.getexif().get(EXIF_ORIENTATION_TAG)
+        im.load()
+    upright = im.transpose(getattr(Image.Transpose, _TRANSPOSE[orientation])) if orientation in _TRANSPOSE else im
+    if upright.mode not in ("RGB", "L"):
+        upright = upright.convert("RGB")
+    return upright, fmt
