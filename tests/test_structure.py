@@ -218,5 +218,18 @@ def test_pending_entries_still_occur() -> None:
     assert not gone, "fixed: remove from PENDING:\n" + "\n".join(gone)
 
 
+#: Test folders that are no package's mirror, with the reason.
+CROSS_CUTTING: dict[str, str] = {
+    "security": "the hardening corpus that crosses local/, formats/, convert/ (docs/SECURITY.md)",
+}
+
+
+def test_test_folders_mirror_the_packages() -> None:
+    """``tests/<a>/<b>/`` holds the tests of the package ``gtlabel.<a>.<b>`` (tests/<pkg>/test_*.py)."""
+    folders = {p.parent.relative_to(TESTS).as_posix() for p in TESTS.rglob("test_*.py")} - {"."}
+    stray = [f for f in sorted(folders) if not (PACKAGE / f / "__init__.py").is_file() and f not in CROSS_CUTTING]
+    assert not stray, f"tests/<folder> without a package src/gtlabel/<folder>: {stray}"
+
+
 def test_declarative_modules_exist() -> None:
     assert [name for name in DECLARATIVE if not (ROOT / name).is_file()] == []

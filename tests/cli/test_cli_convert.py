@@ -1,4 +1,4 @@
-"""``gtlabel convert`` in-process (typer CliRunner): report output and exit codes."""
+"""``gtlabel convert`` (cli/convert.py) in-process (typer CliRunner): report output and exit codes."""
 
 from __future__ import annotations
 
