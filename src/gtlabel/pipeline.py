@@ -10,6 +10,8 @@ Steps::
           |
     CheckMap (Condition)        metrics.map50_95.value >= MapThreshold
           ├── RegisterYolo11 (ModelStep: model package in ModelPackageGroupName, with the evaluation as metrics)
+          │   [ShardedPreannotate | ShardedRank -> MergeShards, only with ``PipelineConfig.sharded``:
+          │    gtlabel.sharded, the trained model over ShardImagesUri, ShardedByS3Key across instances]
           └── MapBelowThreshold (Fail)
 
 The containers run this package: the processing and training images must have ``gtlabel[train]`` installed
@@ -35,6 +37,7 @@ from gtlabel import storage
 from gtlabel.errors import ConfigError, JobError, MissingExtra
 from gtlabel.model.offline import SAGEMAKER_OFFLINE_CONFIG, ensure_sagemaker_offline
 from gtlabel.settings import get_settings
+from gtlabel.sharded import SHARDED_PARAMETERS, ShardedStep, pipeline_steps
 
 if TYPE_CHECKING:
     import boto3  # lazy: ~0.2 s of import time, paid only where AWS is called
@@ -118,9 +121,11 @@ class PipelineConfig:
     max_runtime_s: int = 24 * 3600
     description: str = "Ground Truth output manifest -> YOLO11 dataset -> train -> evaluate -> register"
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: pre-annotate or rank a prefix of new images with the model, sharded across instances (off: None)
+    sharded: ShardedStep | None = None
 
     def check(self) -> None:
-        problems = []
+        problems = self.sharded.check() if self.sharded is not None else []
         if not _NAME_RE.match(self.name):
             problems.append(f"name {self.name!r} must match {_NAME_RE.pattern}")
         if not _ROLE_RE.match(self.role_arn):
@@ -195,9 +200,15 @@ def _build(config: PipelineConfig, session: Any, sagemaker_client: Any) -> Any:
     step_train = _train_step(config, p, session, dataset_uri)
     model_data = step_train.properties.ModelArtifacts.S3ModelArtifacts
     step_eval, report, eval_uri = _evaluate_step(config, p, session, model_data, dataset_uri)
-    step_check = _register_or_fail_step(config, p, session, model_data, step_eval, report, eval_uri)
-    return Pipeline(name=config.name, parameters=p.all(), steps=[step_convert, step_train, step_eval, step_check],
-                    sagemaker_session=session)
+    extra_params: list[Any] = []
+    extra_steps: list[Any] = []
+    if config.sharded is not None:
+        extra_params, extra_steps = pipeline_steps(config.sharded, role_arn=config.role_arn, session=session,
+                                                   model_data=model_data, image_uri=p.train_image, under=p.under,
+                                                   bucket=bucket)
+    step_check = _register_or_fail_step(config, p, session, model_data, step_eval, report, eval_uri, extra_steps)
+    return Pipeline(name=config.name, parameters=p.all() + extra_params,
+                    steps=[step_convert, step_train, step_eval, step_check], sagemaker_session=session)
 
 
 @dataclass(frozen=True)
@@ -340,8 +351,9 @@ def _evaluate_step(config: PipelineConfig, p: _Parameters, session: Any, model_d
 
 
 def _register_or_fail_step(config: PipelineConfig, p: _Parameters, session: Any, model_data: Any, step_eval: Any,
-                           report: Any, eval_uri: Any) -> Any:
-    """4. register the model when mAP50-95 clears the threshold; fail the execution otherwise."""
+                           report: Any, eval_uri: Any, then: Sequence[Any] = ()) -> Any:
+    """4. register the model when mAP50-95 clears the threshold (and run ``then``); fail the execution
+    otherwise."""
     from sagemaker.model import Model
     from sagemaker.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.workflow.condition_step import ConditionStep
@@ -368,7 +380,7 @@ def _register_or_fail_step(config: PipelineConfig, p: _Parameters, session: Any,
     return ConditionStep(
         name=STEP_NAMES["condition"],
         conditions=[ConditionGreaterThanOrEqualTo(left=cast(Any, map_value), right=p.threshold)],
-        if_steps=[step_register], else_steps=[step_fail],
+        if_steps=[step_register, *then], else_steps=[step_fail],
     )
 
 
@@ -406,10 +418,10 @@ def start_pipeline(name: str, *, parameters: Mapping[str, Any] | None = None, sa
     :data:`PIPELINE_PARAMETERS`. Returns ``{"arn", "status"}``."""
     import boto3  # lazy: ~0.2 s of import time, paid only where AWS is called
 
-    unknown = sorted(set(parameters or {}) - set(PIPELINE_PARAMETERS))
+    valid = {**PIPELINE_PARAMETERS, **SHARDED_PARAMETERS}  # the sharded ones: with PipelineConfig.sharded
+    unknown = sorted(set(parameters or {}) - set(valid))
     if unknown:
-        raise ConfigError(f"unknown pipeline parameter(s) {', '.join(unknown)}; valid: "
-                          f"{', '.join(PIPELINE_PARAMETERS)}")
+        raise ConfigError(f"unknown pipeline parameter(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
     client = sagemaker_client or boto3.client("sagemaker", region_name=region)
     kwargs: dict[str, Any] = {"PipelineName": name}
     if parameters:

@@ -13,12 +13,15 @@ import typer
 from rich.table import Table
 
 from gtlabel import pipeline, storage
+from gtlabel.cli import _sharded as sm
 from gtlabel.cli._common import console, handle_errors
 from gtlabel.errors import ConfigError
 from gtlabel.model.active import rank as rank_images
 from gtlabel.model.evaluate import evaluate as evaluate_model
 from gtlabel.model.preannotate import preannotate as preannotate_images
+from gtlabel.model.shards import merge_shards
 from gtlabel.model.train import train_yolo
+from gtlabel.sharded import DEFAULT_INSTANCE_TYPE, ShardOptions
 
 
 def _names(classes: str | None) -> list[str] | None:
@@ -108,8 +111,19 @@ def preannotate(
     job_name: Annotated[str, typer.Option(help="job-name written in the -metadata.")] = "gtlabel-preannotate",
     imgsz: Annotated[int, typer.Option(min=32)] = 640,
     device: Annotated[str, typer.Option()] = "cpu",
+    sagemaker: sm.SageMaker = False, role: sm.Role = None, image_uri: sm.ImageUri = None,
+    instance_type: sm.InstanceType = DEFAULT_INSTANCE_TYPE, instance_count: sm.InstanceCount = 2,
+    work_prefix: sm.WorkPrefix = None, processing_job_name: sm.JobName = None, region: sm.Region = None,
+    wait: sm.Wait = True,
 ) -> None:
     """Write model boxes into an input manifest, in Ground Truth format, for an AdjustmentBoundingBox job."""
+    if sagemaker:
+        opts = ShardOptions(task="preannotate", attribute=attribute, conf=conf, classes=_names(classes),
+                            job_name=job_name, imgsz=imgsz)
+        sm.run_on_sagemaker(opts, model, images, out, role=role, image_uri=image_uri, instance_type=instance_type,
+                            instance_count=instance_count, work_prefix=work_prefix, job_name=processing_job_name,
+                            region=region, wait=wait)
+        return
     s = preannotate_images(model, images, out, attribute=attribute, conf=conf, class_names=_names(classes),
                            job_name=job_name,
             imgsz=imgsz, device=device)
@@ -138,8 +152,19 @@ def rank(
     classes: Annotated[str | None, typer.Option(help="Job labels for --prelabels, comma-separated.")] = None,
     imgsz: Annotated[int, typer.Option(min=32)] = 640,
     device: Annotated[str, typer.Option()] = "cpu",
+    sagemaker: sm.SageMaker = False, role: sm.Role = None, image_uri: sm.ImageUri = None,
+    instance_type: sm.InstanceType = DEFAULT_INSTANCE_TYPE, instance_count: sm.InstanceCount = 2,
+    work_prefix: sm.WorkPrefix = None, processing_job_name: sm.JobName = None, region: sm.Region = None,
+    wait: sm.Wait = True,
 ) -> None:
     """Active learning: rank images by model uncertainty and write the top-K as an input manifest."""
+    if sagemaker:
+        opts = ShardOptions(task="rank", top_k=top_k, strategy=strategy, conf=conf, threshold=threshold,
+                            score_key=score_key, prelabels=prelabels, classes=_names(classes), imgsz=imgsz)
+        sm.run_on_sagemaker(opts, model, images, out, role=role, image_uri=image_uri, instance_type=instance_type,
+                            instance_count=instance_count, work_prefix=work_prefix, job_name=processing_job_name,
+                            region=region, wait=wait)
+        return
     s = rank_images(model, images, out, top_k=top_k, strategy=strategy, conf=conf, threshold=threshold,
             score_key=score_key, prelabel_attribute=prelabels, class_names=_names(classes), imgsz=imgsz,
             device=device)
@@ -254,9 +279,22 @@ def pipeline_start(
                   soft_wrap=True)
 
 
+@handle_errors
+def pipeline_merge_shards(
+    shards: Annotated[str, typer.Argument(help="The shards' outputs: an s3:// prefix or a local folder.")],
+    out: Annotated[str, typer.Option("--out", "-o", help="Merged manifest to write (local or s3://).")],
+    count: Annotated[int | None, typer.Option("--shards", help="How many shards there must be.")] = None,
+) -> None:
+    """Merge the outputs of a sharded preannotate/rank job (every shard present; sorted, no duplicates)."""
+    s = merge_shards(shards, out, shards=count)
+    console.print(f"{s.shards} shard(s), {s.images} image(s), {s.lines} line(s) -> {s.out_manifest}",
+                  highlight=False, markup=False, soft_wrap=True)
+
+
 pipeline_app.command("build")(pipeline_build)
 pipeline_app.command("upsert")(pipeline_upsert)
 pipeline_app.command("start")(pipeline_start)
+pipeline_app.command("merge-shards")(pipeline_merge_shards)
 
 
 def register(app: typer.Typer) -> None:
