@@ -13,8 +13,19 @@ import typer
 from rich.table import Table
 
 from gtlabel import pipeline, storage
-from gtlabel.cli import _sharded as sm
 from gtlabel.cli._common import console, handle_errors
+from gtlabel.cli._sharded import (
+    ImageUri,
+    InstanceCount,
+    InstanceType,
+    JobName,
+    Region,
+    Role,
+    SageMaker,
+    Wait,
+    WorkPrefix,
+    run_on_sagemaker,
+)
 from gtlabel.errors import ConfigError
 from gtlabel.model.active import rank as rank_images
 from gtlabel.model.evaluate import evaluate as evaluate_model
@@ -111,18 +122,18 @@ def preannotate(
     job_name: Annotated[str, typer.Option(help="job-name written in the -metadata.")] = "gtlabel-preannotate",
     imgsz: Annotated[int, typer.Option(min=32)] = 640,
     device: Annotated[str, typer.Option()] = "cpu",
-    sagemaker: sm.SageMaker = False, role: sm.Role = None, image_uri: sm.ImageUri = None,
-    instance_type: sm.InstanceType = DEFAULT_INSTANCE_TYPE, instance_count: sm.InstanceCount = 2,
-    work_prefix: sm.WorkPrefix = None, processing_job_name: sm.JobName = None, region: sm.Region = None,
-    wait: sm.Wait = True,
+    sagemaker: SageMaker = False, role: Role = None, image_uri: ImageUri = None,
+    instance_type: InstanceType = DEFAULT_INSTANCE_TYPE, instance_count: InstanceCount = 2,
+    work_prefix: WorkPrefix = None, processing_job_name: JobName = None, region: Region = None,
+    wait: Wait = True,
 ) -> None:
     """Write model boxes into an input manifest, in Ground Truth format, for an AdjustmentBoundingBox job."""
     if sagemaker:
         opts = ShardOptions(task="preannotate", attribute=attribute, conf=conf, classes=_names(classes),
                             job_name=job_name, imgsz=imgsz)
-        sm.run_on_sagemaker(opts, model, images, out, role=role, image_uri=image_uri, instance_type=instance_type,
-                            instance_count=instance_count, work_prefix=work_prefix, job_name=processing_job_name,
-                            region=region, wait=wait)
+        run_on_sagemaker(opts, model, images, out, role=role, image_uri=image_uri, instance_type=instance_type,
+                         instance_count=instance_count, work_prefix=work_prefix, job_name=processing_job_name,
+                         region=region, wait=wait)
         return
     s = preannotate_images(model, images, out, attribute=attribute, conf=conf, class_names=_names(classes),
                            job_name=job_name,
@@ -152,18 +163,18 @@ def rank(
     classes: Annotated[str | None, typer.Option(help="Job labels for --prelabels, comma-separated.")] = None,
     imgsz: Annotated[int, typer.Option(min=32)] = 640,
     device: Annotated[str, typer.Option()] = "cpu",
-    sagemaker: sm.SageMaker = False, role: sm.Role = None, image_uri: sm.ImageUri = None,
-    instance_type: sm.InstanceType = DEFAULT_INSTANCE_TYPE, instance_count: sm.InstanceCount = 2,
-    work_prefix: sm.WorkPrefix = None, processing_job_name: sm.JobName = None, region: sm.Region = None,
-    wait: sm.Wait = True,
+    sagemaker: SageMaker = False, role: Role = None, image_uri: ImageUri = None,
+    instance_type: InstanceType = DEFAULT_INSTANCE_TYPE, instance_count: InstanceCount = 2,
+    work_prefix: WorkPrefix = None, processing_job_name: JobName = None, region: Region = None,
+    wait: Wait = True,
 ) -> None:
     """Active learning: rank images by model uncertainty and write the top-K as an input manifest."""
     if sagemaker:
         opts = ShardOptions(task="rank", top_k=top_k, strategy=strategy, conf=conf, threshold=threshold,
                             score_key=score_key, prelabels=prelabels, classes=_names(classes), imgsz=imgsz)
-        sm.run_on_sagemaker(opts, model, images, out, role=role, image_uri=image_uri, instance_type=instance_type,
-                            instance_count=instance_count, work_prefix=work_prefix, job_name=processing_job_name,
-                            region=region, wait=wait)
+        run_on_sagemaker(opts, model, images, out, role=role, image_uri=image_uri, instance_type=instance_type,
+                         instance_count=instance_count, work_prefix=work_prefix, job_name=processing_job_name,
+                         region=region, wait=wait)
         return
     s = rank_images(model, images, out, top_k=top_k, strategy=strategy, conf=conf, threshold=threshold,
             score_key=score_key, prelabel_attribute=prelabels, class_names=_names(classes), imgsz=imgsz,
