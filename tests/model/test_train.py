@@ -125,3 +125,28 @@ def test_fine_tune_from_existing_weights(trained: dict[str, object], yolo_datase
     record = json.loads(res.metrics_path.read_text())
     assert str(trained["weights"]) in json.dumps(record)  # the starting weights are recorded with the run
     assert all(0.0 <= v <= 1.0 for v in res.metrics.values() if isinstance(v, float))
+
+
+def test_epoch_callback_and_ultralytics_output_in_a_log_file(trained: dict[str, object], yolo_dataset: Path,
+                                                             tmp_path: Path, capfd: pytest.CaptureFixture[str]
+                                                             ) -> None:
+    """``on_epoch`` reports each epoch; inside ``ultralytics_log`` Ultralytics prints nothing to the console
+    (its logger and its bars go to the file), and afterwards its logger writes where it wrote before."""
+    import logging
+
+    from gtlabel.model.console import ultralytics_log
+    from gtlabel.model.train import train_yolo
+
+    seen: list[tuple[int, int]] = []
+    log = tmp_path / "run" / "ultralytics.log"
+    before = [h.stream for h in logging.getLogger("ultralytics").handlers if type(h) is logging.StreamHandler]
+    capfd.readouterr()
+    with ultralytics_log(log):
+        train_yolo(yolo_dataset, str(trained["weights"]), epochs=2, imgsz=64, batch=4, project=tmp_path,
+                   name="quiet", verbose=True, plots=False, on_epoch=lambda d, t: seen.append((d, t)))
+    out, err = capfd.readouterr()
+    assert seen == [(1, 2), (2, 2)]
+    assert "Epoch" not in out + err and "Ultralytics" not in out + err, (out + err)[-2000:]
+    assert "Ultralytics" in log.read_text() and "Epoch" in log.read_text()
+    after = [h.stream for h in logging.getLogger("ultralytics").handlers if type(h) is logging.StreamHandler]
+    assert after == before

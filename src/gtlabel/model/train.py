@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,13 +69,15 @@ def train_yolo(
     verbose: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     extra_args: Mapping[str, Any] | None = None,
+    on_epoch: Callable[[int, int], None] | None = None,
 ) -> TrainResult:
     """Train YOLO11 (``yolo11n.yaml`` from scratch by default, or from local/S3 weights) on ``dataset``.
 
     ``dataset`` is a ``data.yaml`` or its folder, local or ``s3://`` (downloaded to the cache). Results go to
     ``project/name`` (Ultralytics adds a number when it exists and ``exist_ok`` is false): ``weights/best.pt``,
     ``weights/last.pt``, Ultralytics' plots, and ``metrics.json``. ``extra_args`` passes other Ultralytics
-    train arguments (``lr0``, ``mosaic``...).
+    train arguments (``lr0``, ``mosaic``...). ``on_epoch(done, total)`` is called after each epoch (a progress
+    bar; Ultralytics' own output can go to a file with :func:`gtlabel.model.console.ultralytics_log`).
     """
     if epochs < 1:
         raise ConfigError(f"epochs must be >= 1, got {epochs}")
@@ -100,6 +102,9 @@ def train_yolo(
         "amp": False, "verbose": verbose,
     }
     args.update(extra_args or {})
+    if on_epoch is not None:
+        report = on_epoch
+        yolo.add_callback("on_train_epoch_end", lambda trainer: report(int(trainer.epoch) + 1, int(trainer.epochs)))
     t0 = time.perf_counter()
     yolo.train(**args)
     seconds = time.perf_counter() - t0
