@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -21,6 +20,9 @@ import pytest
 import requests
 from botocore.config import Config
 from localsvc_helpers import Worker, job_request, put_inputs
+
+from gtlabel.local.lifecycle import ObjectState
+from gtlabel.local.state import Database, State
 
 N_WORKERS = 16
 N_IMAGES = 120
@@ -55,12 +57,17 @@ def _start(data_dir: Path, port: int, s3: str, log: Path) -> subprocess.Popen[by
 
 
 def _db_rows(data_dir: Path) -> list[tuple[str, str, int, str]]:
-    con = sqlite3.connect(data_dir / "gtlabel.sqlite3")
+    """``(id, job, idx, worker_id)`` of every submitted answer in the service's state (read through its
+    repositories)."""
+    db = Database(data_dir / "gtlabel.sqlite3")
     try:
-        return [(r[0], r[1], int(r[2]), r[3]) for r in
-                con.execute("SELECT id, job, idx, worker_id FROM assignments WHERE state='submitted'")]
+        state, rows = State(db), []
+        for job in state.jobs.all():
+            idxs = [o.idx for o in state.tasks.in_states(job.name, set(ObjectState))]
+            rows += [(a.id, a.job, a.idx, a.worker_id) for a in state.tasks.submitted(job.name, idxs)]
+        return rows
     finally:
-        con.close()
+        db.close()
 
 
 @pytest.mark.slow

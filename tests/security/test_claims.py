@@ -7,9 +7,12 @@ from typing import Any
 
 from localsvc_helpers import Worker, job_request, put_inputs
 
+from gtlabel.local.lifecycle import ObjectState
 
-def _claims(svc: Any) -> int:
-    return int(svc.db.one("SELECT count(*) AS n FROM assignments")["n"])
+
+def _claims(svc: Any, job: str = "claims") -> int:
+    """The job's slots taken by a claim (each claim takes one of its object's slots)."""
+    return sum(o.n_taken for o in svc.backend.state.tasks.in_states(job, set(ObjectState)))
 
 
 def test_gets_claim_nothing(clocked: Any, s3: Any, bucket: str) -> None:

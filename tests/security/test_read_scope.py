@@ -106,5 +106,4 @@ def test_source_refs_outside_the_configured_prefixes_fail(moto_server: str, tmp_
         svc.engine.tick()
         d = svc.client("sagemaker").describe_labeling_job(LabelingJobName="mixed")
         assert d["LabelingJobStatus"] == "InProgress" and d["LabelCounters"]["FailedNonRetryableError"] == 1
-        row = svc.db.one("SELECT failure FROM objects WHERE job='mixed' AND idx=2")
-        assert "outside the S3 locations" in row["failure"]
+        assert "outside the S3 locations" in svc.backend.state.tasks.get("mixed", 2).failure

@@ -12,6 +12,8 @@ from localsvc_helpers import Worker, job_request, put_inputs
 from typer.testing import CliRunner
 
 from gtlabel.cli import app
+from gtlabel.local.lifecycle import AssignmentState
+from gtlabel.local.portal import SESSION_COOKIE
 
 BOX = {"label": "drone", "left": 1, "top": 2, "width": 3, "height": 4}
 
@@ -37,6 +39,8 @@ def test_a_removed_worker_stops_at_once(clocked: Any, s3: Any, bucket: str) -> N
     clocked.add_worker("default", "eve", "pw-eve-12345")
     eve = Worker(clocked.portal_url, "eve", "pw-eve-12345")
     task = eve.next_task("team-job")
+    old_session = eve.http.cookies.get(SESSION_COOKIE)
+    assert clocked.backend.session(old_session) is not None
     r = CliRunner().invoke(app, ["workers", "remove", "--data-dir", str(clocked.data_dir), "eve"])
     assert r.exit_code == 0 and "removed from team default" in r.output, r.output
     # on main: the session and the claim live on for 12 hours
@@ -46,8 +50,9 @@ def test_a_removed_worker_stops_at_once(clocked: Any, s3: Any, bucket: str) -> N
     assert again.post("/api/next-task?job=team-job", {}).status_code == 404
     assert again.submit(task, [BOX]).status_code == 404  # membership is checked at every answer
     assert again.http.get(f"{again.base}/tasks/{task['task_id']}", timeout=10).status_code == 404
-    assert clocked.db.one("SELECT state FROM assignments WHERE id=?", (task["task_id"],))["state"] == "returned"
-    assert clocked.db.one("SELECT count(*) AS n FROM sessions WHERE worker_id=(SELECT worker_id FROM workers "
-                          "WHERE username='eve')")["n"] == 1  # only the new one
+    assert clocked.backend.state.tasks.assignment(task["task_id"]).state == AssignmentState.RETURNED
+    # the old session is gone from the state, the new one is there
+    assert clocked.backend.session(old_session) is None
+    assert clocked.backend.session(again.http.cookies.get(SESSION_COOKIE)) is not None
     missing = CliRunner().invoke(app, ["workers", "remove", "--data-dir", str(clocked.data_dir), "nobody"])
     assert missing.exit_code != 0 and "nobody" in missing.output
