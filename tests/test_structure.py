@@ -34,6 +34,7 @@ LAZY_EXTRAS = frozenset({
     "ultralytics", "torch", "torchvision",                     # train extra
     "sagemaker",                                               # pipeline extra
     "av",                                                      # video extra (PyAV)
+    "piexif", "defusedxml",                                    # geo extra
     "playwright", "papermill", "nbclient", "nbformat", "IPython", "ipywidgets", "cfnlint", "parliament",
 })
 #: Lazy only with a comment that says why (a measured start-up cost).

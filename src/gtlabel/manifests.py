@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
 import os
 import tempfile
 from collections import Counter
@@ -42,6 +43,7 @@ from gtlabel.dedupe import NearDuplicateIndex, phash
 from gtlabel.errors import ConfigError, InputError, ManifestError
 from gtlabel.formats import strict_json
 from gtlabel.formats.ground_truth import SOURCE_REF, InputLine, OutputRecord, iter_output_lines
+from gtlabel.geo.tags import GEO_KEY, GeoRead, read_geo_uri
 from gtlabel.progress import AmountColumn
 from gtlabel.settings import get_settings
 
@@ -107,6 +109,8 @@ class ManifestSummary:
     examples: list[str] = field(default_factory=list)  # first few skipped items with their reason
     near_duplicates: list[tuple[str, str]] = field(default_factory=list)  # (dropped image, the image kept)
     videos: int = 0  # videos decoded (fps=)
+    with_geo: int = 0  # lines given a geo key (geo=True)
+    warnings: list[str] = field(default_factory=list)  # metadata that could not be read (the image still listed)
 
     def skip(self, reason: str, what: str) -> None:
         self.skipped[reason] += 1
@@ -119,6 +123,9 @@ class ManifestSummary:
                "near_duplicates": [list(p) for p in self.near_duplicates]}
         if self.videos:
             out["videos"] = self.videos
+        if self.with_geo or self.warnings:
+            out["with_geo"] = self.with_geo
+            out["warnings"] = list(self.warnings)
         return out
 
 
@@ -233,6 +240,7 @@ def build_input_manifest(
     progress: bool | None = None,
     fps: float | None = None,
     frames_dir: str | os.PathLike[str] | None = None,
+    geo: bool = False,
 ) -> ManifestSummary:
     """Write a Ground Truth input manifest to ``dest`` (atomically) and say what was kept and skipped.
 
@@ -255,6 +263,12 @@ def build_input_manifest(
     not written. A video that cannot be read to its end is an :class:`~gtlabel.errors.InputError` naming it when it
     is the source, and skipped (``not a readable video``, the file and why in ``examples``) in a folder of videos.
     Needs the ``video`` extra (PyAV). Not with ``sample``.
+
+    ``geo``: read each listed image's EXIF GPS and DJI XMP tags (:mod:`gtlabel.geo`, the ``geo`` extra; the
+    first 256 KiB of each, ``max_workers`` threads) into the pass-through key ``geo`` (``{"lat", "lon", "alt",
+    "relative_alt", "gimbal_yaw", "gimbal_pitch", "gimbal_roll", "flight_yaw"}``, what the image has); lines of an
+    existing manifest that already have ``geo`` keep theirs. Metadata that cannot be read is a warning naming the
+    file (``summary.warnings``); the image is listed all the same.
 
     ``suffixes``, ``max_bytes``, ``max_line_chars`` and ``max_attribute_chars`` default to Ground Truth's limits
     (:func:`gtlabel.facts.limits`).
@@ -294,8 +308,12 @@ def build_input_manifest(
         chosen = _deduped(items, locate, summary, dedupe_distance, sample, seed, max_workers, progress)
     else:
         chosen = _sampled(items, sample, seed)
+    out: Iterable[tuple[str, bytes]] = chosen if chosen is not None else items
+    if geo:
+        locate_src = (lambda key: resolve_source_ref(key, src)) if is_manifest else (lambda key: key)
+        out = _with_geo(out, locate_src, summary, max_workers)
     with storage.atomic_writer(dst, content_type="application/jsonlines") as fh:
-        for _key, line in chosen if chosen is not None else items:
+        for _key, line in out:
             fh.write(line + b"\n")
             summary.written += 1
     if sample is not None:
@@ -328,6 +346,33 @@ def _manifest_items(src: str, summary: ManifestSummary, sfx: tuple[str, ...], st
             summary.skip(exc.reason, f"{src}:{lineno}")
             continue
         yield key, raw
+
+
+def _with_geo(items: Iterable[tuple[str, bytes]], locate: Callable[[str], str], summary: ManifestSummary,
+              max_workers: int | None) -> Iterator[tuple[str, bytes]]:
+    """The items with a ``geo`` key added from each image's metadata (read concurrently, a chunk at a time)."""
+    workers = max_workers or min(16, get_settings().max_concurrency)
+
+    def read(kv: tuple[str, bytes]) -> tuple[dict[str, Any], GeoRead | None]:
+        obj = orjson.loads(kv[1])
+        if not isinstance(obj.get(SOURCE_REF), str) or GEO_KEY in obj:
+            return obj, None
+        return obj, read_geo_uri(locate(kv[0]))
+
+    it = iter(items)
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        while chunk := list(itertools.islice(it, 4 * workers)):
+            for (key, line), (obj, got) in zip(chunk, pool.map(read, chunk), strict=True):
+                if got is None:
+                    yield key, line
+                    continue
+                summary.warnings.extend(got.warnings[:max(0, 100 - len(summary.warnings))])
+                if got.geo is None:
+                    yield key, line
+                    continue
+                obj[GEO_KEY] = got.geo
+                summary.with_geo += 1
+                yield key, strict_json.dumps(obj)
 
 
 def _parent_of(dst: str) -> str:

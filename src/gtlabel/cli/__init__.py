@@ -39,7 +39,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "job": ("jobs", "monitor"),
     "manifest": ("manifests",),
     "import": ("interchange",),
-    "export": ("interchange",),
+    "export": ("interchange", "geo"),
     "workers": ("workers",),
     "lineage": ("lineage",),
     "iam": ("iam",),

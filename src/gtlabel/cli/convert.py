@@ -66,6 +66,8 @@ def convert(
         "--alias", help="Rename a class of the manifest first, NAME=TARGET (repeatable): --alias car=vehicle; "
                         "recorded in lineage.json and the version id.")] = None,
     copy_images: Annotated[bool, typer.Option(help="Copy the images into the dataset.")] = True,
+    strip_gps: Annotated[bool, typer.Option(
+        "--strip-gps", help="Remove GPS (EXIF, DJI XMP) from the copied JPEGs, losslessly (needs gtlabel[geo]).")] = False,
     exif: Annotated[str, typer.Option(
         help="normalize: read image headers and normalize by the EXIF-displayed size; ignore: trust image_size.")] = "normalize",
     fingerprint_sources: Annotated[bool, typer.Option(
@@ -110,7 +112,7 @@ def convert(
         copy_images=copy_images, exif="normalize" if exif == "normalize" else "ignore", strict=not lenient,
         overwrite=overwrite, image_root=image_root, progress=progress and not json_out, quality=quality,
         describe_jobs=describe_jobs, fingerprint_sources=fingerprint_sources, processes=processes,
-        tile=tiling)
+        tile=tiling, strip_gps=strip_gps)
     if json_out:
         typer.echo(strict_json.dumps(report.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode())
         return

@@ -36,6 +36,9 @@ def build(
                         "as JPEG beside DEST (frames/), each line with video, frame, timestamp_s (needs gtlabel[video]).")] = None,
     frames_dir: Annotated[str | None, typer.Option(
         help="With --fps: where the frames go (default: frames/ in DEST's folder).")] = None,
+    geo: Annotated[bool, typer.Option(
+        "--geo", help="Read each image's EXIF GPS and DJI XMP tags (gimbal, relative altitude) into a 'geo' key "
+                      "(needs gtlabel[geo]).")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Write a Ground Truth input manifest (one {"source-ref": ...} line per image, sorted; with --fps, per frame of
@@ -43,13 +46,17 @@ def build(
     summary = build_input_manifest(source, dest, suffixes=suffix or None,
                                    max_bytes=max_mb * 1024 * 1024 if max_mb is not None else None,
                                    sample=sample, seed=seed, strict=not lenient,
-                                   dedupe_distance=dedupe, fps=fps, frames_dir=frames_dir)
+                                   dedupe_distance=dedupe, fps=fps, frames_dir=frames_dir, geo=geo)
     if json_out:
         typer.echo(strict_json.dumps(summary.as_dict(), option=orjson.OPT_INDENT_2).decode())
         return
     skipped = ", ".join(f"{k}: {v}" for k, v in sorted(summary.skipped.items())) or "none"
     console.print(f"wrote {summary.written} line(s) to {summary.dest} (seen {summary.seen}; skipped: {skipped})",
                   highlight=False, markup=False, soft_wrap=True)
+    if geo:
+        console.print(f"  with a GPS/camera position: {summary.with_geo}", highlight=False, markup=False)
+    for warning in summary.warnings[:20]:
+        console.print(f"  warning: {warning}", highlight=False, markup=False, soft_wrap=True)
     for example in summary.examples:
         if "not a readable video" in example:
             console.print(f"  skipped: {example}", highlight=False, markup=False, soft_wrap=True)

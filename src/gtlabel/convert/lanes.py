@@ -30,6 +30,7 @@ from gtlabel.convert.tiles import FrameJob, FrameTiles, Tiler
 from gtlabel.errors import LabelError
 from gtlabel.formats.ground_truth import OutputRecord
 from gtlabel.formats.yolo import MIN_IMAGE_PX, SPLITS, ULTRALYTICS_IMG_FORMATS, label_bytes
+from gtlabel.geo.tags import GEO_KEY
 from gtlabel.geometry import displayed_size, label_frame_size
 from gtlabel.manifests import resolve_source_ref
 from gtlabel.tiling import TileSpec
@@ -323,11 +324,14 @@ class Lane:
         state.counts[split] += 1
         sha256 = hashlib.sha256
         image_rel = f"images/{split}/{img_name}"
-        entry = {"image": image_rel, "label": f"labels/{split}/{lbl_name}",
+        entry: dict[str, object] = {"image": image_rel, "label": f"labels/{split}/{lbl_name}",
                  "source_ref": rec.source_ref, "source_etag": probe.etag if probe else None,
                  "source_version_id": probe.version_id if probe else None, "split": split,
                  "label_sha256": sha256(data).hexdigest()}
-        line = orjson.dumps(entry)  # strings and None only: no float, so nothing strict_json would refuse
+        geo = rec.extra.get(GEO_KEY)
+        if isinstance(geo, dict):  # where the image was taken (gtlabel.geo), kept in lineage.json
+            entry["geo"] = geo
+        line = orjson.dumps(entry)  # strings, None and geo's parsed (finite) numbers: nothing strict_json refuses
         state.entries_sum += int.from_bytes(sha256(line).digest(), "big")
         self.spool.write(b"%b\t%b\t%b\n" % (line, image_rel.encode(), orjson.dumps(src)))
         if split == "train" and (state.best_train is None or h > state.best_train[0]):

@@ -58,6 +58,7 @@ class ImageOptions:
     copy: bool = True
     exif: ExifMode = "normalize"
     fingerprint_sources: bool = True
+    strip_gps: bool = False  # remove GPS (EXIF + DJI XMP) from the copies, losslessly
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -26,6 +27,7 @@ from gtlabel.errors import ConfigError, DatasetExists, GtlabelError, LineageErro
 from gtlabel.formats import strict_json
 from gtlabel.formats.ground_truth import bare_job_name
 from gtlabel.formats.yolo import SPLITS, check_label_text
+from gtlabel.geo.strip import strip_gps
 from gtlabel.lineage import LINEAGE_FILE
 from gtlabel.lineage import parse as parse_lineage
 
@@ -63,10 +65,16 @@ class Publication:
     report: ConversionReport
     copy_images: bool
     workers: int
+    strip_gps: bool = False  # GPS removed from each copy (gtlabel.geo.strip), counted in report.gps_stripped
 
     def entries(self) -> Iterator[tuple[bytes, str, str]]:
         """Per image, in manifest order: its lineage entry (JSON), its path in the dataset and its source."""
         return iter_spool(self.state, self.moved)
+
+    @property
+    def gps_report(self) -> ConversionReport | None:
+        """The report to count GPS removals in, when the copies lose their GPS."""
+        return self.report if self.strip_gps else None
 
     def report_json(self) -> bytes:
         return strict_json.dumps(self.report.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n"
@@ -147,7 +155,7 @@ def publish_local(final: Path, pub: Publication, phase: Phase) -> None:
             elif pub.copy_images:
                 pairs.append((src, str(staging / image)))
                 if len(pairs) >= 2048:
-                    report.images_copied += copy_batch(pairs, pub.workers, advance)
+                    report.images_copied += copy_batch(pairs, pub.workers, advance, gps=pub.gps_report)
                     pairs.clear()
             yield entry
 
@@ -157,7 +165,7 @@ def publish_local(final: Path, pub: Publication, phase: Phase) -> None:
     with open(staging / "lineage.json", "wb", buffering=1 << 20) as fh:
         write_lineage(fh, pub.head, gen())
     if pairs:
-        report.images_copied += copy_batch(pairs, pub.workers, advance)
+        report.images_copied += copy_batch(pairs, pub.workers, advance, gps=pub.gps_report)
     remove_spool(staging)
     for s in SPLITS:  # drop empty split folders (a test/ folder only when it has images)
         for kind in ("images", "labels"):
@@ -183,10 +191,14 @@ def publish_local(final: Path, pub: Publication, phase: Phase) -> None:
     _fsync_dir(final.parent)
 
 
-def copy_batch(pairs: list[tuple[str, str]], workers: int, advance: Advance | None) -> int:
+def copy_batch(pairs: list[tuple[str, str]], workers: int, advance: Advance | None, *,
+               gps: ConversionReport | None = None) -> int:
     """Copy ``pairs`` concurrently with :func:`gtlabel.storage.copy_many` (S3 -> S3 server-side; local files
     in place, not one by one atomically: the staging folder is published as a whole). Returns how many were
-    copied."""
+    copied. ``gps``: each copy loses its GPS instead (read, :func:`gtlabel.geo.strip.strip_gps`, written),
+    counted in ``gps.gps_stripped``."""
+    if gps is not None:
+        return _copy_without_gps(pairs, workers, advance, gps)
     local = all(not storage.is_s3(s) and not storage.is_s3(d) for s, d in pairs)
 
     def done(_s: str, _d: str) -> None:
@@ -195,6 +207,21 @@ def copy_batch(pairs: list[tuple[str, str]], workers: int, advance: Advance | No
 
     return storage.copy_many(pairs, max_workers=min(workers, 16) if local else workers, on_done=done,
                              atomic=False)
+
+
+def _copy_without_gps(pairs: list[tuple[str, str]], workers: int, advance: Advance | None,
+                      report: ConversionReport) -> int:
+    def one(pair: tuple[str, str]) -> bool:
+        src, dst = pair
+        data, changed = strip_gps(storage.read_bytes(src), where=src)
+        storage.write_bytes(dst, data)
+        if advance is not None:
+            advance(1)
+        return changed
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, 16))) as pool:
+        report.gps_stripped = (report.gps_stripped or 0) + sum(pool.map(one, pairs))
+    return len(pairs)
 
 
 def publish_s3(out: str, pub: Publication, phase: Phase, *, clean: bool) -> None:
@@ -209,21 +236,28 @@ def publish_s3(out: str, pub: Publication, phase: Phase, *, clean: bool) -> None
         write_lineage(fh, pub.head, (entry for entry, _image, _src in pub.entries()))
     storage.copy(str(lineage_tmp), f"{base}/lineage.json")
     pairs: list[tuple[str, str]] = []
-    images = sum(pub.state.counts.values())
+    images: list[tuple[str, str]] = []  # with strip_gps: the image copies, kept apart from the labels
+    count = sum(pub.state.counts.values())
     advance = phase("uploading labels" + (" + copying images" if pub.copy_images else ""),
-                    images * (2 if pub.copy_images else 1))
+                    count * (2 if pub.copy_images else 1))
     for raw, _image, src in pub.entries():
         entry = orjson.loads(raw)
         lbl_name = entry["label"].rsplit("/", 1)[-1]
         pairs.append((str(staging / "labels" / entry["split"] / lbl_name), f"{base}/{entry['label']}"))
-        if pub.copy_images:  # a tile (no source) was written into the staging folder by its lane
-            pairs.append((src or str(staging / entry["image"]), f"{base}/{entry['image']}"))
+        if pub.copy_images:
+            if not src:  # a tile (no source) was written into the staging folder by its lane
+                pairs.append((str(staging / entry["image"]), f"{base}/{entry['image']}"))
+            else:  # with strip_gps the sources are copied apart (read, stripped, written)
+                (images if pub.strip_gps else pairs).append((src, f"{base}/{entry['image']}"))
             report.images_copied += 1
-        if len(pairs) >= 4096:
+        if len(pairs) + len(images) >= 4096:
             copy_batch(pairs, pub.workers, advance)
+            copy_batch(images, pub.workers, advance, gps=pub.gps_report)
             pairs.clear()
-    if pairs:
+            images.clear()
+    if pairs or images:
         copy_batch(pairs, pub.workers, advance)
+        copy_batch(images, pub.workers, advance, gps=pub.gps_report)
     storage.write_bytes(f"{base}/conversion-report.json", pub.report_json(), content_type="application/json")
     storage.write_bytes(f"{base}/data.yaml", pub.data_yaml, content_type="application/x-yaml")  # last
 

@@ -58,6 +58,7 @@ class ConversionReport:
     tile_boxes_slivers: int = 0  # boxes dropped from a tile: less than min_visibility of them inside
     empty_tiles_kept: int = 0  # tiles without boxes kept as background (the seeded keep_empty share)
     empty_tiles_dropped: int = 0
+    gps_stripped: int | None = None  # with strip_gps: copies whose GPS was removed
     elapsed_s: float = 0.0
     example_lines: list[int] = field(default_factory=list, repr=False)  # the line of each example
 
@@ -115,6 +116,8 @@ class ConversionReport:
                             "boxes_cut": self.tile_boxes_cut, "boxes_dropped_slivers": self.tile_boxes_slivers,
                             "empty_tiles_kept": self.empty_tiles_kept,
                             "empty_tiles_dropped": self.empty_tiles_dropped}
+        if self.gps_stripped is not None:
+            out["gps_stripped"] = self.gps_stripped
         return out
 
     def _as_dict(self) -> dict[str, Any]:
@@ -152,6 +155,8 @@ class ConversionReport:
                          + (f" + {self.frames_whole} whole frame(s)" if self.frames_whole else "")
                          + f": {self.tile_boxes_cut} box(es) cut by a tile edge, {self.tile_boxes_slivers} dropped "
                            f"as slivers; empty tiles {self.empty_tiles_kept} kept, {self.empty_tiles_dropped} dropped")
+        if self.gps_stripped is not None:
+            lines.append(f"GPS removed from {self.gps_stripped} image copie(s)")
         if self.exif.get("rotated"):
             lines.append(f"EXIF: {self.exif['rotated']} image(s) normalized against the rotated (displayed) size")
         lines += [f"warning: {w}" for w in self.warnings]

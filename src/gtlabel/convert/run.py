@@ -101,7 +101,8 @@ def convert(opts: ConvertOptions) -> ConversionReport:
             elif existing is not None:
                 dataset_files(plan.out)  # no readable lineage.json: refused before anything is deleted
             head, data_yaml = _describe(plan, state, version, manifest_etag)
-            pub = Publication(plan.staging, state, moved, head, data_yaml, report, opts.images.copy, plan.workers)
+            pub = Publication(plan.staging, state, moved, head, data_yaml, report, opts.images.copy, plan.workers,
+                              opts.images.strip_gps)
             if plan.final_local is None:
                 publish_s3(plan.out, pub, phases.phase, clean=existing is not None or overwrite)
             else:
@@ -172,6 +173,11 @@ def _plan(opts: ConvertOptions) -> _Plan:
         _check_tiling(opts)
         settings["tile"] = opts.tile.settings()
         report.tiled = True
+    if images.strip_gps:  # recorded (and in the version id) only when set: the copies differ from the sources
+        if not images.copy:
+            raise ConfigError("strip_gps removes GPS from the copied images: it needs copy_images=True")
+        settings["strip_gps"] = True
+        report.gps_stripped = 0
     probe_sources = images.exif == "normalize" or images.fingerprint_sources
     if not probe_sources:
         settings["fingerprint_sources"] = False  # "labels only": recorded (and in the version id) only when off
@@ -328,6 +334,7 @@ def convert_ground_truth_to_yolo(
     fingerprint_sources: bool = True,
     processes: int | None = None,
     tile: TileSpec | None = None,
+    strip_gps: bool = False,
 ) -> ConversionReport:
     """Convert a Ground Truth bounding-box output manifest into an Ultralytics YOLO11 detect dataset.
 
@@ -360,6 +367,10 @@ def convert_ground_truth_to_yolo(
             (local) in lineage.json and the version id, and treat a missing image as with ``"normalize"``.
             ``False`` ("labels only") touches no image: the version id then does not see image changes and
             ``lineage verify`` cannot check the sources.
+        strip_gps: remove GPS from the images copied into the dataset (privacy): a JPEG's EXIF GPS IFD and any
+            XMP packet holding GPS (DJI's), losslessly (piexif: the scan data stays byte-identical; the ``geo``
+            extra); other formats are copied as they are. Counted in the report (``gps_stripped``); ``lineage
+            verify`` compares each copy with its source stripped again. Needs ``copy_images``.
         strict: raise on a malformed line (default) or skip and count it.
         overwrite: replace a different dataset already at ``output_directory``.
         image_root: where relative ``source-ref`` s point (default: the manifest's folder).
@@ -390,5 +401,5 @@ def convert_ground_truth_to_yolo(
         OutputOptions(output_directory, overwrite, quality, describe_jobs, sm_client),
         ClassOptions(class_mapping, label_category_config, drop_unknown_classes, aliases),
         SplitOptions(splits, stratify, seed, split_by),
-        ImageOptions(copy_images, exif, fingerprint_sources),
+        ImageOptions(copy_images, exif, fingerprint_sources, strip_gps),
         RunOptions(progress, max_workers, processes), tile))

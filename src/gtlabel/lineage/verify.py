@@ -17,6 +17,7 @@ from rich.progress import Progress
 
 from gtlabel import storage
 from gtlabel.errors import GtlabelError, LineageError, NotFound, StorageError
+from gtlabel.geo.strip import strip_gps
 from gtlabel.lineage.record import ImageRecord, Lineage, load
 from gtlabel.lineage.version import recompute_version
 from gtlabel.settings import get_settings
@@ -99,6 +100,19 @@ def _check_label(lin: Lineage, r: ImageRecord) -> list[Problem]:
     return []
 
 
+def _stripped_md5(src: str, r: ImageRecord, kms_source: bool) -> str | None:
+    """The MD5 of the source as converted with ``strip_gps`` (its GPS removed again: deterministic), or ``None``
+    when that source is gone or has changed."""
+    try:
+        data = storage.read_bytes(src, version_id=r.source_version_id)
+    except NotFound:
+        return None
+    if r.source_etag and _MD5_RE.match(r.source_etag) and not kms_source and \
+            hashlib.md5(data, usedforsecurity=False).hexdigest() != r.source_etag:
+        return None
+    return hashlib.md5(strip_gps(data, where=src)[0], usedforsecurity=False).hexdigest()
+
+
 def _check_image(lin: Lineage, r: ImageRecord, copies: bool, sources: bool) -> tuple[list[Problem], int, int]:
     """Problems with the image copy and the source object; (problems, copies checked, sources checked)."""
     problems: list[Problem] = []
@@ -145,6 +159,8 @@ def _check_image(lin: Lineage, r: ImageRecord, copies: bool, sources: bool) -> t
     made = r.raw.get("image_md5")  # an image the converter made (a tile): its own MD5, not its source's
     if isinstance(made, str) and _MD5_RE.match(made):
         expected = made
+    elif lin.settings.get("strip_gps"):  # the copy is the source without GPS: the source, stripped again
+        expected = _stripped_md5(src, r, kms_source)
     elif r.source_etag and _MD5_RE.match(r.source_etag) and not kms_source and (src_fp is not None or
                                                                               not storage.is_s3(src)):
         expected = r.source_etag
