@@ -12,6 +12,8 @@ from pathlib import Path
 import orjson
 import pytest
 from convert_helpers import gt_line, make_image, tree_bytes, write_manifest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageOps
 from typer.testing import CliRunner
 
@@ -151,6 +153,61 @@ def test_tiles_inherit_their_frames_split_and_lineage_names_the_parent(tmp_path:
     assert verify(tmp_path / "ds").ok
 
 
+@pytest.mark.parametrize("how", [{"stratify": True}, {"split_by": "prefix:1"}])
+def test_tiles_follow_stratified_and_grouped_splits(tmp_path: Path, how: dict[str, object]) -> None:
+    lines = []
+    for i in range(16):
+        make_image(tmp_path / f"site{i % 4}" / f"f{i}.jpg", (100, 80), color=i * 11)
+        lines.append(gt_line(f"site{i % 4}/f{i}.jpg", (100, 80), [("vehicle" if i % 2 else "person", 5, 5, 30, 30)]))
+    m = write_manifest(tmp_path / "output.manifest", lines)
+    untiled = convert_ground_truth_to_yolo(m, tmp_path / "plain", NAMES, splits=(0.5, 0.25, 0.25), progress=False,
+                                           **how)  # type: ignore[arg-type]
+    convert_ground_truth_to_yolo(m, tmp_path / "ds", NAMES, splits=(0.5, 0.25, 0.25), progress=False,
+                                 tile=TileSpec(48, keep_empty=1.0), **how)  # type: ignore[arg-type]
+    frame_split = {r.source_ref: r.split for r in load_lineage(tmp_path / "plain").images}
+    tiles = load_lineage(tmp_path / "ds").images
+    assert {r.source_ref for r in tiles} == set(frame_split) and untiled.images == 16
+    assert all(r.split == frame_split[r.source_ref] for r in tiles)  # each tile in its frame's (own) split
+
+
+@settings(max_examples=6)
+@given(st.integers(60, 200), st.integers(40, 160), st.integers(16, 90), st.sampled_from([0.0, 0.1, 0.25, 0.5]),
+       st.floats(0.05, 1.0), st.data())
+def test_converted_tiles_hold_the_geometry_properties(w: int, h: int, size: int, overlap: float, min_vis: float,
+                                                      data: st.DataObject) -> None:
+    """On real conversions: the tiles are SAHI's grid, every row lies inside its tile (normalized to [0, 1]), every
+    tile is in its frame's split, and each row maps back into the frame inside its original box."""
+    import tempfile
+
+    boxes = data.draw(st.lists(st.tuples(st.sampled_from(NAMES), st.integers(-5, w), st.integers(-5, h),
+                                         st.integers(1, 40), st.integers(1, 40)), max_size=6))
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        lines = []
+        for i in range(3):
+            make_image(root / f"f{i}.jpg", (w, h), color=i * 40)
+            lines.append(gt_line(f"f{i}.jpg", (w, h), boxes))
+        m = write_manifest(root / "output.manifest", lines)
+        rep = convert_ground_truth_to_yolo(m, root / "ds", NAMES, progress=False, splits=(0.4, 0.3, 0.3),
+                                           tile=TileSpec(size, overlap=overlap, min_visibility=min_vis,
+                                                         keep_empty=1.0))
+        grid = [(t.left, t.top, t.width, t.height) for t in tile_grid(w, h, size, size, overlap)]
+        lin = load_lineage(root / "ds")
+        for r in lin.images:
+            t = r.raw["tile"]
+            assert (t["left"], t["top"], t["width"], t["height"]) in grid
+            assert r.split == split_for(r.source_ref, (0.4, 0.3, 0.3), 0)
+            for row in (root / "ds" / r.label).read_text().splitlines():
+                _c, xc, yc, bw, bh = (float(v) for v in row.split())
+                assert xc - bw / 2 + 1e-6 >= 0 and xc + bw / 2 <= 1 + 1e-6
+                assert yc - bh / 2 + 1e-6 >= 0 and yc + bh / 2 <= 1 + 1e-6
+                left, top = t["left"] + (xc - bw / 2) * t["width"], t["top"] + (yc - bh / 2) * t["height"]
+                right, bottom = left + bw * t["width"], top + bh * t["height"]
+                assert any(bl - 1e-3 <= left and right <= bl + bw_ + 1e-3 and bt - 1e-3 <= top
+                           and bottom <= bt + bh_ + 1e-3 for _n, bl, bt, bw_, bh_ in boxes)
+        assert rep.tiles == 3 * len(grid) == len(lin.images)  # keep_empty=1.0: every tile of every frame
+
+
 def test_rerun_same_bytes_and_version_covers_tiling(tmp_path: Path) -> None:
     m = many_frames(tmp_path, 8)
     spec = TileSpec(64, overlap=0.25, keep_empty=0.5)
@@ -185,10 +242,10 @@ def test_with_frames_adds_each_frame_downscaled(tmp_path: Path) -> None:
 def test_frame_smaller_than_the_tile_is_one_whole_tile(tmp_path: Path) -> None:
     make_image(tmp_path / "small.jpg", (64, 48))
     m = write_manifest(tmp_path / "m.manifest", [gt_line("small.jpg", (64, 48), [("drone", 4, 4, 20, 10)])])
-    rep = convert_ground_truth_to_yolo(m, tmp_path / "ds", NAMES, splits=(1, 0, 0), tile=TileSpec(1024),
-                                       progress=False)
-    (r,) = load_lineage(tmp_path / "ds").images
-    assert rep.tiles == 1 and r.raw["tile"] == {"left": 0, "top": 0, "width": 64, "height": 48}
+    rep = convert_ground_truth_to_yolo(m, tmp_path / "ds", NAMES, splits=(1, 0, 0), progress=False,
+                                       tile=TileSpec(1024, with_frames=True))
+    (r,) = load_lineage(tmp_path / "ds").images  # the frame fits in one tile: that tile is the whole frame
+    assert rep.tiles == 1 and rep.frames_whole == 0 and r.raw["tile"] == {"left": 0, "top": 0, "width": 64, "height": 48}
     assert (tmp_path / "ds" / r.label).read_text() == "0 0.218750 0.187500 0.312500 0.208333\n"
 
 

@@ -32,7 +32,7 @@ from gtlabel import storage
 from gtlabel.convert.rows import PixelBox
 from gtlabel.errors import NotFound, StorageError
 from gtlabel.formats.yolo import MIN_NORMALIZED_SIZE, SPLITS, label_bytes
-from gtlabel.geometry import EXIF_ORIENTATION_TAG, ROW_FORMAT
+from gtlabel.geometry import EXIF_ORIENTATION_TAG, format_row, to_yolo
 from gtlabel.tiling import Tile, TileSpec, cut_boxes, fit_size, keeps_empty
 
 __all__ = ["JPEG_QUALITY", "FrameJob", "FrameTiles", "Tiler", "tile_name"]
@@ -88,15 +88,15 @@ def tile_name(image_name: str, tile: Tile, ext: str) -> str:
 
 
 def _rows(boxes: Sequence[PixelBox], width: int, height: int, out: FrameTiles) -> list[str]:
-    """Rows normalized by ``width`` x ``height`` (rows_for's formula), tiny and duplicate rows dropped."""
+    """Rows normalized by ``width`` x ``height`` (the geometry's formula, as rows_for's), tiny and duplicate rows
+    dropped (counted)."""
     rows: list[str] = []
     seen: set[str] = set()
     for gid, left, top, w, h in boxes:
-        nw, nh = w / width, h / height
-        if nw < MIN_NORMALIZED_SIZE or nh < MIN_NORMALIZED_SIZE:
+        if w / width < MIN_NORMALIZED_SIZE or h / height < MIN_NORMALIZED_SIZE:  # 0 at the rows' 6 decimals
             out.tiny_rows += 1
             continue
-        row = ROW_FORMAT % (gid, (left + w / 2.0) / width, (top + h / 2.0) / height, nw, nh)
+        row = format_row(gid, *to_yolo(left, top, w, h, width, height))
         if row in seen:
             out.duplicate_rows += 1
             continue
@@ -155,7 +155,8 @@ class Tiler:
         spec = self.spec
         fmt, ext = ("JPEG", "jpg") if src_format in ("JPEG", "MPO") else ("PNG", "png")
         boxes = [(b[1], b[2], b[3], b[4]) for b in job.boxes]
-        for tile in spec.grid(*job.frame):
+        grid = spec.grid(*job.frame)
+        for tile in grid:
             clipped = cut_boxes(boxes, tile, spec.min_visibility)
             out.cut += clipped.cut
             out.slivers += clipped.slivers
@@ -171,7 +172,8 @@ class Tiler:
                                                          "height": tile.height}}
             self._write(job, tile_name(job.image_name, tile, ext), pixels, fmt, rows, extra, out, written)
             out.tiles += 1
-        if spec.with_frames:
+        # the whole frame, unless it fits in one tile (then that tile is the whole frame already)
+        if spec.with_frames and (grid[0].width, grid[0].height) != job.frame:
             tw, th = spec.tile_size
             size = fit_size(job.frame[0], job.frame[1], tw, th)
             pixels = image if size == job.frame else image.resize(size, _bilinear(), reducing_gap=3.0)
