@@ -33,8 +33,8 @@ from gtlabel.errors import ConfigError
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["MATCHES", "MERGES", "FrameBoxes", "SliceOptions", "merge_boxes", "predict_frame", "slice_options",
-           "windows"]
+__all__ = ["MATCHES", "MERGES", "SAHI_NAMES", "Agreement", "FrameBoxes", "SliceOptions", "agreement",
+           "boxes_from_sahi", "merge_boxes", "predict_frame", "predict_tiles", "slice_options", "windows"]
 
 #: ``merge`` values: ``nms`` (SAHI's NMS) and ``nmm`` (SAHI's GREEDYNMM).
 MERGES = ("nms", "nmm")
@@ -306,14 +306,15 @@ def _boxes_of(result: Any, dx: int, dy: int, width: int, height: int
     return xy, data[ok, 4].astype(np.float32), data[ok, 5].astype(np.int64)
 
 
-def predict_frame(yolo: Any, frame: np.ndarray, opts: SliceOptions, *, conf: float = 0.25, iou: float = 0.7,
+def predict_tiles(yolo: Any, frame: np.ndarray, opts: SliceOptions, *, conf: float = 0.25, iou: float = 0.7,
                   imgsz: int = 640, device: str = "cpu", max_det: int = 300) -> FrameBoxes:
-    """Sliced prediction on one full frame (BGR ``numpy`` array as :func:`gtlabel.model.common.display_image`
-    gives it, EXIF-upright): the tiles of :func:`windows` in one batched ``yolo.predict`` call (``opts.batch``
-    tiles per call when set), the whole frame in a second call when ``opts.full_frame`` and there is more
-    than one tile (a different input size; a shared call would letterbox it differently from SAHI), boxes
-    mapped to frame pixels and merged (:func:`merge_boxes`). ``conf``, ``iou``, ``imgsz`` and ``max_det``
-    are Ultralytics' per-image settings (per tile)."""
+    """The unmerged boxes of a sliced prediction on one full frame (BGR ``numpy`` array as
+    :func:`gtlabel.model.common.display_image` gives it, EXIF-upright), in frame pixels.
+
+    The tiles of :func:`windows` go through one batched ``yolo.predict`` call (``opts.batch`` tiles per call
+    when set); the whole frame through a second call when ``opts.full_frame`` and there is more than one tile
+    (a different input size: in a shared call Ultralytics would letterbox it square, SAHI does not).
+    ``conf``, ``iou``, ``imgsz`` and ``max_det`` are Ultralytics' settings per tile."""
     import numpy as np
 
     height, width = int(frame.shape[0]), int(frame.shape[1])
@@ -328,8 +329,72 @@ def predict_frame(yolo: Any, frame: np.ndarray, opts: SliceOptions, *, conf: flo
             parts.append(_boxes_of(res, x0, y0, width, height))
     if opts.full_frame and len(wins) > 1:
         parts.append(_boxes_of(yolo.predict(frame, **kwargs)[0], 0, 0, width, height))
-    xyxy = np.concatenate([p[0] for p in parts]) if parts else np.zeros((0, 4))
-    scores = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, np.float32)
-    classes = np.concatenate([p[2] for p in parts]) if parts else np.zeros(0, np.int64)
-    return merge_boxes(xyxy, scores, classes, merge=opts.merge, match=opts.match, threshold=opts.threshold,
+    return FrameBoxes(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
+                      np.concatenate([p[2] for p in parts]))
+
+
+def predict_frame(yolo: Any, frame: np.ndarray, opts: SliceOptions, *, conf: float = 0.25, iou: float = 0.7,
+                  imgsz: int = 640, device: str = "cpu", max_det: int = 300) -> FrameBoxes:
+    """Sliced prediction on one full frame: :func:`predict_tiles` merged by :func:`merge_boxes` with the
+    options' merge, match, threshold and class-agnosticism. Boxes in frame pixels, highest rank first."""
+    raw = predict_tiles(yolo, frame, opts, conf=conf, iou=iou, imgsz=imgsz, device=device, max_det=max_det)
+    return merge_boxes(raw.xyxy, raw.conf, raw.cls, merge=opts.merge, match=opts.match, threshold=opts.threshold,
                        class_agnostic=opts.class_agnostic)
+
+
+# ----------------------------------------------------------------------------------------------- agreement
+def boxes_from_sahi(object_predictions: Any) -> FrameBoxes:
+    """SAHI's ``PredictionResult.object_prediction_list`` as :class:`FrameBoxes` (for comparisons with the
+    reference; reads attributes only, SAHI is not imported)."""
+    import numpy as np
+
+    preds = list(object_predictions)
+    xyxy = np.array([p.bbox.to_xyxy() for p in preds], dtype=np.float64).reshape(-1, 4)
+    conf = np.array([float(p.score.value) for p in preds], dtype=np.float32)
+    cls = np.array([int(p.category.id) for p in preds], dtype=np.int64)
+    order = np.argsort(-conf, kind="stable")
+    return FrameBoxes(xyxy[order], conf[order], cls[order])
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How two box sets of one frame pair up one-to-one (same class, IoU >= ``min_iou``)."""
+
+    matched: int
+    only_a: int
+    only_b: int
+    min_iou: float  # the lowest IoU among matched pairs (1.0 when none)
+    max_conf_diff: float  # the largest confidence difference among matched pairs
+
+    def same(self, *, conf_tol: float = 1e-3) -> bool:
+        return self.only_a == 0 and self.only_b == 0 and self.max_conf_diff <= conf_tol
+
+
+def agreement(a: FrameBoxes, b: FrameBoxes, *, min_iou: float = 0.99) -> Agreement:
+    """Pair ``a``'s boxes with ``b``'s one-to-one, greedily by IoU (same class, IoU >= ``min_iou``)."""
+    import numpy as np
+
+    if not len(a) or not len(b):
+        return Agreement(0, len(a), len(b), 1.0, 0.0)
+    p, q = a.xyxy[:, None, :], b.xyxy[None, :, :]
+    iw = np.clip(np.minimum(p[..., 2], q[..., 2]) - np.maximum(p[..., 0], q[..., 0]), 0, None)
+    ih = np.clip(np.minimum(p[..., 3], q[..., 3]) - np.maximum(p[..., 1], q[..., 1]), 0, None)
+    inter = iw * ih
+    area_a = (a.xyxy[:, 2] - a.xyxy[:, 0]) * (a.xyxy[:, 3] - a.xyxy[:, 1])
+    area_b = (b.xyxy[:, 2] - b.xyxy[:, 0]) * (b.xyxy[:, 3] - b.xyxy[:, 1])
+    iou = inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-12)
+    iou[a.cls[:, None] != b.cls[None, :]] = 0.0
+    ii, jj = np.nonzero(iou >= min_iou)
+    by = np.argsort(-iou[ii, jj], kind="stable")
+    used_a = np.zeros(len(a), dtype=bool)
+    used_b = np.zeros(len(b), dtype=bool)
+    ious: list[float] = []
+    diffs: list[float] = []
+    for i, j in zip(ii[by].tolist(), jj[by].tolist(), strict=True):
+        if used_a[i] or used_b[j]:
+            continue
+        used_a[i] = used_b[j] = True
+        ious.append(float(iou[i, j]))
+        diffs.append(abs(float(a.conf[i]) - float(b.conf[j])))
+    return Agreement(len(ious), int((~used_a).sum()), int((~used_b).sum()), min(ious, default=1.0),
+                     max(diffs, default=0.0))
