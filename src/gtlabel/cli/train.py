@@ -44,6 +44,31 @@ def _names(classes: str | None) -> list[str] | None:
     return names
 
 
+# sliced inference (gtlabel.model.sliced): the same four options on evaluate, preannotate and rank
+SliceOpt = Annotated[str | None, typer.Option(
+    "--slice", help="Sliced inference on the full frame: tile size in pixels, 640 or 640x480 (default: whole "
+                    "frames at --imgsz). Use --imgsz equal to the tile size for native resolution.")]
+OverlapOpt = Annotated[float, typer.Option(help="Share of a tile its neighbours overlap, in [0, 1) (--slice).")]
+MergeOpt = Annotated[str, typer.Option(help="How tile boxes merge: nms (keep the best) or nmm (greedy merge, "
+                                            "SAHI's GREEDYNMM) (--slice).")]
+MatchOpt = Annotated[str, typer.Option(help="Overlap measure for merging: ios (intersection over the smaller "
+                                            "box) or iou (--slice).")]
+MatchThresholdOpt = Annotated[float, typer.Option(help="Boxes whose --match is >= this merge (--slice).")]
+
+
+def _slice(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    parts = text.lower().replace("*", "x").split("x")
+    try:
+        sizes = [int(p) for p in parts]
+    except ValueError:
+        sizes = []
+    if len(sizes) not in (1, 2):
+        raise ConfigError(f"--slice: expected a tile size like 640 or 640x480, got {text!r}")
+    return (sizes[0], sizes[-1])
+
+
 def _fmt(v: Any) -> str:
     return "-" if v is None else f"{v:.4f}" if isinstance(v, float) else str(v)
 
@@ -98,11 +123,25 @@ def evaluate(
     project: Annotated[str, typer.Option()] = "runs/gtlabel",
     name: Annotated[str, typer.Option()] = "evaluate",
     exist_ok: Annotated[bool, typer.Option("--exist-ok")] = False,
+    slice_: SliceOpt = None,
+    overlap: OverlapOpt = 0.2,
+    merge: MergeOpt = "nms",
+    match: MatchOpt = "ios",
+    match_threshold: MatchThresholdOpt = 0.5,
 ) -> None:
-    """Evaluate a model on the labeled test split: per-class metrics, confusion matrix PNG, metrics.json."""
+    """Evaluate a model on the labeled test split: per-class metrics, confusion matrix PNG, metrics.json.
+    With --slice: on full frames with sliced inference, also by object size (small/medium/large)."""
     res = evaluate_model(model, dataset, split=split, imgsz=imgsz, batch=batch, device=device, project=project,
-                   name=name, exist_ok=exist_ok)
+                   name=name, exist_ok=exist_ok, slice=_slice(slice_), overlap=overlap, merge=merge, match=match,
+                   match_threshold=match_threshold)
     console.print(_metrics_table(f"{res.split} split", res.metrics, res.per_class))
+    if res.by_size:
+        t = Table(title="by object size (COCO areas, frame pixels)")
+        for c in ("size", "instances", "precision", "recall", "mAP50", "mAP50-95"):
+            t.add_column(c, justify="left" if c == "size" else "right")
+        for size, row in res.by_size.items():
+            t.add_row(size, *(_fmt(row.get(c)) for c in ("instances", "precision", "recall", "mAP50", "mAP50-95")))
+        console.print(t)
     if res.split != split:
         console.print(f"note: the dataset has no {split} split; evaluated on {res.split}")
     console.print(f"confusion matrix: {res.confusion_matrix_png}", highlight=False, markup=False, soft_wrap=True)
@@ -126,8 +165,15 @@ def preannotate(
     instance_type: InstanceType = DEFAULT_INSTANCE_TYPE, instance_count: InstanceCount = 2,
     work_prefix: WorkPrefix = None, processing_job_name: JobName = None, region: Region = None,
     wait: Wait = True,
+    slice_: SliceOpt = None,
+    overlap: OverlapOpt = 0.2,
+    merge: MergeOpt = "nms",
+    match: MatchOpt = "ios",
+    match_threshold: MatchThresholdOpt = 0.5,
 ) -> None:
     """Write model boxes into an input manifest, in Ground Truth format, for an AdjustmentBoundingBox job."""
+    if sagemaker and slice_ is not None:
+        raise ConfigError("--slice is not passed to SageMaker shards yet; run without --sagemaker")
     if sagemaker:
         opts = ShardOptions(task="preannotate", attribute=attribute, conf=conf, classes=_names(classes),
                             job_name=job_name, imgsz=imgsz)
@@ -137,7 +183,8 @@ def preannotate(
         return
     s = preannotate_images(model, images, out, attribute=attribute, conf=conf, class_names=_names(classes),
                            job_name=job_name,
-            imgsz=imgsz, device=device)
+            imgsz=imgsz, device=device, slice=_slice(slice_), overlap=overlap, merge=merge, match=match,
+            match_threshold=match_threshold)
     console.print(f"{s.images} image(s), {s.boxes} box(es) under '{attribute}' -> {s.out_manifest}",
                   highlight=False, markup=False, soft_wrap=True)
     if s.unmapped_boxes:
@@ -167,8 +214,15 @@ def rank(
     instance_type: InstanceType = DEFAULT_INSTANCE_TYPE, instance_count: InstanceCount = 2,
     work_prefix: WorkPrefix = None, processing_job_name: JobName = None, region: Region = None,
     wait: Wait = True,
+    slice_: SliceOpt = None,
+    overlap: OverlapOpt = 0.2,
+    merge: MergeOpt = "nms",
+    match: MatchOpt = "ios",
+    match_threshold: MatchThresholdOpt = 0.5,
 ) -> None:
     """Active learning: rank images by model uncertainty and write the top-K as an input manifest."""
+    if sagemaker and slice_ is not None:
+        raise ConfigError("--slice is not passed to SageMaker shards yet; run without --sagemaker")
     if sagemaker:
         opts = ShardOptions(task="rank", top_k=top_k, strategy=strategy, conf=conf, threshold=threshold,
                             score_key=score_key, prelabels=prelabels, classes=_names(classes), imgsz=imgsz)
@@ -178,7 +232,8 @@ def rank(
         return
     s = rank_images(model, images, out, top_k=top_k, strategy=strategy, conf=conf, threshold=threshold,
             score_key=score_key, prelabel_attribute=prelabels, class_names=_names(classes), imgsz=imgsz,
-            device=device)
+            device=device, slice=_slice(slice_), overlap=overlap, merge=merge, match=match,
+            match_threshold=match_threshold)
     t = Table(title=f"top {s.written} of {s.scored} by {s.strategy}")
     t.add_column("#", justify="right")
     t.add_column("source-ref")

@@ -8,6 +8,8 @@ raises :class:`gtlabel.errors.MissingExtra` naming ``train``. Everything runs of
 - :func:`evaluate` -> :class:`EvalResult` (per-class metrics, confusion matrix PNG, ``metrics.json``)
 - :func:`preannotate` -> an input manifest with model boxes in Ground Truth format (adjustment jobs)
 - :func:`rank` -> an input manifest of the ``top_k`` most uncertain images (active learning)
+- :class:`SliceOptions` / :func:`predict_frame` -> sliced inference on full frames (SAHI's semantics); the
+  ``slice=`` argument of :func:`preannotate`, :func:`rank` and :func:`evaluate`
 """
 
 from __future__ import annotations
@@ -20,15 +22,17 @@ if TYPE_CHECKING:
     from gtlabel.model.active import RankSummary, rank
     from gtlabel.model.evaluate import EvalResult, evaluate
     from gtlabel.model.preannotate import PreannotateSummary, preannotate
+    from gtlabel.model.sliced import SliceOptions, predict_frame
     from gtlabel.model.train import TrainResult, train_yolo
 
-__all__ = ["EvalResult", "PreannotateSummary", "RankSummary", "TrainResult", "evaluate", "preannotate", "rank",
-           "train_yolo"]
+__all__ = ["EvalResult", "PreannotateSummary", "RankSummary", "SliceOptions", "TrainResult", "evaluate",
+           "preannotate", "predict_frame", "rank", "train_yolo"]
 
 __getattr__ = lazy_exports(__name__, {
     "train_yolo": "gtlabel.model.train", "TrainResult": "gtlabel.model.train",
     "evaluate": "gtlabel.model.evaluate", "EvalResult": "gtlabel.model.evaluate",
     "preannotate": "gtlabel.model.preannotate", "PreannotateSummary": "gtlabel.model.preannotate",
     "rank": "gtlabel.model.active", "RankSummary": "gtlabel.model.active",
+    "SliceOptions": "gtlabel.model.sliced", "predict_frame": "gtlabel.model.sliced",
 })
 

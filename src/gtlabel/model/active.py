@@ -39,6 +39,7 @@ from gtlabel.model.preannotate import (
     predict_items,
     validate_attribute,
 )
+from gtlabel.model.sliced import SliceOptions, slice_options
 
 __all__ = ["STRATEGIES", "Detection", "Prediction", "RankSummary", "Ranked", "rank", "rank_predictions",
            "score_confidences"]
@@ -144,6 +145,11 @@ def rank(
     batch: int = 8,
     max_det: int = 100,
     cache_dir: str | os.PathLike[str] | None = None,
+    slice: int | tuple[int, int] | SliceOptions | None = None,
+    overlap: float = 0.2,
+    merge: str = "nms",
+    match: str = "ios",
+    match_threshold: float = 0.5,
 ) -> RankSummary:
     """Score every image in ``images`` (input manifest, folder or S3 prefix) with the model and write the
     ``top_k`` most uncertain to ``out_manifest`` (atomically), most uncertain first.
@@ -151,6 +157,10 @@ def rank(
     ``conf`` is the floor for detections that count; ``threshold`` the decision threshold that ``margin`` and
     ``low_confidence_count`` measure against. With ``prelabel_attribute`` the lines also carry the model's
     boxes with confidence >= ``prelabel_conf`` in Ground Truth format, ready for an adjustment job.
+
+    ``slice`` (with ``overlap``, ``merge``, ``match``, ``match_threshold``): score from sliced inference on the
+    full frame (as in :func:`gtlabel.model.preannotate.preannotate`), so that the hesitant boxes on small
+    objects count; ``None``: whole frames.
     """
     max_attribute_chars = facts.limits().manifest_max_attribute_chars
     if strategy not in STRATEGIES:
@@ -165,6 +175,7 @@ def rank(
             raise ConfigError("score_key and prelabel_attribute must differ")
     if not 0.0 <= conf <= 1.0 or not 0.0 < threshold < 1.0:
         raise ConfigError(f"need 0 <= conf <= 1 and 0 < threshold < 1, got conf={conf}, threshold={threshold}")
+    slicing = slice_options(slice, overlap=overlap, merge=merge, match=match, threshold=match_threshold)
     import_ultralytics()  # the missing extra is the first thing to say
     out = str(out_manifest)
     t0 = time.perf_counter()
@@ -179,7 +190,8 @@ def rank(
 
     drop = [score_key] + ([prelabel_attribute, metadata_key(prelabel_attribute)] if prelabel_attribute else [])
     pairs = predict_items(yolo, iter_images(images, out, drop_keys=drop), conf=conf, iou=iou, imgsz=imgsz,
-                          device=device, max_det=max_det, batch=batch, description="score images")
+                          device=device, max_det=max_det, batch=batch, description="score images",
+                          slicing=slicing)
     ranked = rank_predictions(pairs, top_k=top_k, strategy=strategy, threshold=threshold, on_score=count)
     date = creation_date()
     with storage.atomic_writer(out, content_type="application/x-ndjson") as fh:

@@ -1,6 +1,9 @@
 """Evaluate a trained YOLO11 model on a labeled split: per-class metrics, a confusion matrix plot, metrics.json.
 
-The split is ``test`` when the dataset has one, else ``val`` (said in the result). Ultralytics' validator
+The split is ``test`` when the dataset has one, else ``val`` (said in the result). Without ``slice`` the
+numbers are Ultralytics' validator's (``yolo val``). With ``slice`` every full frame of the split is
+predicted on overlapping tiles (:mod:`gtlabel.model.sliced`) and scored with Ultralytics' own matching and AP
+code (:mod:`gtlabel.model.detmetrics`), per class and by COCO object size (``by_size``). Ultralytics' validator
 draws ``confusion_matrix.png``; when it did not (plots failed or were off), gtlabel draws one with matplotlib
 from the validator's matrix, so the PNG always exists. The raw matrix (rows = predicted, columns = true,
 ``background`` last, Ultralytics' layout) is kept in ``metrics.json`` too.
@@ -21,10 +24,20 @@ import orjson
 from gtlabel import __version__, storage
 from gtlabel.errors import ConfigError
 from gtlabel.formats import strict_json
-from gtlabel.model.common import lineage_ref, load_model, metrics_summary, model_names, resolve_dataset
+from gtlabel.model.common import (
+    LocalDataset,
+    lineage_ref,
+    load_model,
+    metrics_summary,
+    model_names,
+    progress,
+    resolve_dataset,
+)
+from gtlabel.model.detmetrics import FrameMetrics, iter_frames, read_yolo_labels, split_images
 from gtlabel.model.offline import import_ultralytics
+from gtlabel.model.sliced import SliceOptions, predict_frame, slice_options
 
-__all__ = ["EvalResult", "evaluate", "plot_confusion_matrix"]
+__all__ = ["EvalResult", "evaluate", "frame_metrics", "plot_confusion_matrix"]
 
 
 @dataclass
@@ -40,6 +53,7 @@ class EvalResult:
     metrics_path: Path
     dataset_version: str | None
     record: dict[str, Any] = field(repr=False, default_factory=dict)
+    by_size: dict[str, dict[str, Any]] = field(default_factory=dict)  # sliced evaluation: small/medium/large
 
     def table(self) -> list[dict[str, Any]]:
         """Per-class rows (class, instances, precision, recall, mAP50, mAP50-95) for display."""
@@ -80,6 +94,32 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[float]], names: Sequence[str
     return path
 
 
+def frame_metrics(yolo: Any, ds: LocalDataset, split: str, slicing: SliceOptions | None, *, conf: float = 0.001,
+                  iou: float = 0.7, imgsz: int = 640, device: str = "cpu", max_det: int = 300) -> FrameMetrics:
+    """Predict every full frame of ``split`` (sliced when ``slicing`` is given, else the whole frame at
+    ``imgsz``) and accumulate Ultralytics' metrics against the frame's YOLO labels."""
+    names = {int(k): str(v) for k, v in (model_names(yolo) or ds.names).items()}
+    images = split_images(ds.root, ds.splits[split])
+    fm = FrameMetrics(names)
+    with progress() as bar:
+        task = bar.add_task("evaluate" + (" (sliced)" if slicing else ""), total=len(images))
+        for path, frame in iter_frames(images):
+            h, w = int(frame.shape[0]), int(frame.shape[1])
+            if slicing is not None:
+                fb = predict_frame(yolo, frame, slicing, conf=conf, iou=iou, imgsz=imgsz, device=device,
+                                   max_det=max_det)
+                xyxy, confs, clss = fb.xyxy, fb.conf, fb.cls
+            else:
+                boxes = yolo.predict(frame, conf=conf, iou=iou, imgsz=imgsz, device=device, max_det=max_det,
+                                     verbose=False)[0].boxes
+                xyxy, confs, clss = (boxes.xyxy.cpu().numpy(), boxes.conf.cpu().numpy(),
+                                     boxes.cls.cpu().numpy())
+            gt_cls, gt_xyxy = read_yolo_labels(path, w, h)
+            fm.add(path.name, xyxy, confs, clss, gt_cls, gt_xyxy)
+            bar.advance(task)
+    return fm
+
+
 def evaluate(
     model_path: str | os.PathLike[str],
     dataset: str | os.PathLike[str],
@@ -96,13 +136,25 @@ def evaluate(
     exist_ok: bool = False,
     verbose: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
+    slice: int | tuple[int, int] | SliceOptions | None = None,
+    overlap: float = 0.2,
+    merge: str = "nms",
+    match: str = "ios",
+    match_threshold: float = 0.5,
+    max_det: int = 300,
 ) -> EvalResult:
     """Validate ``model_path`` (local or ``s3://`` weights) on ``split`` of ``dataset`` and save the results in
-    ``project/name``: ``metrics.json``, ``confusion_matrix.png`` (+ the normalized one and PR curves)."""
+    ``project/name``: ``metrics.json``, ``confusion_matrix.png`` (+ the normalized one and PR curves).
+
+    ``slice`` (with ``overlap``, ``merge``, ``match``, ``match_threshold``; :mod:`gtlabel.model.sliced`):
+    evaluate on the full frames with sliced inference, per class and by object size (``by_size``: COCO's
+    small < 32x32 px, medium < 96x96, large), with Ultralytics' metric code; ``max_det`` then counts per tile.
+    """
     if split not in {"train", "val", "test"}:
         raise ConfigError(f"split must be one of train, val, test; got {split!r}")
     if storage.is_s3(str(project)):
         raise ConfigError(f"project must be a local folder, got {project}")
+    slicing = slice_options(slice, overlap=overlap, merge=merge, match=match, threshold=match_threshold)
     import_ultralytics()  # the missing extra is the first thing to say
     ds = resolve_dataset(dataset, cache_dir=cache_dir)
     used = split if split in ds.splits else "val"
@@ -110,15 +162,24 @@ def evaluate(
     lineage = lineage_ref(ds.root)
     yolo = load_model(model_path, cache_dir=cache_dir)
     t0 = time.perf_counter()
-    det = yolo.val(data=str(ds.data_yaml), split=used, imgsz=imgsz, batch=batch, device=device, conf=conf,
-                   iou=iou, workers=workers, plots=True, project=str(Path(project).expanduser().resolve()),
-                   name=name, exist_ok=exist_ok, verbose=verbose)
+    by_size: dict[str, dict[str, Any]] = {}
+    if slicing is None:
+        det = yolo.val(data=str(ds.data_yaml), split=used, imgsz=imgsz, batch=batch, device=device, conf=conf,
+                       iou=iou, workers=workers, plots=True, project=str(Path(project).expanduser().resolve()),
+                       name=name, exist_ok=exist_ok, verbose=verbose)
+        save_dir = Path(det.save_dir)
+        names = {int(k): str(v) for k, v in dict(det.names or model_names(yolo) or ds.names).items()}
+        overall, per_class = metrics_summary(det, names)
+        cm = getattr(det, "confusion_matrix", None)
+        matrix = [[float(v) for v in row] for row in cm.matrix.tolist()] if cm is not None else []
+    else:
+        save_dir = _run_dir(Path(project).expanduser().resolve(), name, exist_ok)
+        fm = frame_metrics(yolo, ds, used, slicing, conf=conf, iou=iou, imgsz=imgsz, device=device,
+                           max_det=max_det)
+        names = fm.names
+        overall, per_class, by_size = fm.results()
+        matrix = fm.confusion_matrix()
     seconds = time.perf_counter() - t0
-    save_dir = Path(det.save_dir)
-    names = {int(k): str(v) for k, v in dict(det.names or model_names(yolo) or ds.names).items()}
-    overall, per_class = metrics_summary(det, names)
-    cm = getattr(det, "confusion_matrix", None)
-    matrix: list[list[float]] = [[float(v) for v in row] for row in cm.matrix.tolist()] if cm is not None else []
     png = save_dir / "confusion_matrix.png"
     if not png.exists() or png.stat().st_size == 0:
         plot_confusion_matrix(matrix, [names[i] for i in sorted(names)], png)
@@ -135,12 +196,26 @@ def evaluate(
                              "layout": "rows predicted, columns true", "matrix": matrix},
         "confusion_matrix_png": str(png),
         "dataset": {"source": ds.source, "data_yaml": str(ds.data_yaml), "root": str(ds.root), **lineage},
-        "settings": {"imgsz": imgsz, "batch": batch, "device": device, "conf": conf, "iou": iou},
+        "settings": {"imgsz": imgsz, "batch": batch, "device": device, "conf": conf, "iou": iou,
+                     **({"slicing": slicing.record(), "max_det": max_det} if slicing else {})},
         "timing": {"seconds": round(seconds, 3)},
         "versions": {"gtlabel": __version__},
+        **({"by_size": by_size} if slicing else {}),
     }
     metrics_path = save_dir / "metrics.json"
     storage.write_bytes(metrics_path, strict_json.dumps(record, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
     return EvalResult(save_dir=save_dir, split=used, metrics=overall, per_class=per_class, confusion_matrix=matrix,
                       confusion_matrix_png=png, metrics_path=metrics_path, dataset_version=lineage.get("version"),
-                      record=record)
+                      record=record, by_size=by_size)
+
+
+def _run_dir(project: Path, name: str, exist_ok: bool) -> Path:
+    """``project/name``, numbered (``name2``, ``name3``...) when it exists and not ``exist_ok``, as Ultralytics
+    numbers its runs."""
+    path = project / name
+    n = 2
+    while path.exists() and not exist_ok:
+        path = project / f"{name}{n}"
+        n += 1
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -43,6 +43,7 @@ from gtlabel.formats.ground_truth import (
 from gtlabel.formats.ground_truth import creation_date as gt_creation_date
 from gtlabel.model.common import ImageItem, display_image, iter_images, load_model, model_names, progress
 from gtlabel.model.offline import import_ultralytics
+from gtlabel.model.sliced import SliceOptions, predict_frame, slice_options
 
 __all__ = [
     "Detection",
@@ -89,6 +90,7 @@ class PreannotateSummary:
     trimmed_boxes: int = 0  # lowest-confidence boxes left out to keep an attribute within the manifest limit
     class_names: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    slicing: dict[str, Any] | None = None  # the sliced-inference settings (None: whole frames)
 
 
 # ----------------------------------------------------------------------------------------------- pure core
@@ -176,10 +178,20 @@ def _read(item: ImageItem) -> tuple[ImageItem, Any]:
     return item, display_image(storage.read_bytes(item.uri), item.uri)
 
 
+def _detections(names: Mapping[int, str], xyxy: Any, confs: Any, clss: Any) -> tuple[Detection, ...]:
+    return tuple(Detection(int(k), names.get(int(k), str(int(k))), float(c), float(x0), float(y0), float(x1),
+                           float(y1))
+                 for (x0, y0, x1, y1), c, k in zip(xyxy.tolist(), confs.tolist(), clss.tolist(), strict=True))
+
+
 def predict_items(yolo: Any, items: Iterable[ImageItem], *, conf: float, iou: float = 0.7, imgsz: int = 640,
-                  device: str = "cpu", max_det: int = 300, batch: int = 8, description: str = "predict"
-                  ) -> Iterator[tuple[ImageItem, Prediction]]:
-    """Run the model over images (read concurrently, decoded upright) in batches; yields in input order."""
+                  device: str = "cpu", max_det: int = 300, batch: int = 8, description: str = "predict",
+                  slicing: SliceOptions | None = None) -> Iterator[tuple[ImageItem, Prediction]]:
+    """Run the model over images (read concurrently, decoded upright) in batches; yields in input order.
+
+    With ``slicing`` each image is predicted on overlapping tiles of the full frame and the boxes merged
+    (:func:`gtlabel.model.sliced.predict_frame`; ``max_det`` then applies per tile), else whole images go
+    ``batch`` at a time through one call."""
     names = model_names(yolo)
     it = iter(items)
     with progress() as bar, ThreadPoolExecutor(max_workers=4, thread_name_prefix="gtlabel-read") as pool:
@@ -189,20 +201,23 @@ def predict_items(yolo: Any, items: Iterable[ImageItem], *, conf: float, iou: fl
             if not chunk:
                 break
             loaded = list(pool.map(_read, chunk))
+            if slicing is not None:
+                for item, arr in loaded:
+                    fb = predict_frame(yolo, arr, slicing, conf=conf, iou=iou, imgsz=imgsz, device=device,
+                                       max_det=max_det)
+                    yield item, Prediction(int(arr.shape[1]), int(arr.shape[0]),
+                                           _detections(names, fb.xyxy, fb.conf, fb.cls))
+                    bar.advance(task, 1)
+                continue
             results = yolo.predict([arr for _, arr in loaded], conf=conf, iou=iou, imgsz=imgsz, device=device,
                                    max_det=max_det, verbose=False)
             for (item, arr), res in zip(loaded, results, strict=True):
                 h, w = int(arr.shape[0]), int(arr.shape[1])
-                dets: list[Detection] = []
                 boxes = res.boxes
+                dets: tuple[Detection, ...] = ()
                 if boxes is not None and len(boxes):
-                    xyxy = boxes.xyxy.cpu().tolist()
-                    confs = boxes.conf.cpu().tolist()
-                    clss = boxes.cls.cpu().tolist()
-                    for (x0, y0, x1, y1), c, k in zip(xyxy, confs, clss, strict=True):
-                        dets.append(Detection(int(k), names.get(int(k), str(int(k))), float(c), float(x0),
-                                              float(y0), float(x1), float(y1)))
-                yield item, Prediction(w, h, tuple(dets))
+                    dets = _detections(names, boxes.xyxy.cpu(), boxes.conf.cpu(), boxes.cls.cpu())
+                yield item, Prediction(w, h, dets)
             bar.advance(task, len(chunk))
 
 
@@ -222,16 +237,27 @@ def preannotate(
     max_det: int = 100,
     creation_date: str | None = None,
     cache_dir: str | os.PathLike[str] | None = None,
+    slice: int | tuple[int, int] | SliceOptions | None = None,
+    overlap: float = 0.2,
+    merge: str = "nms",
+    match: str = "ios",
+    match_threshold: float = 0.5,
 ) -> PreannotateSummary:
     """Write an input manifest for an adjustment job: ``images`` (an input manifest, a local folder or an S3
     prefix) with the model's boxes (confidence >= ``conf``) under ``attribute``. The file appears atomically.
 
     ``class_names``: the adjustment job's labels (default: the model's names in id order).
+
+    ``slice``: sliced inference on the full frame (``(width, height)`` tiles, e.g. ``(640, 640)``, sharing
+    ``overlap``; boxes merged by ``merge`` = ``"nms"``/``"nmm"`` with ``match`` = ``"iou"``/``"ios"`` >=
+    ``match_threshold``; :mod:`gtlabel.model.sliced`), so that small objects in large frames get boxes.
+    ``None`` (the default): the whole frame at ``imgsz``. ``max_det`` then counts per tile.
     """
     lim = facts.limits()
     validate_attribute(attribute)
     if not 0.0 <= conf <= 1.0:
         raise ConfigError(f"conf must be between 0 and 1, got {conf}")
+    slicing = slice_options(slice, overlap=overlap, merge=merge, match=match, threshold=match_threshold)
     import_ultralytics()  # the missing extra is the first thing to say
     out = str(out_manifest)
     t0 = time.perf_counter()
@@ -239,12 +265,14 @@ def preannotate(
     model_cls = model_names(yolo)
     mapping = class_index(model_cls, class_names)
     names = dict(enumerate(class_names)) if class_names is not None else dict(model_cls)
-    summary = PreannotateSummary(out_manifest=out, class_names=[names[i] for i in sorted(names)])
+    summary = PreannotateSummary(out_manifest=out, class_names=[names[i] for i in sorted(names)],
+                                 slicing=slicing.record() if slicing else None)
     date = creation_date or gt_creation_date()
     items = iter_images(images, out)
     with storage.atomic_writer(out, content_type="application/x-ndjson") as fh:
         for item, pred in predict_items(yolo, items, conf=conf, iou=iou, imgsz=imgsz, device=device,
-                                        max_det=max_det, batch=batch, description="pre-annotate"):
+                                        max_det=max_det, batch=batch, description="pre-annotate",
+                                        slicing=slicing):
             line, unmapped, trimmed = ground_truth_line(item, pred, attribute=attribute, mapping=mapping,
                                                         names=names, job_name=job_name, creation_date=date,
                                                         max_attribute_chars=lim.manifest_max_attribute_chars)
