@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gtlabel.errors import ConfigError
+from gtlabel.tiling import tile_grid
 
 if TYPE_CHECKING:
     import numpy as np
@@ -107,29 +108,13 @@ def slice_options(slice: int | tuple[int, int] | SliceOptions | None, *, overlap
 
 
 def windows(width: int, height: int, opts: SliceOptions) -> list[tuple[int, int, int, int]]:
-    """The tiles of a ``width`` x ``height`` frame as ``(x0, y0, x1, y1)``, row by row: SAHI's
-    ``get_slice_bboxes`` (step = size - int(overlap * size), edge tiles shifted inward; a frame smaller than
-    the tile is one tile, the frame)."""
+    """The tiles of a ``width`` x ``height`` frame as ``(x0, y0, x1, y1)``, row by row: the project's tile
+    grid (:func:`gtlabel.tiling.tile_grid`, equal to SAHI's ``get_slice_bboxes``: step = size -
+    int(overlap * size), edge tiles shifted inward; a frame smaller than the tile is one tile, the frame)."""
     if width < 1 or height < 1:
         raise ConfigError(f"frame size must be positive, got {width}x{height}")
-    x_over = int(opts.overlap * opts.width)
-    y_over = int(opts.overlap * opts.height)
-    out: list[tuple[int, int, int, int]] = []
-    y_min = y_max = 0
-    while y_max < height:
-        x_min = x_max = 0
-        y_max = y_min + opts.height
-        while x_max < width:
-            x_max = x_min + opts.width
-            if y_max > height or x_max > width:
-                x_max = min(width, x_max)
-                y_max = min(height, y_max)
-                x_min = max(0, x_max - opts.width)
-                y_min = max(0, y_max - opts.height)
-            out.append((x_min, y_min, x_max, y_max))
-            x_min = x_max - x_over
-        y_min = y_max - y_over
-    return out
+    return [(t.left, t.top, t.right, t.bottom)
+            for t in tile_grid(width, height, opts.width, opts.height, opts.overlap)]
 
 
 # ----------------------------------------------------------------------------------------------- merging
