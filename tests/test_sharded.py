@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -203,7 +204,8 @@ def _record_requests(client: Any) -> list[dict[str, Any]]:
     return seen
 
 
-def test_sharded_job_on_moto_is_created_waited_for_and_merged(bucket: str, sm: Any, tmp_path: Path) -> None:
+def test_sharded_job_on_moto_is_created_waited_for_and_merged(bucket: str, sm: Any, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     refs = _images(bucket)
     weights = tmp_path / "best.pt"
     weights.write_bytes(b"weights")
@@ -213,7 +215,17 @@ def test_sharded_job_on_moto_is_created_waited_for_and_merged(bucket: str, sm: A
     _fake_shards(f"s3://{bucket}/work/gtlabel-sharded-moto/shards/", 3, refs)
     requests = _record_requests(sm)
     out = f"s3://{bucket}/out/prelabeled.manifest"
-    res = run_sharded(job, out, sagemaker_client=sm, poll_s=0.01)
+    hosts: list[str] = []
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kw: Any) -> Any:
+        hosts.append(str(host))
+        return real(host, *args, **kw)
+
+    with monkeypatch.context() as mp:
+        mp.setattr(socket, "getaddrinfo", getaddrinfo)
+        res = run_sharded(job, out, sagemaker_client=sm, poll_s=0.01)
+    assert hosts and set(hosts) == {"127.0.0.1"}  # moto only: no STS, no telemetry, no S3 outside it
     assert res.status == "Completed" and res.merged is not None
     assert (res.merged.shards, res.merged.lines, res.merged.images) == (3, 5, 5)
     merged = [json.loads(x)["source-ref"] for x in storage.read_text(out).splitlines()]
@@ -293,3 +305,30 @@ def test_cli_preannotate_and_rank_on_sagemaker(bucket: str, sm: Any, moto_server
                                  "--processing-job-name", "cli-nowait", *common])
     assert r.exit_code == 0, r.output
     assert "cli-nowait" in r.output and f"s3://{bucket}/work/cli-nowait/shards/" in r.output
+    # later, the shards there: the merge the command printed
+    _fake_shards(f"s3://{bucket}/work/cli-nowait/shards/", 2, refs)
+    later = f"s3://{bucket}/later.manifest"
+    r = CliRunner().invoke(app, ["pipeline", "merge-shards", f"s3://{bucket}/work/cli-nowait/shards/", "-o", later,
+                                 "--shards", "2"])
+    assert r.exit_code == 0, r.output
+    assert storage.read_bytes(later) == storage.read_bytes(out)
+    r = CliRunner().invoke(app, ["pipeline", "merge-shards", f"s3://{bucket}/work/cli-nowait/shards/", "-o", later,
+                                 "--shards", "3"])
+    assert r.exit_code == 3 and "expected 3 shard(s)" in r.output
+
+
+def test_cli_pipeline_build_with_a_sharded_step(tmp_path: Path) -> None:
+    out = tmp_path / "pipeline.json"
+    common = ["--role", ROLE, "--output-prefix", "s3://gtlabel-test/pipe", "--region", "us-east-1",
+              "--classes", "drone,vehicle", "--training-image", IMAGE]
+    r = CliRunner().invoke(app, ["pipeline", "build", "-o", str(out), *common, "--sharded", "rank",
+                                 "--shard-images", "s3://gtlabel-test/batch-7", "--shard-instance-count", "3",
+                                 "--shard-top-k", "7"])
+    assert r.exit_code == 0, r.output
+    defn = json.loads(out.read_text())
+    params = {p["Name"]: p.get("DefaultValue") for p in defn["Parameters"]}
+    assert (params["ShardInstanceCount"], params["ShardImagesUri"]) == (3, "s3://gtlabel-test/batch-7/")
+    args = _all_steps(defn)["ShardedRank"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    assert (_arg(args, "--top-k"), _arg(args, "--classes")) == ("7", "drone,vehicle")
+    r = CliRunner().invoke(app, ["pipeline", "build", "-o", str(out), *common, "--sharded", "segment"])
+    assert r.exit_code == 3 and "task must be one of preannotate, rank" in r.output

@@ -11,9 +11,10 @@ from gtlabel import storage
 from gtlabel.cli._common import console
 from gtlabel.errors import ConfigError
 from gtlabel.settings import get_settings
-from gtlabel.sharded import ShardedJob, ShardOptions, run_sharded
+from gtlabel.sharded import ShardedJob, ShardedStep, ShardOptions, run_sharded
 
 _HELP = "SageMaker (--sagemaker)"
+_STEP = "Sharded step (--sharded)"
 
 SageMaker = Annotated[bool, typer.Option(
     "--sagemaker", help="Run as a SageMaker Processing job sharded across instances by S3 key (IMAGES: an s3:// "
@@ -66,3 +67,23 @@ def run_on_sagemaker(options: ShardOptions, model: str, images: str, out: str, *
                   highlight=False, markup=False, soft_wrap=True)
     if m.duplicates:
         console.print(f"{m.duplicates} line(s) of a source-ref another shard also gave were left out")
+
+
+# ----------------------------------------------------------------------------------------------- pipeline step
+Sharded = Annotated[str | None, typer.Option(
+    "--sharded", help="Add a step that runs preannotate or rank with the trained model over ShardImagesUri, "
+    "sharded across instances, after the model is registered (then MergeShards).", rich_help_panel=_STEP)]
+ShardImages = Annotated[str | None, typer.Option(help="Default ShardImagesUri (an s3:// prefix).",
+                                                 rich_help_panel=_STEP)]
+ShardCount = Annotated[int, typer.Option(help="Default ShardInstanceCount.", rich_help_panel=_STEP)]
+ShardType = Annotated[str, typer.Option(help="Default ShardInstanceType.", rich_help_panel=_STEP)]
+ShardTopK = Annotated[int, typer.Option(help="--sharded rank: how many images to keep.", rich_help_panel=_STEP)]
+
+
+def pipeline_step(task: str | None, images: str | None, count: int, instance_type: str, top_k: int,
+                  classes: list[str] | None) -> ShardedStep | None:
+    """The pipeline's sharded step from the ``--sharded`` options (``None`` without ``--sharded``)."""
+    if task is None:
+        return None
+    return ShardedStep(images_uri=images or "", instance_count=count, instance_type=instance_type,
+                       options=ShardOptions(task=task, top_k=top_k, classes=classes))

@@ -22,8 +22,14 @@ from gtlabel.cli._sharded import (
     Region,
     Role,
     SageMaker,
+    ShardCount,
+    Sharded,
+    ShardImages,
+    ShardTopK,
+    ShardType,
     Wait,
     WorkPrefix,
+    pipeline_step,
     run_on_sagemaker,
 )
 from gtlabel.errors import ConfigError
@@ -252,7 +258,8 @@ pipeline_app = typer.Typer(help="SageMaker Pipeline: convert -> train YOLO11 -> 
 def _config(name: str, role: str | None, output_prefix: str, region: str | None, input_manifest: str | None,
             classes: str | None, epochs: int, imgsz: int, batch: int, processing_image: str | None,
             training_image: str | None, inference_image: str | None, map_threshold: float,
-            model_package_group: str, training_instance: str) -> Any:
+            model_package_group: str, training_instance: str,
+            sharded: tuple[str | None, str | None, int, str, int] | None = None) -> Any:
     kwargs: dict[str, Any] = {
         "name": name, "output_prefix": output_prefix, "region": region, "epochs": epochs, "imgsz": imgsz,
         "batch": batch, "map_threshold": map_threshold, "model_package_group": model_package_group,
@@ -265,6 +272,7 @@ def _config(name: str, role: str | None, output_prefix: str, region: str | None,
     names = _names(classes)
     if names:
         kwargs["class_names"] = tuple(names)
+    kwargs["sharded"] = pipeline_step(*sharded, names) if sharded else None
     cfg = pipeline.config_from_env(**kwargs)
     if not cfg.role_arn:
         raise ConfigError("give the pipeline's execution role: --role ARN (or GTLABEL_ROLE_ARN)")
@@ -294,11 +302,13 @@ def pipeline_build(
     = 0.25,
     model_package_group: Annotated[str, typer.Option()] = "gtlabel-yolo11",
     training_instance: Annotated[str, typer.Option()] = "ml.g5.xlarge",
+    sharded: Sharded = None, shard_images: ShardImages = None, shard_instance_count: ShardCount = 2,
+    shard_instance_type: ShardType = DEFAULT_INSTANCE_TYPE, shard_top_k: ShardTopK = 100,
 ) -> None:
     """Build the pipeline definition offline (no AWS call) and write it as JSON."""
     cfg = _config(name, role, output_prefix, region, input_manifest, classes, epochs, imgsz, batch,
                   processing_image, training_image, inference_image, map_threshold, model_package_group,
-                  training_instance)
+                  training_instance, (sharded, shard_images, shard_instance_count, shard_instance_type, shard_top_k))
     definition = pipeline.pipeline_definition(cfg)
     if out == "-":
         typer.echo(definition)
@@ -318,11 +328,13 @@ def pipeline_upsert(
     map_threshold: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.25,
     model_package_group: Annotated[str, typer.Option()] = "gtlabel-yolo11",
     training_instance: Annotated[str, typer.Option()] = "ml.g5.xlarge",
+    sharded: Sharded = None, shard_images: ShardImages = None, shard_instance_count: ShardCount = 2,
+    shard_instance_type: ShardType = DEFAULT_INSTANCE_TYPE, shard_top_k: ShardTopK = 100,
 ) -> None:
     """Create or update the pipeline on the SageMaker endpoint boto3 resolves (AWS_ENDPOINT_URL_SAGEMAKER)."""
     cfg = _config(name, role, output_prefix, region, input_manifest, classes, epochs, imgsz, batch,
                   processing_image, training_image, inference_image, map_threshold, model_package_group,
-                  training_instance)
+                  training_instance, (sharded, shard_images, shard_instance_count, shard_instance_type, shard_top_k))
     arn = pipeline.upsert_pipeline(cfg)
     console.print(f"pipeline: {arn}", highlight=False, markup=False, soft_wrap=True)
 
