@@ -1,5 +1,6 @@
-"""The seed facade (create_labeling_job_config, convert_ground_truth_to_yolo), the seed example on moto S3 + a
-stubbed SageMaker client, and the CLI (job build / job validate / estimate) in-process."""
+"""The seed facade (create_labeling_job_config, convert_ground_truth_to_yolo): the seed example on moto S3 + a
+stubbed SageMaker client, and against the local service. The CLI's ``job build|validate`` and ``estimate``:
+tests/cli/test_cli_jobs.py."""
 
 from __future__ import annotations
 
@@ -13,12 +14,10 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
-from jobs_helpers import GOOD_REQUEST, ROLE, TEAM_ARN, team
+from jobs_helpers import ROLE, TEAM_ARN, team
 from PIL import Image
-from typer.testing import CliRunner
 
 from gtlabel import storage
-from gtlabel.cli import app
 from gtlabel.errors import BudgetExceeded, ConfigError, ValidationFailed
 from gtlabel.ground_truth_utils import convert_ground_truth_to_yolo, create_labeling_job_config
 from gtlabel.jobs.validate import validate_create_labeling_job
@@ -167,86 +166,6 @@ def test_convert_facade_forwards_to_yolo(tmp_path: Path) -> None:
                         "human-annotated": "yes"}}) + "\n")
     report = convert_ground_truth_to_yolo(str(manifest), str(tmp_path / "ds"), ["drone"], progress=False)
     assert report.boxes_written == 1 and (tmp_path / "ds" / "data.yaml").is_file()
-
-
-# ----------------------------------------------------------------------------------------------------- CLI
-runner = CliRunner()
-
-
-def test_cli_estimate() -> None:
-    r = runner.invoke(app, ["estimate", "--objects", "1000", "--workers", "3", "--workforce", "public",
-                            "--price", "0.036"])
-    assert r.exit_code == 0, r.output
-    assert "$188.00" in r.output
-    r = runner.invoke(app, ["estimate", "--objects", "1000", "--workers", "3", "--workforce", "public",
-                            "--price", "0.036", "--budget", "100"])
-    assert r.exit_code == 4 and "over budget" in r.output.lower()
-    r = runner.invoke(app, ["estimate", "--objects", "10", "--workforce", "public", "--price", "0.05"])
-    assert r.exit_code == 3 and "allowed" in r.output
-    r = runner.invoke(app, ["estimate", "--objects", "10", "--json"])
-    assert r.exit_code == 0 and json.loads(r.output)["total_usd"] == 0.8
-
-
-def test_cli_validate(tmp_path: Path) -> None:
-    good = tmp_path / "good.json"
-    good.write_text(json.dumps(GOOD_REQUEST))
-    r = runner.invoke(app, ["job", "validate", str(good), "--no-read-labels"])
-    assert r.exit_code == 0 and "valid" in r.output
-    bad_req = json.loads(json.dumps(GOOD_REQUEST))
-    bad_req["LabelingJobName"] = "bad name"
-    bad_req["HumanTaskConfig"]["NumberOfHumanWorkersPerDataObject"] = 12
-    bad_req["LabelAttributeName"] = "source-ref"
-    bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps(bad_req))
-    labels = tmp_path / "labels.json"
-    labels.write_text(json.dumps({"document-version": "2018-11-28", "labels": [{"label": "a"}, {"label": "a"}]}))
-    r = runner.invoke(app, ["job", "validate", str(bad), "--labels-file", str(labels)])
-    assert r.exit_code == 3
-    for path in ("LabelingJobName", "HumanTaskConfig.NumberOfHumanWorkersPerDataObject", "LabelAttributeName",
-                 "LabelCategoryConfigS3Uri.labels[1]"):
-        assert path in r.output, path
-    broken = tmp_path / "broken.json"
-    broken.write_text('{"LabelingJobName": \n')
-    r = runner.invoke(app, ["job", "validate", str(broken)])
-    assert r.exit_code == 3 and "broken.json:2" in r.output
-    r = runner.invoke(app, ["job", "validate", str(tmp_path / "missing.json")])
-    assert r.exit_code == 5
-
-
-def test_cli_build_spec_and_options(tmp_path: Path, bucket: str, s3: Any, role_env: str) -> None:
-    spec = tmp_path / "job.yaml"
-    spec.write_text(f"input_manifest: s3://{bucket}/in/input.manifest\noutput_path: s3://{bucket}/labels/\n"
-                    f"labels: [drone, vehicle]\nheader: Box the drones\nworkers_per_object: 2\n")
-    out = tmp_path / "request.json"
-    r = runner.invoke(app, ["job", "build", str(spec), "-o", str(out), "--name", "cli-job-1", "--workteam", TEAM_ARN,
-                            "--objects", "100", "--no-name-check", "--region", "us-east-1"])
-    assert r.exit_code == 0, r.output
-    req = json.loads(out.read_text())
-    assert req["LabelingJobName"] == "cli-job-1" and req["HumanTaskConfig"]["NumberOfHumanWorkersPerDataObject"] == 2
-    assert "$8.00" in r.output  # the estimate table
-    assert _keys(s3, bucket) == ["labels/cli-job-1/gtlabel/label-categories.json",
-                                 "labels/cli-job-1/gtlabel/template.liquid.html"]
-    r = runner.invoke(app, ["job", "validate", str(out), "--region", "us-east-1"])  # reads the uploaded labels
-    assert r.exit_code == 0, r.output
-    r = runner.invoke(app, ["job", "build", str(spec), "--name", "cli-job-2", "--workteam", TEAM_ARN,
-                            "--objects", "100", "--no-name-check", "--budget", "1", "--no-upload"])
-    assert r.exit_code == 4 and "$8.00" in r.output
-    r = runner.invoke(app, ["job", "build", "--input", f"s3://{bucket}/m.manifest", "--output-path",
-                            f"s3://{bucket}/o/", "--label", "a", "--label", "a", "--workteam", TEAM_ARN,
-                            "--no-name-check", "--objects", "1"])
-    assert r.exit_code == 3 and "unique" in r.output
-
-
-def test_cli_estimate_from_a_manifest(bucket: str, s3: Any) -> None:
-    body = "".join(json.dumps({"source-ref": f"s3://{bucket}/img/{i}.jpg"}) + "\n" for i in range(30))
-    s3.put_object(Bucket=bucket, Key="in/input.manifest", Body=body.encode())
-    r = runner.invoke(app, ["estimate", "--manifest", f"s3://{bucket}/in/input.manifest", "--json"])
-    assert r.exit_code == 0, r.output
-    assert json.loads(r.output)["objects"] == 30 and json.loads(r.output)["total_usd"] == 2.4
-    r = runner.invoke(app, ["estimate", "--manifest", f"s3://{bucket}/in/input.manifest", "--objects", "3"])
-    assert r.exit_code == 3 and "exactly one" in r.output
-    r = runner.invoke(app, ["estimate", "--manifest", f"s3://{bucket}/nope.manifest"])
-    assert r.exit_code == 5
 
 
 def test_seed_example_against_the_local_service(moto_server: str, s3_endpoint: str, bucket: str, s3: Any,
