@@ -342,3 +342,15 @@ def test_cli_convert_tile_options(tmp_path: Path) -> None:
         bad = runner.invoke(app, ["convert", m, str(tmp_path / "bad"), "--classes", ",".join(NAMES), *args])
         assert bad.exit_code == Exit.INVALID and match in bad.output, bad.output
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_frame_resized_after_labeling_is_skipped_not_mis_tiled(tmp_path: Path) -> None:
+    make_image(tmp_path / "ok.jpg", (100, 80))
+    make_image(tmp_path / "resized.jpg", (50, 40))  # labeled at 100x80, stored at half size
+    m = write_manifest(tmp_path / "m.manifest", [gt_line("ok.jpg", (100, 80), [("drone", 10, 10, 20, 20)]),
+                                                 gt_line("resized.jpg", (100, 80), [("drone", 10, 10, 20, 20)])])
+    rep = convert_ground_truth_to_yolo(m, tmp_path / "ds", NAMES, splits=(1, 0, 0), tile=TileSpec(64),
+                                       progress=False)
+    assert rep.frames_tiled == 1
+    assert rep.skipped == {"image size differs from image_size (tiles are cut from the labeled pixels)": 1}
+    assert {r.source_ref for r in load_lineage(tmp_path / "ds").images} == {"ok.jpg"}

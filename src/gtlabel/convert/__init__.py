@@ -34,7 +34,8 @@ What it guarantees (see ``peers.md`` sections 0, 1, 3, 5 for the bugs it avoids)
 One module per job: :mod:`.run` (the orchestrator and :func:`convert_ground_truth_to_yolo`), :mod:`.options`,
 :mod:`.classes` (class names), :mod:`.splits` (pure), :mod:`.probe` (image headers), :mod:`.rows` (per-record
 rows), :mod:`.report` (:class:`ConversionReport`), :mod:`.lanes` (what converts records, in any process),
-:mod:`.pool` (worker processes), :mod:`.publish` (lineage.json, copies, atomic publication), :mod:`.progress`.
+:mod:`.pool` (worker processes), :mod:`.publish` (lineage.json, copies, atomic publication), :mod:`.progress`,
+:mod:`.tiles` (``tile=``: frames cut into tiles, see docs/tiling.md).
 The label files and data.yaml themselves are :mod:`gtlabel.formats.yolo`.
 """
 

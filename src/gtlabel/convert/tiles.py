@@ -119,7 +119,8 @@ class Tiler:
                 os.makedirs(os.path.join(staging, kind, split), exist_ok=True)
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True)
+        """Wait for the frames being cut; frames not started are dropped (after an error nothing more is cut)."""
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
     def map(self, jobs: Sequence[FrameJob]) -> Iterator[FrameTiles]:
         """Cut ``jobs`` concurrently; results in the jobs' order."""
