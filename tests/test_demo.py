@@ -16,7 +16,9 @@ from gtlabel.cli import app
 @pytest.mark.train
 def test_demo_runs_end_to_end_with_training(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    res = CliRunner().invoke(app, ["demo", "--out", str(out), "--images", "16", "--epochs", "1", "--seed", "3"])
+    # small frames and one epoch: the mechanics (the default run's accuracy is measured by bench/bench_tiles.py)
+    res = CliRunner().invoke(app, ["demo", "--out", str(out), "--images", "16", "--frame", "800x600", "--epochs", "1",
+                                   "--seed", "3"])
     assert res.exit_code == 0, res.output
 
     summary = json.loads((out / "demo-summary.json").read_text())
@@ -53,10 +55,22 @@ def test_demo_runs_end_to_end_with_training(tmp_path: Path) -> None:
     assert len(responses) == 16 and all(len(json.loads(p.read_text())["answers"]) == 3 for p in responses)
     assert summary["job_output"] == str(job_out)
 
-    # training + evaluation ran; metrics are in range (tiny from-scratch data: mechanics, not accuracy)
+    # the same frames cut into tiles, each tile in its frame's split
+    tiles = json.loads((out / "dataset-tiles" / "lineage.json").read_text())
+    frame_split = {img["source_ref"]: img["split"] for img in lineage["images"]}
+    assert len(tiles["images"]) > 16
+    assert all(t["split"] == frame_split[t["source_ref"]] for t in tiles["images"])
+    assert summary["settings"]["frame"] == [800, 600] and summary["settings"]["tile"] == 320
+
+    # training + evaluation ran; metrics are finite and in range (one epoch: mechanics, not accuracy)
     metrics = summary["metrics"]
     for key in ("precision", "recall", "mAP50", "mAP50-95"):
         assert 0.0 <= metrics[key] <= 1.0
+    # Ultralytics' console output is in the run's log file, not on the demo's console
+    log = (out / "ultralytics.log").read_text()
+    assert "Ultralytics" in log and "Epoch" in log
+    assert "Epoch" not in res.output and "training YOLO11n on the tiles" in res.output
+    assert "test mAP50" in res.output
     assert (out / "runs" / "train" / "weights" / "best.pt").is_file()
     assert (out / "runs" / "train" / "metrics.json").is_file()
     assert (out / "runs" / "evaluate" / "confusion_matrix.png").is_file()
