@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from gtlabel.cli import app
 from gtlabel.errors import ConfigError
 from gtlabel.manifests import iter_output_manifest
-from gtlabel.model.active import STRATEGIES, rank, rank_predictions, score_confidences
+from gtlabel.model.active import STRATEGIES, Ranked, rank, rank_predictions, score_confidences, select_diverse
 from gtlabel.model.common import ImageItem
 from gtlabel.model.preannotate import Detection, Prediction
 
@@ -100,3 +100,61 @@ def test_cli_rank(trained: dict[str, object], yolo_dataset: Path, tmp_path: Path
     assert len(out.read_text().splitlines()) == 2
     r = CliRunner().invoke(app, ["rank", str(trained["weights"]), str(imgs), "-o", str(out), "--strategy", "dice"])
     assert r.exit_code == 3
+
+
+def test_select_diverse_spreads_a_burst_out() -> None:
+    # six images in score order: a burst of four near-identical frames (hashes a few bits apart) on top
+    burst = [0xF0F0_F0F0_F0F0_F0F0, 0xF0F0_F0F0_F0F0_F0F1, 0xF0F0_F0F0_F0F0_F0F3, 0xF0F0_F0F0_F0F0_F0F7]
+    others = [0x0123_4567_89AB_CDEF, 0xFEDC_BA98_7654_3210]
+    hashes: list[int | None] = [*burst, *others, None]
+    ranked = [Ranked(ImageItem(uri=str(i), source_ref=f"img{i}"), _pred(0.5), 1.0 - i / 10, i) for i in range(7)]
+    got = select_diverse(ranked, hashes, 4, 8)
+    assert [(r.item.source_ref, near.item.source_ref if near else None) for r, near in got] == \
+        [("img0", None), ("img4", None), ("img5", None), ("img6", None)]  # unreadable (None) counts as distinct
+    got = select_diverse(ranked, hashes, 6, 8)
+    assert [r.item.source_ref for r, _ in got] == ["img0", "img4", "img5", "img6", "img1", "img2"]
+    assert [near.item.source_ref for _, near in got[4:] if near] == ["img0", "img0"]
+    assert select_diverse(ranked, hashes, 6, 8) == got  # deterministic
+    assert [r.item.source_ref for r, _ in select_diverse(ranked, hashes, 4, 0)] == ["img0", "img1", "img2", "img3"]
+    with pytest.raises(ConfigError, match="distance"):
+        select_diverse(ranked, hashes, 4, 17)
+
+
+def test_rank_with_diversity_spreads_a_burst_of_uncertain_frames(trained: dict[str, object], yolo_dataset: Path,
+                                                                 tmp_path: Path) -> None:
+    imgs = sorted((yolo_dataset.parent / "images" / "val").glob("*.jpg"))
+    for p in imgs:
+        (tmp_path / p.name).write_bytes(p.read_bytes())
+    weights = str(trained["weights"])
+
+    def manifest(name: str, refs: list[str]) -> Path:
+        path = tmp_path / name
+        path.write_text("".join(json.dumps({"source-ref": r}) + "\n" for r in refs))
+        return path
+
+    plain = rank(weights, manifest("pool.manifest", [p.name for p in imgs]), tmp_path / "plain.manifest",
+                 top_k=1, conf=0.0001, imgsz=160)
+    hardest = plain.top[0][0]
+    # the drone hovered: the hardest frame, four times more (the same scene, so the same uncertainty)
+    for i in range(4):
+        (tmp_path / f"burst{i}.jpg").write_bytes((tmp_path / hardest).read_bytes())
+    refs = [hardest, *(f"burst{i}.jpg" for i in range(4)), *(p.name for p in imgs if p.name != hardest)]
+    pool = manifest("burst.manifest", refs)
+    burst = {hardest, *(f"burst{i}.jpg" for i in range(4))}
+    top = rank(weights, pool, tmp_path / "top.manifest", top_k=4, conf=0.0001, imgsz=160)
+    assert {ref for ref, _ in top.top} <= burst  # by uncertainty alone: four neighbours of one hard frame
+    diverse = rank(weights, pool, tmp_path / "diverse.manifest", top_k=4, conf=0.0001, imgsz=160, diversity=8)
+    picked = [ref for ref, _ in diverse.top]
+    assert len(picked) == 4 and len(set(picked) & burst) == 1 and diverse.near_duplicates == 0
+    lines = [json.loads(x) for x in (tmp_path / "diverse.manifest").read_text().splitlines()]
+    assert [ln["active-learning"]["rank"] for ln in lines] == [1, 2, 3, 4]
+    # asked for more than the distinct ones: the rest of the burst comes last, each naming the frame it repeats
+    more = rank(weights, pool, tmp_path / "more.manifest", top_k=len(imgs) + 2, conf=0.0001, imgsz=160,
+                diversity=8)
+    tail = [json.loads(x) for x in (tmp_path / "more.manifest").read_text().splitlines()][len(imgs):]
+    assert len(tail) == 2 and all(t["source-ref"] in burst for t in tail)
+    assert all(t["active-learning"]["near_duplicate_of"] in burst for t in tail) and more.near_duplicates == 2
+    r = CliRunner().invoke(app, ["rank", weights, str(pool), "-o", str(tmp_path / "cli.manifest"), "-k", "4",
+                                 "--conf", "0.0001", "--imgsz", "160", "--diversity", "8"])
+    assert r.exit_code == 0, r.output
+    assert [json.loads(x)["source-ref"] for x in (tmp_path / "cli.manifest").read_text().splitlines()] == picked

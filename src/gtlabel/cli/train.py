@@ -216,6 +216,10 @@ def rank(
     classes: Annotated[str | None, typer.Option(help="Job labels for --prelabels, comma-separated.")] = None,
     imgsz: Annotated[int, typer.Option(min=32)] = 640,
     device: Annotated[str, typer.Option()] = "cpu",
+    diversity: Annotated[int | None, typer.Option(
+        "--diversity", metavar="BITS", min=0, max=16,
+        help="Keep the top-K from being a burst of near-identical frames: an image within BITS bits (perceptual "
+             "hash; 8 suits drone bursts) of a higher-ranked one goes after the distinct ones.")] = None,
     sagemaker: SageMaker = False, role: Role = None, image_uri: ImageUri = None,
     instance_type: InstanceType = DEFAULT_INSTANCE_TYPE, instance_count: InstanceCount = 2,
     work_prefix: WorkPrefix = None, processing_job_name: JobName = None, region: Region = None,
@@ -229,6 +233,8 @@ def rank(
     """Active learning: rank images by model uncertainty and write the top-K as an input manifest."""
     if sagemaker and slice_ is not None:
         raise ConfigError("--slice is not passed to SageMaker shards yet; run without --sagemaker")
+    if sagemaker and diversity is not None:
+        raise ConfigError("--diversity runs on this machine only (the shards' merge ranks by score alone)")
     if sagemaker:
         opts = ShardOptions(task="rank", top_k=top_k, strategy=strategy, conf=conf, threshold=threshold,
                             score_key=score_key, prelabels=prelabels, classes=_names(classes), imgsz=imgsz)
@@ -239,7 +245,7 @@ def rank(
     s = rank_images(model, images, out, top_k=top_k, strategy=strategy, conf=conf, threshold=threshold,
             score_key=score_key, prelabel_attribute=prelabels, class_names=_names(classes), imgsz=imgsz,
             device=device, slice=_slice(slice_), overlap=overlap, merge=merge, match=match,
-            match_threshold=match_threshold)
+            match_threshold=match_threshold, diversity=diversity)
     t = Table(title=f"top {s.written} of {s.scored} by {s.strategy}")
     t.add_column("#", justify="right")
     t.add_column("source-ref")

@@ -11,7 +11,10 @@ Each image is scored from the model's detections (confidence >= a low floor, so 
 
 The top ``top_k`` images (ties kept in input order) are written to an input manifest, each line with its
 original keys plus ``score_key`` -> ``{"score", "strategy", "rank", "detections"}`` (a pass-through key that
-Ground Truth copies to the output). Optionally the same predictions are written as pre-annotations
+Ground Truth copies to the output). With ``diversity`` (bits of :mod:`gtlabel.dedupe`'s perceptual hash), the
+top ``top_k`` is not a burst of near-identical frames: the ``DIVERSITY_POOL x top_k`` highest-scoring images
+are taken greedily in score order, an image within ``diversity`` bits of one already taken is deferred, and the
+deferred ones fill the places left, last (each line then says ``near_duplicate_of``). Optionally the same predictions are written as pre-annotations
 (:mod:`gtlabel.model.preannotate`) so the selected images can go straight to an adjustment job.
 """
 
@@ -22,10 +25,12 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from gtlabel import facts, storage
+from gtlabel.dedupe import NearDuplicateIndex, phash
 from gtlabel.errors import ConfigError
 from gtlabel.formats import strict_json
 from gtlabel.formats.ground_truth import creation_date, metadata_key
@@ -41,8 +46,10 @@ from gtlabel.model.preannotate import (
 )
 from gtlabel.model.sliced import SliceOptions, slice_options
 
-__all__ = ["STRATEGIES", "Detection", "Prediction", "RankSummary", "Ranked", "rank", "rank_predictions",
-           "score_confidences"]
+__all__ = ["DIVERSITY_POOL", "STRATEGIES", "Detection", "Prediction", "RankSummary", "Ranked", "rank",
+           "rank_predictions", "score_confidences", "select_diverse"]
+
+DIVERSITY_POOL = 4  # with diversity: the candidates are the top DIVERSITY_POOL x top_k by score
 
 
 def _entropy(confs: Sequence[float], _t: float) -> float:
@@ -115,6 +122,35 @@ def rank_predictions(pairs: Iterable[tuple[ImageItem, Prediction]], *, top_k: in
     return [e[2] for e in sorted(heap, key=lambda e: (-e[0], -e[1]))]
 
 
+def select_diverse(ranked: Sequence[Ranked], hashes: Sequence[int | None], top_k: int, min_bits: int
+                   ) -> list[tuple[Ranked, Ranked | None]]:
+    """Greedy diverse selection (deterministic): ``ranked`` in score order, each with its perceptual hash (``None``:
+    unreadable, never a near-duplicate). An image within ``min_bits`` bits of one taken before is deferred; the
+    deferred fill what is left of ``top_k`` after the distinct ones, in score order. Returns ``(image, the taken
+    image it is near, or None)`` pairs in the order chosen."""
+    index = NearDuplicateIndex(min_bits)  # checks min_bits
+    taken: list[tuple[Ranked, Ranked | None]] = []
+    deferred: list[tuple[Ranked, Ranked | None]] = []
+    by_key: dict[str, Ranked] = {}
+    for r, h in zip(ranked, hashes, strict=True):
+        if len(taken) >= top_k:
+            break
+        near = index.add(str(r.index), h) if h is not None else None
+        if near is None:
+            by_key[str(r.index)] = r
+            taken.append((r, None))
+        else:
+            deferred.append((r, by_key[near]))
+    return taken + deferred[:max(0, top_k - len(taken))]
+
+
+def _hash_of(item: ImageItem) -> int | None:
+    try:
+        return phash(storage.read_bytes(item.uri), where=item.uri)
+    except ValueError:
+        return None
+
+
 @dataclass
 class RankSummary:
     out_manifest: str
@@ -123,6 +159,7 @@ class RankSummary:
     written: int = 0
     top: list[tuple[str, float]] = field(default_factory=list)
     seconds: float = 0.0
+    near_duplicates: int = 0  # with diversity: images written after the distinct ones, near one of them
 
 
 def rank(
@@ -150,6 +187,7 @@ def rank(
     merge: str = "nms",
     match: str = "ios",
     match_threshold: float = 0.5,
+    diversity: int | None = None,
 ) -> RankSummary:
     """Score every image in ``images`` (input manifest, folder or S3 prefix) with the model and write the
     ``top_k`` most uncertain to ``out_manifest`` (atomically), most uncertain first.
@@ -161,6 +199,8 @@ def rank(
     ``slice`` (with ``overlap``, ``merge``, ``match``, ``match_threshold``): score from sliced inference on the
     full frame (as in :func:`gtlabel.model.preannotate.preannotate`), so that the hesitant boxes on small
     objects count; ``None``: whole frames.
+    ``diversity`` (0..16 bits; 8 suits drone bursts): see the module docstring; the candidates' images are read
+    once more for their perceptual hash.
     """
     max_attribute_chars = facts.limits().manifest_max_attribute_chars
     if strategy not in STRATEGIES:
@@ -176,6 +216,8 @@ def rank(
     if not 0.0 <= conf <= 1.0 or not 0.0 < threshold < 1.0:
         raise ConfigError(f"need 0 <= conf <= 1 and 0 < threshold < 1, got conf={conf}, threshold={threshold}")
     slicing = slice_options(slice, overlap=overlap, merge=merge, match=match, threshold=match_threshold)
+    if diversity is not None:
+        NearDuplicateIndex(diversity)  # a wrong distance is a ConfigError before the model runs
     import_ultralytics()  # the missing extra is the first thing to say
     out = str(out_manifest)
     t0 = time.perf_counter()
@@ -192,11 +234,21 @@ def rank(
     pairs = predict_items(yolo, iter_images(images, out, drop_keys=drop), conf=conf, iou=iou, imgsz=imgsz,
                           device=device, max_det=max_det, batch=batch, description="score images",
                           slicing=slicing)
-    ranked = rank_predictions(pairs, top_k=top_k, strategy=strategy, threshold=threshold, on_score=count)
+    pool = top_k * DIVERSITY_POOL if diversity is not None else top_k
+    ranked = rank_predictions(pairs, top_k=pool, strategy=strategy, threshold=threshold, on_score=count)
+    chosen: list[tuple[Ranked, Ranked | None]] = [(r, None) for r in ranked]
+    if diversity is not None:
+        with ThreadPoolExecutor(max_workers=min(16, max(1, len(ranked)))) as threads:
+            hashes = list(threads.map(_hash_of, (r.item for r in ranked)))
+        chosen = select_diverse(ranked, hashes, top_k, diversity)
     date = creation_date()
     with storage.atomic_writer(out, content_type="application/x-ndjson") as fh:
-        for pos, r in enumerate(ranked, start=1):
-            info = {"score": r.score, "strategy": strategy, "rank": pos, "detections": len(r.prediction.detections)}
+        for pos, (r, near) in enumerate(chosen, start=1):
+            info: dict[str, Any] = {"score": r.score, "strategy": strategy, "rank": pos,
+                                    "detections": len(r.prediction.detections)}
+            if near is not None:
+                info["near_duplicate_of"] = near.item.source_ref
+                summary.near_duplicates += 1
             line: dict[str, Any]
             if prelabel_attribute:
                 kept = tuple(d for d in r.prediction.detections if d.confidence >= prelabel_conf)
