@@ -153,5 +153,7 @@ def is_finite(*values: float) -> bool:
 def pixel(v: float) -> float | int:
     """A pixel coordinate as written to a file: rounded to :data:`PIXEL_DECIMALS`, an ``int`` when whole (so a
     rerun gives the same bytes and integer boxes stay integers)."""
+    if type(v) is int:
+        return v
     r = round(float(v), PIXEL_DECIMALS)
     return int(r) if r.is_integer() else r

@@ -144,3 +144,18 @@ def test_bad_manifest_writes_nothing(tmp_path: Path) -> None:
         export_coco(unknown, tmp_path / "out.json", class_mapping=["vehicle"])
     assert info2.value.field == f"{ATTR}.annotations[0].class_id"
     assert not (tmp_path / "out.json").exists()
+
+
+def test_dataset_without_image_copies_reads_the_sources(tmp_path: Path) -> None:
+    m = _manifest(tmp_path)
+    convert_ground_truth_to_yolo(m, tmp_path / "ds", LABELS, progress=False)
+    convert_ground_truth_to_yolo(m, tmp_path / "labels-only", LABELS, progress=False, copy_images=False)
+    export_coco(tmp_path / "ds", tmp_path / "a.json")
+    export_coco(tmp_path / "labels-only", tmp_path / "b.json")
+    a, b = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
+    assert a["annotations"] == b["annotations"]
+    assert [(i["width"], i["height"]) for i in a["images"]] == [(i["width"], i["height"]) for i in b["images"]]
+    (tmp_path / "imgs" / "a.jpg").unlink()
+    with pytest.raises(InputError, match="image not found"):
+        export_coco(tmp_path / "labels-only", tmp_path / "c.json")
+    assert not (tmp_path / "c.json").exists()

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from gtlabel import storage
 from gtlabel.errors import NotFound, StorageError
+from gtlabel.geometry import displayed_size
 
-__all__ = ["HEADER_RANGES", "ImageProbe", "fingerprint", "probe_header", "probe_image"]
+__all__ = ["HEADER_RANGES", "ImageProbe", "displayed_size_of", "fingerprint", "jpeg_header", "probe_header",
+           "probe_image"]
 
 #: bytes of an S3 object read for its header, in turn (``None``: the whole object)
 HEADER_RANGES = (64 * 1024, 512 * 1024, None)
@@ -87,3 +89,73 @@ def _probe_s3(uri: str) -> ImageProbe:
             if part.complete:
                 break
     return ImageProbe(error="not a readable image", detail=f"{type(last).__name__}: {last}")
+
+
+_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}  # start-of-frame markers (DHT, JPG, DAC are not)
+_JPEG_HEAD = 64 * 1024
+
+
+def _tiff_orientation(t: bytes) -> int | None:
+    """IFD0's Orientation (0x0112) of an Exif block's TIFF data, ``None`` when absent or unreadable."""
+    if t[:2] not in (b"II", b"MM") or len(t) < 8:
+        return None
+    end: Literal["little", "big"] = "little" if t[:2] == b"II" else "big"
+    ifd = int.from_bytes(t[4:8], end)
+    if ifd + 2 > len(t):
+        return None
+    for k in range(int.from_bytes(t[ifd:ifd + 2], end)):
+        e = ifd + 2 + 12 * k
+        if e + 12 > len(t):
+            return None
+        if int.from_bytes(t[e:e + 2], end) == 0x0112 and int.from_bytes(t[e + 2:e + 4], end) == 3:
+            return int.from_bytes(t[e + 8:e + 10], end)
+    return None
+
+
+def jpeg_header(data: bytes) -> tuple[tuple[int, int], int | None] | None:
+    """(stored size, EXIF orientation) of a JPEG from its first bytes, read from its markers (about 20x faster
+    than PIL's ``Image.open``); ``None`` when ``data`` is not a plain JPEG whose frame header lies within it (the
+    caller then asks PIL, which knows every other case)."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    pos, n, orientation, exif_seen = 2, len(data), None, False
+    while pos + 4 <= n:
+        if data[pos] != 0xFF:
+            return None
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # markers without a length
+            pos += 2
+            continue
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        seg = data[pos + 4:pos + 2 + length]
+        if length < 2 or len(seg) < length - 2:
+            return None
+        if marker == 0xE1 and seg[:6] == b"Exif\x00\x00":
+            if exif_seen:
+                return None  # two Exif blocks: let PIL decide which one counts
+            exif_seen, orientation = True, _tiff_orientation(seg[6:])
+        elif marker in _SOF:
+            if len(seg) < 5:
+                return None
+            h, w = int.from_bytes(seg[1:3], "big"), int.from_bytes(seg[3:5], "big")
+            return ((w, h), orientation) if w and h else None
+        elif marker == 0xDA:  # scan data before any frame header
+            return None
+        pos += 2 + length
+    return None
+
+
+def displayed_size_of(path: str) -> tuple[int, int]:
+    """The displayed (EXIF-upright) size of a local image: its JPEG markers, else PIL's header read. Raises what
+    opening or reading it raises (``FileNotFoundError``, PIL's errors for a non-image)."""
+    with open(path, "rb") as fh:
+        head = fh.read(_JPEG_HEAD)
+    fast = jpeg_header(head)
+    if fast is not None:
+        (w, h), orientation = fast
+    else:
+        (w, h), orientation, _ = probe_header(path)
+    return displayed_size(w, h, orientation)

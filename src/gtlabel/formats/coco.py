@@ -12,9 +12,11 @@ The shape (https://cocodataset.org/#format-data, as pycocotools reads it)::
 ``bbox`` is ``[x, y, width, height]`` in pixels, (x, y) the top-left corner, origin at the image's top-left.
 ``score`` is what a detector's results carry (pycocotools ``loadRes``); we keep it as the box's confidence.
 
-Reading (:func:`loads_coco`) parses the whole file at once (orjson: a COCO file is one JSON document; the
-memory it takes is about 6-8x the file's size while parsing, then the compact records below, about 120 bytes a
-box): we state this bound instead of a streaming parser, which would be 10x slower in pure Python.
+Reading, two ways, one set of checks (:class:`CocoChecker`): :func:`parse_coco` / :func:`loads_coco` take the
+decoded document (memory about 6-8x the file's size while orjson parses it); :func:`iter_coco` reads the file in
+chunks and gives each top-level array's elements a batch at a time (memory: a chunk and one batch, whatever the
+file's size), which :class:`gtlabel.interchange.readers.CocoSource` uses to import with memory that grows with
+the images only.
 Writing is streamed: :func:`coco_head`, :func:`coco_image`, :data:`ANNOTATIONS_START`, :func:`coco_annotation`,
 :data:`COCO_END` are the file's pieces in order (one element a line), so the caller writes images as it goes
 and spools the annotations.
@@ -23,7 +25,8 @@ and spools the annotations.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -88,6 +91,10 @@ class CocoDataset:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+_NUMBER = (int, float)
+_LO, _HI = -1e300, 1e300  # finite (NaN fails every comparison)
+
+
 def _err(msg: str, file: str, fld: str) -> LabelError:
     return LabelError(msg, file=file, field=fld)
 
@@ -116,6 +123,108 @@ def _list(doc: Mapping[str, Any], key: str, file: str, required: bool) -> list[A
     return v
 
 
+class CocoChecker:
+    """The element-by-element checks of a COCO file, shared by :func:`parse_coco` (a decoded document) and a
+    streamed read (:func:`iter_coco`: batches of elements as they come). Categories and images are kept; each
+    annotation is checked against its image as it comes, against the categories when they are known (a file
+    may list them last: :meth:`check_category` then checks each box afterwards)."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.categories: dict[int, str] = {}
+        self.images: list[CocoImage] = []
+        self.by_id: dict[int, CocoImage] = {}
+        self.crowd = 0
+        self.categories_seen = False
+        self._names: set[str] = set()
+        self._files: dict[str, int] = {}
+        self._annotations = 0
+
+    def add_categories(self, batch: Sequence[object]) -> None:
+        file, cats = self.file, self.categories
+        self.categories_seen = True
+        for c in batch:
+            i = len(cats)
+            p = f"categories[{i}]"
+            if not isinstance(c, dict):
+                raise _err(f"expected an object, got {type(c).__name__}", file, p)
+            cid = _int(c.get("id"), file, p + ".id")
+            name = c.get("name")
+            if not isinstance(name, str) or not name:
+                raise _err(f"expected a non-empty string, got {name!r}"[:200], file, p + ".name")
+            if cid in cats:
+                raise _err(f"category id {cid} is given twice", file, p + ".id")
+            if name in self._names:
+                raise _err(f"category name {name!r} is given twice", file, p + ".name")
+            cats[cid] = name
+            self._names.add(name)
+
+    def add_images(self, batch: Sequence[object]) -> None:
+        file, by_id, files = self.file, self.by_id, self._files
+        for raw in batch:
+            i = len(self.images)
+            p = f"images[{i}]"
+            if not isinstance(raw, dict):
+                raise _err(f"expected an object, got {type(raw).__name__}", file, p)
+            iid = _int(raw.get("id"), file, p + ".id")
+            fn = raw.get("file_name")
+            if not isinstance(fn, str) or not fn:
+                raise _err(f"expected a non-empty string, got {fn!r}"[:200], file, p + ".file_name")
+            iw = _int(raw.get("width"), file, p + ".width")
+            ih = _int(raw.get("height"), file, p + ".height")
+            if iw <= 0 or ih <= 0:
+                raise _err(f"width and height must be > 0, got {iw}x{ih}", file, p)
+            if iid in by_id:
+                raise _err(f"image id {iid} is given twice", file, p + ".id")
+            if fn in files:
+                raise _err(f"file_name {fn!r} is given twice (images[{files[fn]}] has it too)", file,
+                           p + ".file_name")
+            files[fn] = i
+            rec = CocoImage(iid, fn, iw, ih, i)
+            self.images.append(rec)
+            by_id[iid] = rec
+
+    def annotations(self, batch: Sequence[object]) -> Iterator[tuple[CocoImage, CocoBox]]:
+        """Each checked box of a batch of ``annotations`` elements with its image (crowd regions counted)."""
+        file, by_id, new = self.file, self.by_id, tuple.__new__
+        cats = self.categories if self.categories_seen else None
+        number, lo, hi = _NUMBER, _LO, _HI
+        start = self._annotations
+        self._annotations += len(batch)
+        for i, a in enumerate(batch, start):
+            # fast path: a well-formed annotation (what tools write); anything else gets the precise check below
+            try:
+                aid, iid, cid, iscrowd, score = (a.get("id"), a["image_id"], a["category_id"],  # type: ignore[attr-defined, index]
+                                                 a.get("iscrowd", 0), a.get("score"))  # type: ignore[attr-defined]
+                x, y, w, h = a["bbox"]  # type: ignore[index]
+                img: CocoImage | None = by_id.get(iid) if type(iid) is int else None
+            except (KeyError, TypeError, AttributeError, ValueError):
+                img = None
+            if (img is not None and type(cid) is int and (cats is None or cid in cats)
+                    and (aid is None or type(aid) is int) and (iscrowd == 0 or iscrowd == 1)
+                    and type(iscrowd) in (int, bool) and type(x) in number and type(y) in number
+                    and type(w) in number and type(h) in number and lo < x < hi and lo < y < hi
+                    and 0 <= w < hi and 0 <= h < hi and x >= -1 and y >= -1 and x + w <= img.width + 1
+                    and y + h <= img.height + 1 and (score is None or (type(score) in number and lo < score < hi))):
+                if iscrowd:
+                    self.crowd += 1
+                    continue
+                yield img, new(CocoBox, (cid, x, y, w, h, None if score is None else float(score), i, aid))
+                continue
+            checked = _checked_annotation(a, i, file, by_id, cats)
+            if checked is None:
+                self.crowd += 1
+            else:
+                yield checked
+
+    def check_category(self, box: CocoBox) -> None:
+        """A box read before the categories were: its ``category_id`` must be one of them."""
+        if box.category_id not in self.categories:
+            p = f"annotations[{box.pos}] (id {box.ann_id})" if box.ann_id is not None else f"annotations[{box.pos}]"
+            raise _err(f"category id {box.category_id} is not in 'categories' (ids {sorted(self.categories)[:20]})",
+                       self.file, p + ".category_id")
+
+
 def parse_coco(doc: object, *, file: str) -> CocoDataset:
     """A decoded COCO file -> :class:`CocoDataset`, checked: :class:`~gtlabel.errors.LabelError` naming the file
     and field (``annotations[12] (id 7).image_id``) for a missing ``images`` or ``categories`` list, a wrong
@@ -124,83 +233,52 @@ def parse_coco(doc: object, *, file: str) -> CocoDataset:
     if not isinstance(doc, dict):
         raise LabelError(f"expected a COCO JSON object {{images, annotations, categories}}, got "
                          f"{type(doc).__name__}", file=file)
-    cats: dict[int, str] = {}
-    names: set[str] = set()
-    for i, c in enumerate(_list(doc, "categories", file, True)):
-        p = f"categories[{i}]"
-        if not isinstance(c, dict):
-            raise _err(f"expected an object, got {type(c).__name__}", file, p)
-        cid = _int(c.get("id"), file, p + ".id")
-        name = c.get("name")
-        if not isinstance(name, str) or not name:
-            raise _err(f"expected a non-empty string, got {name!r}"[:200], file, p + ".name")
-        if cid in cats:
-            raise _err(f"category id {cid} is given twice", file, p + ".id")
-        if name in names:
-            raise _err(f"category name {name!r} is given twice", file, p + ".name")
-        cats[cid] = name
-        names.add(name)
-    images: list[CocoImage] = []
-    by_id: dict[int, CocoImage] = {}
-    files: dict[str, int] = {}
-    for i, im in enumerate(_list(doc, "images", file, True)):
-        p = f"images[{i}]"
-        if not isinstance(im, dict):
-            raise _err(f"expected an object, got {type(im).__name__}", file, p)
-        iid = _int(im.get("id"), file, p + ".id")
-        fn = im.get("file_name")
-        if not isinstance(fn, str) or not fn:
-            raise _err(f"expected a non-empty string, got {fn!r}"[:200], file, p + ".file_name")
-        iw = _int(im.get("width"), file, p + ".width")
-        ih = _int(im.get("height"), file, p + ".height")
-        if iw <= 0 or ih <= 0:
-            raise _err(f"width and height must be > 0, got {iw}x{ih}", file, p)
-        if iid in by_id:
-            raise _err(f"image id {iid} is given twice", file, p + ".id")
-        if fn in files:
-            raise _err(f"file_name {fn!r} is given twice (images[{files[fn]}] has it too)", file, p + ".file_name")
-        files[fn] = i
-        rec = CocoImage(iid, fn, iw, ih, i)
-        images.append(rec)
-        by_id[iid] = rec
-    boxes: dict[int, list[CocoBox]] = {im.id: [] for im in images}
-    crowd = 0
-    new = tuple.__new__
-    for i, a in enumerate(_list(doc, "annotations", file, False)):
-        if not isinstance(a, dict):
-            raise _err(f"expected an object, got {type(a).__name__}", file, f"annotations[{i}]")
-        aid = a.get("id")
-        p = f"annotations[{i}] (id {aid})" if aid is not None else f"annotations[{i}]"
-        if aid is not None:
-            aid = _int(aid, file, p + ".id")
-        iid = _int(a.get("image_id"), file, p + ".image_id")
-        im = by_id.get(iid)
-        if im is None:
-            raise _err(f"image id {iid} is not in 'images'", file, p + ".image_id")
-        cid = _int(a.get("category_id"), file, p + ".category_id")
-        if cid not in cats:
-            raise _err(f"category id {cid} is not in 'categories' (ids {sorted(cats)[:20]})", file,
-                       p + ".category_id")
-        if a.get("iscrowd", 0) not in (0, 1, False, True):
-            raise _err(f"expected 0 or 1, got {a.get('iscrowd')!r}"[:200], file, p + ".iscrowd")
-        if a.get("iscrowd"):
-            crowd += 1
-            continue
-        bb = a.get("bbox")
-        if not isinstance(bb, list) or len(bb) != 4:
-            raise _err(f"expected [x, y, width, height], got {bb!r}"[:200], file, p + ".bbox")
-        x, y, w, h = [_num(v, file, p + ".bbox") for v in bb]
-        if w < 0 or h < 0:
-            raise _err(f"width and height must be >= 0, got {w} x {h}", file, p + ".bbox")
-        if x < -1 or y < -1 or x + w > im.width + 1 or y + h > im.height + 1:
-            raise _err(f"box {bb} is outside its image {im.file_name!r} ({im.width}x{im.height})", file,
-                       p + ".bbox")
-        score = a.get("score")
-        if score is not None:
-            score = float(_num(score, file, p + ".score"))
-        boxes[iid].append(new(CocoBox, (cid, x, y, w, h, score, i, aid)))
+    check = CocoChecker(file)
+    check.add_categories(_list(doc, "categories", file, True))
+    check.add_images(_list(doc, "images", file, True))
+    boxes: dict[int, list[CocoBox]] = {im.id: [] for im in check.images}
+    for img, box in check.annotations(_list(doc, "annotations", file, False)):
+        boxes[img.id].append(box)
     info = doc.get("info")
-    return CocoDataset(file, cats, images, boxes, crowd, dict(info) if isinstance(info, dict) else {})
+    return CocoDataset(file, check.categories, check.images, boxes, check.crowd,
+                       dict(info) if isinstance(info, dict) else {})
+
+
+def _checked_annotation(a: object, i: int, file: str, by_id: Mapping[int, CocoImage], cats: Mapping[int, str] | None
+                        ) -> tuple[CocoImage, CocoBox] | None:
+    """One annotation checked field by field: its image and box, ``None`` for a crowd region, or the
+    :class:`~gtlabel.errors.LabelError` naming the field (``cats`` ``None``: categories not known yet)."""
+    if not isinstance(a, dict):
+        raise _err(f"expected an object, got {type(a).__name__}", file, f"annotations[{i}]")
+    aid = a.get("id")
+    p = f"annotations[{i}] (id {aid})" if aid is not None else f"annotations[{i}]"
+    if aid is not None:
+        aid = _int(aid, file, p + ".id")
+    iid = _int(a.get("image_id"), file, p + ".image_id")
+    im = by_id.get(iid)
+    if im is None:
+        raise _err(f"image id {iid} is not in 'images'", file, p + ".image_id")
+    cid = _int(a.get("category_id"), file, p + ".category_id")
+    if cats is not None and cid not in cats:
+        raise _err(f"category id {cid} is not in 'categories' (ids {sorted(cats)[:20]})", file,
+                   p + ".category_id")
+    if a.get("iscrowd", 0) not in (0, 1, False, True):
+        raise _err(f"expected 0 or 1, got {a.get('iscrowd')!r}"[:200], file, p + ".iscrowd")
+    if a.get("iscrowd"):
+        return None
+    bb = a.get("bbox")
+    if not isinstance(bb, list) or len(bb) != 4:
+        raise _err(f"expected [x, y, width, height], got {bb!r}"[:200], file, p + ".bbox")
+    x, y, w, h = [_num(v, file, p + ".bbox") for v in bb]
+    if w < 0 or h < 0:
+        raise _err(f"width and height must be >= 0, got {w} x {h}", file, p + ".bbox")
+    if x < -1 or y < -1 or x + w > im.width + 1 or y + h > im.height + 1:
+        raise _err(f"box {bb} is outside its image {im.file_name!r} ({im.width}x{im.height})", file,
+                   p + ".bbox")
+    score = a.get("score")
+    if score is not None:
+        score = float(_num(score, file, p + ".score"))
+    return im, CocoBox(cid, x, y, w, h, score, i, aid)
 
 
 def loads_coco(data: bytes, *, file: str) -> CocoDataset:
@@ -210,6 +288,152 @@ def loads_coco(data: bytes, *, file: str) -> CocoDataset:
     except orjson.JSONDecodeError as exc:
         raise LabelError(f"not valid JSON ({exc})", file=file) from None
     return parse_coco(doc, file=file)
+
+
+# ----------------------------------------------------------------------------------------------- read (streamed)
+_WS = re.compile(rb"[ \t\r\n]*")
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_SCALAR = re.compile(rb"-?[0-9][0-9eE+.\-]*|true|false|null")
+_MAX_TRIES = 8  # cut points tried backwards before the buffer grows
+
+
+class _Stream:
+    """A byte stream read in chunks, with a position in its buffer (consumed bytes are dropped on refill)."""
+
+    def __init__(self, read: Callable[[int], bytes], file: str, chunk: int) -> None:
+        self.read, self.file, self.chunk = read, file, chunk
+        self.buf, self.pos, self.base, self.eof = b"", 0, 0, False
+
+    def fill(self) -> bool:
+        if self.eof:
+            return False
+        more = self.read(self.chunk)
+        if not more:
+            self.eof = True
+            return False
+        self.buf = self.buf[self.pos:] + more
+        self.base += self.pos
+        self.pos = 0
+        return True
+
+    def peek(self) -> int | None:
+        while True:
+            m = _WS.match(self.buf, self.pos)
+            self.pos = m.end() if m else self.pos
+            if self.pos < len(self.buf):
+                return self.buf[self.pos]
+            if not self.fill():
+                return None
+
+    def error(self, msg: str) -> LabelError:
+        return LabelError(f"not valid JSON near byte {self.base + self.pos}: {msg}", file=self.file)
+
+    def string(self) -> str:
+        while True:
+            m = _STRING.match(self.buf, self.pos)
+            if m is not None:
+                self.pos = m.end()
+                value = orjson.loads(m.group())
+                assert isinstance(value, str)
+                return value
+            if not self.fill():
+                raise self.error("unterminated string")
+
+    def value(self) -> Any:
+        """One whole value (an ``info`` object, a scalar): the shortest prefix that parses."""
+        c = self.peek()
+        if c == ord('"'):
+            return self.string()
+        if c in (ord("{"), ord("[")):
+            close = b"}" if c == ord("{") else b"]"
+            offset = 0  # from self.pos, so a refill does not move it
+            while True:
+                end = self.buf.find(close, self.pos + offset)
+                if end < 0:
+                    offset = len(self.buf) - self.pos
+                    if not self.fill():
+                        raise self.error("unterminated value")
+                    continue
+                try:
+                    v = orjson.loads(self.buf[self.pos:end + 1])
+                except orjson.JSONDecodeError:
+                    offset = end + 1 - self.pos
+                    continue
+                self.pos = end + 1
+                return v
+        while not self.eof and len(self.buf) - self.pos < 64:
+            self.fill()
+        m = _SCALAR.match(self.buf, self.pos)
+        if m is None:
+            raise self.error("expected a value")
+        self.pos = m.end()
+        try:
+            return orjson.loads(m.group())
+        except orjson.JSONDecodeError:
+            raise self.error(f"bad value {m.group()[:40]!r}") from None
+
+    def elements(self) -> Iterator[list[Any]]:
+        """The elements of the array whose ``[`` was just read, a batch at a time: the longest run of whole
+        elements in the buffer (cut after a ``}`` and checked by parsing it, so a cut inside a string or a nested
+        object fails and the previous ``}`` is tried)."""
+        while True:
+            c = self.peek()
+            if c is None:
+                raise self.error("unterminated array")
+            if c == ord("]"):
+                self.pos += 1
+                return
+            if c == ord(","):
+                self.pos += 1
+                continue
+            if len(self.buf) - self.pos < self.chunk:
+                self.fill()
+            end, tries, batch = self.buf.rfind(b"}", self.pos), 0, None
+            while end >= self.pos and tries < _MAX_TRIES:
+                try:
+                    batch = orjson.loads(b"[" + self.buf[self.pos:end + 1] + b"]")
+                    break
+                except orjson.JSONDecodeError:
+                    end, tries = self.buf.rfind(b"}", self.pos, end), tries + 1
+            if batch is not None:
+                self.pos = end + 1
+                yield batch
+            elif not self.fill():  # no whole element in the buffer, and no more to read: one value (or the error)
+                yield [self.value()]
+
+
+def iter_coco(read: Callable[[int], bytes], *, file: str, chunk: int = 1 << 20) -> Iterator[tuple[str, Any, bool]]:
+    """A COCO file read in chunks of ``chunk`` bytes (``read(n)`` as a file's): ``(key, batch, True)`` for batches of
+    the elements of each top-level array (``images``, ``annotations``, ...; ``[]`` last, so an empty array is seen),
+    ``(key, value, False)`` for other top-level values. Memory: a chunk and one batch of parsed elements, whatever
+    the file's size. Malformed JSON is a :class:`~gtlabel.errors.LabelError` naming the byte."""
+    st = _Stream(read, file, chunk)
+    if st.peek() != ord("{"):
+        raise LabelError("expected a COCO JSON object {images, annotations, categories}", file=file)
+    st.pos += 1
+    while True:
+        c = st.peek()
+        if c == ord("}"):
+            st.pos += 1
+            break
+        if c == ord(","):
+            st.pos += 1
+            continue
+        if c != ord('"'):
+            raise st.error("expected a key")
+        key = st.string()
+        if st.peek() != ord(":"):
+            raise st.error("expected ':'")
+        st.pos += 1
+        if st.peek() == ord("["):
+            st.pos += 1
+            for batch in st.elements():
+                yield key, batch, True
+            yield key, [], True
+        else:
+            yield key, st.value(), False
+    if st.peek() is not None:
+        raise st.error("data after the JSON object")
 
 
 # ----------------------------------------------------------------------------------------------- write (streamed)

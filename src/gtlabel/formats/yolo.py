@@ -114,35 +114,49 @@ def parse_label_rows(text: str, *, file: str, nc: int | None = None) -> list[Yol
     ``0..nc-1``, coordinates outside [0, 1] by more than Ultralytics' 1 % or a confidence outside [0, 1].
     Coordinates within the tolerance are clamped into [0, 1]."""
     rows: list[YoloRow] = []
+    top = float(nc) if nc is not None else math.inf
     for i, line in enumerate(text.splitlines(), 1):
         parts = line.split()
         if not parts:
             continue
-        if len(parts) not in (5, 6):
-            raise LabelError(f"expected 5 columns (class xc yc w h) or 6 (and a confidence), got {len(parts)}",
-                             file=file, line=i)
-        try:
-            vals = [float(p) for p in parts]
-        except ValueError:
-            raise LabelError(f"not numeric: {line.strip()[:100]!r}", file=file, line=i) from None
-        if not all(math.isfinite(v) for v in vals):
-            raise LabelError(f"not finite: {line.strip()[:100]!r}", file=file, line=i)
-        cls = vals[0]
-        if not cls.is_integer() or cls < 0 or (nc is not None and cls >= nc):
-            bound = f" in 0..{nc - 1}" if nc is not None else ""
-            raise LabelError(f"class {parts[0]} is not an integer{bound}", file=file, line=i, field="class")
-        xc, yc, w, h = vals[1:5]
-        for name, v in (("x_center", xc), ("y_center", yc), ("width", w), ("height", h)):
-            if v < -_TOLERANCE or v > 1 + _TOLERANCE:
-                raise LabelError(f"{v:g} is outside [0, 1] (normalized coordinates)", file=file, line=i, field=name)
-        conf = None
-        if len(vals) == 6:
-            conf = vals[5]
-            if not 0.0 <= conf <= 1.0:
-                raise LabelError(f"{conf:g} is outside [0, 1]", file=file, line=i, field="confidence")
-        rows.append((int(cls), min(max(xc, 0.0), 1.0), min(max(yc, 0.0), 1.0), min(max(w, 0.0), 1.0),
-                     min(max(h, 0.0), 1.0), conf))
+        if len(parts) == 5:  # fast path: a well-formed row; anything else gets the precise check below
+            try:
+                c, xc, yc, w, h = map(float, parts)
+            except ValueError:
+                c = math.nan
+            if (0 <= c < top and c.is_integer() and 0 <= xc <= 1 and 0 <= yc <= 1 and 0 <= w <= 1
+                    and 0 <= h <= 1):
+                rows.append((int(c), xc, yc, w, h, None))
+                continue
+        rows.append(_checked_row(parts, line, i, file, nc))
     return rows
+
+
+def _checked_row(parts: list[str], line: str, i: int, file: str, nc: int | None) -> YoloRow:
+    if len(parts) not in (5, 6):
+        raise LabelError(f"expected 5 columns (class xc yc w h) or 6 (and a confidence), got {len(parts)}",
+                         file=file, line=i)
+    try:
+        vals = [float(p) for p in parts]
+    except ValueError:
+        raise LabelError(f"not numeric: {line.strip()[:100]!r}", file=file, line=i) from None
+    if not all(math.isfinite(v) for v in vals):
+        raise LabelError(f"not finite: {line.strip()[:100]!r}", file=file, line=i)
+    cls = vals[0]
+    if not cls.is_integer() or cls < 0 or (nc is not None and cls >= nc):
+        bound = f" in 0..{nc - 1}" if nc is not None else ""
+        raise LabelError(f"class {parts[0]} is not an integer{bound}", file=file, line=i, field="class")
+    xc, yc, w, h = vals[1:5]
+    for name, v in (("x_center", xc), ("y_center", yc), ("width", w), ("height", h)):
+        if v < -_TOLERANCE or v > 1 + _TOLERANCE:
+            raise LabelError(f"{v:g} is outside [0, 1] (normalized coordinates)", file=file, line=i, field=name)
+    conf = None
+    if len(vals) == 6:
+        conf = vals[5]
+        if not 0.0 <= conf <= 1.0:
+            raise LabelError(f"{conf:g} is outside [0, 1]", file=file, line=i, field="confidence")
+    return (int(cls), min(max(xc, 0.0), 1.0), min(max(yc, 0.0), 1.0), min(max(w, 0.0), 1.0), min(max(h, 0.0), 1.0),
+            conf)
 
 
 def parse_data_yaml_names(data: bytes, *, file: str) -> list[str]:

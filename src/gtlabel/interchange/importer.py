@@ -31,7 +31,7 @@ import orjson
 from gtlabel import storage
 from gtlabel.convert.classes import check_aliases, load_label_config, resolve_class_names
 from gtlabel.errors import ConfigError, InputError, LabelError
-from gtlabel.formats.coco import CocoBox, CocoDataset
+from gtlabel.formats.coco import CocoBox
 from gtlabel.formats.ground_truth import (
     LABEL_ATTRIBUTE_PATTERN,
     RESERVED_KEYS,
@@ -42,7 +42,7 @@ from gtlabel.formats.ground_truth import (
     output_metadata,
 )
 from gtlabel.geometry import clip_box, pixel
-from gtlabel.interchange.readers import Item, iter_voc, iter_yolo, read_coco
+from gtlabel.interchange.readers import CocoSource, Item, iter_voc, iter_yolo
 from gtlabel.settings import get_settings
 
 __all__ = ["FORMATS", "ImportFormat", "ImportReport", "import_labels"]
@@ -173,10 +173,10 @@ def import_labels(fmt: ImportFormat, source: str | os.PathLike[str], dest: str |
     report = ImportReport(src, out, fmt, label_attribute, [])
     items: Iterator[Item]
     if fmt == "coco":
-        ds = read_coco(src)
-        report.crowd_skipped = ds.crowd
-        source_names = list(ds.categories.values())
-        items = _coco_items(ds)
+        coco = CocoSource(src)
+        report.crowd_skipped = coco.crowd
+        source_names = list(coco.categories.values())
+        items = _coco_items(coco)
     elif fmt == "voc":
         source_names = []
         if labels is None and label_category_config is None:  # the classes first (VOC files are small)
@@ -199,13 +199,11 @@ def _coco_field(boxes: Sequence[CocoBox]) -> Callable[[int], str]:
     return lambda i: f"annotations[{boxes[i].pos}] (id {boxes[i].ann_id}).category_id"
 
 
-def _coco_items(ds: CocoDataset) -> Iterator[Item]:
-    cats = ds.categories
-    for im in ds.images:
-        boxes = ds.boxes[im.id]
+def _coco_items(coco: CocoSource) -> Iterator[Item]:
+    cats = coco.categories
+    for im, boxes in coco.items():
         yield Item(im.file_name, im.width, im.height,
-                   [(cats[b.category_id], b.x, b.y, b.w, b.h, b.score) for b in boxes], ds.file,
-                   _coco_field(boxes))
+                   [(cats[b.category_id], b.x, b.y, b.w, b.h, b.score) for b in boxes], coco.uri, _coco_field(boxes))
 
 
 class _Lines:

@@ -2,8 +2,8 @@
 displayed size, its boxes by class name, in pixels), in a deterministic order. Bad input raises
 :class:`~gtlabel.errors.InputError` naming the file, line and field.
 
-- COCO: one JSON file (:func:`gtlabel.formats.coco.loads_coco`: the whole file is parsed at once, its memory
-  bound is stated there); image sizes from ``images``; ``score`` kept as the confidence.
+- COCO: one JSON file, read streamed (:class:`CocoSource`: memory grows with the images, not the boxes); image
+  sizes from ``images``; ``score`` kept as the confidence.
 - VOC: a folder (or prefix) of ``*.xml`` files, or one file, read one at a time in name order; sizes from
   ``<size>``; two files for the same image are an error naming both.
 - YOLO: a dataset folder (``data.yaml`` names; images anywhere under it, each label found as Ultralytics finds it:
@@ -13,19 +13,23 @@ displayed size, its boxes by class name, in pixels), in a deterministic order. B
 
 from __future__ import annotations
 
+import math
+import struct
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import IO
 
 from gtlabel import storage
-from gtlabel.convert.probe import probe_header, probe_image
+from gtlabel.convert.probe import displayed_size_of, probe_image
 from gtlabel.errors import InputError, LabelError, NotFound
-from gtlabel.formats.coco import CocoDataset, loads_coco
+from gtlabel.formats.coco import CocoBox, CocoChecker, CocoDataset, CocoImage, iter_coco, loads_coco
 from gtlabel.formats.voc import from_voc, parse_voc
 from gtlabel.formats.yolo import ULTRALYTICS_IMG_FORMATS, parse_data_yaml_names, parse_label_rows
 from gtlabel.geometry import displayed_size
 
-__all__ = ["Item", "NamedBox", "iter_voc", "iter_yolo", "read_coco", "yolo_label_uri"]
+__all__ = ["BUCKET_IMAGES", "CocoSource", "Item", "NamedBox", "iter_voc", "iter_yolo", "yolo_label_uri"]
 
 #: class name, left, top, width, height (pixels), confidence
 NamedBox = tuple[str, float, float, float, float, float | None]
@@ -47,9 +51,101 @@ class Item:
     alt_name: str | None = None  # VOC: ``<filename>`` when ``name`` is its ``<path>``
 
 
-def read_coco(uri: str) -> CocoDataset:
-    """A COCO file, checked (:func:`gtlabel.formats.coco.loads_coco`)."""
-    return loads_coco(storage.read_bytes(uri), file=uri)
+_REC = struct.Struct("<iqqqddddd")  # image index, category id, position, annotation id, x, y, w, h, score
+_NO_ID = -(1 << 63)
+#: images per spool file: the boxes of this many images are in memory at once when they are given back
+BUCKET_IMAGES = 4096
+
+
+class CocoSource:
+    """A COCO file read streamed (:func:`gtlabel.formats.coco.iter_coco`, checked by
+    :class:`~gtlabel.formats.coco.CocoChecker`): categories and images are kept (about 0.3 KB an image), each
+    annotation is checked as it comes and spooled (68 bytes) to a temporary file for its range of
+    :data:`BUCKET_IMAGES` images; :meth:`items` then gives the images back in the file's order with their boxes.
+    Memory therefore grows with the images, not with the boxes or the file. A file that lists ``annotations``
+    before ``images`` (unusual) is parsed whole instead (:func:`gtlabel.formats.coco.loads_coco`)."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+        self.check = CocoChecker(uri)
+        self._buckets: list[IO[bytes]] = []
+        self._whole: CocoDataset | None = None
+        self._deferred = False  # categories came after the annotations: each box is checked when given back
+        seen: set[str] = set()
+        with storage.open_read(uri) as fh:
+            for key, payload, is_array in iter_coco(fh.read, file=uri):
+                seen.add(key)
+                if not is_array:
+                    if key in ("images", "annotations", "categories"):
+                        raise LabelError(f"expected a list, got {type(payload).__name__}", file=uri, field=key)
+                    continue
+                if key == "categories":
+                    self.check.add_categories(payload)
+                elif key == "images":
+                    if self._buckets:
+                        raise LabelError("'images' continues after 'annotations' began", file=uri, field="images")
+                    self.check.add_images(payload)
+                elif key == "annotations" and payload:
+                    if "images" not in seen:  # boxes before their images: parse the whole file instead
+                        self._close()
+                        self._whole = loads_coco(storage.read_bytes(uri), file=uri)
+                        return
+                    self._spool(payload)
+        for key in ("images", "categories"):
+            if key not in seen:
+                raise LabelError("missing", file=uri, field=key)
+
+    def _spool(self, batch: list[object]) -> None:
+        if not self._buckets:
+            n = max(1, -(-len(self.check.images) // BUCKET_IMAGES))
+            self._buckets = [tempfile.TemporaryFile() for _ in range(n)]  # noqa: SIM115 - closed by items() or _close()
+            self._deferred = not self.check.categories_seen
+        pack, buckets = _REC.pack, self._buckets
+        for img, b in self.check.annotations(batch):
+            try:
+                rec = pack(img.pos, b.category_id, b.pos, _NO_ID if b.ann_id is None else b.ann_id, b.x, b.y, b.w,
+                           b.h, math.nan if b.score is None else b.score)
+            except struct.error:
+                raise LabelError("an id is beyond 64 bits", file=self.uri, field=f"annotations[{b.pos}]") from None
+            buckets[img.pos // BUCKET_IMAGES].write(rec)
+
+    def _close(self) -> None:
+        for f in self._buckets:
+            f.close()
+        self._buckets = []
+
+    @property
+    def categories(self) -> dict[int, str]:
+        return self._whole.categories if self._whole is not None else self.check.categories
+
+    @property
+    def crowd(self) -> int:
+        return self._whole.crowd if self._whole is not None else self.check.crowd
+
+    def items(self) -> Iterator[tuple[CocoImage, list[CocoBox]]]:
+        """Each image in the file's order with its boxes (in the file's order); the spool is removed after."""
+        if self._whole is not None:
+            for im in self._whole.images:
+                yield im, self._whole.boxes[im.id]
+            return
+        images, new, check = self.check.images, tuple.__new__, self.check
+        try:
+            for k in range(max(1, len(self._buckets))):
+                by_index: dict[int, list[CocoBox]] = {}
+                if self._buckets:
+                    f = self._buckets[k]
+                    f.seek(0)
+                    for idx, cid, pos, aid, x, y, w, h, score in _REC.iter_unpack(f.read()):
+                        box = new(CocoBox, (cid, x, y, w, h, None if score != score else score, pos,
+                                            None if aid == _NO_ID else aid))
+                        if self._deferred:
+                            check.check_category(box)
+                        by_index.setdefault(idx, []).append(box)
+                    f.close()
+                for idx in range(k * BUCKET_IMAGES, min(len(images), (k + 1) * BUCKET_IMAGES)):
+                    yield images[idx], by_index.get(idx, [])
+        finally:
+            self._close()
 
 
 def iter_voc(source: str) -> Iterator[Item]:
@@ -87,12 +183,11 @@ def _size(uri: str) -> tuple[int, int] | str:
             return f"{probe.error}: {probe.detail or ''}".strip()
         return displayed_size(probe.size[0], probe.size[1], probe.orientation)
     try:
-        (w, h), orientation, _ = probe_header(uri)
+        return displayed_size_of(uri)
     except FileNotFoundError:
         return "image not found"
     except Exception as exc:  # PIL raises many types for non-images
         return f"not a readable image: {type(exc).__name__}: {exc}"
-    return displayed_size(w, h, orientation)
 
 
 def _label_text(uri: str) -> str | None:

@@ -18,11 +18,11 @@ from typing import Any
 
 from gtlabel import storage
 from gtlabel.convert.classes import load_label_config, resolve_class_names
-from gtlabel.convert.probe import probe_image
-from gtlabel.errors import InputError, LabelError
+from gtlabel.convert.probe import displayed_size_of, probe_image
+from gtlabel.errors import InputError, LabelError, NotFound
 from gtlabel.formats.yolo import parse_label_rows
 from gtlabel.geometry import displayed_size
-from gtlabel.lineage import LINEAGE_FILE, Lineage, lineage_uri, load, version_id
+from gtlabel.lineage import LINEAGE_FILE, ImageRecord, Lineage, lineage_uri, load, version_id
 from gtlabel.manifests import iter_output_manifest
 
 __all__ = ["Box", "LabelSource", "LabeledImage", "is_dataset", "open_source"]
@@ -113,16 +113,49 @@ def _dataset(lin: Lineage) -> LabelSource:
     names = [n for _, n in sorted(lin.names.items())]
     copied = lin.settings.get("copy_images", True) is not False
 
+    local = not storage.is_s3(lin.base)
+
+    def path(rel: str) -> str:
+        return os.path.join(lin.base, *rel.split("/")) if local else lin.path(rel)
+
+    def size(uri: str, rec: ImageRecord) -> tuple[int, int]:
+        if not storage.is_s3(uri):
+            try:
+                return displayed_size_of(uri)
+            except FileNotFoundError:
+                raise InputError(f"image not found: {uri}", file=lin.uri, field=f"images[{rec.name}]") from None
+            except Exception as exc:  # PIL raises many types for non-images
+                raise InputError(f"not a readable image: {uri} ({type(exc).__name__}: {exc})", file=lin.uri,
+                                 field=f"images[{rec.name}]") from None
+        probe = probe_image(uri)
+        if probe.size is None:
+            raise InputError(f"{probe.error}: {uri} {probe.detail or ''}".rstrip(), file=lin.uri,
+                             field=f"images[{rec.name}]")
+        return displayed_size(probe.size[0], probe.size[1], probe.orientation)
+
+    manifest = str(lin.manifest.get("uri") or "")
+    manifest_dir = os.path.dirname(manifest) if manifest and not storage.is_s3(manifest) else None
+
+    def source(rec: ImageRecord) -> str:
+        if manifest_dir is None or storage.is_s3(rec.source_ref):
+            return lin.source_uri(rec)
+        return os.path.join(manifest_dir, *rec.source_ref.replace("\\", "/").split("/"))
+
+    def read(uri: str) -> bytes:
+        if local:
+            with open(uri, "rb") as fh:
+                return fh.read()
+        return storage.read_bytes(uri)
+
     def images() -> Iterator[LabeledImage]:
         for rec in lin.images:
-            image_uri = lin.path(rec.image) if copied else lin.source_uri(rec)
-            probe = probe_image(image_uri)
-            if probe.size is None:
-                raise InputError(f"{probe.error}: {image_uri} {probe.detail or ''}".rstrip(), file=lin.uri,
-                                 field=f"images[{rec.name}]")
-            w, h = displayed_size(probe.size[0], probe.size[1], probe.orientation)
-            label_uri = lin.path(rec.label)
-            text = storage.read_bytes(label_uri).decode("utf-8")
+            w, h = size(path(rec.image) if copied else source(rec), rec)
+            label_uri = path(rec.label)
+            try:
+                text = read(label_uri).decode("utf-8")
+            except (FileNotFoundError, NotFound):
+                raise InputError(f"label file not found: {label_uri}", file=lin.uri,
+                                 field=f"images[{rec.name}]") from None
             boxes: list[Box] = []
             for cid, xc, yc, bw, bh, conf in parse_label_rows(text, file=label_uri, nc=len(names)):
                 boxes.append((cid, (xc - bw / 2) * w, (yc - bh / 2) * h, bw * w, bh * h, conf))

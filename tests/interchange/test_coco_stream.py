@@ -1,0 +1,94 @@
+"""The streamed COCO read: formats.coco.iter_coco gives the same elements as a whole-file parse whatever the chunk
+size (strings and nested objects holding braces included); interchange.readers.CocoSource spools boxes per range
+of images, checks categories listed last, falls back to a whole parse when annotations come first, and names the
+byte of malformed JSON."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gtlabel.errors import LabelError
+from gtlabel.formats.coco import iter_coco
+from gtlabel.interchange import readers
+from gtlabel.interchange.readers import CocoSource
+
+GOLDEN = Path(__file__).parents[1] / "formats" / "golden" / "coco-small.json"
+
+
+def _doc() -> dict[str, Any]:
+    doc: dict[str, Any] = json.loads(GOLDEN.read_text())
+    doc["info"] = {"a": {"b": "}]"}, "c": [1, {"d": 2}], "s": "quote \" and \\ and }"}
+    doc["annotations"][0]["attributes"] = {"x": {"y": "},{"}, "z": [[1, 2], {"w": "]"}]}
+    doc["licenses"] = [{"id": 1, "name": "cc"}]
+    doc["empty"] = []
+    return doc
+
+
+def _read(data: bytes, chunk: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, payload, is_array in iter_coco(io.BytesIO(data).read, file="x.json", chunk=chunk):
+        if is_array:
+            out.setdefault(key, []).extend(payload)
+        else:
+            out[key] = payload
+    return out
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 300), st.booleans())
+def test_iter_coco_gives_the_whole_parse_at_any_chunk_size(chunk: int, indent: bool) -> None:
+    doc = _doc()
+    data = json.dumps(doc, indent=2 if indent else None).encode()
+    assert _read(data, chunk) == doc
+
+
+@pytest.mark.parametrize(("data", "match"), [
+    (b'{"images": [{"id": 1}', "unterminated"),
+    (b'{"images": [{"id": 1}, {"id": }]}', "not valid JSON"),
+    (b'{"images" [] }', "expected ':'"),
+    (b'{"info": {}} trailing', "after the JSON object"),
+    (b"[1, 2]", "expected a COCO JSON object"),
+    (b'{"info": nope}', "expected a value"),
+])
+def test_malformed_json_names_the_file(data: bytes, match: str) -> None:
+    with pytest.raises(LabelError, match=match) as info:
+        _read(data, 4)
+    assert info.value.file == "x.json"
+
+
+def _write(tmp: Path, doc: dict[str, Any], order: list[str]) -> str:
+    p = tmp / "c.json"
+    p.write_bytes(b"{" + b",".join(orjson.dumps(k) + b":" + orjson.dumps(doc[k]) for k in order) + b"}")
+    return str(p)
+
+
+def test_coco_source_buckets_categories_last_and_annotations_first(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(readers, "BUCKET_IMAGES", 1)  # every image its own spool file
+    doc = _doc()
+    for order in (["info", "images", "annotations", "categories"], ["categories", "images", "annotations"],
+                  ["annotations", "categories", "images"]):
+        src = CocoSource(_write(tmp_path, doc, order))
+        got = [(im.file_name, [(b.category_id, b.x, b.y, b.w, b.h, b.score, b.pos, b.ann_id) for b in boxes])
+               for im, boxes in src.items()]
+        assert got == [("flight1/DJI_0001.JPG", [(3, 100, 120, 50.5, 40, None, 0, 1), (1, 0, 0, 640, 480, None, 1, 2)]),
+                       ("flight1/DJI_0002.JPG", [(2, 10.25, 20.75, 30, 60, 0.87, 3, 4)])], order
+        assert src.crowd == 1 and src.categories == {1: "drone", 2: "vehicle", 3: "person"}
+    doc["annotations"][3]["category_id"] = 9
+    late = CocoSource(_write(tmp_path, doc, ["images", "annotations", "categories"]))
+    with pytest.raises(LabelError, match="category id 9") as info:
+        list(late.items())
+    assert info.value.field == "annotations[3] (id 4).category_id"
+    with pytest.raises(LabelError, match="category id 9"):
+        CocoSource(_write(tmp_path, doc, ["categories", "images", "annotations"]))
+    with pytest.raises(LabelError, match="missing") as info:
+        CocoSource(_write(tmp_path, doc, ["images", "annotations"]))
+    assert info.value.field == "categories"
