@@ -9,7 +9,9 @@ import yaml
 from convert_helpers import gt_line, make_image, write_manifest
 from typer.testing import CliRunner
 
+from gtlabel import TileSpec
 from gtlabel.cli import Exit, app
+from gtlabel.lineage import load as load_lineage
 
 runner = CliRunner()
 
@@ -79,3 +81,25 @@ def test_convert_exit_codes_for_bad_input(tmp_path: Path) -> None:
     assert res.exit_code == Exit.USAGE
     res = runner.invoke(app, ["convert", "--help"])
     assert res.exit_code == 0 and "--drop-unknown" in res.output
+
+
+def test_cli_convert_tile_options(tmp_path: Path) -> None:
+    lines = []
+    for i in range(6):
+        make_image(tmp_path / f"f{i}.jpg", (120, 90), color=i * 9)
+        lines.append(gt_line(f"f{i}.jpg", (120, 90), [("vehicle", 5 + i, 5, 12, 10)] if i % 4 else []))
+    m = write_manifest(tmp_path / "output.manifest", lines)
+    classes = ["--classes", "drone,vehicle,person,building"]
+    res = runner.invoke(app, ["convert", m, str(tmp_path / "ds"), *classes, "--tile", "64",
+                              "--overlap", "0.25", "--min-visibility", "0.5", "--keep-empty", "0.2",
+                              "--tile-with-frames", "--no-progress", "--json"])
+    assert res.exit_code == 0, res.output
+    doc = orjson.loads(res.stdout)
+    assert doc["tiles"]["frames"] == 6 and doc["tiles"]["whole_frames"] == 6
+    assert load_lineage(tmp_path / "ds").settings["tile"] == TileSpec(
+        64, overlap=0.25, min_visibility=0.5, keep_empty=0.2, with_frames=True).settings()
+    for args, match in [(["--tile", "64", "--overlap", "1"], "tile.overlap"), (["--tile", "big"], "--tile"),
+                        (["--tile-with-frames"], "needs --tile"), (["--tile", "64x0"], "tile.size")]:
+        bad = runner.invoke(app, ["convert", m, str(tmp_path / "bad"), *classes, *args])
+        assert bad.exit_code == Exit.INVALID and match in bad.output, bad.output
+    assert not (tmp_path / "bad").exists()

@@ -15,10 +15,8 @@ from convert_helpers import gt_line, make_image, tree_bytes, write_manifest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageOps
-from typer.testing import CliRunner
 
 from gtlabel import TileSpec
-from gtlabel.cli import Exit, app
 from gtlabel.convert import convert_ground_truth_to_yolo, preflight_dataset, split_for
 from gtlabel.errors import ConfigError, LabelError
 from gtlabel.lineage import load as load_lineage
@@ -324,24 +322,6 @@ def test_ultralytics_accepts_a_tiled_dataset(tmp_path: Path) -> None:
         assert ne == (0 if text.strip() else 1) and len(lbl) == len(text.splitlines())
         with Image.open(im) as opened:
             assert shape == (opened.height, opened.width)  # no EXIF left: stored = displayed
-
-
-def test_cli_convert_tile_options(tmp_path: Path) -> None:
-    m = many_frames(tmp_path, 6)
-    runner = CliRunner()
-    res = runner.invoke(app, ["convert", m, str(tmp_path / "ds"), "--classes", ",".join(NAMES), "--tile", "64",
-                              "--overlap", "0.25", "--min-visibility", "0.5", "--keep-empty", "0.2",
-                              "--tile-with-frames", "--no-progress", "--json"])
-    assert res.exit_code == 0, res.output
-    doc = orjson.loads(res.stdout)
-    assert doc["tiles"]["frames"] == 6 and doc["tiles"]["whole_frames"] == 6
-    assert load_lineage(tmp_path / "ds").settings["tile"] == TileSpec(
-        64, overlap=0.25, min_visibility=0.5, keep_empty=0.2, with_frames=True).settings()
-    for args, match in [(["--tile", "64", "--overlap", "1"], "tile.overlap"), (["--tile", "big"], "--tile"),
-                        (["--tile-with-frames"], "needs --tile"), (["--tile", "64x0"], "tile.size")]:
-        bad = runner.invoke(app, ["convert", m, str(tmp_path / "bad"), "--classes", ",".join(NAMES), *args])
-        assert bad.exit_code == Exit.INVALID and match in bad.output, bad.output
-    assert not (tmp_path / "bad").exists()
 
 
 def test_a_frame_resized_after_labeling_is_skipped_not_mis_tiled(tmp_path: Path) -> None:
