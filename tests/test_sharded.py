@@ -154,6 +154,7 @@ def test_sharded_pipeline_is_built_with_zero_network_attempts() -> None:
     (ShardedStep(options=ShardOptions(task="segment")), "task must be one of preannotate, rank"),
     (ShardedStep(options=ShardOptions(task="rank", top_k=0)), "top_k must be >= 1"),
     (ShardedStep(options=ShardOptions(attribute="x-metadata")), "label attribute"),
+    (ShardedStep(options=ShardOptions(slice=(640, 640), overlap=1.0)), r"overlap must be in \[0, 1\)"),
 ])
 def test_bad_sharded_step_is_refused(step: ShardedStep, text: str) -> None:
     with pytest.raises(ConfigError, match=text):
@@ -211,7 +212,8 @@ def test_sharded_job_on_moto_is_created_waited_for_and_merged(bucket: str, sm: A
     weights.write_bytes(b"weights")
     job = ShardedJob(model=str(weights), images=f"s3://{bucket}/raw", work_prefix=f"s3://{bucket}/work",
                      role_arn=ROLE, image_uri=IMAGE, instance_type="ml.g4dn.2xlarge", instance_count=3,
-                     job_name="gtlabel-sharded-moto", options=ShardOptions(conf=0.3, classes=("drone", "vehicle")))
+                     job_name="gtlabel-sharded-moto", options=ShardOptions(conf=0.3, classes=("drone", "vehicle"),
+                                                                           slice=(640, 480), merge="nmm"))
     _fake_shards(f"s3://{bucket}/work/gtlabel-sharded-moto/shards/", 3, refs)
     requests = _record_requests(sm)
     out = f"s3://{bucket}/out/prelabeled.manifest"
@@ -249,6 +251,8 @@ def test_sharded_job_on_moto_is_created_waited_for_and_merged(bucket: str, sm: A
     args = spec["ContainerArguments"]
     assert args[0] == "preannotate" and _arg(args, "--source-prefix") == f"s3://{bucket}/raw/"
     assert (_arg(args, "--conf"), _arg(args, "--classes")) == ("0.3", "drone,vehicle")
+    assert [_arg(args, k) for k in ("--slice", "--overlap", "--merge", "--match", "--match-threshold")] == \
+        ["640x480", "0.2", "nmm", "ios", "0.5"]
     assert req["ProcessingOutputConfig"]["Outputs"][0]["S3Output"]["S3Uri"] == \
         f"s3://{bucket}/work/gtlabel-sharded-moto/shards/"
     got = sm.describe_processing_job(ProcessingJobName="gtlabel-sharded-moto")
@@ -291,8 +295,11 @@ def test_cli_preannotate_and_rank_on_sagemaker(bucket: str, sm: Any, moto_server
     common = ["--sagemaker", "--role", ROLE, "--image-uri", IMAGE, "--instance-type", "ml.c5.xlarge",
               "--work-prefix", f"s3://{bucket}/work", "--region", "us-east-1"]
     r = CliRunner().invoke(app, ["preannotate", str(weights), f"s3://{bucket}/raw/", "-o", out,
-                                 "--instance-count", "2", "--processing-job-name", "cli-job", *common])
+                                 "--instance-count", "2", "--processing-job-name", "cli-job", "--slice", "320",
+                                 "--overlap", "0.1", *common])
     assert r.exit_code == 0, r.output
+    args = sm.describe_processing_job(ProcessingJobName="cli-job")["AppSpecification"]["ContainerArguments"]
+    assert (_arg(args, "--slice"), _arg(args, "--overlap")) == ("320x320", "0.1")
     assert "2 shard(s)" in r.output and "cli-job" in r.output
     assert [json.loads(x)["source-ref"] for x in storage.read_text(out).splitlines()] == sorted(refs)
     r = CliRunner().invoke(app, ["rank", str(weights), f"s3://{bucket}/raw/", "-o", out, "--instance-count", "0",

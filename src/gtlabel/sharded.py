@@ -38,6 +38,7 @@ from gtlabel.model.active import STRATEGIES
 from gtlabel.model.offline import SAGEMAKER_OFFLINE_CONFIG, ensure_sagemaker_offline
 from gtlabel.model.preannotate import validate_attribute
 from gtlabel.model.shards import MERGED_MANIFEST, TASKS, MergeSummary, merge_shards
+from gtlabel.model.sliced import slice_options
 
 __all__ = [
     "DEFAULT_INSTANCE_TYPE",
@@ -90,9 +91,20 @@ class ShardOptions:
     score_key: str = "active-learning"
     prelabels: str | None = None  # rank: also write pre-annotations under this attribute
     prelabel_conf: float = 0.25
+    # sliced inference on the full frame (gtlabel.model.sliced; None: whole frames at imgsz)
+    slice: tuple[int, int] | None = None
+    overlap: float = 0.2
+    merge: str = "nms"
+    match: str = "ios"
+    match_threshold: float = 0.5
 
     def check(self) -> list[str]:
         problems = []
+        try:
+            slice_options(self.slice, overlap=self.overlap, merge=self.merge, match=self.match,
+                          threshold=self.match_threshold)
+        except ConfigError as exc:
+            problems.append(str(exc))
         if self.task not in TASKS:
             problems.append(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
         if self.conf is not None and not 0.0 <= self.conf <= 1.0:
@@ -125,6 +137,9 @@ class ShardOptions:
             args += ["--conf", str(self.conf)]
         if self.job_name:
             args += ["--job-name", self.job_name]
+        if self.slice is not None:
+            args += ["--slice", f"{self.slice[0]}x{self.slice[1]}", "--overlap", str(self.overlap), "--merge",
+                     self.merge, "--match", self.match, "--match-threshold", str(self.match_threshold)]
         if self.task == "preannotate":
             return [*args, "--attribute", self.attribute]
         args += ["--top-k", str(self.top_k), "--strategy", self.strategy, "--threshold", str(self.threshold),

@@ -135,6 +135,34 @@ def test_ranked_shards_merge_to_the_global_top_k(trained: dict[str, object], yol
     assert [x["active-learning"]["rank"] for x in lines] == [1, 2, 3]
 
 
+@pytest.mark.train
+def test_a_shard_passes_the_slice_options_through(trained: dict[str, object], yolo_dataset: Path,
+                                                   tmp_path: Path) -> None:
+    from gtlabel.model.preannotate import preannotate
+
+    root = tmp_path / "all"
+    _images(yolo_dataset, root, n=2)
+    sliced = ["--slice", "96x64", "--overlap", "0.25", "--merge", "nmm", "--match", "iou", "--match-threshold", "0.6"]
+    date = "2026-12-06T00:00:00.000000"
+    assert shard_step.main(["preannotate", "--images", str(root), "--model", str(trained["weights"]), "--output",
+                            str(tmp_path / "out"), "--source-prefix", PREFIX, "--creation-date", date,
+                            *PREDICT, *sliced]) == 0
+    got = [json.loads(x) for x in (tmp_path / "out" / part_name(0, 1, "manifest")).read_text().splitlines()]
+    ref = tmp_path / "all" / "ref.manifest"  # the library itself, same settings
+    preannotate(str(trained["weights"]), root, ref, conf=0.0001, imgsz=160, batch=1, max_det=5, creation_date=date,
+                slice=(96, 64), overlap=0.25, merge="nmm", match="iou", match_threshold=0.6)
+    want = [json.loads(x) for x in ref.read_text().splitlines()]
+    assert [g["prelabels"] for g in got] == [w["prelabels"] for w in want]
+    assert [g["source-ref"] for g in got] == [PREFIX + w["source-ref"] for w in want]
+    whole = tmp_path / "whole"
+    assert shard_step.main(["preannotate", "--images", str(root), "--model", str(trained["weights"]), "--output",
+                            str(whole), "--source-prefix", PREFIX, "--creation-date", date, *PREDICT]) == 0
+    assert (whole / part_name(0, 1, "manifest")).read_bytes() != (tmp_path / "out" / part_name(0, 1, "manifest")
+                                                                   ).read_bytes()  # slicing changed the boxes
+    assert shard_step.main(["preannotate", "--images", str(root), "--model", str(trained["weights"]), "--output",
+                            str(whole), "--source-prefix", PREFIX, "--slice", "big", *PREDICT]) == 1
+
+
 # ----------------------------------------------------------------------------------------------- merge only
 def _part(folder: Path, i: int, n: int, refs: list[str], task: str = "preannotate", **kw: object) -> None:
     rec = ShardRecord(task=task, shard=i, shards=n, images=len(refs), lines=len(refs), **kw)  # type: ignore[arg-type]

@@ -178,11 +178,10 @@ def preannotate(
     match_threshold: MatchThresholdOpt = 0.5,
 ) -> None:
     """Write model boxes into an input manifest, in Ground Truth format, for an AdjustmentBoundingBox job."""
-    if sagemaker and slice_ is not None:
-        raise ConfigError("--slice is not passed to SageMaker shards yet; run without --sagemaker")
     if sagemaker:
         opts = ShardOptions(task="preannotate", attribute=attribute, conf=conf, classes=_names(classes),
-                            job_name=job_name, imgsz=imgsz)
+                            job_name=job_name, imgsz=imgsz, slice=_slice(slice_), overlap=overlap, merge=merge,
+                            match=match, match_threshold=match_threshold)
         run_on_sagemaker(opts, model, images, out, role=role, image_uri=image_uri, instance_type=instance_type,
                          instance_count=instance_count, work_prefix=work_prefix, job_name=processing_job_name,
                          region=region, wait=wait)
@@ -231,13 +230,13 @@ def rank(
     match_threshold: MatchThresholdOpt = 0.5,
 ) -> None:
     """Active learning: rank images by model uncertainty and write the top-K as an input manifest."""
-    if sagemaker and slice_ is not None:
-        raise ConfigError("--slice is not passed to SageMaker shards yet; run without --sagemaker")
     if sagemaker and diversity is not None:
         raise ConfigError("--diversity runs on this machine only (the shards' merge ranks by score alone)")
     if sagemaker:
         opts = ShardOptions(task="rank", top_k=top_k, strategy=strategy, conf=conf, threshold=threshold,
-                            score_key=score_key, prelabels=prelabels, classes=_names(classes), imgsz=imgsz)
+                            score_key=score_key, prelabels=prelabels, classes=_names(classes), imgsz=imgsz,
+                            slice=_slice(slice_), overlap=overlap, merge=merge, match=match,
+                            match_threshold=match_threshold)
         run_on_sagemaker(opts, model, images, out, role=role, image_uri=image_uri, instance_type=instance_type,
                          instance_count=instance_count, work_prefix=work_prefix, job_name=processing_job_name,
                          region=region, wait=wait)

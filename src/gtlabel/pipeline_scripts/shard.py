@@ -88,7 +88,21 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         common.update(top_k=args.top_k, strategy=args.strategy, conf=args.conf if args.conf is not None else 0.05,
                       threshold=args.threshold, score_key=args.score_key, prelabel_attribute=args.prelabels or None,
                       prelabel_conf=args.prelabel_conf)
+    if args.slice:
+        common.update(slice=slice_size(args.slice), overlap=args.overlap, merge=args.merge, match=args.match,
+                      match_threshold=args.match_threshold)
     return {k: v for k, v in common.items() if v is not None or k == "class_names"}
+
+
+def slice_size(text: str) -> tuple[int, int]:
+    """``640`` or ``640x480`` -> ``(width, height)``."""
+    try:
+        sizes = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        sizes = []
+    if len(sizes) not in (1, 2):
+        raise ConfigError(f"--slice: expected a tile size like 640 or 640x480, got {text!r}")
+    return sizes[0], sizes[-1]
 
 
 def run_shard(args: argparse.Namespace) -> ShardRecord:
@@ -160,6 +174,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         p.add_argument("--batch", type=int, default=8)
         p.add_argument("--max-det", type=int, default=100)
         p.add_argument("--device", default=None, help="default: GPU 0 when CUDA is available, else cpu")
+        p.add_argument("--slice", default="", help="sliced inference: tile size, 640 or 640x480 (default: whole "
+                       "frames)")
+        p.add_argument("--overlap", type=float, default=0.2)
+        p.add_argument("--merge", default="nms", help="nms or nmm")
+        p.add_argument("--match", default="ios", help="ios or iou")
+        p.add_argument("--match-threshold", type=float, default=0.5)
         if task == "preannotate":
             p.add_argument("--attribute", default="prelabels")
             p.add_argument("--creation-date", default="")
