@@ -184,6 +184,11 @@ class S3Store:
     :meth:`write_many` hands large batches (the engine's worker-response files, one per data object) to a few
     writer processes when ``client_kwargs`` says how to reach the endpoint from another process: botocore spends
     about 1.5 ms of CPU per PUT, which would otherwise hold this process's GIL while workers wait for replies.
+
+    Not :mod:`gtlabel.storage`, on purpose: these calls are the service's own S3 identity (its client, the read
+    scope of :mod:`.scope`, docs/SECURITY.md 7.4), one ``PutObject`` per file and never the caller's SSE-KMS key,
+    while storage sends its calls to the process-wide target of the notebook or demo that may run the service
+    in-process, and its writes spool to a file and take ``GTLABEL_KMS_KEY_ID``.
     """
 
     #: batches smaller than this are written here (no process is started for a small job)

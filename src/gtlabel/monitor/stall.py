@@ -290,6 +290,7 @@ def _image_buckets(describe: Mapping[str, Any], s3_client: Any) -> list[str]:
     if loc is None:
         return buckets
     try:
+        # the watch's own client (its Region and credentials), not storage's process-wide target
         body = s3_client.get_object(Bucket=loc.bucket, Key=loc.key, Range="bytes=0-65535")["Body"].read()
         first = body.split(b"\n", 1)[0]
         ref = json.loads(first).get("source-ref", "")
