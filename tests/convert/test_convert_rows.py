@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gtlabel.convert.report import ConversionReport
-from gtlabel.convert.rows import RowContext, rows_for
+from gtlabel.convert.rows import RowContext, boxes_for, rows_for
 from gtlabel.formats.ground_truth import OutputBox, OutputRecord
 from gtlabel.formats.yolo import MIN_NORMALIZED_SIZE, check_label_text
 from gtlabel.geometry import clip_box, format_row, to_yolo
@@ -75,6 +75,29 @@ def test_the_fast_row_path_gives_geometrys_rows(fw: int, fh: int, boxes: list[tu
     assert rows == want_rows and classes == want_classes
     assert (rep.boxes_zero_area, rep.boxes_duplicate) == (zero_area, duplicate)
     assert rep.boxes_in == len(boxes)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(10, 8000), st.integers(10, 8000), st.lists(st.one_of(_box, _int_box), max_size=12))
+def test_boxes_for_gives_the_rows_boxes_in_pixels(fw: int, fh: int,
+                                                  boxes: list[tuple[int, float, float, float, float]]) -> None:
+    """The tiler's input (pixel boxes, classes mapped, clipped to the frame) is what rows_for normalizes: the same
+    boxes, the same counts (rows_for also drops sizes that round to 0 and exact repeats, counted as it says)."""
+    rec = record(fw, fh, boxes)
+    ctx = RowContext("m", NAMES, report=ConversionReport("m", "o"))
+    pixel = boxes_for(rec, (fw, fh), ctx)
+    rows, classes, rep = fast_rows(rec, fw, fh)
+    kept = [(format_row(g, *to_yolo(x, y, w, h, fw, fh)), g) for g, x, y, w, h in pixel
+            if w / fw >= MIN_NORMALIZED_SIZE and h / fh >= MIN_NORMALIZED_SIZE]
+    first: dict[str, int] = {}
+    for row, g in kept:
+        first.setdefault(row, g)
+    assert list(first) == rows and list(first.values()) == classes
+    eps = 1e-9 * max(fw, fh)  # a clipped box's left + width is the edge up to rounding
+    assert all(x >= 0 and y >= 0 and x + w <= fw + eps and y + h <= fh + eps and w > 0 and h > 0
+               for _g, x, y, w, h in pixel)
+    assert ctx.report.boxes_in == rep.boxes_in and ctx.report.boxes_clipped == rep.boxes_clipped
+    assert ctx.report.boxes_zero_area == rep.boxes_zero_area - (len(pixel) - len(kept))
 
 
 @settings(max_examples=300, deadline=None)

@@ -21,10 +21,10 @@ from gtlabel.formats.yolo import MIN_NORMALIZED_SIZE
 from gtlabel.geometry import ROW_FORMAT, clip_box
 from gtlabel.manifests import iter_output_manifest
 
-__all__ = ["PixelBox", "RowContext", "boxes_for", "dataset_name", "records", "rows_for"]
+__all__ = ["ClassBox", "RowContext", "boxes_for", "dataset_name", "records", "rows_for"]
 
 #: a box of a record in the frame's pixels, with its dataset class id: ``(class id, left, top, width, height)``
-PixelBox = tuple[int, float, float, float, float]
+ClassBox = tuple[int, float, float, float, float]
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _INDEX = re.compile(r"\[\d+\]")
@@ -163,11 +163,11 @@ def _class_miss(rec: OutputRecord, i: int, cid: int, ctx: RowContext) -> int | N
     return gid
 
 
-def boxes_for(rec: OutputRecord, frame: tuple[int, int], ctx: RowContext) -> list[PixelBox]:
+def boxes_for(rec: OutputRecord, frame: tuple[int, int], ctx: RowContext) -> list[ClassBox]:
     """The boxes of one record in the frame's pixels, classes mapped and boxes clipped to the frame as
     :func:`rows_for` does (zero-area ones dropped); counted into the report the same way. For converters that
     cut the frame (tiles) and normalize later; exact duplicates are left to the rows they become."""
-    out: list[PixelBox] = []
+    out: list[ClassBox] = []
     boxes = rec.boxes
     if not boxes:
         return out

@@ -29,7 +29,7 @@ from typing import Any
 import orjson
 
 from gtlabel import storage
-from gtlabel.convert.rows import PixelBox
+from gtlabel.convert.rows import ClassBox
 from gtlabel.errors import NotFound, StorageError
 from gtlabel.formats.yolo import MIN_NORMALIZED_SIZE, SPLITS, label_bytes
 from gtlabel.geometry import EXIF_ORIENTATION_TAG, format_row, to_yolo
@@ -52,7 +52,7 @@ class FrameJob:
     src: str
     source_ref: str
     frame: tuple[int, int]
-    boxes: Sequence[PixelBox]
+    boxes: Sequence[ClassBox]
     split: str
     image_name: str
     etag: str | None
@@ -87,7 +87,7 @@ def tile_name(image_name: str, tile: Tile, ext: str) -> str:
     return f"{stem}_{tile.left}_{tile.top}.{ext}"
 
 
-def _rows(boxes: Sequence[PixelBox], width: int, height: int, out: FrameTiles) -> list[str]:
+def _rows(boxes: Sequence[ClassBox], width: int, height: int, out: FrameTiles) -> list[str]:
     """Rows normalized by ``width`` x ``height`` (the geometry's formula, as rows_for's), tiny and duplicate rows
     dropped (counted)."""
     rows: list[str] = []
