@@ -120,7 +120,6 @@ _VOC = (b"<annotation><filename>a.jpg</filename><size><width>100</width><height>
     (_VOC % (b"20", b"10"), "object[0].bndbox", "below"),
     (_VOC % (b"one", b"10"), "object[0].bndbox.xmin", "expected a number"),
     (_VOC % (b"1", b"nan"), "object[0].bndbox.xmax", "finite"),
-    (b"<annotation><filename>a.jpg</filename></annotation>", "size", "missing"),
     (b"<annotation><filename>a.jpg</filename><size><width>0</width><height>5</height></size></annotation>",
      "size.width", "positive integer"),
     (b"<annotation><size><width>5</width><height>5</height></size></annotation>", "filename", "missing"),
@@ -129,6 +128,14 @@ def test_bad_voc_names_the_field(data: bytes, field: str, match: str) -> None:
     with pytest.raises(LabelError, match=match) as info:
         parse_voc(data, file="ann/a.xml")
     assert info.value.file == "ann/a.xml" and info.value.field == field
+
+
+def test_voc_without_size_reads_as_zero_for_the_caller_to_probe() -> None:
+    for size in (b"", b"<size><width>0</width><height>0</height><depth>3</depth></size>"):
+        ann = parse_voc(b"<annotation><filename>a.jpg</filename>" + size + b"<object><name>car</name><bndbox>"
+                        b"<xmin>1</xmin><ymin>1</ymin><xmax>900</xmax><ymax>9</ymax></bndbox></object></annotation>",
+                        file="a.xml")
+        assert (ann.width, ann.height, len(ann.objects)) == (0, 0, 1)
 
 
 def test_hostile_voc_is_refused_before_any_expansion() -> None:

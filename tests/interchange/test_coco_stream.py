@@ -92,3 +92,20 @@ def test_coco_source_buckets_categories_last_and_annotations_first(tmp_path: Pat
     with pytest.raises(LabelError, match="missing") as info:
         CocoSource(_write(tmp_path, doc, ["images", "annotations"]))
     assert info.value.field == "categories"
+
+
+def test_iter_coco_streams_an_array_without_reading_past_it() -> None:
+    """A batch never reaches past its array's end: the images are given while most of the file is unread."""
+    doc = {"images": [{"id": i, "file_name": f"{i}.jpg", "width": 9, "height": 9} for i in range(200)],
+           "annotations": [{"id": i, "image_id": 0, "category_id": 1, "bbox": [1, 1, 2, 2]} for i in range(5000)],
+           "categories": [{"id": 1, "name": "a"}]}
+    data = orjson.dumps(doc)  # compact: a '}' of the annotations follows the images' ']' closely
+    stream = io.BytesIO(data)
+    read_at_first_annotations = None
+    got: dict[str, list[Any]] = {}
+    for key, batch, _ in iter_coco(stream.read, file="x.json", chunk=4096):
+        if key == "annotations" and read_at_first_annotations is None:
+            read_at_first_annotations = stream.tell()
+        got.setdefault(key, []).extend(batch)
+    assert got == doc
+    assert read_at_first_annotations is not None and read_at_first_annotations < len(data) // 4

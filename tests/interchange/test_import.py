@@ -132,6 +132,17 @@ def test_voc_import_sizes_duplicates_and_outside_boxes(tmp_path: Path) -> None:
     assert first["source-ref"] == "VOC/JPEGImages/a.jpg"
     assert first["imported"]["annotations"] == [{"class_id": 0, "left": 0, "top": 0, "width": 64, "height": 48},
                                                 {"class_id": 1, "left": 10, "top": 20, "width": 10, "height": 20}]
+    # no <size>: read from the image (and the box checked against it)
+    (ann / "d.xml").write_bytes(_voc("d", "d.jpg", [("car", 1, 1, 30, 20)]).replace(
+        b"<size><width>64</width><height>48</height><depth>3</depth></size>", b""))
+    with pytest.raises(LabelError, match="no size given") as info:
+        import_labels("voc", ann, tmp_path / "m.manifest", images=str(tmp_path / "VOC" / "JPEGImages"))
+    assert info.value.field == "size" and str(info.value.file).endswith("d.xml")
+    make_image(tmp_path / "VOC" / "JPEGImages" / "d.jpg", (40, 30), orientation=6)  # displayed 30 x 40
+    import_labels("voc", ann, tmp_path / "m.manifest", images=str(tmp_path / "VOC" / "JPEGImages"))
+    last = orjson.loads((tmp_path / "m.manifest").read_bytes().splitlines()[-1])
+    assert last["imported"]["image_size"] == [{"width": 30, "height": 40, "depth": 3}]
+    (ann / "d.xml").unlink()
     (ann / "c.xml").write_bytes(_voc("c", "a.jpg", []))
     with pytest.raises(LabelError, match="annotated twice") as info:
         import_labels("voc", ann, tmp_path / "n.manifest")

@@ -374,8 +374,8 @@ class _Stream:
 
     def elements(self) -> Iterator[list[Any]]:
         """The elements of the array whose ``[`` was just read, a batch at a time: the longest run of whole
-        elements in the buffer (cut after a ``}`` and checked by parsing it, so a cut inside a string or a nested
-        object fails and the previous ``}`` is tried)."""
+        elements in the buffer (cut after a ``}`` and checked by parsing it: a cut past the array's end, inside a
+        string or inside a nested object fails, and the last ``}`` before where it failed is tried)."""
         while True:
             c = self.peek()
             if c is None:
@@ -393,8 +393,10 @@ class _Stream:
                 try:
                     batch = orjson.loads(b"[" + self.buf[self.pos:end + 1] + b"]")
                     break
-                except orjson.JSONDecodeError:
-                    end, tries = self.buf.rfind(b"}", self.pos, end), tries + 1
+                except orjson.JSONDecodeError as exc:  # cut again before where the parse failed (the array's end,
+                    # a string or an object left open): at most at the previous '}'
+                    bound = min(end, self.pos + max(exc.pos - 1, 0))
+                    end, tries = self.buf.rfind(b"}", self.pos, bound), tries + 1
             if batch is not None:
                 self.pos = end + 1
                 yield batch

@@ -53,7 +53,8 @@ class VocObject:
 
 @dataclass(frozen=True, slots=True)
 class VocAnnotation:
-    """One annotation file: the image's ``filename``, ``size`` (width, height, depth) and its objects."""
+    """One annotation file: the image's ``filename``, ``size`` (width, height, depth; 0 x 0: not given) and its
+    objects."""
 
     filename: str
     width: int
@@ -132,7 +133,8 @@ def _flag(el: ET.Element, path: str, file: str, fld: str) -> bool:
 def parse_voc(data: bytes, *, file: str) -> VocAnnotation:
     """A VOC XML file -> :class:`VocAnnotation`, checked: :class:`~gtlabel.errors.LabelError` naming the file and
     field (``object[2].bndbox.xmax``) for malformed XML, a DOCTYPE, a missing or non-numeric value, a box with
-    ``xmax < xmin`` or outside the image (``xmin``/``ymin`` below 0 or the max corner beyond the size)."""
+    ``xmax < xmin`` or outside the image (``xmin``/``ymin`` below 0 or the max corner beyond the size). A file without
+    ``<size>`` (or with 0 x 0) gives width and height 0: the caller reads them from the image."""
     if len(data) > MAX_VOC_BYTES:
         raise LabelError(f"{len(data)} bytes: larger than {MAX_VOC_BYTES} (not a VOC annotation?)", file=file)
     try:
@@ -142,10 +144,12 @@ def parse_voc(data: bytes, *, file: str) -> VocAnnotation:
     if root.tag != "annotation":
         raise LabelError(f"expected an <annotation> root element, got <{root.tag}>", file=file)
     filename = _text(root, "filename", file, "filename") or ""
-    if root.find("size") is None:
-        raise LabelError("missing", file=file, field="size")
-    width = _whole(root, "size/width", file, "size.width")
-    height = _whole(root, "size/height", file, "size.height")
+    # no <size> (or 0 x 0, as some tools write when they do not know it): width and height 0, the reader probes
+    size = root.find("size")
+    unknown = size is None or (_text(root, "size/width", file, "size.width", required=False) in ("0", None)
+                               and _text(root, "size/height", file, "size.height", required=False) in ("0", None))
+    width = 0 if unknown else _whole(root, "size/width", file, "size.width")
+    height = 0 if unknown else _whole(root, "size/height", file, "size.height")
     depth_raw = _text(root, "size/depth", file, "size.depth", required=False)
     depth = _whole(root, "size/depth", file, "size.depth") if depth_raw is not None else 3
     objects = []
@@ -159,7 +163,7 @@ def parse_voc(data: bytes, *, file: str) -> VocAnnotation:
         if xmax < xmin or ymax < ymin:
             raise LabelError(f"xmax/ymax ({xmax:g}, {ymax:g}) below xmin/ymin ({xmin:g}, {ymin:g})", file=file,
                              field=p + ".bndbox")
-        if xmin < 0 or ymin < 0 or xmax > width or ymax > height:
+        if xmin < 0 or ymin < 0 or (width and (xmax > width or ymax > height)):
             raise LabelError(f"box ({xmin:g}, {ymin:g}, {xmax:g}, {ymax:g}) is outside the image "
                              f"(1..{width}, 1..{height})", file=file, field=p + ".bndbox")
         objects.append(VocObject(name, xmin, ymin, xmax, ymax, _flag(ob, "difficult", file, p + ".difficult"),

@@ -42,7 +42,8 @@ from gtlabel.formats.ground_truth import (
     output_metadata,
 )
 from gtlabel.geometry import clip_box, pixel
-from gtlabel.interchange.readers import CocoSource, Item, iter_voc, iter_yolo
+from gtlabel.interchange.readers import CocoSource, Item, image_size, iter_voc, iter_yolo
+from gtlabel.manifests import resolve_source_ref
 from gtlabel.settings import get_settings
 
 __all__ = ["FORMATS", "ImportFormat", "ImportReport", "import_labels"]
@@ -92,6 +93,7 @@ class _Refs:
     manifest's folder), else the name as the source gives it (relative: to the manifest's folder)."""
 
     def __init__(self, images: str | None, dest: str) -> None:
+        self.dest = dest
         self.prefix: str | None = None
         self.dest_dir = None if storage.is_s3(dest) else Path(dest).expanduser().resolve().parent
         if images is None:
@@ -217,7 +219,15 @@ class _Lines:
 
     def line(self, item: Item) -> bytes:
         report, amap, index = self.report, self.amap, self.index
+        ref = self.refs.ref(item.name, item, "file_name" if item.alt_name is None else "path")
         w, h = item.width, item.height
+        if not w or not h:  # the source does not say (a VOC file without <size>): the image's header does
+            where = resolve_source_ref(ref, self.refs.dest)
+            size = image_size(where)
+            if isinstance(size, str):
+                raise LabelError(f"no size given, and the image {where} cannot be read for it ({size})",
+                                 file=item.file, line=item.line, field="size")
+            w, h = size
         anns: list[dict[str, Any]] = []
         objects: list[dict[str, Any]] = []
         present: dict[int, str] = {}
@@ -253,7 +263,6 @@ class _Lines:
             scored = scored or conf is not None
             present[cid] = target
             report.class_counts[target] += 1
-        ref = self.refs.ref(item.name, item, "file_name" if item.alt_name is None else "path")
         is_human = (not scored) if self.human is None else self.human
         meta = output_metadata(objects, {str(k): v for k, v in sorted(present.items())}, job_name=self.job,
                                created=self.created, human_annotated=is_human)

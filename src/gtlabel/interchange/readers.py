@@ -5,7 +5,8 @@ displayed size, its boxes by class name, in pixels), in a deterministic order. B
 - COCO: one JSON file, read streamed (:class:`CocoSource`: memory grows with the images, not the boxes); image
   sizes from ``images``; ``score`` kept as the confidence.
 - VOC: a folder (or prefix) of ``*.xml`` files, or one file, read one at a time in name order; sizes from
-  ``<size>``; two files for the same image are an error naming both.
+  ``<size>`` (without one: 0 x 0, read from the image by the importer); two files for the same image are an
+  error naming both.
 - YOLO: a dataset folder (``data.yaml`` names; images anywhere under it, each label found as Ultralytics finds it:
   the last ``/images/`` of its path replaced by ``/labels/``, else beside it, suffix ``.txt``; no label file is
   an image without boxes); sizes read from each image's header (EXIF-upright), 6th column kept as confidence.
@@ -29,7 +30,7 @@ from gtlabel.formats.voc import from_voc, parse_voc
 from gtlabel.formats.yolo import ULTRALYTICS_IMG_FORMATS, parse_data_yaml_names, parse_label_rows
 from gtlabel.geometry import displayed_size
 
-__all__ = ["BUCKET_IMAGES", "CocoSource", "Item", "NamedBox", "iter_voc", "iter_yolo", "yolo_label_uri"]
+__all__ = ["BUCKET_IMAGES", "CocoSource", "Item", "NamedBox", "image_size", "iter_voc", "iter_yolo", "yolo_label_uri"]
 
 #: class name, left, top, width, height (pixels), confidence
 NamedBox = tuple[str, float, float, float, float, float | None]
@@ -175,7 +176,7 @@ def yolo_label_uri(image_uri: str) -> str:
     return path.rsplit(".", 1)[0] + ".txt"
 
 
-def _size(uri: str) -> tuple[int, int] | str:
+def image_size(uri: str) -> tuple[int, int] | str:
     """The displayed size of an image, or why it has none."""
     if storage.is_s3(uri):
         probe = probe_image(uri)
@@ -228,7 +229,7 @@ def iter_yolo(source: str, names: Sequence[str] | None = None, *, threads: int =
 
 
 def _yolo_batch(uris: list[str], names: list[str], pool: ThreadPoolExecutor) -> Iterator[Item]:
-    sizes = list(pool.map(_size, uris))
+    sizes = list(pool.map(image_size, uris))
     texts = list(pool.map(_label_text, (yolo_label_uri(u) for u in uris)))
     for uri, size, text in zip(uris, sizes, texts, strict=True):
         if isinstance(size, str):
