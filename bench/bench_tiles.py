@@ -15,6 +15,8 @@ Part ``tiler``: our tiled conversion vs SAHI's dataset slicer on the same frames
 - **SAHI**: ``sahi.slicing.slice_coco(coco, image_dir, ..., slice_height=size, slice_width=size,
   overlap_*_ratio=overlap, min_area_ratio=min_visibility, out_ext=".jpg")`` (PIL's default JPEG quality, 75) and
   its sliced COCO file. SAHI's own default writes PNG slices for JPEG input; ``--sahi-png`` times that too.
+  ``--negatives`` also times both with tiles without boxes left out (``keep_empty=0`` /
+  ``ignore_negative_samples=True``: SAHI still writes those slices' images, its COCO file just omits them).
 - Checked before any figure is printed: the same tile grid (every frame's tiles, by offset and size) and the
   same number of boxes kept (``keep_empty=1.0``: every tile is written, as SAHI writes every slice).
 - Each run is a fresh process; reported: wall time, tiles/s, CPU time (user + sys, the process and its
@@ -93,7 +95,8 @@ def _usage() -> dict[str, float]:
             "peak_rss_mb": max(me.ru_maxrss, kids.ru_maxrss) / 1024}
 
 
-def child(side: str, work: str, out: str, size: int, overlap: float, min_vis: float, fmt: str) -> None:
+def child(side: str, work: str, out: str, size: int, overlap: float, min_vis: float, fmt: str,
+          keep_empty: float) -> None:
     """One timed run in this (fresh) process; prints its figures and what it cut, as JSON."""
     w = Path(work)
     # the imports are not timed (either side's start-up would dominate a short run)
@@ -109,7 +112,8 @@ def child(side: str, work: str, out: str, size: int, overlap: float, min_vis: fl
     grid: dict[str, list[list[int]]] = {}
     if side == "gtlabel":
         rep = convert_ground_truth_to_yolo(w / "output.manifest", out, NAMES, splits=(1, 0, 0), progress=False,
-                                           tile=TileSpec(size, overlap=overlap, min_visibility=min_vis, keep_empty=1.0))
+                                           tile=TileSpec(size, overlap=overlap, min_visibility=min_vis,
+                                                         keep_empty=keep_empty))
         wall = time.perf_counter() - t0
         tiles, boxes = rep.tiles, rep.boxes_written
         for e in orjson.loads(Path(out, "lineage.json").read_bytes())["images"]:
@@ -118,7 +122,8 @@ def child(side: str, work: str, out: str, size: int, overlap: float, min_vis: fl
     else:
         coco_dict, _ = slice_coco(str(w / "coco.json"), str(w / "frames"), "sliced", out, slice_height=size,
                                   slice_width=size, overlap_height_ratio=overlap, overlap_width_ratio=overlap,
-                                  min_area_ratio=min_vis, out_ext=fmt, verbose=False)
+                                  min_area_ratio=min_vis, out_ext=fmt, verbose=False,
+                                  ignore_negative_samples=keep_empty == 0.0)
         wall = time.perf_counter() - t0
         tiles, boxes = len(coco_dict["images"]), len(coco_dict["annotations"])
         for im in coco_dict["images"]:  # <stem>_<index>_<x0>_<y0>_<x1>_<y1><ext>
@@ -130,13 +135,14 @@ def child(side: str, work: str, out: str, size: int, overlap: float, min_vis: fl
                       "tiles": tiles, "boxes": boxes, "grid": {k: sorted(v) for k, v in grid.items()}}))
 
 
-def run_side(side: str, work: Path, size: int, overlap: float, min_vis: float, fmt: str = ".jpg") -> dict[str, Any]:
+def run_side(side: str, work: Path, size: int, overlap: float, min_vis: float, fmt: str = ".jpg",
+             keep_empty: float = 1.0) -> dict[str, Any]:
     out = work / f"out-{side}"
     shutil.rmtree(out, ignore_errors=True)
     os.sync()  # what earlier runs left dirty is written back before this one is timed
     env = {**os.environ, "GTLABEL_PROGRESS": "0"}
     proc = subprocess.run([sys.executable, __file__, "--child", side, str(work), str(out), str(size), str(overlap),
-                           str(min_vis), fmt], capture_output=True, text=True, env=env, check=False)
+                           str(min_vis), fmt, str(keep_empty)], capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"{side} failed:\n{proc.stderr[-3000:]}")
     res: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -162,6 +168,12 @@ def part_tiler(args: argparse.Namespace) -> None:
     rows += [("gtlabel (JPEG q95)", ours), ("SAHI slice_coco (JPEG q75)", theirs)]
     if args.sahi_png:
         rows.append(("SAHI slice_coco (PNG, its default)", run_side("sahi", work, *p, fmt=".png")))
+    if args.negatives:  # tiles without boxes left out: SAHI still writes their images, only its COCO file drops them
+        ours_neg, theirs_neg = run_side("gtlabel", work, *p, keep_empty=0.0), run_side("sahi", work, *p, keep_empty=0.0)
+        assert ours_neg["grid"] == theirs_neg["grid"] and ours_neg["boxes"] == theirs_neg["boxes"], \
+            "without empty tiles: tiles or boxes differ"
+        rows += [("gtlabel, keep_empty=0 (empty tiles not written)", ours_neg),
+                 ("SAHI, ignore_negative_samples=True (their slices still written)", theirs_neg)]
     small = None
     if not args.skip_mem and args.frames >= 3:
         sub = work / "small"
@@ -191,8 +203,8 @@ PARTS: dict[str, Callable[[argparse.Namespace], None]] = {"tiler": part_tiler}
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        side, work, out, size, overlap, min_vis, fmt = sys.argv[2:9]
-        child(side, work, out, int(size), float(overlap), float(min_vis), fmt)
+        side, work, out, size, overlap, min_vis, fmt, keep_empty = sys.argv[2:10]
+        child(side, work, out, int(size), float(overlap), float(min_vis), fmt, float(keep_empty))
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--part", choices=[*PARTS, "all"], default="all")
@@ -204,6 +216,9 @@ def main() -> None:
     ap.add_argument("--min-visibility", type=float, default=0.3)
     ap.add_argument("--repeat", type=int, default=1, help="runs of each side; the fastest is reported")
     ap.add_argument("--sahi-png", action="store_true", help="also time SAHI writing PNG slices (its default)")
+    ap.add_argument("--negatives", action="store_true",
+                    help="also time both with tiles without boxes left out of the dataset (keep_empty=0 / "
+                         "ignore_negative_samples=True)")
     ap.add_argument("--skip-mem", action="store_true", help="no second, smaller run for the memory check")
     ap.add_argument("--tmp", default=None, help="work folder, kept (default: a temp dir, removed)")
     args = ap.parse_args()
