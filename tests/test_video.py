@@ -163,3 +163,44 @@ def test_cli_fps(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["manifest", "build", str(tmp_path / "bad.mp4"), str(tmp_path / "m2.manifest"),
                                    "--fps", "2"])
     assert res.exit_code == Exit.INVALID and "bad.mp4" in res.output
+
+
+def test_frames_through_a_labeling_job_keep_their_video_for_split_by(local_service: Any, tmp_path: Path) -> None:
+    """Video -> frames on S3 -> a labeling job on the local service -> the output manifest still says which video
+    each frame came from (Ground Truth passes extra keys through) -> split_by="video" keeps each video whole."""
+    from gtlabel.convert import convert_ground_truth_to_yolo
+    from gtlabel.jobs.build import prepare_job
+    from gtlabel.jobs.spec import JobSpec, PrivateWorkforce
+    from gtlabel.local.workforce import simulate
+
+    s3 = local_service.client("s3")
+    s3.create_bucket(Bucket="flights")
+    for i in range(4):
+        vid = make_video(tmp_path / f"flight{i}.mp4", 10, rate=10)
+        s3.upload_file(str(vid), "flights", f"raw/flight{i}.mp4")
+    s = build_input_manifest("s3://flights/raw/", "s3://flights/jobs/j1/in.manifest", fps=3, progress=False)
+    assert s.videos == 4 and s.written == 12
+    spec = JobSpec(name="video-frames", input_manifest="s3://flights/jobs/j1/in.manifest",
+                   output_path="s3://flights/jobs/j1/out/", labels=["drone", "vehicle"], workers_per_object=1,
+                   workforce=PrivateWorkforce(workteam=local_service.default_workteam_arn))
+    sm = local_service.client("sagemaker")
+    sm.create_labeling_job(**prepare_job(spec, sm_client=sm).request)
+    local_service.add_worker(local_service.default_team, "ann", "pw-ann-123")
+    res = simulate(local_service.portal_url, "video-frames", [("ann", "pw-ann-123")], seed=1, idle_timeout_s=20)
+    assert res.submitted == 12
+    out = "s3://flights/jobs/j1/out/video-frames/manifests/output/output.manifest"
+    for _ in range(200):
+        if sm.describe_labeling_job(LabelingJobName="video-frames")["LabelingJobStatus"] == "Completed":
+            break
+        local_service.engine.tick()
+    lines = lines_of(out)
+    assert len(lines) == 12 and all({"video", "frame", "timestamp_s"} <= set(ln) for ln in lines)
+    rep = convert_ground_truth_to_yolo(out, tmp_path / "ds", ["drone", "vehicle"], split_by="video",
+                                       splits=(0.5, 0.25, 0.25), progress=False)
+    assert rep.images == 12 and rep.groups == {"train": 2, "val": 1, "test": 1}
+    lineage = orjson.loads((tmp_path / "ds" / "lineage.json").read_bytes())
+    video_of = {ln["source-ref"]: ln["video"] for ln in lines}
+    splits: dict[str, set[str]] = {}
+    for e in lineage["images"]:
+        splits.setdefault(video_of[e["source_ref"]], set()).add(e["split"])
+    assert len(splits) == 4 and all(len(v) == 1 for v in splits.values())

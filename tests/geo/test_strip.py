@@ -103,3 +103,16 @@ def test_convert_to_s3_strips_gps(s3: Any, bucket: str, tmp_path: Path) -> None:
     copy = s3.get_object(Bucket=bucket, Key=f"datasets/v1/{key}")["Body"].read()
     assert read_geo(copy).geo is None and scan_data(copy) == scan_data((tmp_path / "imgs/a.jpg").read_bytes())
     assert verify(out).ok
+
+
+def test_cli_convert_strip_gps(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gtlabel.cli import Exit, app
+
+    m = scene(tmp_path)
+    res = CliRunner().invoke(app, ["convert", m, str(tmp_path / "ds"), "--classes", "drone,vehicle,person,building",
+                                   "--split", "1,0,0", "--strip-gps", "--no-progress"])
+    assert res.exit_code == Exit.OK, res.output
+    assert "GPS removed from 1 copied image(s)" in res.output
+    assert all(read_geo(p.read_bytes()).geo is None for p in (tmp_path / "ds" / "images").rglob("*.jpg"))

@@ -93,3 +93,16 @@ def test_gps_refs_as_text_or_bytes(ref: Any) -> None:
     buf = io.BytesIO()
     img.save(buf, "JPEG", exif=exif)
     assert read_geo(buf.getvalue()).geo == {"lat": 10.5, "lon": 20.0}
+
+
+def test_cli_manifest_build_geo(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from gtlabel.cli import Exit, app
+
+    write(tmp_path / "imgs" / "a.jpg", geo_jpeg(47.5, 8.25, xmp=DJI))
+    write(tmp_path / "imgs" / "b.jpg", geo_jpeg(xmp=b"<garbage"))
+    res = CliRunner().invoke(app, ["manifest", "build", str(tmp_path / "imgs"), str(tmp_path / "m.manifest"), "--geo"])
+    assert res.exit_code == Exit.OK, res.output
+    assert "with a GPS/camera position: 1" in res.output and "b.jpg: XMP metadata not readable" in res.output
+    assert [GEO_KEY in ln for ln in lines(tmp_path / "m.manifest")] == [True, False]

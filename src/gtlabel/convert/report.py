@@ -156,7 +156,7 @@ class ConversionReport:
                          + f": {self.tile_boxes_cut} box(es) cut by a tile edge, {self.tile_boxes_slivers} dropped "
                            f"as slivers; empty tiles {self.empty_tiles_kept} kept, {self.empty_tiles_dropped} dropped")
         if self.gps_stripped is not None:
-            lines.append(f"GPS removed from {self.gps_stripped} image copie(s)")
+            lines.append(f"GPS removed from {self.gps_stripped} copied image(s)")
         if self.exif.get("rotated"):
             lines.append(f"EXIF: {self.exif['rotated']} image(s) normalized against the rotated (displayed) size")
         lines += [f"warning: {w}" for w in self.warnings]
