@@ -145,3 +145,38 @@ def test_slice_options_forms() -> None:
         slice_options("big")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="slice"):
         slice_options(True)
+
+
+class _FakeYolo:
+    """Records the predict calls; every tile 'sees' one box at its centre (tile pixels)."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[tuple[int, int]]] = []
+
+    def predict(self, images: object, **_kw: object) -> list[object]:
+        import torch
+
+        batch = images if isinstance(images, list) else [images]
+        self.calls.append([im.shape[:2] for im in batch])  # type: ignore[attr-defined]
+        out = []
+        for im in batch:
+            h, w = im.shape[:2]  # type: ignore[attr-defined]
+            data = torch.tensor([[w / 2 - 5, h / 2 - 5, w / 2 + 5, h / 2 + 5, 0.9, 1.0]])
+            out.append(type("R", (), {"boxes": type("B", (), {"data": data})()})())
+        return out
+
+
+@pytest.mark.parametrize("device, batch, calls", [("cpu", None, 48 + 1), ("cuda:0", None, 1 + 1), ("cpu", 10, 5 + 1),
+                                                  ("cpu", 1000, 1 + 1)])
+def test_tiles_per_call(device: str, batch: int | None, calls: int) -> None:
+    from gtlabel.model.sliced import predict_tiles
+
+    fake = _FakeYolo()
+    frame = np.zeros((3000, 4000, 3), np.uint8)
+    raw = predict_tiles(fake, frame, SliceOptions(batch=batch), device=device)
+    assert len(fake.calls) == calls and fake.calls[-1] == [(3000, 4000)]  # the whole frame on its own
+    assert sum(len(c) for c in fake.calls) == 48 + 1
+    wins = windows(4000, 3000, SliceOptions())
+    centres = [*(((x0 + x1) / 2, (y0 + y1) / 2) for x0, y0, x1, y1 in wins), (2000.0, 1500.0)]
+    got = sorted(((a + c) / 2, (b + d) / 2) for a, b, c, d in raw.xyxy.tolist())
+    assert got == sorted(centres)  # each tile's box shifted to the tile's place in the frame

@@ -2,7 +2,7 @@
 reference) on the same frames, model and parameters.
 
 Tolerance: the boxes pair up one-to-one with the same class and IoU >= 0.99, confidences within 1e-3. Measured:
-tile by tile (``batch=1``, as SAHI calls Ultralytics) the boxes are identical (IoU 1.0, equal confidences) for
+tile by tile (the CPU default, as SAHI calls Ultralytics) the boxes are identical (IoU 1.0, equal confidences) for
 every merge/match setting. Batched, the tiles' raw boxes differ from per-tile ones in the last float32 bits
 (IoU > 0.9999, oneDNN picks other kernels for another batch size); with the 2-epoch model's thousands of
 junk boxes at conf 0.0002, many with exactly tied scores, that flips SAHI's coordinate tie-break in a greedy
@@ -83,7 +83,7 @@ def reference(trained: dict[str, object]) -> Any:
 def test_sliced_boxes_equal_sahis(yolo: Any, reference: Any, merge: str, match: str, thr: float, full: bool,
                                   agnostic: bool) -> None:
     opts = SliceOptions(width=320, height=256, overlap=0.2, merge=merge, match=match, threshold=thr,
-                        full_frame=full, class_agnostic=agnostic, batch=1)
+                        full_frame=full, class_agnostic=agnostic)  # on CPU: one tile per call, as SAHI
     total = 0
     for seed, (w, h) in enumerate(FRAMES):
         frame = drone_frame(w, h, seed)
@@ -96,11 +96,11 @@ def test_sliced_boxes_equal_sahis(yolo: Any, reference: Any, merge: str, match: 
 
 
 def test_batched_tiles_equal_sahis(yolo: Any, reference: Any) -> None:
-    """The default: all tiles of a frame in one predict call."""
+    """All tiles of a frame in one predict call (the default on an accelerator)."""
     for seed, (w, h) in enumerate(FRAMES):
         frame = drone_frame(w, h, seed)
         for merge in ("nms", "nmm"):
-            opts = SliceOptions(width=320, height=256, merge=merge, match="ios")
+            opts = SliceOptions(width=320, height=256, merge=merge, match="ios", batch=100)
             agree = agreement(predict_frame(yolo, frame, opts, conf=CONF, imgsz=IMGSZ),
                               _sahi(reference, frame, opts), min_iou=0.99)
             assert agree.same(conf_tol=1e-3) and agree.matched > 5, (seed, merge, agree)
@@ -108,8 +108,7 @@ def test_batched_tiles_equal_sahis(yolo: Any, reference: Any) -> None:
 
 def test_batching_moves_raw_boxes_by_float32_bits_only(yolo: Any) -> None:
     frame = drone_frame(1000, 700, 0)
-    opts = SliceOptions(width=320, height=256)
-    batched = predict_tiles(yolo, frame, opts, conf=CONF, imgsz=IMGSZ)
+    batched = predict_tiles(yolo, frame, SliceOptions(width=320, height=256, batch=100), conf=CONF, imgsz=IMGSZ)
     single = predict_tiles(yolo, frame, SliceOptions(width=320, height=256, batch=1), conf=CONF, imgsz=IMGSZ)
     assert len(single) > 1000
     agree = agreement(batched, single, min_iou=0.9999)

@@ -1,0 +1,190 @@
+"""Benchmark: sliced inference (issue 14), gtlabel's predict_frame vs SAHI's get_sliced_prediction.
+
+    .venv/bin/python bench/bench_sliced.py                       # 3 frames of 4000x3000, slices of 640
+    .venv/bin/python bench/bench_sliced.py --frames 1 --conf 0.25 0.001
+    .venv/bin/python bench/bench_sliced.py --weights runs/x/weights/best.pt
+
+- Frames: ``gtlabel.synth.make_frame`` drone-scale frames (4000x3000, 20-60 objects of 8-40 px), decoded
+  upright once per side.
+- Model: ``--weights``, else a YOLO11n trained here for 3 epochs at 320 on 40 ``gtlabel.synth`` images (cached
+  in the work folder as weights.pt). It is weak: at conf 0.25 it finds nothing (the run is then the tiles'
+  forward passes and the per-call overhead), at conf 0.001 (``evaluate``'s) it gives hundreds of boxes per
+  frame for the merge.
+- Same parameters on both sides: slice 640x640, overlap 0.2, the whole frame too (``perform_standard_pred``),
+  GREEDYNMM (our ``nmm``) with IOS >= 0.5 (SAHI's defaults), ``imgsz`` 640, ``conf`` per run, Ultralytics'
+  ``iou`` 0.7 and ``max_det`` 300 per tile, ``force_postprocess_type=True`` (SAHI would switch to NMS/IOU
+  below conf 0.1).
+- Sides, each in a fresh process: ``sahi`` (one predict call per slice, its default), ``gtlabel`` (the CPU
+  default: one tile per call, vectorised merge), ``gtlabel-batched`` (all tiles of a frame in one call, the
+  accelerator default). Reported per side: frames/s, CPU seconds per frame (user + sys of the process: the
+  figure that other load changes least; torch runs one thread here), peak RSS.
+- Checked before any figure is printed: every frame's boxes of each gtlabel side pair one-to-one with SAHI's
+  (same class, IoU >= 0.99, confidence within 1e-3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+SIDES = ("sahi", "gtlabel", "gtlabel-batched")
+SLICE, OVERLAP, IMGSZ = 640, 0.2, 640
+
+
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def train_model(work: Path) -> Path:
+    """A weak YOLO11n trained on 48 synthetic 640x480 images for 3 epochs at 320 (cached)."""
+    weights = work / "weights.pt"
+    if weights.is_file():
+        return weights
+    from gtlabel import synth
+    from gtlabel.model.train import train_yolo
+
+    ds = work / "train-ds"
+    names = list(synth.DEFAULT_CLASSES)
+    for split, count, offset in (("train", 40, 0), ("val", 8, 1000)):
+        (ds / "images" / split).mkdir(parents=True, exist_ok=True)
+        (ds / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for i in range(count):
+            im = synth.make_image(offset + i, seed=1, exif_every=0)
+            (ds / "images" / split / f"{im.name}.jpg").write_bytes(im.jpeg)
+            rows = [f"{names.index(b.label)} {(b.left + b.width / 2) / im.width:.6f} "
+                    f"{(b.top + b.height / 2) / im.height:.6f} {b.width / im.width:.6f} {b.height / im.height:.6f}"
+                    for b in im.boxes]
+            (ds / "labels" / split / f"{im.name}.txt").write_text("\n".join(rows) + ("\n" if rows else ""))
+    (ds / "data.yaml").write_text(f"path: {ds}\ntrain: images/train\nval: images/val\nnames: {names}\n")
+    res = train_yolo(ds, epochs=3, imgsz=320, batch=8, project=work, name="model", exist_ok=True, plots=False,
+                     verbose=False)
+    shutil.copyfile(res.weights, weights)
+    return weights
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS (VmHWM: unlike ru_maxrss it does not carry the parent's peak across exec)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(side: str, weights: str, frames: int, width: int, height: int, conf: float, out: str) -> None:
+    """One side in this process: decode the frames, predict each, time only the predictions."""
+    import numpy as np
+
+    from gtlabel import synth
+    from gtlabel.model.common import display_image, load_model
+    from gtlabel.model.sliced import SAHI_NAMES, SliceOptions, boxes_from_sahi, predict_frame
+
+    spec = synth.FrameSpec(width=width, height=height, empty_every=0, exif_every=0)
+    imgs = [display_image(synth.make_frame(i, spec, seed=3).jpeg, f"frame{i}") for i in range(frames)]
+    opts = SliceOptions(width=SLICE, height=SLICE, overlap=OVERLAP, merge="nmm", match="ios", threshold=0.5,
+                        batch=None if side == "gtlabel" else 1000)
+    if side == "sahi":
+        from sahi import AutoDetectionModel
+        from sahi.predict import get_sliced_prediction
+
+        ref = AutoDetectionModel.from_pretrained(model_type="ultralytics", model=load_model(weights),
+                                                 confidence_threshold=conf, device="cpu", image_size=IMGSZ)
+
+        def run(frame: Any) -> Any:
+            r = get_sliced_prediction(np.ascontiguousarray(frame[:, :, ::-1]), ref, slice_height=SLICE,
+                                      slice_width=SLICE, overlap_height_ratio=OVERLAP, overlap_width_ratio=OVERLAP,
+                                      perform_standard_pred=True, postprocess_type=SAHI_NAMES[opts.merge],
+                                      postprocess_match_metric=SAHI_NAMES[opts.match],
+                                      postprocess_match_threshold=opts.threshold, verbose=0,
+                                      force_postprocess_type=True)
+            return boxes_from_sahi(r.object_prediction_list)
+        warm = ref.model
+    else:
+        yolo = load_model(weights)
+
+        def run(frame: Any) -> Any:
+            return predict_frame(yolo, frame, opts, conf=conf, imgsz=IMGSZ, device="cpu")
+        warm = yolo
+    warm.predict(imgs[0][:SLICE, :SLICE], imgsz=IMGSZ, verbose=False)  # model set-up outside the timing
+    results, cpu, wall = [], 0.0, 0.0
+    for frame in imgs:
+        c0, t0 = _cpu(), time.perf_counter()
+        fb = run(frame)
+        cpu += _cpu() - c0
+        wall += time.perf_counter() - t0
+        results.append({"xyxy": fb.xyxy.tolist(), "conf": fb.conf.tolist(), "cls": fb.cls.tolist()})
+    Path(out).write_text(json.dumps({"side": side, "cpu": cpu, "wall": wall, "frames": frames,
+                                     "rss_mb": _peak_rss_mb(),
+                                     "boxes": results}))
+
+
+def run_side(side: str, weights: Path, args: argparse.Namespace, conf: float, work: Path) -> dict[str, Any]:
+    out = work / f"{side}-{conf}.json"
+    cmd = [sys.executable, __file__, "--child", side, "--weights", str(weights), "--frames", str(args.frames),
+           "--width", str(args.width), "--height", str(args.height), "--conf", str(conf), "--out", str(out)]
+    subprocess.run(cmd, check=True, env={**os.environ, "GTLABEL_PROGRESS": "0"})
+    data: dict[str, Any] = json.loads(out.read_text())
+    return data
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--frames", type=int, default=3)
+    ap.add_argument("--width", type=int, default=4000)
+    ap.add_argument("--height", type=int, default=3000)
+    ap.add_argument("--conf", type=float, nargs="+", default=[0.25, 0.001])
+    ap.add_argument("--weights", default=None)
+    ap.add_argument("--work", default=None, help="work folder (kept; default: a temporary one)")
+    ap.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES))
+    ap.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
+    ap.add_argument("--out", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    os.environ.setdefault("YOLO_OFFLINE", "1")
+    from gtlabel.model.offline import ensure_ultralytics_offline
+
+    work = Path(args.work or tempfile.mkdtemp(prefix="bench-sliced-"))
+    work.mkdir(parents=True, exist_ok=True)
+    ensure_ultralytics_offline(work / "yolo-config")
+    if args.child:
+        child(args.child, args.weights, args.frames, args.width, args.height, args.conf[0], args.out)
+        return
+    weights = Path(args.weights) if args.weights else train_model(work)
+    import numpy as np
+
+    from gtlabel.model.sliced import FrameBoxes, agreement
+
+    def boxes(rec: dict[str, Any]) -> FrameBoxes:
+        return FrameBoxes(np.array(rec["xyxy"], float).reshape(-1, 4), np.array(rec["conf"], np.float32),
+                          np.array(rec["cls"], np.int64))
+
+    print(f"# {args.frames} frame(s) {args.width}x{args.height}, slice {SLICE} overlap {OVERLAP} + whole frame, "
+          f"GREEDYNMM/IOS 0.5, imgsz {IMGSZ}, weights {weights}; load average {os.getloadavg()[0]:.1f}")
+    print("| conf | side | boxes/frame | frames/s | CPU s/frame | peak RSS MB | vs SAHI (CPU) | boxes equal |")
+    print("|---|---|---:|---:|---:|---:|---:|---|")
+    for conf in args.conf:
+        res = {side: run_side(side, weights, args, conf, work) for side in args.sides}
+        ref = res.get("sahi")
+        for side, r in res.items():
+            same = "reference"
+            if ref is not None and side != "sahi":
+                ag = [agreement(boxes(a), boxes(b)) for a, b in zip(r["boxes"], ref["boxes"], strict=True)]
+                bad = [a for a in ag if not a.same(conf_tol=1e-3)]
+                assert not bad, f"{side} at conf {conf}: boxes differ from SAHI's: {bad}"
+                same = f"yes (min IoU {min(a.min_iou for a in ag):.6f})"
+            n = sum(len(b["conf"]) for b in r["boxes"]) / r["frames"]
+            ratio = f"{ref['cpu'] / r['cpu']:.2f}x" if ref is not None else "-"
+            print(f"| {conf} | {side} | {n:.0f} | {r['frames'] / r['wall']:.3f} | {r['cpu'] / r['frames']:.2f} | "
+                  f"{r['rss_mb']:.0f} | {ratio} | {same} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
