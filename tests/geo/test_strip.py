@@ -48,6 +48,12 @@ def test_not_a_jpeg_is_returned_as_is_and_a_broken_exif_is_an_error() -> None:
     buf = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buf, "PNG")
     assert strip_gps(buf.getvalue()) == (buf.getvalue(), False)
+    with Image.open(io.BytesIO(geo_jpeg(1.0, 2.0))) as img:
+        exif = img.getexif()
+    gps_png = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(gps_png, "PNG", exif=exif)
+    with pytest.raises(InputError, match=r"p\.png.*not a JPEG"):  # a PNG with GPS is never copied with it
+        strip_gps(gps_png.getvalue(), where="p.png")
     src = geo_jpeg(1.0, 2.0)
     at = src.index(b"Exif\x00\x00") + 6 + 4
     broken = src[:at] + b"\x00\x00\xea\x60" + src[at + 4:]  # the first IFD's offset points past the end

@@ -3,7 +3,8 @@ touched), and so does an XMP packet that holds GPS (DJI writes ``drone-dji:GpsLa
 ``AbsoluteAltitude`` there too). The entropy-coded scan data, from the first start-of-scan marker on, is checked
 to be byte-identical before the result is returned (:func:`scan_data`).
 
-Images that are not JPEG are returned unchanged and said so (``changed=False``); piexif edits JPEG only.
+Images that are not JPEG are returned unchanged (``changed=False``) when they hold no GPS; one that does (a PNG's
+eXIf chunk) is an error naming it: piexif edits JPEG only, and a copy must not keep GPS silently.
 """
 
 from __future__ import annotations
@@ -76,10 +77,14 @@ def _drop_gps_xmp(jpeg: bytes) -> tuple[bytes, bool]:
 
 def strip_gps(data: bytes, *, where: str = "image") -> tuple[bytes, bool]:
     """``(bytes without GPS, whether anything was removed)``. A JPEG loses its EXIF GPS IFD and any XMP packet
-    holding GPS tags; its scan data stays byte-identical (checked). Not a JPEG: returned as is, ``False``.
+    holding GPS tags; its scan data stays byte-identical (checked). Not a JPEG: returned as is, ``False``, unless it
+    holds GPS (an :class:`~gtlabel.errors.InputError`).
     A JPEG whose EXIF piexif cannot rewrite is an :class:`~gtlabel.errors.InputError` naming ``where`` (the
     image is not copied with its GPS in place)."""
     if not data.startswith(_SOI):
+        if {"lat", "lon", "alt"} & set(read_geo(data, where=where).geo or {}):
+            raise InputError("the image holds GPS but is not a JPEG: piexif cannot remove it losslessly (store it as "
+                             "JPEG, or remove its GPS first)", file=where)
         return data, False
     piexif = _piexif()
     changed = False
