@@ -369,8 +369,9 @@ def convert_ground_truth_to_yolo(
             ``lineage verify`` cannot check the sources.
         strip_gps: remove GPS from the images copied into the dataset (privacy): a JPEG's EXIF GPS IFD and any
             XMP packet holding GPS (DJI's), losslessly (piexif: the scan data stays byte-identical; the ``geo``
-            extra); other formats are copied as they are (one holding GPS is an error naming it). Counted in the report (``gps_stripped``); ``lineage
-            verify`` compares each copy with its source stripped again. Needs ``copy_images``.
+            extra); other formats are copied as they are (one holding GPS is an error naming it). Counted in
+            the report (``gps_stripped``); ``lineage verify`` compares each copy with its source stripped again.
+            Needs ``copy_images``.
         strict: raise on a malformed line (default) or skip and count it.
         overwrite: replace a different dataset already at ``output_directory``.
         image_root: where relative ``source-ref`` s point (default: the manifest's folder).

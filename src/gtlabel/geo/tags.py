@@ -49,7 +49,8 @@ class GeoRead:
 
 def _require_defusedxml() -> None:
     try:
-        import defusedxml  # type: ignore[import-untyped]  # noqa: F401 - Pillow's getxmp() needs it, and returns nothing without it
+        # Pillow's getxmp() needs it, and returns nothing without it
+        import defusedxml  # type: ignore[import-untyped]  # noqa: F401
     except ImportError as exc:
         raise MissingExtra("geo", "defusedxml") from exc
 

@@ -14,8 +14,9 @@ original keys plus ``score_key`` -> ``{"score", "strategy", "rank", "detections"
 Ground Truth copies to the output). With ``diversity`` (bits of :mod:`gtlabel.dedupe`'s perceptual hash), the
 top ``top_k`` is not a burst of near-identical frames: the ``DIVERSITY_POOL x top_k`` highest-scoring images
 are taken greedily in score order, an image within ``diversity`` bits of one already taken is deferred, and the
-deferred ones fill the places left, last (each line then says ``near_duplicate_of``). Optionally the same predictions are written as pre-annotations
-(:mod:`gtlabel.model.preannotate`) so the selected images can go straight to an adjustment job.
+deferred ones fill the places left, last (each line then says ``near_duplicate_of``). Optionally the same
+predictions are written as pre-annotations (:mod:`gtlabel.model.preannotate`) so the selected images can go
+straight to an adjustment job.
 """
 
 from __future__ import annotations
