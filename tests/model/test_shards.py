@@ -235,7 +235,8 @@ def test_merge_reads_parts_on_s3(bucket: str, tmp_path: Path) -> None:
     _part(tmp_path, 1, 2, [f"{PREFIX}b-1.jpg"])
     for p in tmp_path.iterdir():
         storage.copy(str(p), f"s3://{bucket}/job/shards/{p.name}")
-    s = merge_shards(f"s3://{bucket}/job/shards/", f"s3://{bucket}/out/merged.manifest", shards=2)
+    storage.copy(str(tmp_path / part_name(0, 2, "json")), f"s3://{bucket}/job/shards-old/part-00000-of-00003.json")
+    s = merge_shards(f"s3://{bucket}/job/shards", f"s3://{bucket}/out/merged.manifest", shards=2)  # a folder
     assert s.lines == 2
     text = storage.read_text(f"s3://{bucket}/out/merged.manifest")
     assert [json.loads(x)["source-ref"] for x in text.splitlines()] == [f"{PREFIX}a-1.jpg", f"{PREFIX}b-1.jpg"]

@@ -191,6 +191,8 @@ def merge_shards(prefix: str | os.PathLike[str], out_manifest: str | os.PathLike
     (written atomically). ``shards``: how many there must be (default: what the parts say); every shard's
     ``part-*.json`` and ``part-*.manifest`` must be there."""
     src, out = str(prefix), str(out_manifest)
+    if storage.is_s3(src) and not src.endswith("/"):
+        src += "/"  # a folder of parts (s3://b/job/shards, not s3://b/job/shards-old/...)
     if shards is not None and shards < 1:
         raise ConfigError(f"shards must be >= 1, got {shards}")
     records = _records(src, shards)
