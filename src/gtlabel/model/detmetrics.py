@@ -113,8 +113,9 @@ class FrameMetrics:
 
     names: dict[int, str]
     conf_matrix: float = 0.25  # the confidence floor of the confusion matrix (Ultralytics' default)
-    frames: list[_Frame] = field(default_factory=list)
-    _cm: Any = None
+    frames: list[_Frame] = field(default_factory=list, init=False, repr=False)
+    _cm: Any = field(default=None, init=False, repr=False)
+    _iouv: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         import torch
