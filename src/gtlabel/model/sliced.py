@@ -161,6 +161,7 @@ def _matching_pairs(b32: np.ndarray, cls: np.ndarray, match: str, threshold: flo
     n = b32.shape[0]
     by_x = np.argsort(b32[:, 0], kind="stable")
     x0s = b32[by_x, 0]
+    y0, y1 = b32[:, 1], b32[:, 3]
     ends = np.searchsorted(x0s, b32[by_x, 2], side="left")  # boxes k < ends[p] start left of p's right edge
     counts = np.maximum(ends - np.arange(n) - 1, 0)
     out_i: list[np.ndarray] = []
@@ -177,6 +178,8 @@ def _matching_pairs(b32: np.ndarray, cls: np.ndarray, match: str, threshold: flo
             first = np.repeat(np.cumsum(c) - c, c)
             q = p + 1 + (np.arange(total) - first)
             i, j = by_x[p], by_x[q]
+            y_meet = (y0[i] < y1[j]) & (y0[j] < y1[i])  # cheap: most x-neighbours are far apart in y
+            i, j = i[y_meet], j[y_meet]
             if not agnostic:
                 same = cls[i] == cls[j]
                 i, j = i[same], j[same]
