@@ -109,6 +109,7 @@ def test_pipeline_sharded_step_definition(definition: str) -> None:
 
     merge = steps["MergeShards"]["Arguments"]
     assert merge["ProcessingResources"]["ClusterConfig"]["InstanceCount"] == 1
+    assert merge["ProcessingResources"]["ClusterConfig"]["InstanceType"] == "ml.m5.large"  # ShardedStep's default
     assert merge["ProcessingInputs"][0]["S3Input"]["S3Uri"] == \
         {"Get": "Steps.ShardedRank.ProcessingOutputConfig.Outputs['shards'].S3Output.S3Uri"}
     margs = merge["AppSpecification"]["ContainerArguments"]

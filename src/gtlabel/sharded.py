@@ -198,6 +198,7 @@ class ShardedStep:
     instance_count: int = 2  # ShardInstanceCount
     options: ShardOptions = field(default_factory=ShardOptions)
     volume_gb: int = 30
+    merge_instance_type: str = "ml.m5.large"  # the MergeShards step (one instance, a few minutes)
 
     def check(self) -> list[str]:
         problems = self.options.check()
@@ -231,7 +232,7 @@ def pipeline_steps(step: ShardedStep, *, role_arn: str, session: Any, model_data
                                                      destination=under("sharded", task, "shards"))],
                            arguments=_arguments(step.options, images)),
     )
-    merger = Processor(role=role_arn, image_uri=image_uri, instance_count=1, instance_type="ml.m5.large",
+    merger = Processor(role=role_arn, image_uri=image_uri, instance_count=1, instance_type=step.merge_instance_type,
                        entrypoint=_ENTRY, sagemaker_session=session, base_job_name="gtlabel-merge-shards")
     shards_uri = shards.properties.ProcessingOutputConfig.Outputs["shards"].S3Output.S3Uri
     merge = ProcessingStep(
