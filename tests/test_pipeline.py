@@ -28,6 +28,7 @@ from gtlabel.pipeline import (
     pipeline_definition,
     start_pipeline,
     upsert_pipeline,
+    validate_sdk_config,
 )
 
 ROLE = "arn:aws:iam::123456789012:role/gtlabel-pipeline"
@@ -141,13 +142,42 @@ def test_definition_is_built_with_zero_network_attempts() -> None:
     """).replace("ROLE_ARN", repr(ROLE))
     env = {k: v for k, v in os.environ.items() if not k.startswith("SAGEMAKER_")}
     env.update(AWS_ACCESS_KEY_ID="fake", AWS_SECRET_ACCESS_KEY="fake", AWS_DEFAULT_REGION="us-east-1")
-    # ~6 CPU-seconds, nearly all the SageMaker SDK's: its import (~1.5 s) and its config look-ups (each of the ~60
-    # validates the SDK config against the SDK's JSON schema again, ~4 s; measured with cProfile). On 2 cores
-    # shared by a loaded machine the wall time is many times that (one run hit 120 s): the limit only catches a
-    # hang, so it is generous; the suite's own per-test limit (pyproject: timeout) stays above it.
+    # ~4 CPU-seconds, nearly all the SageMaker SDK's import (the SDK's schema is checked once: see the test below).
+    # On 2 cores shared by a loaded machine the wall time is many times that (one run hit 120 s): the limit only
+    # catches a hang, so it is generous; the suite's own per-test limit (pyproject: timeout) stays above it.
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "ATTEMPTS []" in proc.stdout
+
+
+def test_the_sdk_checks_its_config_with_its_schema_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK validates its config at each of ~60 look-ups while a definition is built; gtlabel's check in its
+    place raises the SDK's error for a bad config, and checks the SDK's own schema once per process, not each time
+    (which was ~4.5 of a definition's ~5 CPU-seconds)."""
+    import jsonschema
+    import sagemaker.utils
+    from sagemaker.config import validate_sagemaker_config
+    from sagemaker.config.config_schema import SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA
+
+    from gtlabel.model.offline import SAGEMAKER_OFFLINE_CONFIG
+
+    pipeline_definition(_config())
+    assert sagemaker.utils.validate_sagemaker_config is validate_sdk_config
+    validate_sdk_config(SAGEMAKER_OFFLINE_CONFIG)
+    for bad in ({"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": "yes"}}}},
+                {"SchemaVersion": "2.0"}, {"SageMaker": {"Nope": {}}, "SchemaVersion": "1.0"}):
+        with pytest.raises(jsonschema.ValidationError) as ours:
+            validate_sdk_config(bad)
+        with pytest.raises(jsonschema.ValidationError) as sdks:
+            validate_sagemaker_config(bad)
+        assert ours.value.message == sdks.value.message
+    schema_checks: list[int] = []
+    cls = jsonschema.validators.validator_for(SAGEMAKER_PYTHON_SDK_CONFIG_SCHEMA)
+    check_schema = cls.check_schema
+    monkeypatch.setattr(cls, "check_schema",
+                        classmethod(lambda c, schema, **kw: (schema_checks.append(1), check_schema(schema, **kw))[1]))
+    pipeline_definition(_config())
+    assert len(schema_checks) == 1  # the session's own check of the config it is given, at its creation
 
 
 @pytest.mark.parametrize("kw, text", [
