@@ -63,6 +63,21 @@ def moto_server() -> Iterator[str]:
     srv.stop()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def gtlabel_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """gtlabel's cache (``GTLABEL_CACHE_DIR``: Ultralytics' settings and fonts, downloaded weights) in this session's
+    temporary folder: a test run never writes into the developer's ~/.cache/gtlabel, and parallel workers (each its
+    own session and basetemp) never share one settings file. Tests of the setting itself change it with monkeypatch."""
+    d = tmp_path_factory.mktemp("gtlabel-cache")
+    before = os.environ.get("GTLABEL_CACHE_DIR")
+    os.environ["GTLABEL_CACHE_DIR"] = str(d)
+    yield d
+    if before is None:
+        os.environ.pop("GTLABEL_CACHE_DIR", None)
+    else:
+        os.environ["GTLABEL_CACHE_DIR"] = before
+
+
 @pytest.fixture()
 def s3_endpoint(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Point boto3 (and gtlabel.storage) at the moto server through the standard env variable."""

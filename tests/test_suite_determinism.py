@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis.configuration import storage_directory
 
@@ -101,3 +102,12 @@ def test_the_test_command_can_run_in_parallel() -> None:
 
     dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
     assert any(d.startswith("pytest-xdist") for d in dev)
+
+
+def test_the_cache_is_this_sessions_own(gtlabel_cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """gtlabel's cache (Ultralytics' settings + fonts) lives in the session's basetemp, one per xdist worker."""
+    from gtlabel.model.offline import default_cache_dir
+
+    assert default_cache_dir() == gtlabel_cache_dir
+    assert gtlabel_cache_dir.is_relative_to(tmp_path_factory.getbasetemp())
+    assert not gtlabel_cache_dir.is_relative_to(Path.home() / ".cache")
