@@ -143,7 +143,8 @@ def read_geo(data: bytes, *, where: str = "image") -> GeoRead:
     try:
         with Image.open(io.BytesIO(data)) as img:
             return geo_of_image(img, where)
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+    # ImportError: once Ultralytics is imported, its patched Image.open tries pi-heif on unknown bytes
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, ImportError) as exc:
         return GeoRead(None, [f"{where}: metadata not readable ({exc})"])
 
 
