@@ -99,7 +99,7 @@ def trained(yolo_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> dic
     env = {**os.environ, "YOLO_CONFIG_DIR": str(work / "yolo-config"), "GTLABEL_PROGRESS": "0"}
     env.pop("YOLO_OFFLINE", None)  # gtlabel must set it itself
     proc = subprocess.run([sys.executable, "-c", _TRAIN_SCRIPT, str(yolo_dataset), str(work / "runs"), str(report)],
-                          env=env, capture_output=True, text=True, timeout=300)
+                          env=env, capture_output=True, text=True, timeout=600)  # a hang guard: ~215 s wall seen on 2 loaded cores
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
     data: dict[str, object] = json.loads(report.read_text())
     data["log"] = proc.stdout + proc.stderr
