@@ -66,6 +66,9 @@ def test_demo_runs_end_to_end_with_training(tmp_path: Path) -> None:
     metrics = summary["metrics"]
     for key in ("precision", "recall", "mAP50", "mAP50-95"):
         assert 0.0 <= metrics[key] <= 1.0
+    # evaluated on the full test frames with sliced inference, by object size too
+    assert metrics["evaluated_on"].startswith("test split, full frames, sliced 320")
+    assert summary["by_size"]["small"]["instances"] > 0 and 0.0 <= metrics["mAP50_small"] <= 1.0
     # Ultralytics' console output is in the run's log file, not on the demo's console
     log = (out / "ultralytics.log").read_text()
     assert "Ultralytics" in log and "Epoch" in log
