@@ -133,7 +133,21 @@ def test_a_video_on_s3_is_read_by_ranges(s3: Any, bucket: str, tmp_path: Path) -
     reader.seek(-10, io.SEEK_END)
     assert reader.read() == vid.read_bytes()[-10:] and reader.read() == b""
     reader.seek(100)
-    assert reader.read(300) == vid.read_bytes()[100:400]
+    got = b""
+    while len(got) < 300:  # a raw reader may return less than asked (here: the rest of the first block)
+        got += reader.read(300 - len(got))
+    assert got == vid.read_bytes()[100:400]
+    reader.seek(0)
+    reader.read(10)
+    reader.seek(-10, io.SEEK_END)
+    reader.read(10)
+    before = reader.requests
+    for _ in range(3):  # the start and the end in turns: both blocks stay, no GET more
+        reader.seek(0)
+        assert reader.read(10) == vid.read_bytes()[:10]
+        reader.seek(-10, io.SEEK_END)
+        assert reader.read(10) == vid.read_bytes()[-10:]
+    assert reader.requests == before
     dest = f"s3://{bucket}/jobs/j1/in.manifest"
     s = build_input_manifest(f"s3://{bucket}/raw/flights/", dest, fps=5, progress=False)
     lines = lines_of(dest)

@@ -9,8 +9,8 @@ the frames of two videos never collide and a rerun writes the same names (each f
 Memory stays flat however long the video: frames are decoded one at a time, and at most ``2 * workers`` of them
 wait to be encoded and written (by a small thread pool: Pillow's JPEG encoder and the uploads release the GIL).
 A local video is opened by path; an S3 video is read through :class:`RangeReader`, a seekable file object that
-fetches 8 MiB blocks with :func:`gtlabel.storage.read_range` (one ranged GET each; an MP4 whose index sits at
-the end costs one seek there, nothing is spooled to disk).
+fetches 8 MiB blocks with :func:`gtlabel.storage.read_range` (one ranged GET each, the last two kept: an MP4
+whose index sits at the end costs one GET more, nothing is spooled to disk).
 
 A video PyAV cannot open or decode, one without a video stream, or one that ends before the duration its header
 declares (a truncated upload) is a :class:`~gtlabel.errors.InputError` naming the file; the frames already written
@@ -78,16 +78,17 @@ class Frame:
 
 class RangeReader(io.RawIOBase):
     """A read-only, seekable file object over an S3 object (or a local file) that reads it in blocks with
-    :func:`gtlabel.storage.read_range`: PyAV seeks in it (an MP4's index can be at the end) and memory holds one
-    block."""
+    :func:`gtlabel.storage.read_range`: PyAV seeks in it (an MP4's index can be at the end) and memory holds two
+    blocks (``requests`` counts the GETs)."""
 
     def __init__(self, uri: str, block: int = _BLOCK) -> None:
         super().__init__()
         self.uri, self.block = uri, block
         first = storage.read_range(uri, 0, block)
         self.size = first.info.size
-        self._start, self._buf = 0, first.data
-        self._pos = 0
+        self._blocks: dict[int, bytes] = {0: first.data}  # start -> bytes; the two used last (an MP4's index
+        self._pos = 0  # at the end and its data at the start are read in turns without a GET each time)
+        self.requests = 1
 
     def readable(self) -> bool:
         return True
@@ -107,14 +108,21 @@ class RangeReader(io.RawIOBase):
         view = memoryview(b).cast("B")
         if self._pos >= self.size or not len(view):
             return 0
-        if not self._start <= self._pos < self._start + len(self._buf):
+        start = next((st for st, data in self._blocks.items() if st <= self._pos < st + len(data)), None)
+        if start is None:
             got = storage.read_range(self.uri, self._pos, max(self.block, len(view)))
-            self._start, self._buf = self._pos, got.data
+            self.requests += 1
             if not got.data:
                 return 0
-        at = self._pos - self._start
-        n = min(len(view), len(self._buf) - at)
-        view[:n] = self._buf[at:at + n]
+            start = self._pos
+            self._blocks[start] = got.data
+        buf = self._blocks.pop(start)
+        self._blocks[start] = buf  # the most recently used last
+        while len(self._blocks) > 2:
+            del self._blocks[next(iter(self._blocks))]
+        at = self._pos - start
+        n = min(len(view), len(buf) - at)
+        view[:n] = buf[at:at + n]
         self._pos += n
         return n
 

@@ -4,7 +4,9 @@
 ``manifest {uri, etag}``, the labeling ``jobs``, conversion ``settings``, ``package_version``, class ``names``,
 an optional ``quality`` summary, and one record per image::
 
-    {image, label, source_ref, source_etag, source_version_id, split, label_sha256}
+    {image, label, source_ref, source_etag, source_version_id, split, label_sha256[, geo]}
+
+(``geo``: where the image was taken, when its manifest line had it: :mod:`gtlabel.geo`.)
 
 This package reads it (local folder or ``s3://`` prefix, same code) and answers three questions:
 
