@@ -121,6 +121,9 @@ def test_options_are_checked(tmp_path: Path) -> None:
         build_input_manifest(vid, tmp_path / "m.manifest", fps=1, sample=3)
     with pytest.raises(ConfigError, match="fps"):
         build_input_manifest(vid, tmp_path / "m.manifest", fps=0)
+    (tmp_path / "old.manifest").write_text('{"source-ref": "a.jpg"}\n')
+    with pytest.raises(ConfigError, match="not a manifest"):
+        build_input_manifest(tmp_path / "old.manifest", tmp_path / "m.manifest", fps=1)
     with pytest.raises(ConfigError, match="inside the manifest's folder"):
         build_input_manifest(vid, tmp_path / "sub" / "m.manifest", fps=1, frames_dir=str(tmp_path / "elsewhere"))
 

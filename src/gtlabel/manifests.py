@@ -288,6 +288,8 @@ def build_input_manifest(
             raise ConfigError(f"{src} is a video: give fps, the frames per second to keep (e.g. fps=2; CLI --fps 2)")
         if sample is not None:
             raise ConfigError("sample cannot be combined with fps: lower fps to keep fewer frames")
+        if src.lower().endswith(MANIFEST_SUFFIXES):
+            raise ConfigError(f"{src}: fps reads videos (a video file, or a folder/prefix of videos), not a manifest")
         frames_root = str(frames_dir) if frames_dir is not None else storage.join(_parent_of(dst), "frames")
         lines = _video_items(src, dst, frames_root, summary, fps, dedupe_distance, max_workers, progress,
                              max_line_chars, max_attribute_chars)
