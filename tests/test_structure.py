@@ -32,7 +32,7 @@ LAZY_EXTRAS = frozenset({
     "starlette", "uvicorn", "moto", "liquid", "multipart",     # local extra
     "httpx",                                                   # local extra (simulated workers)
     "ultralytics", "torch", "torchvision",                     # train extra
-    "sagemaker",                                               # pipeline extra
+    "sagemaker", "jsonschema",                                 # pipeline extra (jsonschema: the SDK's, checked with it)
     "av",                                                      # video extra (PyAV)
     "piexif", "defusedxml",                                    # geo extra
     "playwright", "papermill", "nbclient", "nbformat", "IPython", "ipywidgets", "cfnlint", "parliament",
