@@ -53,3 +53,15 @@ def test_other_bytes_go_to_pil(tmp_path: Path) -> None:
         displayed_size_of(str(tmp_path / "c.jpg"))
     with pytest.raises(FileNotFoundError):
         displayed_size_of(str(tmp_path / "missing.jpg"))
+
+
+def test_non_image_bytes_give_the_same_error_once_ultralytics_patched_pil(tmp_path: Path) -> None:
+    """Ultralytics patches PIL's Image.open (it tries pi-heif on bytes PIL cannot identify, raising ImportError
+    when pi-heif is not installed); the probe's error stays PIL's own "cannot identify" either way."""
+    pytest.importorskip("ultralytics")
+    from gtlabel.model.offline import import_ultralytics
+
+    import_ultralytics()
+    (tmp_path / "c.jpg").write_bytes(b"not an image")
+    with pytest.raises(OSError, match="cannot identify"):
+        displayed_size_of(str(tmp_path / "c.jpg"))

@@ -36,10 +36,16 @@ class ImageProbe:
 def probe_header(data: bytes | io.BufferedIOBase | str) -> tuple[tuple[int, int], int | None, str | None]:
     """(stored size, EXIF orientation, PIL format) from image bytes, a stream or a path; header only."""
     # PIL loads on first use: the conversion's worker processes start without it (exif="ignore" reads no image)
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
     src: Any = io.BytesIO(data) if isinstance(data, bytes) else data
-    with Image.open(src) as im:
+    try:
+        im = Image.open(src)
+    except ImportError as exc:
+        # once Ultralytics is imported in the process, its patched Image.open tries the optional pi-heif on bytes
+        # PIL cannot identify, and raises ImportError: the same bytes give the same error with or without it
+        raise UnidentifiedImageError(f"cannot identify image file ({exc})") from exc
+    with im:
         orient = im.getexif().get(0x0112)
         return (int(im.size[0]), int(im.size[1])), (int(orient) if isinstance(orient, int) else None), im.format
 
