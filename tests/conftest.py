@@ -141,7 +141,7 @@ def local_service(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: P
 # fixture (one moto server) is built once per worker. Tests do not depend on the order or the worker (temporary
 # folders, ports 0, no shared files). pytest-xdist 3.8 cannot group by xdist_group marks under pytest 9.2 (its
 # loadgroup renames node ids, which pytest 9.2 no longer allows: pytest-xdist issue 1386), so the groups are
-# made here, from the files, for the controller that hands out the work.
+# made here, from the files, for the controller that hands out the work; the slow/train-marked tests go first.
 _SHARED_FIXTURE = re.compile(r"@pytest\.fixture\(\s*scope=[\"'](?:module|package|session|class)[\"']")
 
 
@@ -160,6 +160,17 @@ def work_unit(nodeid: str, rootdir: Path = ROOT) -> str:
     if folder != Path(__file__).resolve().parent and _shares_fixtures(folder / "conftest.py"):
         return f"{folder.relative_to(rootdir).as_posix()}/"
     return file if _shares_fixtures(rootdir / file) else nodeid
+
+
+_LONG_MARKS = ("slow", "train")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``--dist loadgroup``: the tests marked slow or train first (a stable sort, so every worker collects the same
+    order), so that the scheduler hands out the longest single tests early instead of leaving one for the end of the
+    run while the other worker idles. One process (the default) keeps the files' order."""
+    if getattr(config.option, "loadgroup", False):  # set on xdist's workers (their own ``dist`` is "no")
+        items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in _LONG_MARKS))
 
 
 @pytest.hookimpl(optionalhook=True)

@@ -61,7 +61,7 @@ def test_ci_runs_draw_the_same_examples(tmp_path: Path) -> None:
 def test_parallel_runs_build_a_shared_fixture_once(tmp_path: Path) -> None:
     """scripts/test.sh runs the suite with pytest-xdist (--dist loadgroup); tests/conftest.py puts the users of a
     module-scoped fixture on one worker, so it is built once (else once per worker), and schedules the others
-    freely."""
+    freely, the slow-marked ones first."""
     test_file = tmp_path / "test_shared.py"
     test_file.write_text(textwrap.dedent("""
         import os
@@ -81,6 +81,11 @@ def test_parallel_runs_build_a_shared_fixture_once(tmp_path: Path) -> None:
         def test_free(i):
             with open(os.environ["FREE_OUT"], "a") as f:
                 f.write(os.environ.get("PYTEST_XDIST_WORKER", "main") + "\\n")
+
+        @pytest.mark.slow
+        def test_long(expensive):
+            with open(os.environ["FREE_OUT"], "a") as f:
+                f.write("long\\n")
     """))
     setups, free = tmp_path / "setups.txt", tmp_path / "free.txt"
     path = os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))
@@ -90,7 +95,8 @@ def test_parallel_runs_build_a_shared_fixture_once(tmp_path: Path) -> None:
                          env=env, cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert len(setups.read_text().split()) == 1  # one worker built it
-    assert len(free.read_text().split()) == 8
+    assert free.read_text().split()[0] == "long"  # the slow-marked test is handed out first
+    assert len(free.read_text().split()) == 9
 
 
 def test_the_test_command_can_run_in_parallel() -> None:
