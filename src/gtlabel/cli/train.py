@@ -37,8 +37,10 @@ from gtlabel.model.active import rank as rank_images
 from gtlabel.model.evaluate import evaluate as evaluate_model
 from gtlabel.model.preannotate import preannotate as preannotate_images
 from gtlabel.model.shards import merge_shards
+from gtlabel.model.tiled import train_on_tiles
 from gtlabel.model.train import train_yolo
 from gtlabel.sharded import DEFAULT_INSTANCE_TYPE, ShardOptions
+from gtlabel.tiling import DEFAULT_TILE, TileSpec
 
 
 def _names(classes: str | None) -> list[str] | None:
@@ -95,11 +97,13 @@ def _metrics_table(title: str, overall: Mapping[str, float], per_class: Mapping[
 # ----------------------------------------------------------------------------------------------- train
 @handle_errors
 def train(
-    dataset: Annotated[str, typer.Argument(help="data.yaml or the dataset folder (local or s3://).")],
+    dataset: Annotated[str, typer.Argument(help="data.yaml or the dataset folder (local or s3://); with --tile, a "
+                                           "Ground Truth output manifest (converted to tiles first).")],
     model: Annotated[str, typer.Option(help="Model yaml to train from scratch, or local/s3:// .pt weights.")]
     = "yolo11n.yaml",
     epochs: Annotated[int, typer.Option(min=1)] = 50,
-    imgsz: Annotated[int, typer.Option(min=32, help="Image size (multiple of 32).")] = 640,
+    imgsz: Annotated[int | None, typer.Option(min=32, help="Image size (multiple of 32); default 640, with --tile "
+                                              "the tile side.")] = None,
     batch: Annotated[int, typer.Option(help="Batch size.")] = 16,
     device: Annotated[str, typer.Option(help="cpu, 0, 0,1 ...")] = "cpu",
     seed: Annotated[int, typer.Option()] = 0,
@@ -108,14 +112,46 @@ def train(
     exist_ok: Annotated[bool, typer.Option("--exist-ok", help="Reuse project/name.")] = False,
     workers: Annotated[int, typer.Option(min=0, help="Dataloader workers.")] = 0,
     patience: Annotated[int, typer.Option(min=1, help="Early-stopping patience (epochs).")] = 100,
+    tile: Annotated[int | None, typer.Option(min=32, help="Convert the manifest DATASET into tiles of this side "
+                                             "(px), train on them at imgsz = the tile side, and evaluate on the "
+                                             "full test frames with sliced inference.")] = None,
+    overlap: Annotated[float, typer.Option(help="With --tile: overlap of neighbouring tiles, in [0, 1).")]
+    = DEFAULT_TILE["overlap"],
+    classes: Annotated[str | None, typer.Option(help="With --tile: class names in id order, comma-separated "
+                                                "(needed: a line's class-map lists only the classes on it).")]
+    = None,
 ) -> None:
-    """Train Ultralytics YOLO11 offline; writes weights, plots and metrics.json (with the dataset version)."""
-    res = train_yolo(dataset, model, epochs=epochs, imgsz=imgsz, batch=batch, device=device, seed=seed,
+    """Train Ultralytics YOLO11 offline; writes weights, plots and metrics.json (with the dataset version).
+
+    With --tile: a Ground Truth output manifest in; a tiled and a full-frame dataset (split by the same --seed),
+    training on the tiles and evaluation on the full test frames (sliced), all under PROJECT/NAME."""
+    if tile is not None:
+        _train_on_tiles(dataset, tile=tile, overlap=overlap, classes=classes, model=model, epochs=epochs,
+                        imgsz=imgsz, batch=batch, device=device, seed=seed,
+                        out=f"{project}/{name}", overwrite=exist_ok)
+        return
+    res = train_yolo(dataset, model, epochs=epochs, imgsz=imgsz or 640, batch=batch, device=device, seed=seed,
                      project=project, name=name, exist_ok=exist_ok, workers=workers, patience=patience)
     console.print(_metrics_table(f"validation after {res.epochs} epoch(s)", res.metrics, res.per_class))
     console.print(f"dataset version: {res.dataset_version or '-'}", highlight=False, markup=False)
     console.print(f"weights: {res.weights}", highlight=False, markup=False, soft_wrap=True)
     console.print(f"metrics: {res.metrics_path}", highlight=False, markup=False, soft_wrap=True)
+
+
+def _train_on_tiles(manifest: str, *, tile: int, overlap: float, classes: str | None, model: str, epochs: int,
+                    imgsz: int | None, batch: int, device: str, seed: int, out: str, overwrite: bool) -> None:
+    run = train_on_tiles(manifest, out, _names(classes), tile=TileSpec(size=tile, overlap=overlap, seed=seed),
+                         model=model, epochs=epochs, imgsz=imgsz, batch=batch, device=device, seed=seed,
+                         overwrite=overwrite)
+    console.print(f"tiles: {run.tiles.tiles} of {tile} px from {run.tiles.frames_tiled} frame(s) -> {run.tiles_dir}",
+                  highlight=False, markup=False, soft_wrap=True)
+    console.print(_metrics_table(f"validation (tiles) after {run.train.epochs} epoch(s)", run.train.metrics,
+                                 run.train.per_class))
+    ev = run.evaluation
+    console.print(_metrics_table(f"{ev.split} split, full frames, sliced {tile} px", ev.metrics, ev.per_class))
+    console.print(f"weights: {run.train.weights}", highlight=False, markup=False, soft_wrap=True)
+    console.print(f"metrics: {run.train.metrics_path}, {ev.metrics_path}", highlight=False, markup=False,
+                  soft_wrap=True)
 
 
 @handle_errors
