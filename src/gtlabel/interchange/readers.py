@@ -60,7 +60,7 @@ BUCKET_IMAGES = 4096
 
 class CocoSource:
     """A COCO file read streamed (:func:`gtlabel.formats.coco.iter_coco`, checked by
-    :class:`~gtlabel.formats.coco.CocoChecker`): categories and images are kept (about 0.3 KB an image), each
+    :class:`~gtlabel.formats.coco.CocoChecker`): categories and images are kept (about 0.4 KB an image), each
     annotation is checked as it comes and spooled (68 bytes) to a temporary file for its range of
     :data:`BUCKET_IMAGES` images; :meth:`items` then gives the images back in the file's order with their boxes.
     Memory therefore grows with the images, not with the boxes or the file. A file that lists ``annotations``
