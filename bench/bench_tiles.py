@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_tiles.py --part tiler                 # 12 frames of 4000x3000, tiles of 1024
     .venv/bin/python bench/bench_tiles.py --part tiler --frames 4      # a quick run while developing
+    .venv/bin/python bench/bench_tiles.py --part accuracy              # full frames at 640 vs tiles + sliced
     .venv/bin/python bench/bench_tiles.py --part all                   # every part
 
 Part ``tiler``: our tiled conversion vs SAHI's dataset slicer on the same frames and parameters.
@@ -23,6 +24,14 @@ Part ``tiler``: our tiled conversion vs SAHI's dataset slicer on the same frames
   children) per tile, and peak RSS. The machine may be shared: CPU time per tile is the figure that load does
   not change much. Memory: peak RSS at ``--frames`` and at a third of it (flat = about the same).
 - Target: gtlabel >= 2x SAHI's tiles/s, the same tiles and boxes, flat memory.
+
+Part ``accuracy``: what tiles buy on small objects, on the demo's drone set (``gtlabel.demo``: 24 frames of
+1600x1200, 50-90 objects each, most of them 8-40 px) split 70/15/15 by frame, YOLO11n from yaml, the demo's
+training settings. (a) trains on the full frames at ``imgsz=640`` and predicts whole frames at 640; (b) trains
+on tiles of 320 px (the demo's) at ``imgsz=320`` and predicts the full test frames with sliced inference. Both
+see the same pixels per run (epochs of (a) = epochs of (b) x tiles x 320^2 / (frames x 640^2)), and the CPU time
+of each training is measured (user + sys); both are scored by the same code (``gtlabel.model.evaluate``'s frame
+metrics: Ultralytics' matching and AP, COCO sizes). Target: mAP50 on small objects (b) >= 2x (a).
 
 Parts are functions in :data:`PARTS` (``--part NAME``; ``all`` runs them in order).
 """
@@ -197,8 +206,88 @@ def part_tiler(args: argparse.Namespace) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
+# ------------------------------------------------------------------------------------------------ accuracy
+def _cpu_s() -> float:
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    return me.ru_utime + me.ru_stime
+
+
+def _accuracy_scene(work: Path, frames: int, seed: int) -> tuple[Path, Path]:
+    """The demo's drone set (``gtlabel.demo``'s frame size and objects): frames + their truth manifest."""
+    from gtlabel.demo import frame_spec, truth_manifest_lines
+    from gtlabel.synth import DEFAULT_CLASSES, make_frame
+
+    images = work / "frames"
+    images.mkdir(parents=True, exist_ok=True)
+    spec = frame_spec()
+    made = [make_frame(i, spec, seed=seed) for i in range(frames)]
+    for f in made:
+        (images / f.name).write_bytes(f.jpeg)
+    manifest = work / "truth.manifest"
+    lines = truth_manifest_lines(made, [f"frames/{f.name}" for f in made], DEFAULT_CLASSES)
+    manifest.write_bytes(b"\n".join(lines) + b"\n")
+    return images, manifest
+
+
+def part_accuracy(args: argparse.Namespace) -> None:
+    """(a) full frames, train and predict at 640, vs (b) tiles + sliced inference, same CPU-time budget."""
+    from gtlabel.convert import convert_ground_truth_to_yolo
+    from gtlabel.demo import DEMO_BATCH, DEMO_OVERLAP, DEMO_SPLITS, DEMO_TILE, DEMO_TRAIN_ARGS
+    from gtlabel.model.common import load_model, resolve_dataset
+    from gtlabel.model.console import ultralytics_log
+    from gtlabel.model.evaluate import evaluate, frame_metrics
+    from gtlabel.model.train import train_yolo
+    from gtlabel.synth import DEFAULT_CLASSES
+    from gtlabel.tiling import TileSpec
+
+    work = Path(args.tmp or tempfile.mkdtemp(prefix="bench-accuracy-")) / "accuracy"
+    seed = 7
+    _images, manifest = _accuracy_scene(work, args.acc_frames, seed)
+    names = list(DEFAULT_CLASSES)
+    common: dict[str, Any] = {"splits": DEMO_SPLITS, "seed": seed, "progress": False, "overwrite": True}
+    convert_ground_truth_to_yolo(str(manifest), str(work / "ds-frames"), names, **common)
+    tiles_rep = convert_ground_truth_to_yolo(str(manifest), str(work / "ds-tiles"), names,
+                                             tile=TileSpec(size=DEMO_TILE, overlap=DEMO_OVERLAP, seed=seed),
+                                             **common)
+    tiles_train = len(list((work / "ds-tiles" / "images" / "train").glob("*.jpg")))
+    frames_train = len(list((work / "ds-frames" / "images" / "train").glob("*.jpg")))
+    # the same budget: (a) sees as many pixels per run as (b) (imgsz^2 per image), so about the same CPU time
+    epochs_b = args.acc_epochs
+    epochs_a = max(1, round(epochs_b * tiles_train * DEMO_TILE**2 / (frames_train * 640**2)))
+    log = work / "ultralytics.log"
+    runs: dict[str, Any] = {}
+    for side, data, imgsz, epochs in (("b_tiles_sliced", "ds-tiles", DEMO_TILE, epochs_b),
+                                      ("a_full_frame_640", "ds-frames", 640, epochs_a)):
+        c0 = _cpu_s()
+        with ultralytics_log(log):
+            tr = train_yolo(work / data, "yolo11n.yaml", epochs=epochs, imgsz=imgsz, batch=DEMO_BATCH, seed=seed,
+                            project=work / "runs", name=side, exist_ok=True, verbose=False, plots=False,
+                            extra_args=DEMO_TRAIN_ARGS)
+        train_cpu = _cpu_s() - c0
+        c0 = _cpu_s()
+        if side.startswith("b"):
+            ev = evaluate(tr.weights, work / "ds-frames", split="test", imgsz=imgsz, slice=DEMO_TILE,
+                          overlap=DEMO_OVERLAP, project=work / "runs", name=f"{side}-eval", exist_ok=True,
+                          verbose=False)
+            overall, by_size = ev.metrics, ev.by_size
+        else:  # whole frames at 640, scored by the same code as the sliced side
+            fm = frame_metrics(load_model(tr.weights), resolve_dataset(work / "ds-frames"), "test", None, imgsz=640)
+            overall, _per_class, by_size = fm.results()
+        runs[side] = {"epochs": epochs, "imgsz": imgsz, "train_images": tiles_train if side.startswith("b")
+                      else frames_train, "train_cpu_s": round(train_cpu, 1),
+                      "eval_cpu_s": round(_cpu_s() - c0, 1), "mAP50": round(float(overall["mAP50"]), 4),
+                      "mAP50_small": by_size.get("small", {}).get("mAP50"),
+                      "small_instances": by_size.get("small", {}).get("instances")}
+        print(json.dumps({side: runs[side]}), flush=True)
+    a, b = runs["a_full_frame_640"]["mAP50_small"] or 0.0, runs["b_tiles_sliced"]["mAP50_small"] or 0.0
+    print(json.dumps({"part": "accuracy", "frames": args.acc_frames, "tiles": tiles_rep.tiles,
+                      "test_frames": len(list((work / "ds-frames" / "images" / "test").glob("*.jpg"))),
+                      "runs": runs, "small_mAP50_ratio_b_over_a": round(b / a, 2) if a else None,
+                      "target": "b >= 2x a"}, indent=2), flush=True)
+
+
 #: the benchmark's parts, run in this order by ``--part all``
-PARTS: dict[str, Callable[[argparse.Namespace], None]] = {"tiler": part_tiler}
+PARTS: dict[str, Callable[[argparse.Namespace], None]] = {"tiler": part_tiler, "accuracy": part_accuracy}
 
 
 def main() -> None:
@@ -220,6 +309,9 @@ def main() -> None:
                     help="also time both with tiles without boxes left out of the dataset (keep_empty=0 / "
                          "ignore_negative_samples=True)")
     ap.add_argument("--skip-mem", action="store_true", help="no second, smaller run for the memory check")
+    ap.add_argument("--acc-frames", type=int, default=24, help="accuracy: frames of the demo's size")
+    ap.add_argument("--acc-epochs", type=int, default=10, help="accuracy: epochs on tiles (full frames: the same "
+                    "pixels per run)")
     ap.add_argument("--tmp", default=None, help="work folder, kept (default: a temp dir, removed)")
     args = ap.parse_args()
     for name, part in PARTS.items():
