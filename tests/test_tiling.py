@@ -206,3 +206,14 @@ def test_fit_size_downscales_only() -> None:
     assert fit_size(4000, 3000, 1024, 1024) == (1024, 768)
     assert fit_size(3000, 4000, 1024, 1024) == (768, 1024)
     assert fit_size(500, 300, 1024, 1024) == (500, 300)
+
+
+def test_parse_size_is_the_one_reader_of_a_typed_size() -> None:
+    from gtlabel.tiling import parse_size
+
+    assert parse_size("640", "--slice") == (640, 640)
+    assert parse_size(" 640x480 ", "--tile") == (640, 480)
+    assert parse_size("1024*768", "--tile") == (1024, 768)
+    for bad in ("", "x", "640x480x2", "abc", "0", "-5x5", "6.4"):
+        with pytest.raises(ConfigError, match=r"--slice: expected a size in pixels"):
+            parse_size(bad, "--slice")

@@ -34,6 +34,7 @@ __all__ = [
     "cut_boxes",
     "fit_size",
     "keeps_empty",
+    "parse_size",
     "tile_grid",
     "to_frame",
     "to_tile",
@@ -96,6 +97,18 @@ def _check_size(value: object) -> tuple[int, int]:
             raise ConfigError(f"tile.size: expected a positive whole number of pixels, got {value!r}")
         out.append(v)
     return out[0], out[1]
+
+
+def parse_size(text: str, option: str) -> tuple[int, int]:
+    """A size as a user types it, ``640`` or ``640x480`` (``*`` also separates), -> ``(width, height)``; a
+    :class:`ConfigError` naming ``option`` (``--tile``, ``--slice``) for anything else."""
+    try:
+        sizes = [int(p) for p in text.strip().lower().replace("*", "x").split("x")]
+    except ValueError:
+        sizes = []
+    if len(sizes) not in (1, 2) or any(v < 1 for v in sizes):
+        raise ConfigError(f"{option}: expected a size in pixels (640) or WIDTHxHEIGHT (640x480), got {text!r}")
+    return sizes[0], sizes[-1]
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ def test_cli_convert_tile_options(tmp_path: Path) -> None:
     assert load_lineage(tmp_path / "ds").settings["tile"] == TileSpec(
         64, overlap=0.25, min_visibility=0.5, keep_empty=0.2, with_frames=True).settings()
     for args, match in [(["--tile", "64", "--overlap", "1"], "tile.overlap"), (["--tile", "big"], "--tile"),
-                        (["--tile-with-frames"], "needs --tile"), (["--tile", "64x0"], "tile.size")]:
+                        (["--tile-with-frames"], "needs --tile"), (["--tile", "64x0"], "--tile: expected a size in pixels")]:
         bad = runner.invoke(app, ["convert", m, str(tmp_path / "bad"), *classes, *args])
         assert bad.exit_code == Exit.INVALID and match in bad.output, bad.output
     assert not (tmp_path / "bad").exists()

@@ -11,7 +11,7 @@ from gtlabel.cli._common import console, handle_errors
 from gtlabel.convert import convert_ground_truth_to_yolo
 from gtlabel.errors import ConfigError
 from gtlabel.formats import strict_json
-from gtlabel.tiling import DEFAULT_TILE, TileSpec
+from gtlabel.tiling import DEFAULT_TILE, TileSpec, parse_size
 
 __all__ = ["convert", "register", "tile_spec"]
 
@@ -30,14 +30,8 @@ def tile_spec(tile: str | None, overlap: float, min_visibility: float, keep_empt
         if with_frames:
             raise ConfigError("--tile-with-frames needs --tile SIZE")
         return None
-    try:
-        parts = [int(p) for p in tile.lower().split("x")]
-    except ValueError:
-        raise ConfigError(f"--tile: expected a size in pixels (1024) or WIDTHxHEIGHT (1024x768), got {tile!r}") \
-            from None
-    if len(parts) not in (1, 2):
-        raise ConfigError(f"--tile: expected a size in pixels (1024) or WIDTHxHEIGHT (1024x768), got {tile!r}")
-    size: int | tuple[int, int] = parts[0] if len(parts) == 1 else (parts[0], parts[1])
+    w, h = parse_size(tile, "--tile")
+    size: int | tuple[int, int] = w if w == h else (w, h)
     return TileSpec(size, overlap=overlap, min_visibility=min_visibility, keep_empty=keep_empty,
                     with_frames=with_frames, seed=seed)
 

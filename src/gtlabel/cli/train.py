@@ -40,7 +40,7 @@ from gtlabel.model.shards import merge_shards
 from gtlabel.model.tiled import train_on_tiles
 from gtlabel.model.train import train_yolo
 from gtlabel.sharded import DEFAULT_INSTANCE_TYPE, ShardOptions
-from gtlabel.tiling import DEFAULT_TILE, TileSpec
+from gtlabel.tiling import DEFAULT_TILE, TileSpec, parse_size
 
 
 def _names(classes: str | None) -> list[str] | None:
@@ -65,16 +65,7 @@ MatchThresholdOpt = Annotated[float, typer.Option(help="Boxes whose --match is >
 
 
 def _slice(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    parts = text.lower().replace("*", "x").split("x")
-    try:
-        sizes = [int(p) for p in parts]
-    except ValueError:
-        sizes = []
-    if len(sizes) not in (1, 2):
-        raise ConfigError(f"--slice: expected a tile size like 640 or 640x480, got {text!r}")
-    return (sizes[0], sizes[-1])
+    return None if text is None else parse_size(text, "--slice")
 
 
 def _fmt(v: Any) -> str:

@@ -38,6 +38,7 @@ from gtlabel.model.active import rank
 from gtlabel.model.preannotate import preannotate
 from gtlabel.model.shards import MERGED_MANIFEST, TASKS, ShardRecord, merge_shards, rebase_source_ref
 from gtlabel.pipeline_scripts.evaluate import unpack_model
+from gtlabel.tiling import parse_size
 
 PROC = Path(os.environ.get("SM_PROCESSING_ROOT", "/opt/ml/processing"))
 RESOURCE_CONFIG = os.environ.get("SM_RESOURCE_CONFIG", "/opt/ml/config/resourceconfig.json")
@@ -89,20 +90,9 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
                       threshold=args.threshold, score_key=args.score_key, prelabel_attribute=args.prelabels or None,
                       prelabel_conf=args.prelabel_conf)
     if args.slice:
-        common.update(slice=slice_size(args.slice), overlap=args.overlap, merge=args.merge, match=args.match,
+        common.update(slice=parse_size(args.slice, "--slice"), overlap=args.overlap, merge=args.merge, match=args.match,
                       match_threshold=args.match_threshold)
     return {k: v for k, v in common.items() if v is not None or k == "class_names"}
-
-
-def slice_size(text: str) -> tuple[int, int]:
-    """``640`` or ``640x480`` -> ``(width, height)``."""
-    try:
-        sizes = [int(p) for p in text.lower().split("x")]
-    except ValueError:
-        sizes = []
-    if len(sizes) not in (1, 2):
-        raise ConfigError(f"--slice: expected a tile size like 640 or 640x480, got {text!r}")
-    return sizes[0], sizes[-1]
 
 
 def run_shard(args: argparse.Namespace) -> ShardRecord:
