@@ -217,19 +217,10 @@ class Lane:
         """One record to cut: the checks of :meth:`_one` (suffix, header, size, classes, split, a repeated
         ``source-ref``), or ``None`` when it is skipped (counted)."""
         rep = ctx.report
-        this = self.ordinal
-        self.ordinal += 1
-        if rec.job_name and len(state.jobs) < MAX_JOBS and rec.job_name not in state.jobs:
-            state.jobs[rec.job_name] = None
-        state.label_attribute = rec.label_attribute
-        img_name, lbl_name = dataset_name(rec.source_ref)
-        ext = img_name.rsplit(".", 1)[-1].lower() if "." in img_name else ""
-        if ext not in ULTRALYTICS_IMG_FORMATS:
-            rep.skip("image suffix not readable by Ultralytics", f"{rec.file}:{rec.line}", rec.line)
+        admitted = self._admit(rec, src, probe, ctx, state)
+        if admitted is None:
             return None
-        frame = self._frame(rec, src, probe, ctx)
-        if frame is None:
-            return None
+        this, img_name, lbl_name, frame = admitted
         if probe is not None and probe.size is not None and \
                 displayed_size(*probe.size, probe.orientation) != frame:
             rep.skip("image size differs from image_size (tiles are cut from the labeled pixels)",
@@ -285,19 +276,10 @@ class Lane:
              state: PassState) -> None:
         """One record: checks, label file, counts and spool line (or a counted skip)."""
         rep, assign, label_dirs = ctx.report, self.assign, self.label_dirs
-        this = self.ordinal
-        self.ordinal += 1
-        if rec.job_name and len(state.jobs) < MAX_JOBS and rec.job_name not in state.jobs:
-            state.jobs[rec.job_name] = None
-        state.label_attribute = rec.label_attribute
-        img_name, lbl_name = dataset_name(rec.source_ref)
-        ext = img_name.rsplit(".", 1)[-1].lower() if "." in img_name else ""
-        if ext not in ULTRALYTICS_IMG_FORMATS:
-            rep.skip("image suffix not readable by Ultralytics", f"{rec.file}:{rec.line}", rec.line)
+        admitted = self._admit(rec, src, probe, ctx, state)
+        if admitted is None:
             return
-        frame = self._frame(rec, src, probe, ctx)
-        if frame is None:
-            return
+        this, img_name, lbl_name, frame = admitted
         rows, row_classes = rows_for(rec, frame, ctx)
         h = split_hash(rec.source_ref, self.spec.seed)
         split = SPLITS[assign[this]] if assign is not None else self._split(rec, h)
@@ -347,6 +329,24 @@ class Lane:
             if index is not None:
                 return SPLITS[index]
         return split_of(h, spec.ratios)
+
+    def _admit(self, rec: OutputRecord, src: str, probe: ImageProbe | None, ctx: RowContext,
+               state: PassState) -> tuple[int, str, str, tuple[int, int]] | None:
+        """The checks every record passes first (its ordinal, the job and attribute seen, an image suffix
+        Ultralytics reads, the frame size): ``(ordinal, image name, label name, frame)``, or ``None`` when it is
+        skipped (counted)."""
+        this = self.ordinal
+        self.ordinal += 1
+        if rec.job_name and len(state.jobs) < MAX_JOBS and rec.job_name not in state.jobs:
+            state.jobs[rec.job_name] = None
+        state.label_attribute = rec.label_attribute
+        img_name, lbl_name = dataset_name(rec.source_ref)
+        ext = img_name.rsplit(".", 1)[-1].lower() if "." in img_name else ""
+        if ext not in ULTRALYTICS_IMG_FORMATS:
+            ctx.report.skip("image suffix not readable by Ultralytics", f"{rec.file}:{rec.line}", rec.line)
+            return None
+        frame = self._frame(rec, src, probe, ctx)
+        return None if frame is None else (this, img_name, lbl_name, frame)
 
     @staticmethod
     def _frame(rec: OutputRecord, src: str, probe: ImageProbe | None, ctx: RowContext) -> tuple[int, int] | None:
