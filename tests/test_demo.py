@@ -35,6 +35,9 @@ def test_demo_runs_end_to_end_with_training(tmp_path: Path) -> None:
     flagged = [w for w in workers if w["flagged"]]
     assert len(flagged) == 1, [(w["worker_id"][-8:], w["gold_score"], w["z_score"], w["reasons"]) for w in workers]
     assert flagged[0]["gold_score"] == min(w["gold_score"] for w in workers if w["gold_score"] is not None)
+    # workers named through the local service's Cognito ListUsers (never AWS's endpoint)
+    assert flagged[0]["username"] == "dave"
+    assert {w["username"] for w in workers} == {"alice", "bob", "carol", "dave"}
     assert (out / "quality-report.html").read_text().count("<table") >= 2
 
     # dataset: YOLO11 layout, every image has a label file, lineage with the version id
@@ -58,8 +61,14 @@ def test_demo_runs_end_to_end_with_training(tmp_path: Path) -> None:
     # the same frames cut into tiles, each tile in its frame's split
     tiles = json.loads((out / "dataset-tiles" / "lineage.json").read_text())
     assert len(tiles["images"]) > 16
-    test_frames = {img["source_ref"] for img in lineage["images"] if img["split"] == "test"}
-    assert test_frames and test_frames == {t["source_ref"] for t in tiles["images"] if t["split"] == "test"}
+    frame_split = {img["source_ref"]: img["split"] for img in lineage["images"]}
+    assert all(t["split"] == frame_split[t["source_ref"]] for t in tiles["images"])  # no frame straddles splits
+    test_frames = {ref for ref, split in frame_split.items() if split == "test"}
+    tiled_test = {t["source_ref"] for t in tiles["images"] if t["split"] == "test"}
+    # every test frame with an object is tiled (an empty frame may keep no tile: keep_empty samples them)
+    labeled = {img["source_ref"] for img in lineage["images"]
+               if (out / "dataset" / img["label"]).read_text().strip()}
+    assert tiled_test and test_frames & labeled <= tiled_test <= test_frames
     assert summary["settings"]["frame"] == [800, 600] and summary["settings"]["tile"] == 320
 
     # training + evaluation ran; metrics are finite and in range (one epoch: mechanics, not accuracy)

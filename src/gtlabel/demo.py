@@ -24,7 +24,6 @@ import os
 import sys
 import threading
 import time
-import uuid
 import webbrowser
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -62,7 +61,8 @@ if TYPE_CHECKING:
     from gtlabel.local import LocalService
     from gtlabel.monitor.summary import WatchSummary
 
-BUCKET = "gtlabel-demo"  # + a per-run suffix: moto's in-memory S3 is shared by every server in one process
+BUCKET = "gtlabel-demo"  # + the seed: each run has its own embedded S3, and the split hash of a source-ref (its
+# bucket included) must not change from run to run, so the same --seed gives the same splits
 RAW_PREFIX = "raw/drone/"
 WORKERS = (("alice", "alice-password-1", 2.0), ("bob", "bob-password-1", 1.0),
            ("carol", "carol-password-1", 1.0), ("dave", "dave-password-1", 0.2))
@@ -255,7 +255,7 @@ class _Demo:
         """1. images -> S3, with the known truth beside them; ``(bucket, images, truth manifest URI)``."""
         t = time.perf_counter()
         s3 = svc.client("s3")
-        bucket = f"{BUCKET}-{uuid.uuid4().hex[:8]}"
+        bucket = f"{BUCKET}-seed-{abs(self.seed)}"
         s3.create_bucket(Bucket=bucket)
         s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [
             {"AllowedMethods": ["GET"], "AllowedOrigins": ["*"], "ExposeHeaders": ["Access-Control-Allow-Origin"]}]})
@@ -348,7 +348,7 @@ class _Demo:
         report_html = self.out / "quality-report.html"
         write_report(output_manifest, str(report_html), json_out=str(self.out / "quality-report.json"),
                      truth=truth_uri, class_names=list(DEFAULT_CLASSES), progress=self.progress,
-                     sm_client=svc.client("sagemaker"))
+                     sm_client=svc.client("sagemaker"), cognito_client=svc.client("cognito-idp"))
         self.timings["report"] = time.perf_counter() - t
         self.con.print(f"[green]✓[/] quality report: {report_html}")
         return report_html

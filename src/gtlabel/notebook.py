@@ -57,6 +57,10 @@ SIM_WORKERS: tuple[tuple[str, float], ...] = (("sim-alice", 1.5), ("sim-bob", 1.
 _START_TIMEOUT_S = 90.0
 
 
+#: boto3's per-service endpoint variables (AWS_ENDPOINT_URL_<key>) where the key is not the client name upper-cased
+ENDPOINT_KEYS = {"cognito-idp": "COGNITO_IDENTITY_PROVIDER"}
+
+
 @dataclass
 class NotebookSession:
     """Where the notebooks run: the backend, its region and role, and the hand-over file."""
@@ -81,7 +85,7 @@ class NotebookSession:
     def client(self, service: str, **kwargs: Any) -> Any:
         """A boto3 client for ``service``, pointed where this session points (region included)."""
         if self.target is not None:  # a service found or started here: its endpoint and keys, explicitly
-            endpoint = self.env.get(f"AWS_ENDPOINT_URL_{service.upper().replace('-', '_')}")
+            endpoint = self.env.get(f"AWS_ENDPOINT_URL_{ENDPOINT_KEYS.get(service, service.upper().replace('-', '_'))}")
             if endpoint:
                 kwargs.setdefault("endpoint_url", endpoint)
             kwargs.setdefault("aws_access_key_id", self.env.get("AWS_ACCESS_KEY_ID"))

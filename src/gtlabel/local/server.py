@@ -434,10 +434,12 @@ class LocalService:
         return [f"export {k}={v}" for k, v in self.env().items()]
 
     def client(self, service: str, **kwargs: Any) -> Any:
-        """A boto3 client for ``sagemaker`` (this service) or ``s3`` (its S3 endpoint)."""
-        endpoint = {"sagemaker": self.sagemaker_endpoint, "s3": self.s3_endpoint}.get(service)
+        """A boto3 client for ``sagemaker`` (this service), ``cognito-idp`` (its ListUsers: worker usernames) or
+        ``s3`` (its S3 endpoint)."""
+        endpoint = {"sagemaker": self.sagemaker_endpoint, "cognito-idp": self.sagemaker_endpoint,
+                    "s3": self.s3_endpoint}.get(service)
         if endpoint is None:
-            raise ConfigError(f"the local service serves 'sagemaker' and 's3', not {service!r}")
+            raise ConfigError(f"the local service serves 'sagemaker', 'cognito-idp' and 's3', not {service!r}")
         kwargs.setdefault("config", Config(retries={"max_attempts": 2, "mode": "standard"}))
         session = boto3.session.Session(aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
                                         region_name=self.region)
