@@ -29,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -125,16 +126,17 @@ def peak_rss_mb(pid: int) -> float:
     return round(total / 1024, 1)
 
 
-def honest_worker(conn: HConn, jobs: list[str], out: dict[str, Any], stop_at: float) -> None:
-    rng = random.Random(hash(conn.cookie) & 0xFFFF)
+def claimed_tasks(conn: HConn, jobs: list[str], stop_at: float) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``(job, task)`` for each task the worker claims, round-robin over ``jobs``, until every job says it is done
+    (or gave nothing 600 times in a row) or ``stop_at`` passes."""
     idle = {job: 0 for job in jobs}
     done: set[str] = set()
     while len(done) < len(jobs) and time.monotonic() < stop_at:
         for job in jobs:
             if job in done:
                 continue
-            status, _, body = conn.req("POST", f"/api/next-task?job={job}", b"{}",
-                                       {"Content-Type": "application/json", "X-CSRF-Token": conn.csrf})
+            _, _, body = conn.req("POST", f"/api/next-task?job={job}", b"{}",
+                                  {"Content-Type": "application/json", "X-CSRF-Token": conn.csrf})
             task = json.loads(body)
             if not task.get("task_id"):
                 idle[job] += 1
@@ -143,54 +145,48 @@ def honest_worker(conn: HConn, jobs: list[str], out: dict[str, Any], stop_at: fl
                 time.sleep(0.05)
                 continue
             idle[job] = 0
-            i = int(task["input"]["taskObject"].rsplit("/", 1)[1].split(".")[0])
-            boxes = [dict(b, left=b["left"] + rng.choice((-1, 0, 1))) for b in truth(i)]
-            t0 = time.perf_counter()
-            status, _, _ = conn.req("POST", task["submit_url"], answer(boxes),
-                                    {"Content-Type": "application/json", "X-CSRF-Token": conn.csrf})
-            out["submit"].append(time.perf_counter() - t0)
-            out["status"][status] = out["status"].get(status, 0) + 1
+            yield job, task
+
+
+def image_index(task: dict[str, Any]) -> int:
+    return int(task["input"]["taskObject"].rsplit("/", 1)[1].split(".")[0])
+
+
+def honest_worker(conn: HConn, jobs: list[str], out: dict[str, Any], stop_at: float, seed: int) -> None:
+    rng = random.Random(seed)
+    for _job, task in claimed_tasks(conn, jobs, stop_at):
+        boxes = [dict(b, left=b["left"] + rng.choice((-1, 0, 1))) for b in truth(image_index(task))]
+        t0 = time.perf_counter()
+        status, _, _ = conn.req("POST", task["submit_url"], answer(boxes),
+                                {"Content-Type": "application/json", "X-CSRF-Token": conn.csrf})
+        out["submit"].append(time.perf_counter() - t0)
+        out["status"][status] = out["status"].get(status, 0) + 1
 
 
 def hostile_worker(conn: HConn, jobs: list[str], corpus: list[tuple[str, bytes]], max_boxes: int,
                    out: dict[str, Any], stop_at: float) -> None:
     rng = random.Random(7)
-    idle = {job: 0 for job in jobs}
-    done: set[str] = set()
-    while len(done) < len(jobs) and time.monotonic() < stop_at:
-        for job in jobs:
-            if job in done:
-                continue
-            status, _, body = conn.req("POST", f"/api/next-task?job={job}", b"{}",
-                                       {"Content-Type": "application/json", "X-CSRF-Token": conn.csrf})
-            task = json.loads(body)
-            if not task.get("task_id"):
-                idle[job] += 1
-                if task.get("done") or idle[job] > 600:
-                    done.add(job)
-                time.sleep(0.05)
-                continue
-            idle[job] = 0
-            for case, raw in corpus:
-                try:
-                    status, _, _ = conn.req("POST", task["submit_url"], raw,
-                                            {"Content-Type": "application/json", "X-CSRF-Token": conn.csrf})
-                except OSError:  # a 413 closes the connection: open a new one with the same session
-                    conn.reconnect()
-                    status = 413
-                out["refused"][f"{case}: {status}"] = out["refused"].get(f"{case}: {status}", 0) + 1
-            if rng.random() < 0.6:  # accepted, but as costly as allowed: the cap, stacked, random labels
-                junk = [{"label": rng.choice(LABELS), "left": 5, "top": 5, "width": 30, "height": 30}
-                        for _ in range(max_boxes)]
-                status, _, _ = conn.req("POST", task["submit_url"], answer(junk),
+    for job, task in claimed_tasks(conn, jobs, stop_at):
+        for case, raw in corpus:
+            try:
+                status, _, _ = conn.req("POST", task["submit_url"], raw,
                                         {"Content-Type": "application/json", "X-CSRF-Token": conn.csrf})
-                out["junk"][status] = out["junk"].get(status, 0) + 1
-                i = int(task["input"]["taskObject"].rsplit("/", 1)[1].split(".")[0])
-                with out["lock"]:
-                    out["junk_on"][(job, i)] = out["junk_on"].get((job, i), 0) + 1
-            else:
-                conn.req("POST", task["return_url"], b"{}", {"Content-Type": "application/json",
-                                                             "X-CSRF-Token": conn.csrf})
+            except OSError:  # a 413 closes the connection: open a new one with the same session
+                conn.reconnect()
+                status = 413
+            out["refused"][f"{case}: {status}"] = out["refused"].get(f"{case}: {status}", 0) + 1
+        if rng.random() < 0.6:  # accepted, but as costly as allowed: the cap, stacked, random labels
+            junk = [{"label": rng.choice(LABELS), "left": 5, "top": 5, "width": 30, "height": 30}
+                    for _ in range(max_boxes)]
+            status, _, _ = conn.req("POST", task["submit_url"], answer(junk),
+                                    {"Content-Type": "application/json", "X-CSRF-Token": conn.csrf})
+            out["junk"][status] = out["junk"].get(status, 0) + 1
+            i = image_index(task)
+            with out["lock"]:
+                out["junk_on"][(job, i)] = out["junk_on"].get((job, i), 0) + 1
+        else:
+            conn.req("POST", task["return_url"], b"{}", {"Content-Type": "application/json",
+                                                         "X-CSRF-Token": conn.csrf})
 
 
 def run(label: str, n_hostile: int, args: argparse.Namespace, stop_at: float) -> dict[str, Any]:
@@ -243,8 +239,8 @@ def run(label: str, n_hostile: int, args: argparse.Namespace, stop_at: float) ->
             corpus = hostile_corpus(args.max_boxes)
             threads = [threading.Thread(target=hostile_worker, args=(c, jobs, corpus, args.max_boxes, hostile_out,
                                                                       stop_at)) for c in conns[:n_hostile]]
-            threads += [threading.Thread(target=honest_worker, args=(c, jobs, honest_out, stop_at))
-                        for c in conns[n_hostile:]]
+            threads += [threading.Thread(target=honest_worker, args=(c, jobs, honest_out, stop_at, seed))
+                        for seed, c in enumerate(conns[n_hostile:])]
             t0 = time.perf_counter()
             for t in threads:
                 t.start()
