@@ -107,6 +107,12 @@ def _int(v: object, file: str, fld: str) -> int:
     raise _err(f"expected an integer, got {type(v).__name__} {v!r}"[:200], file, fld)
 
 
+def _text(v: object, file: str, fld: str) -> str:
+    if isinstance(v, str) and v:
+        return v
+    raise _err(f"expected a non-empty string, got {v!r}"[:200], file, fld)
+
+
 def _num(v: object, file: str, fld: str) -> float:
     if (type(v) is int or type(v) is float) and math.isfinite(v):
         return v
@@ -149,9 +155,7 @@ class CocoChecker:
             if not isinstance(c, dict):
                 raise _err(f"expected an object, got {type(c).__name__}", file, p)
             cid = _int(c.get("id"), file, p + ".id")
-            name = c.get("name")
-            if not isinstance(name, str) or not name:
-                raise _err(f"expected a non-empty string, got {name!r}"[:200], file, p + ".name")
+            name = _text(c.get("name"), file, p + ".name")
             if cid in cats:
                 raise _err(f"category id {cid} is given twice", file, p + ".id")
             if name in self._names:
@@ -167,9 +171,7 @@ class CocoChecker:
             if not isinstance(raw, dict):
                 raise _err(f"expected an object, got {type(raw).__name__}", file, p)
             iid = _int(raw.get("id"), file, p + ".id")
-            fn = raw.get("file_name")
-            if not isinstance(fn, str) or not fn:
-                raise _err(f"expected a non-empty string, got {fn!r}"[:200], file, p + ".file_name")
+            fn = _text(raw.get("file_name"), file, p + ".file_name")
             iw = _int(raw.get("width"), file, p + ".width")
             ih = _int(raw.get("height"), file, p + ".height")
             if iw <= 0 or ih <= 0:
