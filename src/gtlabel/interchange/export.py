@@ -8,7 +8,8 @@
   file), so memory does not grow with the dataset; the file appears whole or not at all.
 - VOC (:func:`export_voc`): one XML per image in a folder, 1-based inclusive corners (:mod:`gtlabel.formats.voc`),
   ``<path>`` the image's ``source-ref``; the folder is built beside the destination and renamed into place
-  (locally), or uploaded once every file is made (S3).
+  (locally), or, once every file is made, uploaded to a staging prefix and copied into place server-side (S3:
+  a failure leaves the destination as it was).
 
 ``aliases`` (``{"car": "vehicle", "truck": "vehicle"}``) rename and merge classes on the way out; the map is
 recorded in COCO's ``info`` and in the export's version id. A rerun gives the same bytes.
@@ -16,6 +17,7 @@ recorded in COCO's ``info`` and in the export's version id. A rerun gives the sa
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -150,8 +152,8 @@ def export_voc(source: str | os.PathLike[str], dest: str | os.PathLike[str], *,
         if not overwrite:
             raise DatasetExists(f"{out}: it exists and is not empty; choose another folder or pass overwrite=True "
                                 f"(CLI: --overwrite)")
-        if local is not None and not (local.is_dir() and all(p.is_file() and p.suffix == ".xml"
-                                                              for p in local.iterdir())):
+        if not (all(o.uri.endswith(".xml") for o in storage.list_objects(out.rstrip("/") + "/")) if local is None
+                else local.is_dir() and all(p.is_file() and p.suffix == ".xml" for p in local.iterdir())):
             raise DatasetExists(f"{out}: it holds more than VOC .xml files; overwrite replaces only a folder of "
                                 f"annotations (choose another folder)")
     parent = local.parent if local is not None else Path(tempfile.gettempdir())
@@ -186,11 +188,38 @@ def export_voc(source: str | os.PathLike[str], dest: str | os.PathLike[str], *,
                 shutil.rmtree(local)
             os.replace(staging, local)
         else:
-            for p in sorted(staging.iterdir()):
-                storage.write_bytes(storage.join(out, p.name), p.read_bytes(), content_type="application/xml")
+            _publish_s3(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return report
+
+
+def _publish_s3(staging: Path, out: str) -> None:
+    """The files of ``staging`` published under the prefix ``out`` with nothing half-written: uploaded to a staging
+    prefix beside it first (a failure there leaves ``out`` untouched), then copied into place server-side; a copy
+    that fails takes back the objects already published that were not there before (an ``overwrite`` keeps its
+    old files until the new set is whole); the old ``.xml`` files the new set does not have go last."""
+    base = out.rstrip("/")
+    parent, _, name = base.rpartition("/")
+    if parent in ("s3:/", ""):  # the bucket's root
+        parent, name = base, "voc"
+    stage = f"{parent}/.{name}.partial-{uuid.uuid4().hex[:12]}/"
+    files = sorted(p.name for p in staging.iterdir())
+    before = {o.uri for o in storage.list_objects(base + "/") if not o.uri.startswith(stage)}
+    published: list[str] = []
+    try:
+        for f in files:
+            storage.write_bytes(stage + f, (staging / f).read_bytes(), content_type="application/xml")
+        storage.copy_many(((stage + f, f"{base}/{f}") for f in files), on_done=lambda _s, d: published.append(d))
+    except BaseException:
+        with contextlib.suppress(Exception):  # the original error is the one to see
+            storage.delete_many([d for d in published if d not in before])
+        raise
+    finally:
+        with contextlib.suppress(Exception):
+            storage.delete_prefix(stage)
+    stale = sorted(before - {f"{base}/{f}" for f in files})
+    storage.delete_many(stale)
 
 
 def _non_empty(out: str, local: Path | None) -> bool:
