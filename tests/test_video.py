@@ -221,3 +221,33 @@ def test_frames_through_a_labeling_job_keep_their_video_for_split_by(local_servi
     for e in lineage["images"]:
         splits.setdefault(video_of[e["source_ref"]], set()).add(e["split"])
     assert len(splits) == 4 and all(len(v) == 1 for v in splits.values())
+
+
+def test_frames_take_their_geo_from_the_dji_flight_record(tmp_path: Path) -> None:
+    vid = make_video(tmp_path / "raw" / "DJI_0001.MP4", 30, rate=10)
+    cues = "".join(f"{i + 1}\n00:00:0{i},000 --> 00:00:0{i + 1},000\n<font size=\"28\">[latitude: 47.{i}] "
+                   f"[longitude: 8.5] [rel_alt: {50 + i}.0 abs_alt: 500.0] [gb_pitch: -90.0]</font>\n\n"
+                   for i in range(3))
+    (tmp_path / "raw" / "DJI_0001.SRT").write_text(cues)
+    other = make_video(tmp_path / "raw" / "other.mp4", 10, rate=10)
+    dest = tmp_path / "job" / "in.manifest"
+    s = build_input_manifest(tmp_path / "raw", dest, fps=2, geo=True, progress=False)
+    lines = lines_of(dest)
+    by_video = {v: [ln for ln in lines if ln["video"] == v] for v in (str(vid), str(other))}
+    # each frame gets the cue covering its timestamp: 0.0 and 0.5 s -> cue 1, 1.0 and 1.5 -> cue 2, ...
+    assert [(ln["timestamp_s"], ln["geo"]["lat"], ln["geo"]["relative_alt"]) for ln in by_video[str(vid)]] == [
+        (0.0, 47.0, 50.0), (0.5, 47.0, 50.0), (1.0, 47.1, 51.0), (1.5, 47.1, 51.0), (2.0, 47.2, 52.0),
+        (2.5, 47.2, 52.0)]
+    assert by_video[str(vid)][0]["geo"] == {"lat": 47.0, "lon": 8.5, "relative_alt": 50.0, "alt": 500.0,
+                                            "gimbal_pitch": -90.0}
+    assert by_video[str(other)] and all("geo" not in ln for ln in by_video[str(other)])
+    assert s.with_geo == 6
+    assert s.warnings == [f"{other}: no DJI flight record (.SRT) beside it: its frames have no geo"]
+    # without geo=True the flight record is not read
+    build_input_manifest(vid, tmp_path / "job" / "plain.manifest", fps=2, progress=False)
+    assert all("geo" not in ln for ln in lines_of(tmp_path / "job" / "plain.manifest"))
+    r = CliRunner().invoke(app, ["manifest", "build", str(vid), str(tmp_path / "job" / "cli.manifest"), "--fps", "2",
+                                 "--geo"])
+    assert r.exit_code == 0, r.output
+    assert [ln["geo"]["lat"] for ln in lines_of(tmp_path / "job" / "cli.manifest")] == [47.0, 47.0, 47.1, 47.1,
+                                                                                          47.2, 47.2]

@@ -43,6 +43,7 @@ from gtlabel.dedupe import NearDuplicateIndex, phash
 from gtlabel.errors import ConfigError, InputError, ManifestError
 from gtlabel.formats import strict_json
 from gtlabel.formats.ground_truth import SOURCE_REF, InputLine, OutputRecord, iter_output_lines
+from gtlabel.geo.flightlog import FlightTrack, flight_log_for, read_flight_log
 from gtlabel.geo.tags import GEO_KEY, GeoRead, read_geo_uri
 from gtlabel.progress import AmountColumn
 from gtlabel.settings import get_settings
@@ -268,7 +269,9 @@ def build_input_manifest(
     first 256 KiB of each, ``max_workers`` threads) into the pass-through key ``geo`` (``{"lat", "lon", "alt",
     "relative_alt", "gimbal_yaw", "gimbal_pitch", "gimbal_roll", "flight_yaw"}``, what the image has); lines of an
     existing manifest that already have ``geo`` keep theirs. Metadata that cannot be read is a warning naming the
-    file (``summary.warnings``); the image is listed all the same.
+    file (``summary.warnings``); the image is listed all the same. With ``fps``, a frame's ``geo`` comes from
+    its video's DJI flight record (the ``.SRT`` beside the video, :mod:`gtlabel.geo.flightlog`): the cue covering
+    the frame's ``timestamp_s``; a video without one is a warning.
 
     ``suffixes``, ``max_bytes``, ``max_line_chars`` and ``max_attribute_chars`` default to Ground Truth's limits
     (:func:`gtlabel.facts.limits`).
@@ -292,7 +295,7 @@ def build_input_manifest(
             raise ConfigError(f"{src}: fps reads videos (a video file, or a folder/prefix of videos), not a manifest")
         frames_root = str(frames_dir) if frames_dir is not None else storage.join(_parent_of(dst), "frames")
         lines = _video_items(src, dst, frames_root, summary, fps, dedupe_distance, max_workers, progress,
-                             max_line_chars, max_attribute_chars)
+                             max_line_chars, max_attribute_chars, geo)
         with storage.atomic_writer(dst, content_type="application/jsonlines") as fh:
             for line in lines:
                 fh.write(line + b"\n")
@@ -368,7 +371,7 @@ def _with_geo(items: Iterable[tuple[str, bytes]], locate: Callable[[str], str], 
                 if got is None:
                     yield key, line
                     continue
-                summary.warnings.extend(got.warnings[:max(0, 100 - len(summary.warnings))])
+                _warn(summary, got.warnings)
                 if got.geo is None:
                     yield key, line
                     continue
@@ -383,8 +386,9 @@ def _parent_of(dst: str) -> str:
 
 def _video_items(src: str, dst: str, frames_root: str, summary: ManifestSummary, fps: float,
                  dedupe_distance: int | None, max_workers: int | None, progress: bool | None,
-                 max_line_chars: int, max_attribute_chars: int) -> Iterator[bytes]:
-    """The manifest lines of the frames of the source's videos (written as they are decoded)."""
+                 max_line_chars: int, max_attribute_chars: int, geo: bool) -> Iterator[bytes]:
+    """The manifest lines of the frames of the source's videos (written as they are decoded); with ``geo``, each
+    frame's ``geo`` from the video's DJI flight record (:mod:`gtlabel.geo.flightlog`)."""
     if not (isinstance(fps, int | float) and not isinstance(fps, bool) and fps > 0):
         raise ConfigError(f"fps must be a number > 0, got {fps!r}")
     index = NearDuplicateIndex(dedupe_distance) if dedupe_distance is not None else None
@@ -421,6 +425,7 @@ def _video_items(src: str, dst: str, frames_root: str, summary: ManifestSummary,
             def advance(t: float, duration: float | None, task: Any = task) -> None:
                 bar.update(task, completed=t, total=duration)
 
+            track = _flight_track(uri, summary) if geo else None
             frames = video.extract_frames(uri, frames_root, fps=fps, dedupe=index, on_duplicate=duplicate,
                                           workers=workers, on_progress=advance if show else None)
             # a video's lines are held (in a spooled file: memory stays flat) until it has been read to its end
@@ -429,7 +434,12 @@ def _video_items(src: str, dst: str, frames_root: str, summary: ManifestSummary,
                     for fr in frames:
                         summary.seen += 1
                         ref = _relative_ref(fr.uri, local_base) if local_base is not None else fr.uri
-                        obj = {SOURCE_REF: ref, "video": fr.video, "frame": fr.frame, "timestamp_s": fr.timestamp_s}
+                        obj: dict[str, Any] = {SOURCE_REF: ref, "video": fr.video, "frame": fr.frame,
+                                               "timestamp_s": fr.timestamp_s}
+                        where = track.at(fr.timestamp_s) if track is not None else None
+                        if where is not None:
+                            obj[GEO_KEY] = where
+                            summary.with_geo += 1
                         line = strict_json.dumps(obj)
                         check_line_limits(line, obj, file=uri, lineno=None, max_line_chars=max_line_chars,
                                           max_attribute_chars=max_attribute_chars)
@@ -446,6 +456,23 @@ def _video_items(src: str, dst: str, frames_root: str, summary: ManifestSummary,
                 for raw in spool:
                     yield raw.rstrip(b"\n")
             summary.videos += 1
+
+
+def _flight_track(video_uri: str, summary: ManifestSummary) -> FlightTrack | None:
+    """The DJI flight record beside a video, read; a warning when there is none or parts cannot be read."""
+    log = flight_log_for(video_uri)
+    if log is None:
+        _warn(summary, [f"{video_uri}: no DJI flight record (.SRT) beside it: its frames have no geo"])
+        return None
+    track = read_flight_log(log)
+    _warn(summary, track.warnings)
+    if not track:
+        _warn(summary, [f"{log}: no cue with a position, altitude or gimbal angle: the frames have no geo"])
+    return track
+
+
+def _warn(summary: ManifestSummary, warnings: list[str]) -> None:
+    summary.warnings.extend(warnings[:max(0, 100 - len(summary.warnings))])
 
 
 def _relative_ref(uri: str, local_base: Path) -> str:

@@ -38,7 +38,8 @@ def build(
         help="With --fps: where the frames go (default: frames/ in DEST's folder).")] = None,
     geo: Annotated[bool, typer.Option(
         "--geo", help="Read each image's EXIF GPS and DJI XMP tags (gimbal, relative altitude) into a 'geo' key "
-                      "(needs gtlabel[geo]).")] = False,
+                      "(needs gtlabel[geo]); with --fps, each frame's from the DJI flight record (.SRT) beside "
+                      "its video.")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Write a Ground Truth input manifest (one {"source-ref": ...} line per image, sorted; with --fps, per frame of
