@@ -64,8 +64,10 @@ MatchOpt = Annotated[str, typer.Option(help="Overlap measure for merging: ios (i
 MatchThresholdOpt = Annotated[float, typer.Option(help="Boxes whose --match is >= this merge (--slice).")]
 
 
-def _slice(text: str | None) -> tuple[int, int] | None:
-    return None if text is None else parse_size(text, "--slice")
+def _sliced(slice_: str | None, overlap: float, merge: str, match: str, match_threshold: float) -> dict[str, Any]:
+    """The sliced-inference keywords of evaluate, preannotate, rank and ShardOptions, from the four options."""
+    return {"slice": None if slice_ is None else parse_size(slice_, "--slice"), "overlap": overlap, "merge": merge,
+            "match": match, "match_threshold": match_threshold}
 
 
 def _fmt(v: Any) -> str:
@@ -165,8 +167,7 @@ def evaluate(
     """Evaluate a model on the labeled test split: per-class metrics, confusion matrix PNG, metrics.json.
     With --slice: on full frames with sliced inference, also by object size (small/medium/large)."""
     res = evaluate_model(model, dataset, split=split, imgsz=imgsz, batch=batch, device=device, project=project,
-                   name=name, exist_ok=exist_ok, slice=_slice(slice_), overlap=overlap, merge=merge, match=match,
-                   match_threshold=match_threshold)
+                   name=name, exist_ok=exist_ok, **_sliced(slice_, overlap, merge, match, match_threshold))
     console.print(_metrics_table(f"{res.split} split", res.metrics, res.per_class))
     if res.by_size:
         t = Table(title="by object size (COCO areas, frame pixels)")
@@ -207,16 +208,14 @@ def preannotate(
     """Write model boxes into an input manifest, in Ground Truth format, for an AdjustmentBoundingBox job."""
     if sagemaker:
         opts = ShardOptions(task="preannotate", attribute=attribute, conf=conf, classes=_names(classes),
-                            job_name=job_name, imgsz=imgsz, slice=_slice(slice_), overlap=overlap, merge=merge,
-                            match=match, match_threshold=match_threshold)
+                            job_name=job_name, imgsz=imgsz, **_sliced(slice_, overlap, merge, match, match_threshold))
         run_on_sagemaker(opts, model, images, out, role=role, image_uri=image_uri, instance_type=instance_type,
                          instance_count=instance_count, work_prefix=work_prefix, job_name=processing_job_name,
                          region=region, wait=wait)
         return
     s = preannotate_images(model, images, out, attribute=attribute, conf=conf, class_names=_names(classes),
                            job_name=job_name,
-            imgsz=imgsz, device=device, slice=_slice(slice_), overlap=overlap, merge=merge, match=match,
-            match_threshold=match_threshold)
+            imgsz=imgsz, device=device, **_sliced(slice_, overlap, merge, match, match_threshold))
     console.print(f"{s.images} image(s), {s.boxes} box(es) under '{attribute}' -> {s.out_manifest}",
                   highlight=False, markup=False, soft_wrap=True)
     if s.unmapped_boxes:
@@ -262,16 +261,14 @@ def rank(
     if sagemaker:
         opts = ShardOptions(task="rank", top_k=top_k, strategy=strategy, conf=conf, threshold=threshold,
                             score_key=score_key, prelabels=prelabels, classes=_names(classes), imgsz=imgsz,
-                            slice=_slice(slice_), overlap=overlap, merge=merge, match=match,
-                            match_threshold=match_threshold)
+                            **_sliced(slice_, overlap, merge, match, match_threshold))
         run_on_sagemaker(opts, model, images, out, role=role, image_uri=image_uri, instance_type=instance_type,
                          instance_count=instance_count, work_prefix=work_prefix, job_name=processing_job_name,
                          region=region, wait=wait)
         return
     s = rank_images(model, images, out, top_k=top_k, strategy=strategy, conf=conf, threshold=threshold,
             score_key=score_key, prelabel_attribute=prelabels, class_names=_names(classes), imgsz=imgsz,
-            device=device, slice=_slice(slice_), overlap=overlap, merge=merge, match=match,
-            match_threshold=match_threshold, diversity=diversity)
+            device=device, **_sliced(slice_, overlap, merge, match, match_threshold), diversity=diversity)
     t = Table(title=f"top {s.written} of {s.scored} by {s.strategy}")
     t.add_column("#", justify="right")
     t.add_column("source-ref")
