@@ -7,14 +7,17 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from PIL import Image, ImageOps
 
 from gtlabel.geometry import (
+    EXIF_ORIENTATION_TAG,
     clip_box,
     displayed_size,
     format_row,
     from_yolo,
     iou,
     label_frame_size,
+    stored_rect,
     swaps_axes,
     to_yolo,
 )
@@ -111,3 +114,26 @@ def test_exif_orientation_sizes() -> None:
     assert label_frame_size((640, 480), (640, 480), 1) == ((640, 480), "displayed")
     assert label_frame_size((640, 480), None, None) == ((640, 480), "reported")
     assert label_frame_size((320, 240), (640, 480), 1) == ((320, 240), "mismatch")
+
+
+@settings(max_examples=60)
+@given(st.integers(1, 8), st.integers(1, 9), st.integers(1, 9), st.data())
+def test_a_displayed_rect_crops_the_same_pixels_from_the_stored_image(orientation: int, w: int, h: int,
+                                                                      data: st.DataObject) -> None:
+    # cropping stored_rect and turning the crop == turning the whole frame and cropping the displayed rect
+    stored = Image.frombytes("L", (w, h), bytes(range(w * h)))  # every pixel different (w * h <= 81)
+    exif = Image.Exif()
+    exif[EXIF_ORIENTATION_TAG] = orientation
+    stored.info["exif"] = exif.tobytes()
+    shown = ImageOps.exif_transpose(stored)
+    assert shown.size == displayed_size(w, h, orientation)
+    left = data.draw(st.integers(0, shown.size[0] - 1))
+    top = data.draw(st.integers(0, shown.size[1] - 1))
+    rect = (left, top, data.draw(st.integers(left + 1, shown.size[0])), data.draw(st.integers(top + 1, shown.size[1])))
+    method = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180, 4: Image.Transpose.FLIP_TOP_BOTTOM,
+              5: Image.Transpose.TRANSPOSE, 6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+              8: Image.Transpose.ROTATE_90}.get(orientation)
+    piece = stored.crop(stored_rect(rect, orientation, (w, h)))
+    if method is not None:
+        piece = piece.transpose(method)
+    assert piece.tobytes() == shown.crop(rect).tobytes()

@@ -78,14 +78,14 @@ MAX_OBJECTS = 400  # per frame, whatever its size (a labeling task stays a task 
 #: the overlap of neighbouring tiles, in training and in sliced inference.
 DEMO_TILE = 320
 DEMO_OVERLAP = 0.1
-DEMO_EPOCHS = 10
+DEMO_EPOCHS = 6
 DEMO_BATCH = 8
 #: Ultralytics settings for a short CPU run from scratch: an optimizer step per batch (``nbs`` = the batch;
 #: Ultralytics' default accumulates to 64 images), a one-epoch warm-up, milder scale jitter (a 8 px person
 #: scaled by 0.5 is 4 px).
 DEMO_TRAIN_ARGS: dict[str, Any] = {"nbs": DEMO_BATCH, "warmup_epochs": 1, "scale": 0.25}
 #: train / val / test shares of the frames (tiles inherit their frame's split).
-DEMO_SPLITS = (0.7, 0.15, 0.15)
+DEMO_SPLITS = (0.7, 0.1, 0.2)
 LOG_FILE = "ultralytics.log"
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "iou",
     "label_frame_size",
     "pixel",
+    "stored_rect",
     "swaps_axes",
     "to_yolo",
 ]
@@ -116,6 +117,33 @@ def swaps_axes(orientation: int | None) -> bool:
 def displayed_size(width: int, height: int, orientation: int | None) -> tuple[int, int]:
     """The (width, height) a browser (and Ultralytics' ``exif_size``) shows for a stored image."""
     return (height, width) if swaps_axes(orientation) else (width, height)
+
+
+def stored_rect(rect: tuple[int, int, int, int], orientation: int | None,
+                stored: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Where the displayed rectangle ``rect`` = ``(left, top, right, bottom)`` lies in the *stored* image of
+    size ``stored`` = (width, height) with EXIF ``orientation``, as ``(left, top, right, bottom)``: cropping it
+    there and turning the crop as the orientation says gives exactly the pixels of ``rect`` in the turned frame
+    (the transposes are pixel permutations), without turning the whole frame."""
+    left, top, right, bottom = rect
+    w, h = stored
+    match orientation:
+        case 2:  # mirrored left-right
+            return w - right, top, w - left, bottom
+        case 3:  # turned 180
+            return w - right, h - bottom, w - left, h - top
+        case 4:  # mirrored top-bottom
+            return left, h - bottom, right, h - top
+        case 5:  # transposed: displayed (x, y) is stored (y, x)
+            return top, left, bottom, right
+        case 6:  # turned 90 clockwise when displayed: displayed (x, y) is stored (y, h - 1 - x)
+            return top, h - right, bottom, h - left
+        case 7:  # transversed: displayed (x, y) is stored (w - 1 - y, h - 1 - x)
+            return w - bottom, h - right, w - top, h - left
+        case 8:  # turned 90 counter-clockwise when displayed: displayed (x, y) is stored (w - 1 - y, x)
+            return w - bottom, left, w - top, right
+        case _:
+            return rect
 
 
 def label_frame_size(reported: tuple[int, int], stored: tuple[int, int] | None,

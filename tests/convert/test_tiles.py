@@ -18,6 +18,7 @@ from PIL import Image, ImageOps
 
 from gtlabel import TileSpec
 from gtlabel.convert import convert_ground_truth_to_yolo, preflight_dataset, split_for
+from gtlabel.convert.tiles import PIL_BLOCKS_PER_THREAD, Tiler
 from gtlabel.errors import ConfigError, LabelError
 from gtlabel.lineage import load as load_lineage
 from gtlabel.lineage.verify import verify
@@ -334,3 +335,41 @@ def test_a_frame_resized_after_labeling_is_skipped_not_mis_tiled(tmp_path: Path)
     assert rep.frames_tiled == 1
     assert rep.skipped == {"image size differs from image_size (tiles are cut from the labeled pixels)": 1}
     assert {r.source_ref for r in load_lineage(tmp_path / "ds").images} == {"ok.jpg"}
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_gives_the_upright_frames_pixels(tmp_path: Path, orientation: int) -> None:
+    # each tile is cut where it lies in the stored frame and turned alone: the same pixels as a tile of the
+    # whole upright frame (PNG: lossless, compared exactly)
+    raw = Image.open(pattern_png(tmp_path / "raw.png", (70, 50)))
+    raw.load()
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    raw.save(tmp_path / "f.png", "PNG", exif=exif)
+    shown = ImageOps.exif_transpose(Image.open(tmp_path / "f.png"))
+    m = write_manifest(tmp_path / "m.manifest", [gt_line("f.png", shown.size, [("drone", 5, 5, 10, 10)])])
+    rep = convert_ground_truth_to_yolo(m, tmp_path / "ds", NAMES, splits=(1, 0, 0),
+                                       tile=TileSpec(32, overlap=0.25, keep_empty=1.0), progress=False)
+    grid = tile_grid(*shown.size, 32, 32, 0.25)
+    assert rep.tiles == len(grid)
+    for r in load_lineage(tmp_path / "ds").images:
+        t = r.raw["tile"]
+        want = shown.crop((t["left"], t["top"], t["left"] + t["width"], t["top"] + t["height"]))
+        assert Image.open(tmp_path / "ds" / r.image).tobytes() == want.convert("RGB").tobytes(), (orientation, t)
+
+
+def test_pils_memory_block_setting_is_restored_after_tiling(tmp_path: Path) -> None:
+    core = Image.core  # PIL's C core: the setting behind PILLOW_BLOCKS_MAX
+    before = core.get_blocks_max()
+    first = Tiler(TileSpec(32), str(tmp_path / "a"), 2)
+    second = Tiler(TileSpec(32), str(tmp_path / "b"), 3)
+    assert core.get_blocks_max() == before + PIL_BLOCKS_PER_THREAD * 5  # raised while tilers are open
+    first.close()
+    assert core.get_blocks_max() == before + PIL_BLOCKS_PER_THREAD * 3
+    first.close()  # closing twice changes nothing
+    second.close()
+    assert core.get_blocks_max() == before
+    pattern_png(tmp_path / "c" / "f.png", (64, 40))
+    m = write_manifest(tmp_path / "c" / "m.manifest", [gt_line("f.png", (64, 40), [("drone", 5, 5, 10, 10)])])
+    convert_ground_truth_to_yolo(m, tmp_path / "c" / "ds", NAMES, splits=(1, 0, 0), tile=TileSpec(32), progress=False)
+    assert core.get_blocks_max() == before  # a whole conversion leaves it as it was

@@ -1,12 +1,19 @@
 """Tiled datasets: the pixel work of ``convert_ground_truth_to_yolo(tile=TileSpec(...))``.
 
 A lane (:mod:`.lanes`) checks each record as for a plain conversion (image header, size, classes, split) and
-hands the frame to :class:`Tiler`, whose threads read the image, turn it upright as its EXIF orientation says
-(the frame the workers drew in), cut it along :func:`gtlabel.tiling.tile_grid`, and write each tile's image and
+hands the frame to :class:`Tiler`, whose threads read the image, cut the frame the workers drew in (upright, as
+its EXIF orientation says) along :func:`gtlabel.tiling.tile_grid`, and write each tile's image and
 label file into the staging folder: boxes clipped to the tile, those with less than ``min_visibility`` of their
 area inside dropped (slivers), tiles without boxes kept for the seeded ``keep_empty`` share. With
 ``with_frames`` the whole frame, downscaled to fit the tile size, goes in too. Every tile of a frame lands in
 the frame's split.
+
+A frame is decoded once and each tile cropped from it; a frame stored turned (EXIF orientation) is not turned
+whole: each tile's pixels are cropped where they lie in the stored image (:func:`gtlabel.geometry.stored_rect`)
+and the crop is turned (the same pixels, without a second full-frame copy: memory does not depend on how many
+frames are turned). While a :class:`Tiler` is open, PIL keeps up to :data:`PIL_BLOCKS_PER_THREAD` freed blocks
+of image memory per thread for reuse (``PIL.Image.core.set_blocks_max``, restored when the last tiler closes):
+every frame and tile allocates and frees megabytes, and fresh memory costs page faults (~10 % of the CPU).
 
 Names: a tile is ``<stem>-<hash12>_<left>_<top>.<ext>`` (the frame's dataset name plus its offset), a whole
 frame ``<stem>-<hash12>.<ext>``. JPEG sources give JPEG tiles (quality :data:`JPEG_QUALITY`), others PNG.
@@ -19,8 +26,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import io
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -32,13 +41,16 @@ from gtlabel import storage
 from gtlabel.convert.rows import ClassBox
 from gtlabel.errors import NotFound, StorageError
 from gtlabel.formats.yolo import MIN_NORMALIZED_SIZE, SPLITS, label_bytes
-from gtlabel.geometry import EXIF_ORIENTATION_TAG, format_row, to_yolo
+from gtlabel.geometry import EXIF_ORIENTATION_TAG, displayed_size, format_row, stored_rect, to_yolo
 from gtlabel.tiling import Tile, TileSpec, cut_boxes, fit_size, keeps_empty
 
-__all__ = ["JPEG_QUALITY", "FrameJob", "FrameTiles", "Tiler", "tile_name"]
+__all__ = ["JPEG_QUALITY", "PIL_BLOCKS_PER_THREAD", "FrameJob", "FrameTiles", "Tiler", "tile_name"]
 
 #: JPEG quality of tiles cut from JPEG frames (and of downscaled whole frames)
 JPEG_QUALITY = 95
+#: freed PIL memory blocks (16 MiB by default) kept for reuse per tiler thread: a 4000x3000 frame takes 3, a tile
+#: of 1024 one
+PIL_BLOCKS_PER_THREAD = 4
 #: PIL's transpose for each EXIF orientation (what ``PIL.ImageOps.exif_transpose`` applies)
 _TRANSPOSE = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE", 6: "ROTATE_270",
               7: "TRANSVERSE", 8: "ROTATE_90"}
@@ -114,6 +126,7 @@ class Tiler:
         self.staging = staging
         self.threads = max(1, threads)
         self.pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="gtlabel-tile")
+        self._cache = _BlockCache(PIL_BLOCKS_PER_THREAD * self.threads)
         for kind in ("images", "labels"):
             for split in SPLITS:
                 os.makedirs(os.path.join(staging, kind, split), exist_ok=True)
@@ -121,6 +134,7 @@ class Tiler:
     def close(self) -> None:
         """Wait for the frames being cut; frames not started are dropped (after an error nothing more is cut)."""
         self.pool.shutdown(wait=True, cancel_futures=True)
+        self._cache.close()
 
     def map(self, jobs: Sequence[FrameJob]) -> Iterator[FrameTiles]:
         """Cut ``jobs`` concurrently; results in the jobs' order."""
@@ -131,13 +145,14 @@ class Tiler:
         out = FrameTiles()
         written: list[str] = []
         try:
-            image, src_format = _open_upright(job.src)
-            if image.size != job.frame:
+            image, src_format, orientation = _open_stored(job.src)
+            upright = displayed_size(image.size[0], image.size[1], orientation)
+            if upright != job.frame:
                 out.error = "image size differs from image_size"
-                out.detail = f"the image is {image.size[0]}x{image.size[1]} upright, the labels are for " \
+                out.detail = f"the image is {upright[0]}x{upright[1]} upright, the labels are for " \
                              f"{job.frame[0]}x{job.frame[1]}"
                 return out
-            self._write_all(job, image, src_format, out, written)
+            self._write_all(job, _Frame(image, orientation), src_format, out, written)
         except (FileNotFoundError, NotFound):
             out.error = "image not found"
         except StorageError as exc:
@@ -151,7 +166,7 @@ class Tiler:
             out.written.clear()
         return out
 
-    def _write_all(self, job: FrameJob, image: Any, src_format: str | None, out: FrameTiles,
+    def _write_all(self, job: FrameJob, frame: _Frame, src_format: str | None, out: FrameTiles,
                    written: list[str]) -> None:
         spec = self.spec
         fmt, ext = ("JPEG", "jpg") if src_format in ("JPEG", "MPO") else ("PNG", "png")
@@ -168,7 +183,7 @@ class Tiler:
                     out.empty_dropped += 1
                     continue
                 out.empty_kept += 1
-            pixels = image.crop(tile.box)
+            pixels = frame.crop(tile.box)
             extra = {"frame": list(job.frame), "tile": {"left": tile.left, "top": tile.top, "width": tile.width,
                                                          "height": tile.height}}
             self._write(job, tile_name(job.image_name, tile, ext), pixels, fmt, rows, extra, out, written)
@@ -177,6 +192,7 @@ class Tiler:
         if spec.with_frames and (grid[0].width, grid[0].height) != job.frame:
             tw, th = spec.tile_size
             size = fit_size(job.frame[0], job.frame[1], tw, th)
+            image = frame.upright()
             pixels = image if size == job.frame else image.resize(size, _bilinear(), reducing_gap=3.0)
             rows = _rows(list(job.boxes), job.frame[0], job.frame[1], out)
             stem = job.image_name.rsplit(".", 1)[0] if "." in job.image_name else job.image_name
@@ -210,15 +226,69 @@ class Tiler:
             out.empty_images += 1
 
 
+class _Frame:
+    """A decoded frame as stored, and its EXIF orientation: tiles of the upright frame cut from it."""
+
+    def __init__(self, image: Any, orientation: int | None) -> None:
+        self.image = image
+        self.method = _transpose(orientation)
+        self.orientation = orientation if self.method is not None else None
+
+    def crop(self, box: tuple[int, int, int, int]) -> Any:
+        """The pixels of ``box`` (left, top, right, bottom) of the upright frame."""
+        if self.method is None:
+            return self.image.crop(box)
+        return self.image.crop(stored_rect(box, self.orientation, self.image.size)).transpose(self.method)
+
+    def upright(self) -> Any:
+        """The whole upright frame (a turned copy for a turned frame)."""
+        return self.image if self.method is None else self.image.transpose(self.method)
+
+
+_cache_lock = threading.Lock()
+_cache_open: dict[int, int] = {}  # id of each open _BlockCache -> its blocks
+_cache_before: list[int] = []  # PIL's setting before the first one opened
+
+
+class _BlockCache:
+    """PIL keeps up to ``blocks`` more freed memory blocks for reuse while this is open (a process-wide setting:
+    counted across open tilers; the setting from before the first one is restored when the last one closes)."""
+
+    def __init__(self, blocks: int) -> None:
+        # PIL's C core (Image.core): the setting behind Pillow's PILLOW_BLOCKS_MAX environment variable
+        self._core: Any = importlib.import_module("PIL._imaging")
+        with _cache_lock:
+            if not _cache_open:
+                _cache_before[:] = [int(self._core.get_blocks_max())]
+            _cache_open[id(self)] = blocks
+            self._apply()
+
+    def _apply(self) -> None:
+        self._core.set_blocks_max(_cache_before[0] + sum(_cache_open.values()))
+
+    def close(self) -> None:
+        with _cache_lock:
+            if _cache_open.pop(id(self), None) is not None:
+                self._apply()  # none left open: the setting from before, and PIL frees what it cached
+
+
+def _transpose(orientation: int | None) -> Any:
+    """PIL's transpose for an EXIF orientation (``None`` for an upright one)."""
+    from PIL import Image
+
+    name = _TRANSPOSE.get(orientation) if orientation is not None else None
+    return getattr(Image.Transpose, name) if name is not None else None
+
+
 def _bilinear() -> Any:
     from PIL import Image
 
     return Image.Resampling.BILINEAR
 
 
-def _open_upright(src: str) -> tuple[Any, str | None]:
-    """The decoded image at ``src`` (local or S3), turned as its EXIF orientation says, RGB or grey, and its
-    PIL format."""
+def _open_stored(src: str) -> tuple[Any, str | None, int | None]:
+    """The decoded image at ``src`` (local or S3) as stored (RGB or grey), its PIL format and its EXIF
+    orientation."""
     # PIL loads on first use (as in .probe): a worker process that converts labels only never needs it
     from PIL import Image
 
@@ -227,7 +297,5 @@ def _open_upright(src: str) -> tuple[Any, str | None]:
         fmt = im.format
         orientation = im.getexif().get(EXIF_ORIENTATION_TAG)
         im.load()
-    upright = im.transpose(getattr(Image.Transpose, _TRANSPOSE[orientation])) if orientation in _TRANSPOSE else im
-    if upright.mode not in ("RGB", "L"):
-        upright = upright.convert("RGB")
-    return upright, fmt
+    image = im if im.mode in ("RGB", "L") else im.convert("RGB")
+    return image, fmt, orientation
