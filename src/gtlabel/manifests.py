@@ -55,6 +55,7 @@ __all__ = [
     "check_line_limits",
     "iter_output_manifest",
     "resolve_source_ref",
+    "source_base",
 ]
 
 
@@ -70,6 +71,15 @@ def resolve_source_ref(ref: str, manifest_uri: str, image_root: str | None = Non
         return ref
     base = image_root if image_root is not None else _parent(manifest_uri)
     return storage.join(base, ref.replace("\\", "/"))
+
+
+def source_base(manifest_uri: str, image_root: str | None = None) -> str:
+    """What relative ``source-ref`` s of a manifest are relative to: ``image_root``, else the manifest's folder
+    (a local one resolved: symlinks followed). A caller resolving many lines passes it to
+    :func:`resolve_source_ref` as ``image_root`` (the local folder costs a ``realpath``: once, not per line)."""
+    if image_root is not None:
+        return image_root
+    return _parent(manifest_uri)
 
 
 def _parent(uri: str) -> str:

@@ -154,6 +154,35 @@ def test_missing_or_broken_lineage_is_a_clear_error(tmp_path: Path) -> None:
     assert r.exit_code == 3 and "no lineage record" in r.output
 
 
+def test_stream_gives_what_load_gives_read_in_chunks(where: tuple[str, str], tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    root, src = where
+    build_dataset(root, src, IMAGES, quality=QUALITY)
+    whole = lineage.load(root)
+    from gtlabel.formats import json_stream
+    real = json_stream.iter_object
+    monkeypatch.setattr("gtlabel.lineage.record.iter_object",
+                        lambda read, **kw: real(read, **{**kw, "chunk": 64}))  # many chunks for a small file
+    lin, records = lineage.stream(root)
+    assert lin.head == whole.head and lin.images == [] and list(records) == whole.images
+    # images before the head (not as the converter writes it): read whole, same answer
+    doc = json.loads(storage.read_bytes(whole.uri))
+    local = tmp_path / "reordered"
+    local.mkdir()
+    (local / "lineage.json").write_bytes(orjson.dumps({"images": doc["images"], **whole.head}))
+    lin2, records2 = lineage.stream(local)
+    assert lin2.head == whole.head and list(records2) == whole.images
+    (local / "lineage.json").write_bytes(orjson.dumps({**whole.head, "images": doc["images"] + [{"image": "x"}]}))
+    _, records3 = lineage.stream(local)
+    with pytest.raises(LineageError, match=r"images\[4\] lacks string field"):
+        list(records3)
+    (local / "lineage.json").write_bytes(b'{"version": "v-1", "images": [{"image": ')
+    with pytest.raises(LineageError, match="not valid JSON"):
+        lineage.stream(local)[1].__next__()
+    with pytest.raises(LineageError, match="no lineage record"):
+        lineage.stream(tmp_path / "nothing")
+
+
 # ------------------------------------------------------------------------------------------------ diff
 def test_diff_lists_added_removed_changed_and_classes_settings(tmp_path: Path) -> None:
     a, b, src_a, src_b = (str(tmp_path / n) for n in ("a", "b", "src", "src"))

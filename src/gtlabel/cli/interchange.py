@@ -39,7 +39,8 @@ def _render(report_dict: dict[str, object], summary: str, json_out: bool) -> Non
 
 def _import(fmt: ImportFormat, source: str, to: str, label_attribute: str, labels: str | None,
             label_config: str | None, job_config: str | None, drop_unknown: bool, alias: list[str] | None,
-            images: str | None, classes: str | None, predictions: bool | None, job_name: str, json_out: bool) -> None:
+            images: str | None, classes: str | None, predictions: bool | None, job_name: str, json_out: bool,
+            results_of: str | None = None) -> None:
     names = _split(labels)
     if job_config is not None:
         if names is not None or label_config is not None:
@@ -48,13 +49,14 @@ def _import(fmt: ImportFormat, source: str, to: str, label_attribute: str, label
     report = import_labels(fmt, source, to, label_attribute=label_attribute, labels=names,
                            label_category_config=label_config, drop_unknown=drop_unknown, aliases=alias,
                            images=images, classes=_split(classes), human_annotated=None if predictions is None
-                           else not predictions, job_name=job_name)
+                           else not predictions, job_name=job_name, results_of=results_of)
     _render(report.as_dict(), report.summary(), json_out)
 
 
 _SOURCES = {
     "yolo": "a YOLO dataset folder or s3:// prefix (data.yaml, images/, labels/; a 6th column is a confidence)",
-    "coco": "a COCO detection JSON file (s3:// or local; a 'score' per box is kept as its confidence)",
+    "coco": "a COCO detection JSON file (s3:// or local; a 'score' per box is kept as its confidence), or a COCO "
+            "results list (a detector's [{image_id, category_id, bbox, score}], with --results-of GT.json)",
     "voc": "a folder or s3:// prefix of Pascal VOC XML files, or one file",
 }
 
@@ -84,11 +86,15 @@ def _import_command(
         "--predictions/--human", help="Mark every line human-annotated no/yes (default: no where boxes carry "
                                       "a confidence).")] = None,
     job_name: Annotated[str, typer.Option(help="The job-name written into the metadata.")] = DEFAULT_JOB,
+    results_of: Annotated[str | None, typer.Option(
+        help="COCO only, when SOURCE is a results list (detections): the COCO ground-truth file holding their "
+             "images and categories. Every image of it becomes a line (human-annotated no), scores kept as "
+             "confidences.")] = None,
     json_out: Json = False,
 ) -> None:
     fmt: ImportFormat = "yolo" if ctx.info_name == "yolo" else "coco" if ctx.info_name == "coco" else "voc"
     _import(fmt, source, to, label_attribute, labels, label_config, job_config, drop_unknown, alias, images,
-            classes, predictions, job_name, json_out)
+            classes, predictions, job_name, json_out, results_of)
 
 
 

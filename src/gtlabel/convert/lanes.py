@@ -32,7 +32,7 @@ from gtlabel.formats.ground_truth import OutputRecord
 from gtlabel.formats.yolo import MIN_IMAGE_PX, SPLITS, ULTRALYTICS_IMG_FORMATS, label_bytes
 from gtlabel.geo.tags import GEO_KEY
 from gtlabel.geometry import displayed_size, label_frame_size
-from gtlabel.manifests import resolve_source_ref
+from gtlabel.manifests import resolve_source_ref, source_base
 from gtlabel.tiling import TileSpec
 
 __all__ = [
@@ -189,9 +189,9 @@ class Lane:
         """Convert ``recs`` (counted into ``ctx`` and ``state``), a batch of records at a time (their image
         headers, if any, probed concurrently)."""
         spec, pool, probe_fn = self.spec, self.pool, self.probe_fn
-        manifest, image_root = spec.manifest, spec.image_root
+        manifest, base = spec.manifest, source_base(spec.manifest, spec.image_root)
         for batch in _batched(recs, 64 if pool else 1024):
-            srcs = [resolve_source_ref(r.source_ref, manifest, image_root) for r in batch]
+            srcs = [resolve_source_ref(r.source_ref, manifest, base) for r in batch]
             probes: Sequence[ImageProbe | None] = list(pool.map(probe_fn, srcs)) \
                 if pool is not None and probe_fn is not None else [None] * len(batch)
             if self.tiler is not None:

@@ -25,7 +25,6 @@ and spools the annotations.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -34,6 +33,7 @@ import orjson
 
 from gtlabel.errors import LabelError
 from gtlabel.formats import strict_json
+from gtlabel.formats.json_stream import iter_object
 from gtlabel.geometry import pixel
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "coco_annotation",
     "coco_head",
     "coco_image",
+    "iter_coco",
     "loads_coco",
     "parse_coco",
 ]
@@ -145,6 +146,17 @@ class CocoChecker:
         self._names: set[str] = set()
         self._files: dict[str, int] = {}
         self._annotations = 0
+        self._array = "annotations"  # what the boxes' fields are named under (a results list: "")
+        self._images, self._categories = "'images'", "'categories'"
+        self._scored = False  # a results list: every box has a score
+
+    def results(self, file: str) -> None:
+        """Check a results list (detections: ``[{image_id, category_id, bbox, score}, ...]``, the file ``file``)
+        against the images and categories read so far (from its ground-truth file): fields are named ``[i].bbox``
+        in ``file``, and each box needs a ``score``."""
+        gt, self.file, self._array, self._scored = self.file, file, "", True
+        self._images, self._categories = f"the images of {gt}", f"the categories of {gt}"
+        self._annotations = 0
 
     def add_categories(self, batch: Sequence[object]) -> None:
         file, cats = self.file, self.categories
@@ -188,7 +200,7 @@ class CocoChecker:
 
     def annotations(self, batch: Sequence[object]) -> Iterator[tuple[CocoImage, CocoBox]]:
         """Each checked box of a batch of ``annotations`` elements with its image (crowd regions counted)."""
-        file, by_id, new = self.file, self.by_id, tuple.__new__
+        by_id, new, scored = self.by_id, tuple.__new__, self._scored
         cats = self.categories if self.categories_seen else None
         number, lo, hi = _NUMBER, _LO, _HI
         start = self._annotations
@@ -207,13 +219,14 @@ class CocoChecker:
                     and type(iscrowd) in (int, bool) and type(x) in number and type(y) in number
                     and type(w) in number and type(h) in number and lo < x < hi and lo < y < hi
                     and 0 <= w < hi and 0 <= h < hi and x >= -1 and y >= -1 and x + w <= img.width + 1
-                    and y + h <= img.height + 1 and (score is None or (type(score) in number and lo < score < hi))):
+                    and y + h <= img.height + 1 and (score is None or (type(score) in number and lo < score < hi))
+                    and (score is not None or not scored)):
                 if iscrowd:
                     self.crowd += 1
                     continue
                 yield img, new(CocoBox, (cid, x, y, w, h, None if score is None else float(score), i, aid))
                 continue
-            checked = _checked_annotation(a, i, file, by_id, cats)
+            checked = self._checked(a, i, cats)
             if checked is None:
                 self.crowd += 1
             else:
@@ -222,9 +235,50 @@ class CocoChecker:
     def check_category(self, box: CocoBox) -> None:
         """A box read before the categories were: its ``category_id`` must be one of them."""
         if box.category_id not in self.categories:
-            p = f"annotations[{box.pos}] (id {box.ann_id})" if box.ann_id is not None else f"annotations[{box.pos}]"
-            raise _err(f"category id {box.category_id} is not in 'categories' (ids {sorted(self.categories)[:20]})",
-                       self.file, p + ".category_id")
+            raise _err(f"category id {box.category_id} is not in {self._categories} (ids "
+                       f"{sorted(self.categories)[:20]})", self.file, self.box_path(box.pos, box.ann_id) + ".category_id")
+
+    def box_path(self, i: int, aid: object) -> str:
+        """How an annotation (or a result) is named in errors: ``annotations[12] (id 7)``, ``[12]``."""
+        return f"{self._array}[{i}] (id {aid})" if aid is not None else f"{self._array}[{i}]"
+
+    def _checked(self, a: object, i: int, cats: Mapping[int, str] | None) -> tuple[CocoImage, CocoBox] | None:
+        """One annotation checked field by field: its image and box, ``None`` for a crowd region, or the
+        :class:`~gtlabel.errors.LabelError` naming the field (``cats`` ``None``: categories not known yet)."""
+        file = self.file
+        if not isinstance(a, dict):
+            raise _err(f"expected an object, got {type(a).__name__}", file, f"{self._array}[{i}]")
+        aid = a.get("id")
+        p = self.box_path(i, aid)
+        if aid is not None:
+            aid = _int(aid, file, p + ".id")
+        iid = _int(a.get("image_id"), file, p + ".image_id")
+        im = self.by_id.get(iid)
+        if im is None:
+            raise _err(f"image id {iid} is not in {self._images}", file, p + ".image_id")
+        cid = _int(a.get("category_id"), file, p + ".category_id")
+        if cats is not None and cid not in cats:
+            raise _err(f"category id {cid} is not in {self._categories} (ids {sorted(cats)[:20]})", file,
+                       p + ".category_id")
+        if a.get("iscrowd", 0) not in (0, 1, False, True):
+            raise _err(f"expected 0 or 1, got {a.get('iscrowd')!r}"[:200], file, p + ".iscrowd")
+        if a.get("iscrowd"):
+            return None
+        bb = a.get("bbox")
+        if not isinstance(bb, list) or len(bb) != 4:
+            raise _err(f"expected [x, y, width, height], got {bb!r}"[:200], file, p + ".bbox")
+        x, y, w, h = [_num(v, file, p + ".bbox") for v in bb]
+        if w < 0 or h < 0:
+            raise _err(f"width and height must be >= 0, got {w} x {h}", file, p + ".bbox")
+        if x < -1 or y < -1 or x + w > im.width + 1 or y + h > im.height + 1:
+            raise _err(f"box {bb} is outside its image {im.file_name!r} ({im.width}x{im.height})", file,
+                       p + ".bbox")
+        score = a.get("score")
+        if score is not None:
+            score = float(_num(score, file, p + ".score"))
+        elif self._scored:
+            raise _err("missing: each detection of a results list has its score", file, p + ".score")
+        return im, CocoBox(cid, x, y, w, h, score, i, aid)
 
 
 def parse_coco(doc: object, *, file: str) -> CocoDataset:
@@ -246,43 +300,6 @@ def parse_coco(doc: object, *, file: str) -> CocoDataset:
                        dict(info) if isinstance(info, dict) else {})
 
 
-def _checked_annotation(a: object, i: int, file: str, by_id: Mapping[int, CocoImage], cats: Mapping[int, str] | None
-                        ) -> tuple[CocoImage, CocoBox] | None:
-    """One annotation checked field by field: its image and box, ``None`` for a crowd region, or the
-    :class:`~gtlabel.errors.LabelError` naming the field (``cats`` ``None``: categories not known yet)."""
-    if not isinstance(a, dict):
-        raise _err(f"expected an object, got {type(a).__name__}", file, f"annotations[{i}]")
-    aid = a.get("id")
-    p = f"annotations[{i}] (id {aid})" if aid is not None else f"annotations[{i}]"
-    if aid is not None:
-        aid = _int(aid, file, p + ".id")
-    iid = _int(a.get("image_id"), file, p + ".image_id")
-    im = by_id.get(iid)
-    if im is None:
-        raise _err(f"image id {iid} is not in 'images'", file, p + ".image_id")
-    cid = _int(a.get("category_id"), file, p + ".category_id")
-    if cats is not None and cid not in cats:
-        raise _err(f"category id {cid} is not in 'categories' (ids {sorted(cats)[:20]})", file,
-                   p + ".category_id")
-    if a.get("iscrowd", 0) not in (0, 1, False, True):
-        raise _err(f"expected 0 or 1, got {a.get('iscrowd')!r}"[:200], file, p + ".iscrowd")
-    if a.get("iscrowd"):
-        return None
-    bb = a.get("bbox")
-    if not isinstance(bb, list) or len(bb) != 4:
-        raise _err(f"expected [x, y, width, height], got {bb!r}"[:200], file, p + ".bbox")
-    x, y, w, h = [_num(v, file, p + ".bbox") for v in bb]
-    if w < 0 or h < 0:
-        raise _err(f"width and height must be >= 0, got {w} x {h}", file, p + ".bbox")
-    if x < -1 or y < -1 or x + w > im.width + 1 or y + h > im.height + 1:
-        raise _err(f"box {bb} is outside its image {im.file_name!r} ({im.width}x{im.height})", file,
-                   p + ".bbox")
-    score = a.get("score")
-    if score is not None:
-        score = float(_num(score, file, p + ".score"))
-    return im, CocoBox(cid, x, y, w, h, score, i, aid)
-
-
 def loads_coco(data: bytes, *, file: str) -> CocoDataset:
     """:func:`parse_coco` of a file's bytes (malformed JSON is a :class:`~gtlabel.errors.LabelError` too)."""
     try:
@@ -293,151 +310,12 @@ def loads_coco(data: bytes, *, file: str) -> CocoDataset:
 
 
 # ----------------------------------------------------------------------------------------------- read (streamed)
-_WS = re.compile(rb"[ \t\r\n]*")
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
-_SCALAR = re.compile(rb"-?[0-9][0-9eE+.\-]*|true|false|null")
-_MAX_TRIES = 8  # cut points tried backwards before the buffer grows
-
-
-class _Stream:
-    """A byte stream read in chunks, with a position in its buffer (consumed bytes are dropped on refill)."""
-
-    def __init__(self, read: Callable[[int], bytes], file: str, chunk: int) -> None:
-        self.read, self.file, self.chunk = read, file, chunk
-        self.buf, self.pos, self.base, self.eof = b"", 0, 0, False
-
-    def fill(self) -> bool:
-        if self.eof:
-            return False
-        more = self.read(self.chunk)
-        if not more:
-            self.eof = True
-            return False
-        self.buf = self.buf[self.pos:] + more
-        self.base += self.pos
-        self.pos = 0
-        return True
-
-    def peek(self) -> int | None:
-        while True:
-            m = _WS.match(self.buf, self.pos)
-            self.pos = m.end() if m else self.pos
-            if self.pos < len(self.buf):
-                return self.buf[self.pos]
-            if not self.fill():
-                return None
-
-    def error(self, msg: str) -> LabelError:
-        return LabelError(f"not valid JSON near byte {self.base + self.pos}: {msg}", file=self.file)
-
-    def string(self) -> str:
-        while True:
-            m = _STRING.match(self.buf, self.pos)
-            if m is not None:
-                self.pos = m.end()
-                value = orjson.loads(m.group())
-                assert isinstance(value, str)
-                return value
-            if not self.fill():
-                raise self.error("unterminated string")
-
-    def value(self) -> Any:
-        """One whole value (an ``info`` object, a scalar): the shortest prefix that parses."""
-        c = self.peek()
-        if c == ord('"'):
-            return self.string()
-        if c in (ord("{"), ord("[")):
-            close = b"}" if c == ord("{") else b"]"
-            offset = 0  # from self.pos, so a refill does not move it
-            while True:
-                end = self.buf.find(close, self.pos + offset)
-                if end < 0:
-                    offset = len(self.buf) - self.pos
-                    if not self.fill():
-                        raise self.error("unterminated value")
-                    continue
-                try:
-                    v = orjson.loads(self.buf[self.pos:end + 1])
-                except orjson.JSONDecodeError:
-                    offset = end + 1 - self.pos
-                    continue
-                self.pos = end + 1
-                return v
-        while not self.eof and len(self.buf) - self.pos < 64:
-            self.fill()
-        m = _SCALAR.match(self.buf, self.pos)
-        if m is None:
-            raise self.error("expected a value")
-        self.pos = m.end()
-        try:
-            return orjson.loads(m.group())
-        except orjson.JSONDecodeError:
-            raise self.error(f"bad value {m.group()[:40]!r}") from None
-
-    def elements(self) -> Iterator[list[Any]]:
-        """The elements of the array whose ``[`` was just read, a batch at a time: the longest run of whole
-        elements in the buffer (cut after a ``}`` and checked by parsing it: a cut past the array's end, inside a
-        string or inside a nested object fails, and the last ``}`` before where it failed is tried)."""
-        while True:
-            c = self.peek()
-            if c is None:
-                raise self.error("unterminated array")
-            if c == ord("]"):
-                self.pos += 1
-                return
-            if c == ord(","):
-                self.pos += 1
-                continue
-            if len(self.buf) - self.pos < self.chunk:
-                self.fill()
-            end, tries, batch = self.buf.rfind(b"}", self.pos), 0, None
-            while end >= self.pos and tries < _MAX_TRIES:
-                try:
-                    batch = orjson.loads(b"[" + self.buf[self.pos:end + 1] + b"]")
-                    break
-                except orjson.JSONDecodeError as exc:  # cut again before where the parse failed (the array's end,
-                    # a string or an object left open): at most at the previous '}'
-                    bound = min(end, self.pos + max(exc.pos - 1, 0))
-                    end, tries = self.buf.rfind(b"}", self.pos, bound), tries + 1
-            if batch is not None:
-                self.pos = end + 1
-                yield batch
-            elif not self.fill():  # no whole element in the buffer, and no more to read: one value (or the error)
-                yield [self.value()]
-
-
 def iter_coco(read: Callable[[int], bytes], *, file: str, chunk: int = 1 << 20) -> Iterator[tuple[str, Any, bool]]:
-    """A COCO file read in chunks of ``chunk`` bytes (``read(n)`` as a file's): ``(key, batch, True)`` for batches of
-    the elements of each top-level array (``images``, ``annotations``, ...; ``[]`` last, so an empty array is seen),
-    ``(key, value, False)`` for other top-level values. Memory: a chunk and one batch of parsed elements, whatever
-    the file's size. Malformed JSON is a :class:`~gtlabel.errors.LabelError` naming the byte."""
-    st = _Stream(read, file, chunk)
-    if st.peek() != ord("{"):
-        raise LabelError("expected a COCO JSON object {images, annotations, categories}", file=file)
-    st.pos += 1
-    while True:
-        c = st.peek()
-        if c == ord("}"):
-            st.pos += 1
-            break
-        if c == ord(","):
-            st.pos += 1
-            continue
-        if c != ord('"'):
-            raise st.error("expected a key")
-        key = st.string()
-        if st.peek() != ord(":"):
-            raise st.error("expected ':'")
-        st.pos += 1
-        if st.peek() == ord("["):
-            st.pos += 1
-            for batch in st.elements():
-                yield key, batch, True
-            yield key, [], True
-        else:
-            yield key, st.value(), False
-    if st.peek() is not None:
-        raise st.error("data after the JSON object")
+    """A COCO file read in chunks of ``chunk`` bytes (``read(n)`` as a file's):
+    :func:`gtlabel.formats.json_stream.iter_object` (``(key, batch, True)`` for batches of each top-level array's
+    elements, ``[]`` last; ``(key, value, False)`` for other values). Memory: a chunk and one batch, whatever the
+    file's size. Malformed JSON is a :class:`~gtlabel.errors.LabelError` naming the byte."""
+    return iter_object(read, file=file, chunk=chunk, what="a COCO JSON object {images, annotations, categories}")
 
 
 # ----------------------------------------------------------------------------------------------- write (streamed)

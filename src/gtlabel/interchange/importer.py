@@ -12,7 +12,9 @@ so the manifest is the prior label of an adjustment or verification job over tho
 and versions like any job's output. A source class is renamed by ``aliases`` first; a class that is not among
 the labels is an error naming the file and field, unless ``drop_unknown`` (counted). ``human-annotated`` is
 ``"no"`` for a line whose boxes carry a confidence (a detector's: COCO results' ``score``, YOLO's 6th column),
-``"yes"`` otherwise, unless ``human_annotated`` says. Boxes that leave their image by less than 1 px are clipped,
+``"yes"`` otherwise, unless ``human_annotated`` says. A COCO results list (a detector's ``[{image_id, category_id,
+bbox, score}]``) is imported with the ground-truth file that holds its images and categories (``results_of``):
+one line per image of that file, every line ``"no"``. Boxes that leave their image by less than 1 px are clipped,
 zero-area ones dropped (both counted). The manifest is written streamed and atomically (nothing on an error);
 a rerun gives the same bytes (no creation date unless ``created`` is given).
 """
@@ -41,6 +43,7 @@ from gtlabel.formats.ground_truth import (
     output_line,
     output_metadata,
 )
+from gtlabel.formats.json_stream import first_token
 from gtlabel.geometry import clip_box, pixel
 from gtlabel.interchange.readers import CocoSource, Item, image_size, iter_voc, iter_yolo
 from gtlabel.manifests import resolve_source_ref
@@ -146,11 +149,11 @@ def import_labels(fmt: ImportFormat, source: str | os.PathLike[str], dest: str |
                   drop_unknown: bool = False, aliases: Mapping[str, str] | Sequence[str] | None = None,
                   images: str | None = None, classes: Sequence[str] | None = None,
                   human_annotated: bool | None = None, job_name: str = DEFAULT_JOB,
-                  created: str | None = None) -> ImportReport:
+                  created: str | None = None, results_of: str | os.PathLike[str] | None = None) -> ImportReport:
     """Import ``fmt`` labels from ``source`` as a Ground Truth output manifest at ``dest`` (local or ``s3://``).
 
     Args:
-        fmt: ``"coco"`` (a COCO JSON file), ``"voc"`` (a folder of VOC XML files, or one), ``"yolo"`` (a YOLO
+        fmt: ``"coco"`` (a COCO JSON file, or a results list with ``results_of``), ``"voc"`` (a folder of VOC XML files, or one), ``"yolo"`` (a YOLO
             dataset folder with ``data.yaml``, or ``classes``).
         label_attribute: the attribute the labels go under (an adjustment job's prior label attribute).
         labels / label_category_config: the job's labels in order (``class_id`` = index); default: the source's
@@ -162,6 +165,12 @@ def import_labels(fmt: ImportFormat, source: str | os.PathLike[str], dest: str |
         classes: the YOLO class names when the source has no data.yaml.
         human_annotated: force ``human-annotated`` (default: ``"no"`` where boxes carry a confidence).
         job_name / created: the metadata's ``job-name`` (``labeling-job/<name>``) and ``creation-date``.
+        results_of: COCO only, for a ``source`` that is a results list (a detector's ``[{image_id, category_id,
+            bbox, score}, ...]``, as pycocotools' ``loadRes`` reads it): the COCO ground-truth file holding its
+            images and categories. Every image of that file becomes a line, with its detections (none: no box),
+            each ``score`` kept as the box's confidence, ``human-annotated: no`` (unless ``human_annotated``). A
+            results list without ``results_of`` (or ``results_of`` with a whole COCO file) is a
+            :class:`~gtlabel.errors.ConfigError`.
     """
     if fmt not in FORMATS:
         raise ConfigError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
@@ -174,8 +183,12 @@ def import_labels(fmt: ImportFormat, source: str | os.PathLike[str], dest: str |
     refs = _Refs(images, out)
     report = ImportReport(src, out, fmt, label_attribute, [])
     items: Iterator[Item]
+    if results_of is not None and fmt != "coco":
+        raise ConfigError("results_of (--results-of) is for a COCO results list")
     if fmt == "coco":
-        coco = CocoSource(src)
+        coco = _coco_source(src, None if results_of is None else str(results_of))
+        if results_of is not None and human_annotated is None:
+            human_annotated = False  # a detector's boxes, also on an image where it found none
         report.crowd_skipped = coco.crowd
         source_names = list(coco.categories.values())
         items = _coco_items(coco)
@@ -197,15 +210,29 @@ def import_labels(fmt: ImportFormat, source: str | os.PathLike[str], dest: str |
     return report
 
 
-def _coco_field(boxes: Sequence[CocoBox]) -> Callable[[int], str]:
-    return lambda i: f"annotations[{boxes[i].pos}] (id {boxes[i].ann_id}).category_id"
+def _coco_source(src: str, results_of: str | None) -> CocoSource:
+    """A COCO file, or a results list (told apart by its first character) with the ground truth it refers to."""
+    is_list = first_token(storage.read_range(src, 0, 4096).data) == "["
+    if is_list and results_of is None:
+        raise ConfigError(f"{src} is a COCO results list (detections without images or categories): give the COCO "
+                          "ground-truth file that holds its images and categories (results_of= / --results-of "
+                          "GT.json)")
+    if results_of is not None and not is_list:
+        raise ConfigError(f"results_of (--results-of) is for a COCO results list (a JSON list of detections); {src} "
+                          "is not one")
+    return CocoSource(src, results_of=results_of)
+
+
+def _coco_field(coco: CocoSource, boxes: Sequence[CocoBox]) -> Callable[[int], str]:
+    return lambda i: coco.check.box_path(boxes[i].pos, boxes[i].ann_id) + ".category_id"
 
 
 def _coco_items(coco: CocoSource) -> Iterator[Item]:
     cats = coco.categories
     for im, boxes in coco.items():
         yield Item(im.file_name, im.width, im.height,
-                   [(cats[b.category_id], b.x, b.y, b.w, b.h, b.score) for b in boxes], coco.uri, _coco_field(boxes))
+                   [(cats[b.category_id], b.x, b.y, b.w, b.h, b.score) for b in boxes], coco.uri,
+                   _coco_field(coco, boxes))
 
 
 class _Lines:

@@ -3,7 +3,8 @@ displayed size, its boxes by class name, in pixels), in a deterministic order. B
 :class:`~gtlabel.errors.InputError` naming the file, line and field.
 
 - COCO: one JSON file, read streamed (:class:`CocoSource`: memory grows with the images, not the boxes); image
-  sizes from ``images``; ``score`` kept as the confidence.
+  sizes from ``images``; ``score`` kept as the confidence. Or a results list (a detector's ``[{image_id,
+  category_id, bbox, score}]``) with the ground-truth file that holds its images and categories.
 - VOC: a folder (or prefix) of ``*.xml`` files, or one file, read one at a time in name order; sizes from
   ``<size>`` (without one: 0 x 0, read from the image by the importer); two files for the same image are an
   error naming both.
@@ -26,15 +27,18 @@ from gtlabel import storage
 from gtlabel.convert.probe import displayed_size_of, probe_image
 from gtlabel.errors import InputError, LabelError, NotFound
 from gtlabel.formats.coco import CocoBox, CocoChecker, CocoDataset, CocoImage, iter_coco, loads_coco
+from gtlabel.formats.json_stream import iter_array
 from gtlabel.formats.voc import from_voc, parse_voc
 from gtlabel.formats.yolo import ULTRALYTICS_IMG_FORMATS, parse_data_yaml_names, parse_label_rows
 from gtlabel.geometry import displayed_size
 
-__all__ = ["BUCKET_IMAGES", "CocoSource", "Item", "NamedBox", "image_size", "iter_voc", "iter_yolo", "yolo_label_uri"]
+__all__ = ["BUCKET_IMAGES", "RESULTS_SHAPE", "CocoSource", "Item", "NamedBox", "image_size", "iter_voc", "iter_yolo", "yolo_label_uri"]
 
 #: class name, left, top, width, height (pixels), confidence
 NamedBox = tuple[str, float, float, float, float, float | None]
 _PROBE_BATCH = 256
+#: what a COCO results list (a detector's output, as pycocotools' ``loadRes`` reads it) looks like
+RESULTS_SHAPE = "a COCO results list [{image_id, category_id, bbox, score}, ...]"
 
 
 @dataclass(slots=True)
@@ -64,14 +68,31 @@ class CocoSource:
     annotation is checked as it comes and spooled (68 bytes) to a temporary file for its range of
     :data:`BUCKET_IMAGES` images; :meth:`items` then gives the images back in the file's order with their boxes.
     Memory therefore grows with the images, not with the boxes or the file. A file that lists ``annotations``
-    before ``images`` (unusual) is parsed whole instead (:func:`gtlabel.formats.coco.loads_coco`)."""
+    before ``images`` (unusual) is parsed whole instead (:func:`gtlabel.formats.coco.loads_coco`).
 
-    def __init__(self, uri: str) -> None:
+    ``results_of``: ``uri`` is a results list (detections, :data:`RESULTS_SHAPE`: no images or categories of its
+    own) and ``results_of`` the COCO ground-truth file whose images and categories it refers to (its annotations
+    are not read). Every image of the ground truth is given back, with the detections on it (none: no box), each
+    with its ``score``; a result naming an image or category the ground truth lacks is an error naming the
+    result (``[12].image_id``) and the ground-truth file."""
+
+    def __init__(self, uri: str, *, results_of: str | None = None) -> None:
         self.uri = uri
-        self.check = CocoChecker(uri)
+        self.check = CocoChecker(results_of if results_of is not None else uri)
         self._buckets: list[IO[bytes]] = []
         self._whole: CocoDataset | None = None
         self._deferred = False  # categories came after the annotations: each box is checked when given back
+        if results_of is None:
+            self._read(uri, boxes=True)
+            return
+        self._read(results_of, boxes=False)  # the ground truth's images and categories
+        self.check.results(uri)
+        with storage.open_read(uri) as fh:
+            for batch in iter_array(fh.read, file=uri, what=RESULTS_SHAPE):
+                if batch:
+                    self._spool(batch)
+
+    def _read(self, uri: str, *, boxes: bool) -> None:
         seen: set[str] = set()
         with storage.open_read(uri) as fh:
             for key, payload, is_array in iter_coco(fh.read, file=uri):
@@ -86,7 +107,7 @@ class CocoSource:
                     if self._buckets:
                         raise LabelError("'images' continues after 'annotations' began", file=uri, field="images")
                     self.check.add_images(payload)
-                elif key == "annotations" and payload:
+                elif key == "annotations" and payload and boxes:
                     if "images" not in seen:  # boxes before their images: parse the whole file instead
                         self._close()
                         self._whole = loads_coco(storage.read_bytes(uri), file=uri)
@@ -107,7 +128,8 @@ class CocoSource:
                 rec = pack(img.pos, b.category_id, b.pos, _NO_ID if b.ann_id is None else b.ann_id, b.x, b.y, b.w,
                            b.h, math.nan if b.score is None else b.score)
             except struct.error:
-                raise LabelError("an id is beyond 64 bits", file=self.uri, field=f"annotations[{b.pos}]") from None
+                raise LabelError("an id is beyond 64 bits", file=self.uri, field=self.check.box_path(b.pos, None)) \
+                    from None
             buckets[img.pos // BUCKET_IMAGES].write(rec)
 
     def _close(self) -> None:

@@ -4,7 +4,8 @@ labels + ``lineage.json``), as boxes in pixels of the displayed (EXIF-upright) f
 - A manifest: each labeled line's ``image_size`` is the frame (Ground Truth's, and the local service's, is the
   frame the worker saw: the displayed one); class names from ``class_mapping`` / the job's label category
   config, or, without them, the ``class-map`` s of the whole manifest (one extra streamed pass).
-- A dataset: ``lineage.json`` lists the images (in manifest order), ``names`` the classes; each label file is read
+- A dataset: ``lineage.json`` lists the images (in manifest order; read streamed, so memory does not grow with
+  them), ``names`` the classes; each label file is read
   and its normalized rows scaled by the image's displayed size, read from the image header (the dataset's copy,
   or the source when the dataset holds no copies).
 """
@@ -22,7 +23,7 @@ from gtlabel.convert.probe import displayed_size_of, probe_image
 from gtlabel.errors import InputError, LabelError, NotFound
 from gtlabel.formats.yolo import parse_label_rows
 from gtlabel.geometry import displayed_size
-from gtlabel.lineage import LINEAGE_FILE, ImageRecord, Lineage, lineage_uri, load, version_id
+from gtlabel.lineage import LINEAGE_FILE, ImageRecord, Lineage, lineage_uri, stream, version_id
 from gtlabel.manifests import iter_output_manifest
 
 __all__ = ["Box", "LabelSource", "LabeledImage", "is_dataset", "open_source"]
@@ -69,7 +70,7 @@ def open_source(source: str | os.PathLike[str], *, label_attribute: str | None =
     """The labeled images of an output manifest or a dataset (decided by the presence of ``lineage.json``)."""
     src = str(source)
     if is_dataset(src):
-        return _dataset(load(src))
+        return _dataset(*stream(src))
     return _manifest(src, label_attribute, class_mapping, label_category_config)
 
 
@@ -109,7 +110,7 @@ def _manifest(uri: str, label_attribute: str | None, class_mapping: Mapping[Any,
     return LabelSource(uri, "manifest", names, version, images(), {"manifest_etag": etag})
 
 
-def _dataset(lin: Lineage) -> LabelSource:
+def _dataset(lin: Lineage, records: Iterator[ImageRecord]) -> LabelSource:
     names = [n for _, n in sorted(lin.names.items())]
     copied = lin.settings.get("copy_images", True) is not False
 
@@ -148,7 +149,7 @@ def _dataset(lin: Lineage) -> LabelSource:
         return storage.read_bytes(uri)
 
     def images() -> Iterator[LabeledImage]:
-        for rec in lin.images:
+        for rec in records:
             w, h = size(path(rec.image) if copied else source(rec), rec)
             label_uri = path(rec.label)
             try:

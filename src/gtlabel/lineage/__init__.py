@@ -27,7 +27,7 @@ values; only the ``load``/``verify`` rim does I/O.
 from __future__ import annotations
 
 from gtlabel.lineage.diff import Change, DatasetDiff, diff
-from gtlabel.lineage.record import LINEAGE_FILE, ImageRecord, Lineage, lineage_uri, load, parse
+from gtlabel.lineage.record import LINEAGE_FILE, ImageRecord, Lineage, lineage_uri, load, parse, stream
 from gtlabel.lineage.show import find_images, provenance
 from gtlabel.lineage.verify import Problem, VerifyReport, changed_files, verify, verify_or_raise
 from gtlabel.lineage.version import recompute_version, version_id
@@ -48,6 +48,7 @@ __all__ = [
     "parse",
     "provenance",
     "recompute_version",
+    "stream",
     "verify",
     "verify_or_raise",
     "version_id",

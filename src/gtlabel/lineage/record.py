@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
 from gtlabel import storage
-from gtlabel.errors import LineageError, NotFound
+from gtlabel.errors import LabelError, LineageError, NotFound
+from gtlabel.formats.json_stream import iter_object
 from gtlabel.manifests import resolve_source_ref
 
 LINEAGE_FILE = "lineage.json"
+_CHUNK = 1 << 18  # bytes of lineage.json read at a time by stream() (about 800 records)
 
 
 @dataclass(frozen=True)
@@ -88,20 +90,23 @@ def parse(data: bytes, uri: str = LINEAGE_FILE) -> tuple[dict[str, Any], list[Im
     images = doc.get("images")
     if not isinstance(images, list):
         raise LineageError(f"{uri}: field 'images' is missing or not a list")
-    records: list[ImageRecord] = []
-    for i, e in enumerate(images):
-        if not isinstance(e, dict):
-            raise LineageError(f"{uri}: images[{i}] is not an object")
-        missing = [k for k in ("image", "label", "source_ref", "split", "label_sha256") if not isinstance(e.get(k), str)]
-        if missing:
-            raise LineageError(f"{uri}: images[{i}] lacks string field(s) {', '.join(missing)}")
-        for k in ("image", "label"):
-            if e[k].startswith("/") or ".." in e[k].split("/"):
-                raise LineageError(f"{uri}: images[{i}].{k} must be a path inside the dataset, got {e[k]!r}")
-        records.append(ImageRecord(e["image"], e["label"], e["source_ref"], e.get("source_etag"),
-                                   e.get("source_version_id"), e["split"], e["label_sha256"], e))
+    records = [_record(e, i, uri) for i, e in enumerate(images)]
     head = {k: v for k, v in doc.items() if k != "images"}
     return head, records
+
+
+def _record(e: object, i: int, uri: str) -> ImageRecord:
+    """``images[i]`` checked."""
+    if not isinstance(e, dict):
+        raise LineageError(f"{uri}: images[{i}] is not an object")
+    missing = [k for k in ("image", "label", "source_ref", "split", "label_sha256") if not isinstance(e.get(k), str)]
+    if missing:
+        raise LineageError(f"{uri}: images[{i}] lacks string field(s) {', '.join(missing)}")
+    for k in ("image", "label"):
+        if e[k].startswith("/") or ".." in e[k].split("/"):
+            raise LineageError(f"{uri}: images[{i}].{k} must be a path inside the dataset, got {e[k]!r}")
+    return ImageRecord(e["image"], e["label"], e["source_ref"], e.get("source_etag"), e.get("source_version_id"),
+                       e["split"], e["label_sha256"], e)
 
 
 def lineage_uri(dataset: str | os.PathLike[str]) -> tuple[str, str]:
@@ -127,3 +132,47 @@ def load(dataset: str | os.PathLike[str]) -> Lineage:
     head, records = parse(data, uri)
     return Lineage(uri, base, head, records)
 
+
+
+def stream(dataset: str | os.PathLike[str]) -> tuple[Lineage, Iterator[ImageRecord]]:
+    """The lineage of a dataset with its records read as they are used: the :class:`Lineage` (its ``images``
+    empty) and an iterator of the records, checked as :func:`parse` checks them. ``lineage.json`` is read in
+    chunks (:func:`gtlabel.formats.json_stream.iter_object`), so memory does not grow with the images; a file
+    whose ``images`` come before its other keys (the converter writes them last) is read whole instead."""
+    uri, base = lineage_uri(dataset)
+    gen = _stream(uri)
+    head = next(gen)
+    assert isinstance(head, dict)
+    return Lineage(uri, base, head, []), cast("Iterator[ImageRecord]", gen)
+
+
+def _stream(uri: str) -> Iterator[dict[str, Any] | ImageRecord]:
+    """The head (first), then each record."""
+    try:
+        with storage.open_read(uri) as fh:
+            head: dict[str, Any] = {}
+            n, started = 0, False
+            for key, value, is_array in iter_object(fh.read, file=uri, chunk=_CHUNK):
+                if key != "images":
+                    if is_array:
+                        head.setdefault(key, []).extend(value)
+                    else:
+                        head[key] = value
+                    continue
+                if not started:
+                    if not isinstance(head.get("version"), str) or not head["version"]:
+                        break  # images first (not as the converter writes it): read whole below
+                    started = True
+                    yield head
+                for e in value:
+                    yield _record(e, n, uri)
+                    n += 1
+                if not value:  # the array's end
+                    return
+    except NotFound as exc:
+        raise LineageError(f"{uri}: no lineage record (is {uri.rsplit('/', 1)[0]} a gtlabel dataset?)") from exc
+    except LabelError as exc:
+        raise LineageError(f"{uri}: not valid JSON ({exc.reason})") from exc
+    whole, records = parse(storage.read_bytes(uri), uri)
+    yield whole
+    yield from records
