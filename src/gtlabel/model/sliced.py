@@ -282,13 +282,63 @@ def merge_boxes(xyxy: np.ndarray, conf: np.ndarray, cls: np.ndarray, *, merge: s
 
 
 # ----------------------------------------------------------------------------------------------- predicting
+def _data_of(result: Any) -> np.ndarray:
+    """One Ultralytics result's boxes as an (N, 6) array (x0, y0, x1, y1, conf, cls)."""
+    import numpy as np
+
+    if result.boxes is None:
+        return np.zeros((0, 6), np.float32)
+    return result.boxes.data.cpu().numpy()  # type: ignore[no-any-return]
+
+
 def _boxes_of(result: Any, dx: int, dy: int, width: int, height: int
               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One Ultralytics result's boxes shifted into the frame: SAHI's clamp (>= 0, <= the frame size in the
     result's own coordinates) and its filter (x0 < x1 and y0 < y1) applied before the shift."""
+    return _boxes_of_data(_data_of(result), dx, dy, width, height)
+
+
+def _direct_ready(yolo: Any, tile: np.ndarray) -> bool:
+    """Whether :func:`_direct_predict` gives Ultralytics' own predict for tiles shaped like ``tile``: a detection
+    model whose predictor the preceding ``yolo.predict`` call set up, and a letterbox that leaves such a tile as it
+    is (a tile of ``imgsz`` and of stride multiples: no resize, no padding), so the tensor of the tile's pixels is
+    the one Ultralytics would feed."""
+    pred = getattr(yolo, "predictor", None)
+    if pred is None or getattr(pred.args, "task", None) != "detect" or getattr(pred, "imgsz", None) is None:
+        return False
+    return bool(pred.pre_transform([tile])[0].shape == tile.shape)
+
+
+def _direct_predict(yolo: Any, frame_t: Any, chunk: list[tuple[int, int, int, int]]) -> list[np.ndarray]:
+    """Ultralytics' predict on the tiles ``chunk`` of a frame (``frame_t``: the frame's uint8 HWC tensor) without
+    its per-call machinery (source loader, letterbox copies, ``Results``): the tiles' pixels stacked into one
+    tensor exactly as ``BasePredictor.preprocess`` makes it, the predictor's model (``AutoBackend``), then
+    ``DetectionPredictor.postprocess``'s NMS and ``scale_boxes`` with the settings of the predict call that set
+    the predictor up. Per tile an (N, 6) array (x0, y0, x1, y1, conf, cls) in tile pixels."""
+    import torch
+    from ultralytics.utils import nms, ops
+
+    pred = yolo.predictor
+    args = pred.args
+    with torch.inference_mode():
+        im = torch.stack([frame_t[y0:y1, x0:x1] for x0, y0, x1, y1 in chunk]).to(pred.device)
+        im = im.permute(0, 3, 1, 2).contiguous().flip(1)  # BHWC -> BCHW, BGR -> RGB, as Ultralytics orders it
+        im = (im.half() if pred.model.fp16 else im.float()).div_(255)
+        raw = pred.inference(im)
+        dets = nms.non_max_suppression(raw, args.conf, args.iou, args.classes, args.agnostic_nms,
+                                       max_det=args.max_det, nc=0, end2end=getattr(pred.model, "end2end", False))
+        out = []
+        for det, (x0, y0, x1, y1) in zip(dets, chunk, strict=True):
+            det[:, :4] = ops.scale_boxes((int(im.shape[2]), int(im.shape[3])), det[:, :4], (y1 - y0, x1 - x0))
+            out.append(det[:, :6].cpu().numpy())
+    return out
+
+
+def _boxes_of_data(data: np.ndarray, dx: int, dy: int, width: int, height: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_boxes_of` on a tile's (N, 6) array."""
     import numpy as np
 
-    data = result.boxes.data.cpu().numpy() if result.boxes is not None else np.zeros((0, 6), np.float32)
     xy = np.maximum(data[:, :4].astype(np.float64), 0.0)
     xy[:, [0, 2]] = np.minimum(xy[:, [0, 2]], width)
     xy[:, [1, 3]] = np.minimum(xy[:, [1, 3]], height)
@@ -302,10 +352,14 @@ def predict_tiles(yolo: Any, frame: np.ndarray, opts: SliceOptions, *, conf: flo
     """The unmerged boxes of a sliced prediction on one full frame (BGR ``numpy`` array as
     :func:`gtlabel.model.common.display_image` gives it, EXIF-upright), in frame pixels.
 
-    The tiles of :func:`windows` go through batched ``yolo.predict`` calls (``opts.batch`` tiles per call;
-    auto: all of them in one call on an accelerator, one per call on CPU); the whole frame through a second call when ``opts.full_frame`` and there is more than one tile
-    (a different input size: in a shared call Ultralytics would letterbox it square, SAHI does not).
-    ``conf``, ``iou``, ``imgsz`` and ``max_det`` are Ultralytics' settings per tile."""
+    The tiles of :func:`windows` go ``opts.batch`` at a time (auto: all of them on an accelerator, one at a time
+    on CPU) through Ultralytics: the first through ``yolo.predict`` (which sets its predictor up with these
+    settings), the others straight through that predictor's model, NMS and box scaling
+    (:func:`_direct_predict`: the same tensors and the same code, without the per-call loader and ``Results``)
+    when the letterbox leaves a tile as it is, else through ``yolo.predict`` too. The whole frame goes through
+    its own ``yolo.predict`` when ``opts.full_frame`` and there is more than one tile (another input size: in a
+    shared call Ultralytics would letterbox it square, SAHI does not). ``conf``, ``iou``, ``imgsz`` and
+    ``max_det`` are Ultralytics' settings per tile."""
     import numpy as np
 
     height, width = int(frame.shape[0]), int(frame.shape[1])
@@ -313,11 +367,20 @@ def predict_tiles(yolo: Any, frame: np.ndarray, opts: SliceOptions, *, conf: flo
     step = opts.batch or (1 if str(device).lower().startswith("cpu") else len(wins))
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     kwargs = {"conf": conf, "iou": iou, "imgsz": imgsz, "device": device, "max_det": max_det, "verbose": False}
+    direct, frame_t = False, None
     for s in range(0, len(wins), step):
         chunk = wins[s:s + step]
-        results = yolo.predict([frame[y0:y1, x0:x1] for x0, y0, x1, y1 in chunk], **kwargs)
-        for (x0, y0, _x1, _y1), res in zip(chunk, results, strict=True):
-            parts.append(_boxes_of(res, x0, y0, width, height))
+        if direct:
+            datas = _direct_predict(yolo, frame_t, chunk)
+        else:
+            crops = [frame[y0:y1, x0:x1] for x0, y0, x1, y1 in chunk]
+            datas = [_data_of(r) for r in yolo.predict(crops, **kwargs)]
+            if s == 0 and len(wins) > len(chunk) and _direct_ready(yolo, crops[0]):
+                import torch
+
+                direct, frame_t = True, torch.from_numpy(np.ascontiguousarray(frame))
+        for (x0, y0, _x1, _y1), data in zip(chunk, datas, strict=True):
+            parts.append(_boxes_of_data(data, x0, y0, width, height))
     if opts.full_frame and len(wins) > 1:
         parts.append(_boxes_of(yolo.predict(frame, **kwargs)[0], 0, 0, width, height))
     return FrameBoxes(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
