@@ -170,6 +170,54 @@ def client_proc(host: str, port: int, ids: list[int], job: str, out: Any, start_
     out.put({"submit": lat_submit, "next": lat_next, "done_at": done_at})
 
 
+def _cpu_s(pid: int) -> float | None:
+    """utime + stime of one process (Linux /proc), None when it is gone or /proc is not there."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            out += [int(x) for x in (task / "children").read_text().split()]
+    except OSError:
+        pass
+    return out
+
+
+class CpuSampler(threading.Thread):
+    """Samples the CPU time of the service process and of its child processes (the embedded S3, the writers)
+    every 0.1 s, so that the CPU seconds spent between the first and the last submission can be read off: on a
+    shared machine they say more than the wall-clock rate."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.samples: list[tuple[float, float, float]] = []  # (time, service, its children)
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            own = _cpu_s(self.pid)
+            if own is None:
+                return
+            kids = sum(c for k in _children(self.pid) if (c := _cpu_s(k)) is not None)
+            self.samples.append((time.time(), own, kids))
+            time.sleep(0.1)
+
+    def between(self, t0: float, t1: float) -> tuple[float, float]:
+        """(service, children) CPU seconds from the sample before ``t0`` to the one after ``t1``."""
+        before = [s for s in self.samples if s[0] <= t0] or self.samples[:1]
+        after = [s for s in self.samples if s[0] >= t1] or self.samples[-1:]
+        a, b = before[-1], after[0]
+        return b[1] - a[1], b[2] - a[2]
+
+
 def pct(values: list[float], q: float) -> float:
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))] * 1000 if s else float("nan")
@@ -195,6 +243,8 @@ def main() -> None:
         if args.s3 == "process":
             moto, s3_endpoint = start_moto(Path(tmp))
         proc, env = start_service(Path(tmp), args.workers, args.synchronous, s3_endpoint)
+        sampler = CpuSampler(proc.pid)
+        sampler.start()
         try:
             endpoint = env["AWS_ENDPOINT_URL_SAGEMAKER"]
             cfg = Config(retries={"max_attempts": 2}, max_pool_connections=32)
@@ -262,6 +312,8 @@ def main() -> None:
             stamps = sorted(x for r in results for x in r["done_at"])
             work_s = stamps[-1] - stamps[0] if len(stamps) > 1 else float("nan")
             del t_workers_done
+            cpu_service, cpu_children = sampler.between(stamps[0], stamps[-1]) if stamps else (0.0, 0.0)
+            sampler.stop.set()
             report = {
                 "images": args.images, "workers_per_object": args.per_object, "concurrent_workers": args.workers,
                 "client_processes": args.procs, "sqlite_synchronous": args.synchronous, "s3": args.s3,
@@ -273,6 +325,10 @@ def main() -> None:
                 "next_task_p50_ms": round(pct(nxt, 0.50), 1), "next_task_p99_ms": round(pct(nxt, 0.99), 1),
                 "end_to_end_s": round(t_done - t_create, 1),
                 "first_to_last_submission_s": round(work_s, 1),
+                # CPU between the first and the last submission, per submission (both requests of a cycle)
+                "service_cpu_ms_per_submission": round(cpu_service / max(len(submit), 1) * 1000, 3),
+                "service_children_cpu_ms_per_submission": round(cpu_children / max(len(submit), 1) * 1000, 3),
+                "load_average": [round(x, 2) for x in os.getloadavg()],
                 "cpu_count": os.cpu_count(),
             }
             print(json.dumps(report, indent=2))

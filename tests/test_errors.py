@@ -28,6 +28,7 @@ from gtlabel.errors import (
     NotFound,
     PortalError,
     PortalNotFound,
+    SessionEnded,
     Problem,
     ResourceInUse,
     ResourceLimitExceeded,
@@ -118,6 +119,7 @@ def test_portal_errors_are_not_service_errors() -> None:
     assert (PortalNotFound("no such task").status, TaskConflict("late").status) == (404, 409)
     assert not issubclass(PortalError, ServiceError) and not issubclass(ServiceError, PortalError)
     assert PortalError("gone", status=410).status == 410
+    assert (SessionEnded().status, SessionEnded().message) == (401, "login required")
 
 
 @pytest.mark.parametrize("err", [

@@ -26,6 +26,7 @@
     │   ├── AuthFailure               the request is not signed right (403; code e.g. InvalidSignatureException)
     │   └── RequestTooLarge           a request body passed its route's size limit (413; carries the limit)
     ├── PortalError                   the worker portal refuses a worker's request (HTTP ``status``)
+    │   ├── SessionEnded              the session was ended (logout, ``workers remove``) or expired (401)
     │   ├── PortalNotFound            not your team's job / not your task / no such worker (404)
     │   └── TaskConflict              the task timed out, was returned, or the job is not running (409)
     └── WorkforceError                a simulated worker could not log in or talk to the portal
@@ -308,6 +309,15 @@ class PortalError(GtlabelError):
 
 def _rebuild_portal_error(cls: type[PortalError], message: str, status: int) -> PortalError:
     return cls(message, status=status)
+
+
+class SessionEnded(PortalError):
+    """The request's session is no longer valid (logged out, ended by ``gtlabel workers remove``, expired)."""
+
+    status = 401
+
+    def __init__(self, message: str = "login required", *, status: int | None = None) -> None:
+        super().__init__(message, status=status)
 
 
 class PortalNotFound(PortalError):

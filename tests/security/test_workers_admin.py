@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -56,3 +58,32 @@ def test_a_removed_worker_stops_at_once(clocked: Any, s3: Any, bucket: str) -> N
     assert clocked.backend.session(again.http.cookies.get(SESSION_COOKIE)) is not None
     missing = CliRunner().invoke(app, ["workers", "remove", "--data-dir", str(clocked.data_dir), "nobody"])
     assert missing.exit_code != 0 and "nobody" in missing.output
+
+
+def test_workers_remove_from_another_process_is_refused_at_the_next_request(clocked: Any, s3: Any,
+                                                                            bucket: str) -> None:
+    """The service keeps the sessions it has read as the event loop's first guess (no SQL on the loop); a
+    `gtlabel workers remove` run as a process of its own must still be refused at the worker's very next request:
+    the session is read again from the database in every request's worker-thread hop."""
+    uris = put_inputs(s3, bucket, 3)
+    clocked.client("sagemaker").create_labeling_job(**job_request("team-job", uris, clocked.default_workteam_arn,
+                                                                  workers=2))
+    clocked.engine.tick()
+    clocked.add_worker("default", "eve", "pw-eve-12345")
+    clocked.add_worker("default", "bob", "pw-bob-12345")
+    eve, bob = Worker(clocked.portal_url, "eve", "pw-eve-12345"), Worker(clocked.portal_url, "bob", "pw-bob-12345")
+    task = eve.next_task("team-job")
+    assert eve.post("/api/next-task?job=team-job", {}).json()["task_id"] == task["task_id"]  # known to the service
+    r = subprocess.run([sys.executable, "-m", "gtlabel", "workers", "remove", "--data-dir", str(clocked.data_dir),
+                        "eve"], capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0 and "removed from team default" in r.stdout, r.stdout + r.stderr
+    assert eve.submit(task, [BOX]).status_code == 401
+    assert eve.post("/api/next-task?job=team-job", {}).status_code == 401
+    assert eve.post(f"/tasks/{task['task_id']}/return", {}).status_code == 401
+    assert eve.http.get(f"{eve.base}/api/me", timeout=10).status_code == 401
+    home = eve.http.get(f"{eve.base}/", allow_redirects=False, timeout=10)
+    assert home.status_code == 303 and home.headers["location"] == "/login"
+    assert clocked.backend.state.tasks.assignment(task["task_id"]).state == AssignmentState.RETURNED
+    # another worker's session is untouched
+    assert bob.next_task("team-job")["task_id"]
+    assert bob.submit(bob.next_task("team-job"), [BOX]).status_code == 200

@@ -19,6 +19,7 @@ import json
 import math
 import secrets
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -27,7 +28,7 @@ from liquid import Environment
 from markupsafe import Markup
 
 from gtlabel.aws import JobStatus
-from gtlabel.errors import LabelError, PortalError, ServiceError
+from gtlabel.errors import LabelError, PortalError, ServiceError, SessionEnded
 from gtlabel.formats.answers import AnswerLimits, check_answer, load_answer
 from gtlabel.local.backend import Backend
 from gtlabel.local.lambdas import BOX_KINDS, job_kind
@@ -46,6 +47,7 @@ __all__ = ["Portal"]
 SESSION_COOKIE = "gtlabel_session"
 LOGIN_CSRF_COOKIE = "gtlabel_login_csrf"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+WORK_THREADS = 32  # answers waiting for their group commit's fsync hold a thread each (a few ms)
 
 
 class Portal:
@@ -70,6 +72,11 @@ class Portal:
         self.worker_liquid = make_environment(lambda uri: store.presign(uri, presign_seconds))
         self.pages = Environment(autoescape=True)
         self._page_cache: dict[str, Any] = {}
+        # the threads that do the portal's database work (claims wait for no fsync; answers wait for theirs)
+        self._threads = ThreadPoolExecutor(WORK_THREADS, thread_name_prefix="gtlabel-portal")
+        # session cookie -> (worker_id, csrf) as last read from the database: the event loop's first guess only
+        # (see _session and _as); a session's row never changes, it is only deleted
+        self._known: dict[str, tuple[str, str]] = {}
 
     # ------------------------------------------------------------------ plumbing
     def routes(self) -> list[Any]:
@@ -102,17 +109,43 @@ class Portal:
         return HTMLResponse(str(tpl.render(**ctx)), status_code=status, headers=hdrs)
 
     async def _run(self, fn: Any, *args: Any) -> Any:
-        from starlette.concurrency import run_in_threadpool
+        """``fn(*args)`` on one of the portal's threads (a shared queue: a thread that has just finished takes the
+        next call without being woken)."""
+        return await asyncio.get_running_loop().run_in_executor(self._threads, fn, *args)
 
-        return await run_in_threadpool(fn, *args)
+    async def _as(self, request: Request, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` on a worker thread, once the request's session has been read again from the database
+        there (:meth:`_live`): a session ended meanwhile (logout, ``gtlabel workers remove`` from another process,
+        expiry) raises :class:`SessionEnded` before anything is done."""
+        return await self._run(self._live, request.cookies.get(self.session_cookie, ""), fn, args)
+
+    def close(self) -> None:
+        """Let the portal's threads go (calls already queued still run)."""
+        self._threads.shutdown(wait=False)
+
+    def _live(self, token: str, fn: Any, args: tuple[Any, ...]) -> Any:
+        sess = self.backend.session(token)
+        if sess is None or sess != self._known.get(token, sess):
+            self._known.pop(token, None)
+            raise SessionEnded()
+        return fn(*args)
 
     async def _session(self, request: Request) -> tuple[str, str] | None:
+        """The session's ``(worker_id, csrf)``. On the event loop it is the one this process read last for the
+        cookie (no SQL there: a query on the loop stalls every request while it waits for the GIL back); the
+        database decides in the request's worker-thread hop (:meth:`_as`), so an ended session is refused
+        there. A cookie not seen before is read in a hop of its own."""
         token = request.cookies.get(self.session_cookie)
         if not token:
             return None
-        # one indexed read on the event loop's own connection (WAL: readers never wait for writers); a thread
-        # hop per request costs more than the query under load
-        return self.backend.session(token)
+        known = self._known.get(token)
+        if known is None:
+            known = await self._run(self.backend.session, token)
+            if known is not None:
+                if len(self._known) >= 100_000:  # tokens of sessions gone long ago
+                    self._known.clear()
+                self._known[token] = known
+        return known
 
     @staticmethod
     def _wants_json(request: Request) -> bool:
@@ -127,15 +160,21 @@ class Portal:
             return JSONResponse({"error": message}, status_code=status)
         return self._page("message.html", status=status, title="Error", message=message)
 
-    async def _auth(self, request: Request, *, csrf: bool) -> tuple[str, str] | Response:
-        """The session's ``(worker_id, csrf)``, or the error response (401, or 403 for a bad CSRF token)."""
+    def login_required(self, request: Request, exc: Exception | None = None) -> Response:
+        """401 (JSON, or a POST), or a GET page's redirect to the login form; also the app's handler of
+        :class:`SessionEnded`."""
         from starlette.responses import RedirectResponse
 
+        if self._wants_json(request) or request.method == "POST":
+            return self._error(request, 401, "login required")
+        return RedirectResponse("/login", status_code=303)
+
+    async def _auth(self, request: Request, *, csrf: bool) -> tuple[str, str] | Response:
+        """The session's ``(worker_id, csrf)``, or the error response (401, or 403 for a bad CSRF token). Work
+        done for the worker afterwards goes through :meth:`_as`, which checks the session again in the database."""
         sess = await self._session(request)
         if sess is None:
-            if self._wants_json(request) or request.method == "POST":
-                return self._error(request, 401, "login required")
-            return RedirectResponse("/login", status_code=303)
+            return self.login_required(request)
         if csrf:
             sent = request.headers.get("x-csrf-token")
             if sent is None and request.headers.get("content-type", "").startswith(
@@ -193,7 +232,7 @@ class Portal:
         auth = await self._auth(request, csrf=True)
         if not isinstance(auth, tuple):
             return auth
-        await self._run(self.backend.delete_session, request.cookies.get(self.session_cookie, ""))
+        await self._as(request, self.backend.delete_session, request.cookies.get(self.session_cookie, ""))
         resp = RedirectResponse("/login", status_code=303)
         resp.delete_cookie(self.session_cookie, path="/", secure=self.secure, httponly=True)
         return resp
@@ -203,10 +242,12 @@ class Portal:
         if not isinstance(auth, tuple):
             return auth
         worker_id, csrf = auth
-        jobs = await self._run(self.backend.jobs_for_worker, worker_id)
-        worker = await self._run(self.backend.worker, worker_id)
+        jobs, worker = await self._as(request, self._home, worker_id)
         return self._page("jobs.html", jobs=jobs, csrf_token=csrf, username=worker.username,
                           message=request.query_params.get("msg", ""))
+
+    def _home(self, worker_id: str) -> tuple[list[dict[str, Any]], Any]:
+        return self.backend.jobs_for_worker(worker_id), self.backend.worker(worker_id)
 
     async def api_me(self, request: Request) -> Response:
         from starlette.responses import JSONResponse
@@ -214,15 +255,14 @@ class Portal:
         auth = await self._auth(request, csrf=False)
         if not isinstance(auth, tuple):
             return auth
-        worker = await self._run(self.backend.worker, auth[0])
-        jobs = await self._run(self.backend.jobs_for_worker, auth[0])
+        jobs, worker = await self._as(request, self._home, auth[0])
         return JSONResponse({"worker_id": auth[0], "username": worker.username, "csrf_token": auth[1],
                              "jobs": jobs})
 
     # ------------------------------------------------------------------ getting tasks
     async def _claim(self, request: Request, job: str, worker_id: str) -> tuple[Assignment | None, bool] | Response:
         try:
-            result: tuple[Assignment | None, bool] = await self._run(self.backend.claim_next, job, worker_id)
+            result: tuple[Assignment | None, bool] = await self._as(request, self.backend.claim_next, job, worker_id)
         except (ServiceError, PortalError) as exc:
             return self._error(request, exc.status if exc.status >= 400 and exc.status != 400 else 404, exc.message)
         return result
@@ -246,7 +286,7 @@ class Portal:
                 return csrf
             return await self._next_redirect(request, request.path_params["job"], auth[0])
         job = request.path_params["job"]
-        mine = await self._run(self.backend.jobs_for_worker, auth[0])
+        mine = await self._as(request, self.backend.jobs_for_worker, auth[0])
         if not any(j["name"].lower() == job.lower() for j in mine):  # as for a claim: other teams' jobs are unknown
             return self._error(request, 404, f"no labeling job {job!r} for you")
         return self._page("message.html", title="Next task", message="Ready for the next task of this job?",
@@ -281,7 +321,7 @@ class Portal:
         if not job:
             return self._error(request, 400, "query parameter 'job' is required")
         try:  # claim, task input and image URL in one thread hop
-            assignment, done, task_input, image_url = await self._run(self._next_task, job, auth[0])
+            assignment, done, task_input, image_url = await self._as(request, self._next_task, job, auth[0])
         except (ServiceError, PortalError) as exc:
             return self._error(request, exc.status if exc.status >= 400 and exc.status != 400 else 404, exc.message)
         if assignment is None:
@@ -323,7 +363,7 @@ class Portal:
         worker_id, csrf = auth
         tid = request.path_params["task_id"]
         try:
-            assignment = await self._run(self.backend.assignment, tid, worker_id)
+            assignment = await self._as(request, self.backend.assignment, tid, worker_id)
         except (ServiceError, PortalError) as exc:
             return self._error(request, exc.status, exc.message)
         if assignment.state != "claimed":
@@ -331,7 +371,7 @@ class Portal:
                               message=f"This task is {assignment.state}.",
                               start_url=f"/jobs/{quote(assignment.job)}/start", csrf_token=csrf)
         try:
-            body, req = await self._run(self._render_task, assignment)
+            body, req = await self._as(request, self._render_task, assignment)
         except Exception as exc:
             return self._error(request, 500, f"the worker template could not be rendered: {type(exc).__name__}: {exc}")
         s3 = self.s3_endpoint
@@ -351,7 +391,7 @@ class Portal:
             return auth
         raw = await request.body()  # BodyLimit: at most MAX_ANSWER_BYTES
         try:  # parsed and checked off the event loop: a large answer must not stall every other request
-            assignment, first = await self._run(self._submit, request.path_params["task_id"], auth[0], raw)
+            assignment, first = await self._as(request, self._submit, request.path_params["task_id"], auth[0], raw)
         except LabelError as exc:  # refused before it is stored: the task stays the worker's, to fix and resend
             return self._error(request, 400, f"Your answer was not accepted: {exc}")
         except (ServiceError, PortalError) as exc:
@@ -390,7 +430,7 @@ class Portal:
             return auth
         fn = self.backend.decline if action == "decline" else self.backend.return_task
         try:
-            assignment = await self._run(fn, request.path_params["task_id"], auth[0])
+            assignment = await self._as(request, fn, request.path_params["task_id"], auth[0])
         except (ServiceError, PortalError) as exc:
             return self._error(request, exc.status, exc.message)
         nxt = f"/jobs/{quote(assignment.job)}/next" if action == "decline" else "/"

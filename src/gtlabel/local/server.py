@@ -25,14 +25,14 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
 
-from gtlabel.errors import AuthFailure, ConfigError, RequestTooLarge, ServiceError
+from gtlabel.errors import AuthFailure, ConfigError, RequestTooLarge, ServiceError, SessionEnded
 from gtlabel.formats import strict_json
 from gtlabel.formats.answers import DEFAULT_MAX_BOXES, AnswerLimits
 from gtlabel.local.api import Api
@@ -141,9 +141,20 @@ def build_app(api: Api, credentials: Credentials, region: str, portal: Any | Non
         limit = exc.limit if isinstance(exc, RequestTooLarge) else MAX_API_BODY
         return _too_large(request.scope, limit)
 
-    app = Starlette(routes=routes, exception_handlers={RequestTooLarge: body_too_large})
+    handlers: dict[Any, Any] = {RequestTooLarge: body_too_large}
+    if portal is not None:  # a session found ended in a worker-thread hop (Portal._as)
+        handlers[SessionEnded] = _session_ended(portal)
+    app = Starlette(routes=routes, exception_handlers=handlers)
     app.add_middleware(BodyLimit, too_large=_too_large)
     return app
+
+
+def _session_ended(portal: Any) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def handler(request: Request, exc: Exception) -> Response:
+        resp: Response = portal.login_required(request)
+        return resp
+
+    return handler
 
 
 def _too_large(scope: Any, limit: int) -> Response:
@@ -282,6 +293,7 @@ class LocalService:
         self._backend: Backend | None = None
         self._engine: Engine | None = None
         self._store: S3Store | None = None
+        self._portal: Portal | None = None
 
     # ------------------------------------------------------------------ properties
     @property
@@ -362,6 +374,7 @@ class LocalService:
                   allowed_prefixes=self.s3_allow)
         portal = Portal(self._backend, store, s3_endpoint=self.s3_endpoint, secure_cookies=self.secure_cookies,
                         answer_limits=self.answer_limits, allowed_prefixes=self.s3_allow)
+        self._portal = portal
         app = build_app(api, Credentials(self.access_key, self.secret_key), self.region, portal,
                         CognitoApi(self._backend))
         if self.default_team and not self._backend.has_team(self.default_team):
@@ -406,6 +419,9 @@ class LocalService:
             if self._thread is not None:
                 self._thread.join(timeout=10)
             self._server = None
+        if self._portal is not None:
+            self._portal.close()
+            self._portal = None
         if self.db is not None:
             self.db.close()
         if self._moto is not None:
