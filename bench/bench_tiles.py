@@ -12,7 +12,8 @@ Part ``tiler``: our tiled conversion vs SAHI's dataset slicer on the same frames
   Ground Truth output manifest (for us) and the COCO file (for SAHI) of the same boxes.
 - **gtlabel**: ``convert_ground_truth_to_yolo(manifest, out, names, tile=TileSpec(size, overlap, min_visibility,
   keep_empty=1.0), splits=(1, 0, 0))``: the whole conversion (header probe, decode, EXIF turn, crop, JPEG encode
-  at quality 95, label files, lineage.json with each tile's MD5, report, atomic publication).
+  at quality 95 (its default; also timed at 75, SAHI's quality: ``TileSpec(jpeg_quality=75)``), label files,
+  lineage.json with each tile's MD5, report, atomic publication).
 - **SAHI**: ``sahi.slicing.slice_coco(coco, image_dir, ..., slice_height=size, slice_width=size,
   overlap_*_ratio=overlap, min_area_ratio=min_visibility, out_ext=".jpg")`` (PIL's default JPEG quality, 75) and
   its sliced COCO file. SAHI's own default writes PNG slices for JPEG input; ``--sahi-png`` times that too.
@@ -26,7 +27,7 @@ Part ``tiler``: our tiled conversion vs SAHI's dataset slicer on the same frames
 - Target: gtlabel >= 2x SAHI's tiles/s, the same tiles and boxes, flat memory.
 
 Part ``accuracy``: what tiles buy on small objects, on the demo's drone set (``gtlabel.demo``: 24 frames of
-1600x1200, 50-90 objects each, most of them 8-40 px) split 70/15/15 by frame, YOLO11n from yaml, the demo's
+1600x1200, 50-90 objects each, most of them 8-40 px) split by frame as the demo splits (``DEMO_SPLITS``), YOLO11n from yaml, the demo's
 training settings. (a) trains on the full frames at ``imgsz=640`` and predicts whole frames at 640; (b) trains
 on tiles of 320 px (the demo's) at ``imgsz=320`` and predicts the full test frames with sliced inference. Both
 see the same pixels per run (epochs of (a) = epochs of (b) x tiles x 320^2 / (frames x 640^2)), and the CPU time
@@ -105,16 +106,19 @@ def _usage() -> dict[str, float]:
 
 
 def child(side: str, work: str, out: str, size: int, overlap: float, min_vis: float, fmt: str,
-          keep_empty: float) -> None:
+          keep_empty: float, quality: int) -> None:
     """One timed run in this (fresh) process; prints its figures and what it cut, as JSON."""
     w = Path(work)
-    # the imports are not timed (either side's start-up would dominate a short run)
+    # the imports are not timed (either side's start-up would dominate a short run); each side imports only its
+    # own code, so that its peak RSS is its own
     import PIL.Image  # noqa: F401
-    from sahi.slicing import slice_coco
 
-    import gtlabel.convert.lanes
-    import gtlabel.convert.tiles  # noqa: F401
-    from gtlabel import TileSpec, convert_ground_truth_to_yolo
+    if side == "gtlabel":
+        import gtlabel.convert.lanes
+        import gtlabel.convert.tiles  # noqa: F401
+        from gtlabel import TileSpec, convert_ground_truth_to_yolo
+    else:
+        from sahi.slicing import slice_coco
 
     before = _usage()
     t0 = time.perf_counter()
@@ -122,7 +126,7 @@ def child(side: str, work: str, out: str, size: int, overlap: float, min_vis: fl
     if side == "gtlabel":
         rep = convert_ground_truth_to_yolo(w / "output.manifest", out, NAMES, splits=(1, 0, 0), progress=False,
                                            tile=TileSpec(size, overlap=overlap, min_visibility=min_vis,
-                                                         keep_empty=keep_empty))
+                                                         keep_empty=keep_empty, jpeg_quality=quality))
         wall = time.perf_counter() - t0
         tiles, boxes = rep.tiles, rep.boxes_written
         for e in orjson.loads(Path(out, "lineage.json").read_bytes())["images"]:
@@ -145,13 +149,13 @@ def child(side: str, work: str, out: str, size: int, overlap: float, min_vis: fl
 
 
 def run_side(side: str, work: Path, size: int, overlap: float, min_vis: float, fmt: str = ".jpg",
-             keep_empty: float = 1.0) -> dict[str, Any]:
+             keep_empty: float = 1.0, quality: int = 95) -> dict[str, Any]:
     out = work / f"out-{side}"
     shutil.rmtree(out, ignore_errors=True)
     os.sync()  # what earlier runs left dirty is written back before this one is timed
     env = {**os.environ, "GTLABEL_PROGRESS": "0"}
     proc = subprocess.run([sys.executable, __file__, "--child", side, str(work), str(out), str(size), str(overlap),
-                           str(min_vis), fmt, str(keep_empty)], capture_output=True, text=True, env=env, check=False)
+                           str(min_vis), fmt, str(keep_empty), str(quality)], capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"{side} failed:\n{proc.stderr[-3000:]}")
     res: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -166,6 +170,7 @@ def part_tiler(args: argparse.Namespace) -> None:
     t0 = time.process_time()
     make_scene(work, args.frames, args.width, args.height)
     print(f"scene: {args.frames} frames {args.width}x{args.height} in {work} ({time.process_time() - t0:.1f} CPU-s)")
+    load_before = os.getloadavg()
     p = (args.tile, args.overlap, args.min_visibility)
     rows: list[tuple[str, dict[str, Any]]] = []
     ours = min((run_side("gtlabel", work, *p) for _ in range(args.repeat)), key=lambda r: r["wall_s"])
@@ -174,7 +179,10 @@ def part_tiler(args: argparse.Namespace) -> None:
     assert ours["grid"] == theirs["grid"], "tile grids differ"
     assert ours["tiles"] == theirs["tiles"] and ours["boxes"] == theirs["boxes"], \
         f"tiles/boxes differ: gtlabel {ours['tiles']}/{ours['boxes']}, SAHI {theirs['tiles']}/{theirs['boxes']}"
-    rows += [("gtlabel (JPEG q95)", ours), ("SAHI slice_coco (JPEG q75)", theirs)]
+    rows += [("gtlabel (JPEG q95, its default)", ours), ("SAHI slice_coco (JPEG q75)", theirs)]
+    ours75 = min((run_side("gtlabel", work, *p, quality=75) for _ in range(args.repeat)), key=lambda r: r["wall_s"])
+    assert ours75["grid"] == theirs["grid"] and ours75["boxes"] == theirs["boxes"], "q75: tiles or boxes differ"
+    rows.insert(1, ("gtlabel (JPEG q75, SAHI's quality)", ours75))
     if args.sahi_png:
         rows.append(("SAHI slice_coco (PNG, its default)", run_side("sahi", work, *p, fmt=".png")))
     if args.negatives:  # tiles without boxes left out: SAHI still writes their images, only its COCO file drops them
@@ -191,14 +199,16 @@ def part_tiler(args: argparse.Namespace) -> None:
         shutil.rmtree(sub, ignore_errors=True)
     print(f"\ntile {args.tile}, overlap {args.overlap}, min_visibility {args.min_visibility}: "
           f"{ours['tiles']} tiles, {ours['boxes']} boxes kept (same grid and boxes on both sides); "
-          f"best of {args.repeat}; {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}\n")
+          f"best of {args.repeat}; {os.cpu_count()} CPUs, load average (1/5/15 min) "
+          f"{'/'.join(f'{v:.2f}' for v in load_before)} before, {'/'.join(f'{v:.2f}' for v in os.getloadavg())} after\n")
     print("| run | wall s | tiles/s | CPU ms / tile | peak RSS MB |")
     print("|---|---:|---:|---:|---:|")
     for name, r in rows:
         print(f"| {name} | {r['wall_s']:.2f} | {r['tiles'] / r['wall_s']:.1f} | {1000 * r['cpu_s'] / r['tiles']:.1f} "
               f"| {r['peak_rss_mb']:.0f} |")
-    print(f"\nspeed-up (tiles/s): {theirs['wall_s'] / ours['wall_s']:.2f}x; "
-          f"CPU per tile: {theirs['cpu_s'] / ours['cpu_s']:.2f}x less")
+    for name, r in (("q95", ours), ("q75", ours75)):
+        print(f"\nspeed-up (tiles/s), gtlabel {name}: {theirs['wall_s'] / r['wall_s']:.2f}x; "
+              f"CPU per tile: {theirs['cpu_s'] / r['cpu_s']:.2f}x less")
     if small is not None:
         print(f"memory: gtlabel peak RSS {small['peak_rss_mb']:.0f} MB at {max(1, args.frames // 3)} frames, "
               f"{ours['peak_rss_mb']:.0f} MB at {args.frames}")
@@ -292,8 +302,8 @@ PARTS: dict[str, Callable[[argparse.Namespace], None]] = {"tiler": part_tiler, "
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        side, work, out, size, overlap, min_vis, fmt, keep_empty = sys.argv[2:10]
-        child(side, work, out, int(size), float(overlap), float(min_vis), fmt, float(keep_empty))
+        side, work, out, size, overlap, min_vis, fmt, keep_empty, quality = sys.argv[2:11]
+        child(side, work, out, int(size), float(overlap), float(min_vis), fmt, float(keep_empty), int(quality))
         return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--part", choices=[*PARTS, "all"], default="all")

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from gtlabel.errors import ConfigError
 from gtlabel.tiling import (
+    JPEG_QUALITY,
     Tile,
     TileSpec,
     clip_to_tile,
@@ -183,7 +184,8 @@ def test_keeps_empty_is_seeded_and_keeps_about_the_share() -> None:
     ({"overlap": 1.0}, "tile.overlap"), ({"overlap": -0.1}, "tile.overlap"), ({"overlap": "x"}, "tile.overlap"),
     ({"min_visibility": 0.0}, "tile.min_visibility"), ({"min_visibility": 1.5}, "tile.min_visibility"),
     ({"keep_empty": 1.01}, "tile.keep_empty"), ({"with_frames": 1}, "tile.with_frames"),
-    ({"seed": 1.5}, "tile.seed"),
+    ({"seed": 1.5}, "tile.seed"), ({"jpeg_quality": 0}, "tile.jpeg_quality"),
+    ({"jpeg_quality": 101}, "tile.jpeg_quality"), ({"jpeg_quality": 90.0}, "tile.jpeg_quality"),
 ])
 def test_tile_spec_rejects_bad_values_naming_the_field(kwargs: dict[str, object], field: str) -> None:
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
@@ -196,6 +198,9 @@ def test_tile_spec_settings_and_sizes() -> None:
     assert spec.settings() == {"size": [800, 600], "overlap": 0.25, "min_visibility": 0.5, "keep_empty": 0.0,
                                "with_frames": True, "seed": 3}
     assert TileSpec(1024).tile_size == (1024, 1024)
+    # the JPEG quality is in the settings (and the version id) only when it is not the default
+    assert "jpeg_quality" not in TileSpec(1024, jpeg_quality=JPEG_QUALITY).settings()
+    assert TileSpec(1024, jpeg_quality=75).settings()["jpeg_quality"] == 75
     with pytest.raises(ConfigError, match="overlap"):
         tile_grid(100, 100, 10, 10, 1.0)
     with pytest.raises(ConfigError, match="at least 1 pixel"):

@@ -26,6 +26,7 @@ from gtlabel.errors import ConfigError
 
 __all__ = [
     "DEFAULT_TILE",
+    "JPEG_QUALITY",
     "Clipped",
     "Tile",
     "TileSpec",
@@ -45,6 +46,9 @@ PixelBox = tuple[float, float, float, float]
 
 #: the defaults of :class:`TileSpec` (and of ``gtlabel convert --tile``'s companions)
 DEFAULT_TILE = {"overlap": 0.2, "min_visibility": 0.3, "keep_empty": 0.1}
+#: JPEG quality of tiles cut from JPEG frames (and of downscaled whole frames): :attr:`TileSpec.jpeg_quality`'s
+#: default (PIL's own default, which SAHI's slicer writes with, is 75)
+JPEG_QUALITY = 95
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +128,10 @@ class TileSpec:
       ``[0, 1]``; which ones is a seeded choice (:func:`keeps_empty`), the same on every rerun;
     - ``with_frames``: also put each full frame, downscaled to fit the tile size, in the dataset, so a model
       sees large objects whole;
-    - ``seed``: the seed of the empty-tile choice.
+    - ``seed``: the seed of the empty-tile choice;
+    - ``jpeg_quality``: the JPEG quality (1-100) of tiles cut from JPEG frames (PNG frames give PNG tiles); part
+      of :meth:`settings` (and so of the version id) only when it is not the default :data:`JPEG_QUALITY`, so
+      datasets made before it existed keep their version ids.
     """
 
     size: int | tuple[int, int] = 1024
@@ -133,6 +140,7 @@ class TileSpec:
     keep_empty: float = DEFAULT_TILE["keep_empty"]
     with_frames: bool = False
     seed: int = 0
+    jpeg_quality: int = JPEG_QUALITY
 
     def __post_init__(self) -> None:
         _check_size(self.size)
@@ -143,6 +151,9 @@ class TileSpec:
             raise ConfigError(f"tile.with_frames: expected true or false, got {self.with_frames!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"tile.seed: expected a whole number, got {self.seed!r}")
+        q = self.jpeg_quality
+        if isinstance(q, bool) or not isinstance(q, int) or not 1 <= q <= 100:
+            raise ConfigError(f"tile.jpeg_quality: expected a whole number in [1, 100], got {q!r}")
 
     @property
     def tile_size(self) -> tuple[int, int]:
@@ -157,8 +168,12 @@ class TileSpec:
     def settings(self) -> dict[str, object]:
         """The settings as plain JSON values (part of a dataset's version id and lineage)."""
         tw, th = self.tile_size
-        return {"size": [tw, th], "overlap": float(self.overlap), "min_visibility": float(self.min_visibility),
-                "keep_empty": float(self.keep_empty), "with_frames": self.with_frames, "seed": self.seed}
+        out: dict[str, object] = {
+            "size": [tw, th], "overlap": float(self.overlap), "min_visibility": float(self.min_visibility),
+            "keep_empty": float(self.keep_empty), "with_frames": self.with_frames, "seed": self.seed}
+        if self.jpeg_quality != JPEG_QUALITY:
+            out["jpeg_quality"] = self.jpeg_quality
+        return out
 
 
 def axis_starts(length: int, size: int, overlap: float) -> list[tuple[int, int]]:

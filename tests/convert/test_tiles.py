@@ -373,3 +373,19 @@ def test_pils_memory_block_setting_is_restored_after_tiling(tmp_path: Path) -> N
     m = write_manifest(tmp_path / "c" / "m.manifest", [gt_line("f.png", (64, 40), [("drone", 5, 5, 10, 10)])])
     convert_ground_truth_to_yolo(m, tmp_path / "c" / "ds", NAMES, splits=(1, 0, 0), tile=TileSpec(32), progress=False)
     assert core.get_blocks_max() == before  # a whole conversion leaves it as it was
+
+
+def test_jpeg_quality_of_tiles(tmp_path: Path) -> None:
+    make_image(tmp_path / "f.jpg", (96, 64))
+    m = write_manifest(tmp_path / "m.manifest", [gt_line("f.jpg", (96, 64), [("drone", 5, 5, 10, 10)])])
+    sizes, versions = {}, {}
+    for q in (95, 40):
+        rep = convert_ground_truth_to_yolo(m, tmp_path / f"q{q}", NAMES, splits=(1, 0, 0), progress=False,
+                                           tile=TileSpec(48, keep_empty=1.0, jpeg_quality=q))
+        versions[q] = rep.version
+        sizes[q] = sum(p.stat().st_size for p in (tmp_path / f"q{q}" / "images").rglob("*.jpg"))
+    assert sizes[40] < sizes[95]  # the quality asked for is the one written
+    assert versions[40] != versions[95]  # and part of the version id
+    default = convert_ground_truth_to_yolo(m, tmp_path / "default", NAMES, splits=(1, 0, 0), progress=False,
+                                           tile=TileSpec(48, keep_empty=1.0))
+    assert default.version == versions[95]  # the default quality: the version id of a spec without it

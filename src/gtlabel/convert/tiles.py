@@ -16,7 +16,8 @@ of image memory per thread for reuse (``PIL.Image.core.set_blocks_max``, restore
 every frame and tile allocates and frees megabytes, and fresh memory costs page faults (~10 % of the CPU).
 
 Names: a tile is ``<stem>-<hash12>_<left>_<top>.<ext>`` (the frame's dataset name plus its offset), a whole
-frame ``<stem>-<hash12>.<ext>``. JPEG sources give JPEG tiles (quality :data:`JPEG_QUALITY`), others PNG.
+frame ``<stem>-<hash12>.<ext>``. JPEG sources give JPEG tiles (quality ``TileSpec.jpeg_quality``, by default
+:data:`gtlabel.tiling.JPEG_QUALITY`), others PNG.
 Each written image gets a lineage entry with its parent (``source_ref``), ``frame`` size, ``tile`` offset and
 size (or ``resized_to`` for a whole frame) and ``image_md5`` (what ``gtlabel lineage verify`` checks it by:
 a tile is not a copy of its source). The threads return counts; the lane adds them up in manifest order.
@@ -44,10 +45,8 @@ from gtlabel.formats.yolo import MIN_NORMALIZED_SIZE, SPLITS, label_bytes
 from gtlabel.geometry import EXIF_ORIENTATION_TAG, displayed_size, format_row, stored_rect, to_yolo
 from gtlabel.tiling import Tile, TileSpec, cut_boxes, fit_size, keeps_empty
 
-__all__ = ["JPEG_QUALITY", "PIL_BLOCKS_PER_THREAD", "FrameJob", "FrameTiles", "Tiler", "tile_name"]
+__all__ = ["PIL_BLOCKS_PER_THREAD", "FrameJob", "FrameTiles", "Tiler", "tile_name"]
 
-#: JPEG quality of tiles cut from JPEG frames (and of downscaled whole frames)
-JPEG_QUALITY = 95
 #: freed PIL memory blocks (16 MiB by default) kept for reuse per tiler thread: a 4000x3000 frame takes 3, a tile
 #: of 1024 one
 PIL_BLOCKS_PER_THREAD = 4
@@ -202,28 +201,35 @@ class Tiler:
 
     def _write(self, job: FrameJob, name: str, pixels: Any, fmt: str, rows: list[str], extra: dict[str, Any],
                out: FrameTiles, written: list[str]) -> None:
-        buf = io.BytesIO()
-        if fmt == "JPEG":
-            pixels.save(buf, fmt, quality=JPEG_QUALITY)
-        else:
-            pixels.save(buf, fmt, compress_level=6)
-        data = buf.getvalue()
         label = label_bytes(rows)
         stem = name.rsplit(".", 1)[0]
         image_rel, label_rel = f"images/{job.split}/{name}", f"labels/{job.split}/{stem}.txt"
-        for rel, blob in ((image_rel, data), (label_rel, label)):
-            path = os.path.join(self.staging, rel)
-            with open(path, "xb") as fh:  # a frame's names are its own: one already there is a bug, not a race
-                written.append(path)
-                fh.write(blob)
+        image_path, label_path = os.path.join(self.staging, image_rel), os.path.join(self.staging, label_rel)
+        # a frame's names are its own: one already there is a bug, not a race ("x")
+        with open(image_path, "xb") as fh:
+            written.append(image_path)
+            # encoded straight into the file: PIL encodes into a real file without the GIL (into a BytesIO it
+            # holds it, and the tiler's threads would take turns)
+            if fmt == "JPEG":
+                pixels.save(fh, fmt, quality=self.spec.jpeg_quality)
+            else:
+                pixels.save(fh, fmt, compress_level=6)
+        with open(image_path, "rb") as fh:  # what was written, from the page cache
+            image_md5 = hashlib.file_digest(fh, _md5).hexdigest()
+        with open(label_path, "xb") as fh:
+            written.append(label_path)
+            fh.write(label)
         entry = {"image": image_rel, "label": label_rel, "source_ref": job.source_ref,
                  "source_etag": job.etag, "source_version_id": job.version_id, "split": job.split,
-                 "label_sha256": hashlib.sha256(label).hexdigest(),
-                 "image_md5": hashlib.md5(data, usedforsecurity=False).hexdigest(), **extra}
+                 "label_sha256": hashlib.sha256(label).hexdigest(), "image_md5": image_md5, **extra}
         out.written.append((orjson.dumps(entry), image_rel))
         out.rows += len(rows)
         if not rows:
             out.empty_images += 1
+
+
+def _md5() -> Any:
+    return hashlib.md5(usedforsecurity=False)
 
 
 class _Frame:
