@@ -8,6 +8,11 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo ">> ruff"; ruff check src tests bench
 echo ">> mypy (strict)"; mypy
 echo ">> import-linter (layer contracts)"; lint-imports --no-cache --no-logo
-# One process by default: the parallel run (pytest-xdist, groups made in tests/conftest.py) has not yet been
-# shown green on a quiet machine. Opt in with: bash scripts/test.sh -n auto --dist loadgroup
-echo ">> pytest"; python -m pytest -q "$@"
+# In parallel: pytest-xdist, one worker per core (-n auto: 2 on 2 cores); --dist loadgroup hands out the units and
+# the order made in tests/conftest.py (a shared fixture's tests on one worker, the longest tests first). Arguments
+# go to pytest after these (one process: bash scripts/test.sh -n 0).
+# Bytecode is cached (__pycache__, git-ignored) even where PYTHONDONTWRITEBYTECODE is set: else every process of
+# the run (each worker, converter pools, `gtlabel serve` children, notebook kernels) compiles gtlabel's sources
+# again, and each worker rewrites every test module's asserts again.
+unset PYTHONDONTWRITEBYTECODE
+echo ">> pytest"; python -m pytest -q -n auto --dist loadgroup "$@"

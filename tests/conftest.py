@@ -134,14 +134,18 @@ def local_service(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 
 # ------------------------------------------------------------------------------------ parallel runs (xdist)
-# scripts/test.sh runs the suite with pytest-xdist (-n auto --dist loadgroup). Tests that share an expensive
-# fixture run on one worker, so that it is built once: a test file that defines a module- or session-scoped
-# fixture is one unit of work, and so is a folder whose own conftest.py does (tests/model: the trained model,
-# tests/iam: the enforcing IAM server); every other test is scheduled on its own. The root conftest's session
-# fixture (one moto server) is built once per worker. Tests do not depend on the order or the worker (temporary
-# folders, ports 0, no shared files). pytest-xdist 3.8 cannot group by xdist_group marks under pytest 9.2 (its
-# loadgroup renames node ids, which pytest 9.2 no longer allows: pytest-xdist issue 1386), so the groups are
-# made here, from the files, for the controller that hands out the work; the slow/train-marked tests go first.
+# scripts/test.sh runs the suite with pytest-xdist (-n 2 --dist loadgroup). Tests that share an expensive fixture
+# run on one worker, so that it is built once: a test file that defines a module- or session-scoped fixture is one
+# unit of work, and so is a folder whose own conftest.py does (tests/model: the trained model, tests/iam: the
+# enforcing IAM server); every other test is a unit of its own. The root conftest's session fixtures (one moto
+# server, the cache folder) are built once per worker. Tests do not depend on the order or the worker (temporary
+# folders, ports 0, uniquely named buckets, no shared files). pytest-xdist 3.8 cannot group by xdist_group marks
+# under pytest 9.2 (its loadgroup renames node ids, which pytest 9.2 no longer allows: pytest-xdist issue 1386), so
+# the groups are made here, from the files, for the controller that hands out the work.
+# The order the units are handed out in: the longest first, so that no long test is left for the end of the run
+# while the other worker idles. The controller sees node ids only, so every worker sorts its collection (stably,
+# so that the collections agree) by the marks that name long tests (train, then slow), and the groups of a shared
+# fixture before the single tests; the controller keeps that order (it does not reorder by the units' sizes).
 _SHARED_FIXTURE = re.compile(r"@pytest\.fixture\(\s*scope=[\"'](?:module|package|session|class)[\"']")
 
 
@@ -162,25 +166,32 @@ def work_unit(nodeid: str, rootdir: Path = ROOT) -> str:
     return file if _shares_fixtures(rootdir / file) else nodeid
 
 
-_LONG_MARKS = ("slow", "train")
+_LONG_MARKS = ("train", "slow")  # the longest tests first: training, then the other end-to-end runs
+
+
+def hand_out_order(item: pytest.Item, rootdir: Path = ROOT) -> tuple[int, bool]:
+    """Sort key of a test in the parallel run: its long mark's rank (train 0, slow 1, none 2), then the groups
+    of a shared fixture before the single tests."""
+    rank = next((i for i, mark in enumerate(_LONG_MARKS) if item.get_closest_marker(mark)), len(_LONG_MARKS))
+    return rank, work_unit(item.nodeid, rootdir) == item.nodeid
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``--dist loadgroup``: the tests marked slow or train first (a stable sort, so every worker collects the same
-    order), so that the scheduler hands out the longest single tests early instead of leaving one for the end of the
-    run while the other worker idles. One process (the default) keeps the files' order."""
+    """``--dist loadgroup``: the tests in :func:`hand_out_order` (a stable sort: every worker collects the same
+    order). One process (the default without xdist) keeps the files' order."""
     if getattr(config.option, "loadgroup", False):  # set on xdist's workers (their own ``dist`` is "no")
-        items.sort(key=lambda item: not any(item.get_closest_marker(m) for m in _LONG_MARKS))
+        items.sort(key=lambda item: hand_out_order(item, config.rootpath))
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
-    """``--dist loadgroup``: xdist's scope scheduler over :func:`work_unit` (largest units first)."""
+    """``--dist loadgroup``: xdist's scope scheduler over :func:`work_unit`, in the workers' order."""
     if config.getvalue("dist") != "loadgroup":
         return None
     from xdist.scheduler import LoadScopeScheduling
 
     rootdir = config.rootpath
+    config.option.loadscopereorder = False  # keep the collection's order (longest first), not largest unit first
 
     class SharedFixtureScheduling(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:

@@ -58,14 +58,18 @@ def test_ci_runs_draw_the_same_examples(tmp_path: Path) -> None:
     assert not (tmp_path / ".hypothesis").exists()
 
 
-def test_parallel_runs_build_a_shared_fixture_once(tmp_path: Path) -> None:
+def test_parallel_runs_build_a_shared_fixture_once_and_hand_out_the_longest_first(tmp_path: Path) -> None:
     """scripts/test.sh runs the suite with pytest-xdist (--dist loadgroup); tests/conftest.py puts the users of a
-    module-scoped fixture on one worker, so it is built once (else once per worker), and schedules the others
-    freely, the slow-marked ones first."""
-    test_file = tmp_path / "test_shared.py"
-    test_file.write_text(textwrap.dedent("""
+    module-scoped fixture on one worker, so it is built once (else once per worker), makes every other test a unit
+    of its own, and hands the units out longest first: train-marked, then slow-marked (a group at its longest
+    test's place, before a single test of the same mark), then the rest."""
+    (tmp_path / "test_shared.py").write_text(textwrap.dedent("""
         import os
         import pytest
+
+        def ran(name):
+            with open(os.environ["RAN_OUT"], "a") as f:
+                f.write(os.environ.get("PYTEST_XDIST_WORKER", "main") + " " + name + "\\n")
 
         @pytest.fixture(scope="module")
         def expensive():
@@ -75,35 +79,59 @@ def test_parallel_runs_build_a_shared_fixture_once(tmp_path: Path) -> None:
 
         @pytest.mark.parametrize("i", range(8))
         def test_uses_it(expensive, i):
-            assert expensive == 1
-
-        @pytest.mark.parametrize("i", range(8))
-        def test_free(i):
-            with open(os.environ["FREE_OUT"], "a") as f:
-                f.write(os.environ.get("PYTEST_XDIST_WORKER", "main") + "\\n")
+            ran("shared")
 
         @pytest.mark.slow
         def test_long(expensive):
-            with open(os.environ["FREE_OUT"], "a") as f:
-                f.write("long\\n")
+            ran("shared-long")
     """))
-    setups, free = tmp_path / "setups.txt", tmp_path / "free.txt"
+    (tmp_path / "test_free.py").write_text(textwrap.dedent("""
+        import os
+        import pytest
+
+        def ran(name):
+            with open(os.environ["RAN_OUT"], "a") as f:
+                f.write(os.environ.get("PYTEST_XDIST_WORKER", "main") + " " + name + "\\n")
+
+        @pytest.mark.parametrize("i", range(8))
+        def test_free(i):
+            ran("free")
+
+        @pytest.mark.slow
+        def test_slow():
+            ran("slow")
+
+        @pytest.mark.train
+        def test_train():
+            ran("train")
+    """))
+    setups, ran = tmp_path / "setups.txt", tmp_path / "ran.txt"
     path = os.pathsep.join(filter(None, [str(ROOT / "tests"), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "SETUPS_OUT": str(setups), "FREE_OUT": str(free), "PYTHONPATH": path}
+    env = {**os.environ, "SETUPS_OUT": str(setups), "RAN_OUT": str(ran), "PYTHONPATH": path}
     run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "conftest",
-                          "-n", "2", "--dist", "loadgroup", "--rootdir", str(tmp_path), str(test_file)],
+                          "-n", "2", "--dist", "loadgroup", "--rootdir", str(tmp_path), str(tmp_path)],
                          env=env, cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     assert len(setups.read_text().split()) == 1  # one worker built it
-    assert free.read_text().split()[0] == "long"  # the slow-marked test is handed out first
-    assert len(free.read_text().split()) == 9
+    by_worker: dict[str, list[str]] = {}
+    lines = [line.split() for line in ran.read_text().splitlines()]
+    for worker, name in lines:
+        by_worker.setdefault(worker, []).append(name)
+    assert sorted(name for _, name in lines) == sorted(["free"] * 8 + ["shared"] * 8 + ["shared-long", "slow", "train"])
+    # xdist's scope scheduler gives each worker one unit, then one more to each worker with 2 tests or fewer
+    # waiting: the train test and then the single slow test on one worker, the slow-marked group (its slow test
+    # first) on the other
+    shared = next(w for w, names in by_worker.items() if "shared" in names)
+    other = next(w for w in by_worker if w != shared)
+    assert by_worker[shared][:9] == ["shared-long"] + ["shared"] * 8
+    assert by_worker[other][:2] == ["train", "slow"], by_worker
 
 
-def test_the_test_command_can_run_in_parallel() -> None:
-    """One process by default; `bash scripts/test.sh -n auto --dist loadgroup` hands its arguments to pytest,
-    and the dev extra installs pytest-xdist for it (the grouping itself is tested above)."""
+def test_the_test_command_runs_in_parallel() -> None:
+    """scripts/test.sh runs pytest-xdist (one worker per core, the grouping and order tested above) and hands its
+    arguments to pytest after its own (``-n 0``: one process); the dev extra installs pytest-xdist."""
     script = (ROOT / "scripts" / "test.sh").read_text()
-    assert 'python -m pytest -q "$@"' in script and "-n auto --dist loadgroup" in script
+    assert 'python -m pytest -q -n auto --dist loadgroup "$@"' in script
     import tomllib
 
     dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]

@@ -7,6 +7,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,12 +27,14 @@ class Env:
 
 
 @pytest.fixture()
-def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+def env(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Env]:
+    """A service on a manual clock, its S3 the session's moto server (not an embedded S3 process of its own)."""
     from gtlabel import storage
     from gtlabel.local import LocalService, ManualClock
 
     clock = ManualClock()
-    with LocalService(clock=clock, engine_interval=None) as svc:
+    with LocalService(data_dir=tmp_path / "svc", s3_endpoint=moto_server, access_key="testing",
+                      secret_key="testing", clock=clock, engine_interval=None) as svc:
         for k, v in svc.env().items():
             monkeypatch.setenv(k, v)
         storage.reset_clients()
