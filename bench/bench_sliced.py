@@ -22,6 +22,11 @@
 - Checked before any figure is printed: every frame's boxes of each gtlabel side pair one-to-one with SAHI's
   (same class, IoU >= 0.99, confidence within 1e-3).
 
+``--profile``: instead of timing, one frame per side under cProfile with a CPU-time clock
+(``time.process_time``), the CPU seconds of the frame split into the forward pass (``_predict_once``: the model
+both sides run), preprocessing, NMS, ``Results`` objects, SAHI's slicing / object lists / postprocess, gtlabel's
+merge, and the rest (cProfile's own per-call cost inflates the Python-heavy parts a little).
+
 ``--merge-only N...``: the merge alone, ``merge_boxes`` vs SAHI's ``GreedyNMMPostprocess`` / ``NMSPostprocess``
 (IOS 0.5, per class) on N boxes of one frame (objects seen 1-4 times by overlapping tiles, as at
 ``evaluate``'s conf 0.001 with ``max_det`` 300 per tile: up to 48 x 300 = 14,400 boxes); SAHI's input
@@ -86,8 +91,38 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(side: str, weights: str, frames: int, width: int, height: int, conf: float, out: str) -> None:
-    """One side in this process: decode the frames, predict each, time only the predictions."""
+#: (file suffix, function) -> profile row; cumulative CPU time of each (none of them nests in another listed one,
+#: except the forward pass inside SAHI's get_prediction, which is why that is not listed).
+PROFILE_ROWS = {
+    ("ultralytics/nn/tasks.py", "_predict_once"): "forward pass (model)",
+    ("ultralytics/engine/predictor.py", "preprocess"): "Ultralytics preprocess (letterbox, tensor)",
+    ("ultralytics/utils/nms.py", "non_max_suppression"): "Ultralytics NMS per tile",
+    ("ultralytics/models/yolo/detect/predict.py", "construct_results"): "Ultralytics Results objects",
+    ("sahi/slicing.py", "slice_image"): "SAHI slicing (PIL crops)",
+    ("sahi/models/base.py", "convert_original_predictions"): "SAHI ObjectPrediction lists",
+    ("sahi/postprocess/combine.py", "__call__"): "merge (SAHI postprocess)",
+    ("gtlabel/model/sliced.py", "merge_boxes"): "merge (gtlabel merge_boxes)",
+}
+
+
+def profile_rows(prof: Any, total: float) -> list[tuple[str, float]]:
+    """The CPU seconds of :data:`PROFILE_ROWS` in a ``cProfile.Profile`` run, plus the rest."""
+    import pstats
+
+    stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+    rows: dict[str, float] = {}
+    for (fname, _line, func), (_cc, _nc, _tt, ct, _callers) in stats.items():
+        for (suffix, name), label in PROFILE_ROWS.items():
+            if func == name and fname.replace("\\", "/").endswith(suffix):
+                rows[label] = rows.get(label, 0.0) + ct
+    rows["other (Python glue, tensor building, copies)"] = total - sum(rows.values())
+    return sorted(rows.items(), key=lambda kv: -kv[1])
+
+
+def child(side: str, weights: str, frames: int, width: int, height: int, conf: float, out: str,
+          profile: bool = False) -> None:
+    """One side in this process: decode the frames, predict each, time only the predictions (``profile``: the
+    first frame under cProfile with a CPU clock instead, its rows printed)."""
     import numpy as np
 
     from gtlabel import synth
@@ -121,6 +156,20 @@ def child(side: str, weights: str, frames: int, width: int, height: int, conf: f
             return predict_frame(yolo, frame, opts, conf=conf, imgsz=IMGSZ, device="cpu")
         warm = yolo
     warm.predict(imgs[0][:SLICE, :SLICE], imgsz=IMGSZ, verbose=False)  # model set-up outside the timing
+    if profile:
+        import cProfile
+
+        run(imgs[0])  # the predictor's set-up with these settings, outside the profile
+        prof = cProfile.Profile(time.process_time)
+        c0 = time.process_time()
+        prof.runcall(run, imgs[0])
+        total = time.process_time() - c0
+        print(f"\n{side} (conf {conf}), one {width}x{height} frame: {total:.2f} CPU s under cProfile; "
+              f"load average {os.getloadavg()[0]:.1f}")
+        print("| part | CPU s | share |\n|---|---:|---:|")
+        for label, sec in profile_rows(prof, total):
+            print(f"| {label} | {sec:.2f} | {sec / total:.0%} |", flush=True)
+        return
     results, cpu, wall = [], 0.0, 0.0
     for frame in imgs:
         c0, t0 = _cpu(), time.perf_counter()
@@ -137,7 +186,10 @@ def run_side(side: str, weights: Path, args: argparse.Namespace, conf: float, wo
     out = work / f"{side}-{conf}.json"
     cmd = [sys.executable, __file__, "--child", side, "--weights", str(weights), "--frames", str(args.frames),
            "--width", str(args.width), "--height", str(args.height), "--conf", str(conf), "--out", str(out)]
-    subprocess.run(cmd, check=True, env={**os.environ, "GTLABEL_PROGRESS": "0"})
+    subprocess.run(cmd + (["--profile"] if args.profile else []), check=True,
+                   env={**os.environ, "GTLABEL_PROGRESS": "0"})
+    if args.profile:
+        return {}
     data: dict[str, Any] = json.loads(out.read_text())
     return data
 
@@ -190,6 +242,7 @@ def main() -> None:
     ap.add_argument("--weights", default=None)
     ap.add_argument("--work", default=None, help="work folder (kept; default: a temporary one)")
     ap.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES))
+    ap.add_argument("--profile", action="store_true", help="profile one frame per side (CPU time by part)")
     ap.add_argument("--merge-only", type=int, nargs="+", metavar="N", help="time the merge alone on N boxes")
     ap.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -201,12 +254,17 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     ensure_ultralytics_offline(work / "yolo-config")
     if args.child:
-        child(args.child, args.weights, args.frames, args.width, args.height, args.conf[0], args.out)
+        child(args.child, args.weights, args.frames, args.width, args.height, args.conf[0], args.out, args.profile)
         return
     if args.merge_only:
         merge_only(args.merge_only)
         return
     weights = Path(args.weights) if args.weights else train_model(work)
+    if args.profile:
+        for conf in args.conf:
+            for side in args.sides:
+                run_side(side, weights, args, conf, work)
+        return
     import numpy as np
 
     from gtlabel.model.sliced import FrameBoxes, agreement
