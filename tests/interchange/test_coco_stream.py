@@ -109,3 +109,25 @@ def test_iter_coco_streams_an_array_without_reading_past_it() -> None:
         got.setdefault(key, []).extend(batch)
     assert got == doc
     assert read_at_first_annotations is not None and read_at_first_annotations < len(data) // 4
+
+
+def test_an_array_of_strings_before_a_long_array_does_not_read_the_file_whole() -> None:
+    """An array of non-objects (lineage.json's ``jobs``) is read a value at a time: a ``}`` after it (in the next
+    array) is not taken for its end, so the next array still comes in batches of about a chunk."""
+    from gtlabel.formats.json_stream import iter_object
+
+    doc = {"version": "v-1", "jobs": ["labeling-job/a", "labeling-job/b"], "n": [1, 2.5, None, [3, 4]],
+           "images": [{"image": f"images/train/{i}.jpg", "split": "train"} for i in range(3000)]}
+    for data in (orjson.dumps(doc), orjson.dumps(doc, option=orjson.OPT_INDENT_2)):
+        stream = io.BytesIO(data)
+        got: dict[str, Any] = {}
+        biggest = 0
+        for key, value, is_array in iter_object(stream.read, file="lineage.json", chunk=4096):
+            if is_array:
+                got.setdefault(key, []).extend(value)
+                if key == "images":
+                    biggest = max(biggest, len(value))
+            else:
+                got[key] = value
+        assert got == doc
+        assert 0 < biggest < 400  # batches of about 4 KiB, not the whole array

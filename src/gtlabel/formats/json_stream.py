@@ -103,7 +103,8 @@ class _Stream:
     def elements(self) -> Iterator[list[Any]]:
         """The elements of the array whose ``[`` was just read, a batch at a time: the longest run of whole
         elements in the buffer (cut after a ``}`` and checked by parsing it: a cut past the array's end, inside a
-        string or inside a nested object fails, and the last ``}`` before where it failed is tried)."""
+        string or inside a nested object fails, and the last ``}`` before where it failed is tried). An element
+        that is not an object is read on its own (a ``}`` further on is not its end)."""
         while True:
             c = self.peek()
             if c is None:
@@ -113,6 +114,9 @@ class _Stream:
                 return
             if c == ord(","):
                 self.pos += 1
+                continue
+            if c != ord("{"):  # not an object (a string, a number, a list): one value at a time
+                yield [self.value()]
                 continue
             if len(self.buf) - self.pos < self.chunk:
                 self.fill()
