@@ -17,6 +17,7 @@ from gtlabel.geometry import (
     from_yolo,
     iou,
     label_frame_size,
+    pixel,
     stored_rect,
     swaps_axes,
     to_yolo,
@@ -137,3 +138,13 @@ def test_a_displayed_rect_crops_the_same_pixels_from_the_stored_image(orientatio
     if method is not None:
         piece = piece.transpose(method)
     assert piece.tobytes() == shown.crop(rect).tobytes()
+
+
+@given(st.one_of(st.floats(allow_nan=False), st.integers(-10**6, 10**6),
+                 st.integers(-10**6, 10**6).map(lambda i: i / 1000), st.integers(-10**9, 10**9).map(float)))
+def test_pixel_rounds_to_three_decimals_and_whole_values_to_int(v: float) -> None:
+    """pixel: round(v, 3), an int when whole (its shortcut for whole floats gives the same value and type)."""
+    r = round(float(v), 3)
+    want = int(r) if r.is_integer() else r
+    got = pixel(v)
+    assert got == want and type(got) is type(want)

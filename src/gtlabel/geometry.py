@@ -183,5 +183,9 @@ def pixel(v: float) -> float | int:
     rerun gives the same bytes and integer boxes stay integers)."""
     if type(v) is int:
         return v
-    r = round(float(v), PIXEL_DECIMALS)
+    if type(v) is not float:
+        v = float(v)
+    if v.is_integer():  # most boxes of other tools' files: no rounding to do
+        return int(v)
+    r = round(v, PIXEL_DECIMALS)
     return int(r) if r.is_integer() else r

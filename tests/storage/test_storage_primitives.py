@@ -12,6 +12,8 @@ from typing import Any
 
 import boto3
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gtlabel import storage
 from gtlabel.errors import NotFound, StorageError
@@ -202,3 +204,10 @@ def test_child_env_hands_the_target_to_a_worker_process(moto_server: str, monkey
     code = "from gtlabel import storage; print(storage.read_text('s3://child-test/m.txt'))"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "from the parent"
+
+
+@given(st.lists(st.text(alphabet="ab./\\ ", min_size=0, max_size=8), min_size=1, max_size=4))
+def test_local_join_is_what_pathlib_gives(pieces: list[str]) -> None:
+    """storage.join's os.path.join shortcut for plain pieces gives Path's string for every piece (dots, empty
+    pieces, double and trailing slashes included)."""
+    assert storage.join(pieces[0], *pieces[1:]) == str(Path(pieces[0], *pieces[1:]))

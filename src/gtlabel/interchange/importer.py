@@ -231,7 +231,7 @@ def _coco_items(coco: CocoSource) -> Iterator[Item]:
     cats = coco.categories
     for im, boxes in coco.items():
         yield Item(im.file_name, im.width, im.height,
-                   [(cats[b.category_id], b.x, b.y, b.w, b.h, b.score) for b in boxes], coco.uri,
+                   [(cats[c], x, y, w, h, score) for c, x, y, w, h, score, _pos, _id in boxes], coco.uri,
                    _coco_field(coco, boxes))
 
 
