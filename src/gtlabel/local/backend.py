@@ -517,17 +517,17 @@ class Backend:
 
     def assignment(self, aid: str, worker_id: str) -> Assignment:
         """The worker's own assignment; another worker's task id is 'not found' (nothing is revealed)."""
+        return self._own_claim(aid, worker_id)[0]
+
+    def _own_claim(self, aid: str, worker_id: str) -> tuple[Assignment, Job]:
+        """The worker's own assignment and its job (one read of each)."""
         found = self.state.tasks.assignment(aid)
         if found is None or not hmac.compare_digest(found.worker_id, worker_id):
             raise PortalNotFound("no such task")
         job = self._job(found.job)
         if not self.state.workers.is_member(job.team, worker_id):
             raise PortalNotFound("no such task")  # removed from the job's team: checked at every claim and answer
-        return found
-
-    def _own_claim(self, aid: str, worker_id: str) -> tuple[Assignment, Job]:
-        mine = self.assignment(aid, worker_id)
-        return mine, self._job(mine.job)
+        return found, job
 
     def submit(self, aid: str, worker_id: str, answer: Mapping[str, Any]) -> tuple[Assignment, bool]:
         """Store a worker's answer; committed when this returns. ``(assignment, first_time)``."""

@@ -36,7 +36,7 @@ from gtlabel.local.liquid_env import grant_read_access, make_environment, render
 from gtlabel.local.logins import LoginGuard
 from gtlabel.local.output import S3Store
 from gtlabel.local.scope import ReadScope
-from gtlabel.local.state.records import Assignment, DataObject, Job, JobRequest
+from gtlabel.local.state.records import Assignment, DataObject, JobRequest
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -61,6 +61,7 @@ class Portal:
         self._hashing = 0  # logins hashing or waiting to (the event loop's thread only)
         self.answer_limits = answer_limits or AnswerLimits()
         self._rules: dict[str, tuple[list[str], bool]] = {}
+        self._requests: dict[str, JobRequest] = {}
         self.store = store
         self.s3_endpoint = s3_endpoint.rstrip("/")
         self.secure = secure_cookies
@@ -82,16 +83,16 @@ class Portal:
     def routes(self) -> list[Any]:
         from starlette.routing import Route
 
-        return [
+        return [  # the two requests of every task first: routes are matched in this order
+            Route("/api/next-task", self.api_next_task, methods=["POST"]),
+            Route("/tasks/{task_id}/submit", self.submit, methods=["POST"]),
             Route("/login", self.login, methods=["GET", "POST"]),
             Route("/logout", self.logout, methods=["POST"]),
             Route("/jobs/{job}/start", self.start, methods=["POST"]),
             Route("/jobs/{job}/next", self.next_page, methods=["GET", "POST"]),
             Route("/tasks/{task_id}", self.task_page, methods=["GET"]),
-            Route("/tasks/{task_id}/submit", self.submit, methods=["POST"]),
             Route("/tasks/{task_id}/decline", self.decline, methods=["POST"]),
             Route("/tasks/{task_id}/return", self.return_task, methods=["POST"]),
-            Route("/api/next-task", self.api_next_task, methods=["POST"]),
             Route("/api/me", self.api_me, methods=["GET"]),
         ]
 
@@ -338,22 +339,31 @@ class Portal:
         obj = self.backend.data_object(assignment.job, assignment.idx)
         task_input = json.loads(obj.task_input) if obj.task_input else {}
         ref = task_input.get("taskObject") if isinstance(task_input, dict) else None
-        scope = self._scope(self.backend.job(assignment.job), obj)
+        scope = self._scope(self._request(assignment.job), obj)
         image_url = grant_read_access(self.worker_liquid, str(ref), scope) if ref else ""
         return assignment, done, task_input, image_url
 
-    def _scope(self, job: Job, obj: DataObject) -> ReadScope:
+    def _request(self, job: str) -> JobRequest:
+        """The job's request as accepted (never changes, and a job name is never reused: cached per job)."""
+        found = self._requests.get(job)
+        if found is None:
+            if len(self._requests) >= 1024:
+                self._requests.clear()
+            found = self._requests[job] = self.backend.job(job).request
+        return found
+
+    def _scope(self, request: JobRequest, obj: DataObject) -> ReadScope:
         """What ``grant_read_access`` may presign for this task (:mod:`gtlabel.local.scope`)."""
         line = json.loads(obj.line) if obj.line else {}
         ref = line.get("source-ref") if isinstance(line, dict) else None
-        return ReadScope.for_task(job.request.raw, ref if isinstance(ref, str) else None, self.allowed_prefixes)
+        return ReadScope.for_task(request.raw, ref if isinstance(ref, str) else None, self.allowed_prefixes)
 
     # ------------------------------------------------------------------ the task page
     def _render_task(self, assignment: Assignment) -> tuple[str, JobRequest]:
         job = self.backend.job(assignment.job)
         obj = self.backend.data_object(assignment.job, assignment.idx)
         task_input = json.loads(obj.task_input) if obj.task_input else {}
-        body = render_template(self.worker_liquid, job.template or "", task_input, self._scope(job, obj))
+        body = render_template(self.worker_liquid, job.template or "", task_input, self._scope(job.request, obj))
         return body, job.request
 
     async def task_page(self, request: Request) -> Response:
