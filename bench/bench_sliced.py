@@ -16,9 +16,10 @@
   ``iou`` 0.7 and ``max_det`` 300 per tile, ``force_postprocess_type=True`` (SAHI would switch to NMS/IOU
   below conf 0.1).
 - Sides, each in a fresh process: ``sahi`` (one predict call per slice, its default), ``gtlabel`` (the CPU
-  default: one tile per call, vectorised merge), ``gtlabel-batched`` (all tiles of a frame in one call, the
-  accelerator default). Reported per side: frames/s, CPU seconds per frame (user + sys of the process: the
-  figure that other load changes least; torch runs one thread here), peak RSS.
+  default: one tile per call, after the first straight through Ultralytics' predictor; vectorised merge),
+  ``gtlabel-batched`` (all tiles of a frame in one call, the accelerator default). Reported per side: frames/s,
+  CPU seconds per frame (user + sys of the process: the figure that other load changes least; torch runs its
+  default threads, 2 on the project machine), peak RSS.
 - Checked before any figure is printed: every frame's boxes of each gtlabel side pair one-to-one with SAHI's
   (same class, IoU >= 0.99, confidence within 1e-3).
 
