@@ -131,7 +131,7 @@ def test_the_test_command_runs_in_parallel() -> None:
     """scripts/test.sh runs pytest-xdist (one worker per core, the grouping and order tested above) and hands its
     arguments to pytest after its own (``-n 0``: one process); the dev extra installs pytest-xdist."""
     script = (ROOT / "scripts" / "test.sh").read_text()
-    assert 'python -m pytest -q -n auto --dist loadgroup "$@"' in script
+    assert 'python -m pytest -q -n logical --dist loadgroup "$@"' in script
     import tomllib
 
     dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
