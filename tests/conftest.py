@@ -135,9 +135,9 @@ def local_service(moto_server: str, monkeypatch: pytest.MonkeyPatch, tmp_path: P
 
 # ------------------------------------------------------------------------------------ parallel runs (xdist)
 # scripts/test.sh runs the suite with pytest-xdist (-n logical --dist loadgroup). Tests that share an expensive
-# fixture run on one worker, so that it is built once: a test file that defines a module- or session-scoped fixture is one
-# unit of work, and so is a folder whose own conftest.py does (tests/model: the trained model, tests/iam: the
-# enforcing IAM server); every other test is a unit of its own. The root conftest's session fixtures (one moto
+# fixture run on one worker, so that it is built once: a test file that defines a module- or session-scoped fixture
+# is one unit of work, and so is a folder whose own conftest.py does (tests/model: the trained model, tests/iam:
+# the enforcing IAM server); every other test is a unit of its own. The root conftest's session fixtures (one moto
 # server, the cache folder) are built once per worker. Tests do not depend on the order or the worker (temporary
 # folders, ports 0, uniquely named buckets, no shared files). pytest-xdist 3.8 cannot group by xdist_group marks
 # under pytest 9.2 (its loadgroup renames node ids, which pytest 9.2 no longer allows: pytest-xdist issue 1386), so
