@@ -99,7 +99,7 @@ PROFILE_ROWS = {
     ("ultralytics/engine/predictor.py", "preprocess"): "Ultralytics preprocess (letterbox, tensor)",
     ("ultralytics/utils/nms.py", "non_max_suppression"): "Ultralytics NMS per tile",
     ("ultralytics/models/yolo/detect/predict.py", "construct_results"): "Ultralytics Results objects",
-    ("sahi/slicing.py", "slice_image"): "SAHI slicing (PIL crops)",
+    ("sahi/slicing.py", "slice_image"): "SAHI slicing",
     ("sahi/models/base.py", "convert_original_predictions"): "SAHI ObjectPrediction lists",
     ("sahi/postprocess/combine.py", "__call__"): "merge (SAHI postprocess)",
     ("gtlabel/model/sliced.py", "merge_boxes"): "merge (gtlabel merge_boxes)",
