@@ -182,3 +182,30 @@ def test_data_yaml_names_list_or_dict() -> None:
     for bad in (b"names: {0: a, 2: b}\n", b"nc: 2\n", b"names: [a, '']\n", b"names: [a\n"):
         with pytest.raises(LabelError, match=re.escape("d.yaml")):
             parse_data_yaml_names(bad, file="d.yaml")
+
+
+@pytest.mark.parametrize("ids", [[1, 2, 3, 4, 5], [7, 3, 9, 100, 2], [1, 2, 3, 10, 11], [-5, -4, -3, -2, -1]])
+@pytest.mark.parametrize("one_hash", [False, True])
+def test_the_compact_image_table_finds_images_and_duplicates(ids: list[int], one_hash: bool,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Images are found by id whether the ids run (no dict) or not, file names stay unique even when every name
+    has the same hash, and a repeated id or file_name names the image."""
+    from gtlabel.formats import coco
+
+    if one_hash:  # every file name collides
+        monkeypatch.setattr(coco, "hash", lambda _s: 7, raising=False)
+    images = [{"id": i, "file_name": f"dir/é{k}.jpg", "width": 10 + k, "height": 20} for k, i in enumerate(ids)]
+    anns = [{"id": k, "image_id": i, "category_id": 1, "bbox": [0, 0, 10 + k, 20]} for k, i in enumerate(ids)]
+    doc = {"images": images, "annotations": anns, "categories": [{"id": 1, "name": "a"}]}
+    ds = parse_coco(doc, file="t.json")
+    assert [(im.id, im.file_name, im.width, im.pos) for im in ds.images] == \
+        [(i, f"dir/é{k}.jpg", 10 + k, k) for k, i in enumerate(ids)]
+    assert all(ds.boxes[i][0].w == 10 + k for k, i in enumerate(ids))
+    for bad, fld, match in ((dict(images[2], file_name="x.jpg"), "images[5].id", "given twice"),
+                            (dict(images[3], id=max(ids) + 50), "images[5].file_name", r"images\[3\] has it too"),
+                            (dict(images[0], id=1 << 70, file_name="y.jpg"), "images[5]", "62 bits")):
+        with pytest.raises(LabelError, match=match) as info:
+            parse_coco({**doc, "images": [*images, bad]}, file="t.json")
+        assert info.value.field == fld
+    with pytest.raises(LabelError, match="not in 'images'"):
+        parse_coco({**doc, "annotations": [dict(anns[0], image_id=max(ids) + 1)]}, file="t.json")

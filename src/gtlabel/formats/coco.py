@@ -25,6 +25,7 @@ and spools the annotations.
 from __future__ import annotations
 
 import math
+from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -139,12 +140,18 @@ class CocoChecker:
     def __init__(self, file: str) -> None:
         self.file = file
         self.categories: dict[int, str] = {}
-        self.images: list[CocoImage] = []
-        self.by_id: dict[int, CocoImage] = {}
         self.crowd = 0
         self.categories_seen = False
         self._names: set[str] = set()
-        self._files: dict[str, int] = {}
+        # the image table, compact (about 0.1 KB an image; nothing per image when ids run first, first + 1, ...):
+        # widths, heights, ids and file names (UTF-8, end offsets) by position; positions by id once the ids
+        # stop running; positions by hash of the file name (a hash shared by different names: _collided)
+        self._w, self._h, self._ids, self._ends = array("q"), array("q"), array("q"), array("Q")
+        self._blob = bytearray()
+        self._first: int | None = None  # ids run from it (no by-id dict) while _by_id is None
+        self._by_id: dict[int, int] | None = None
+        self._by_hash: dict[int, int] = {}
+        self._collided: dict[str, int] = {}
         self._annotations = 0
         self._array = "annotations"  # what the boxes' fields are named under (a results list: "")
         self._images, self._categories = "'images'", "'categories'"
@@ -175,10 +182,61 @@ class CocoChecker:
             cats[cid] = name
             self._names.add(name)
 
+    @property
+    def image_count(self) -> int:
+        return len(self._w)
+
+    @property
+    def images(self) -> list[CocoImage]:
+        """Every image, in the file's order (made for the caller: the checker keeps them compact)."""
+        return [self.image(i) for i in range(self.image_count)]
+
+    def image(self, pos: int) -> CocoImage:
+        """The image at position ``pos`` of ``images``."""
+        return CocoImage(self._ids[pos], self._name(pos), self._w[pos], self._h[pos], pos)
+
+    def _name(self, pos: int) -> str:
+        return self._blob[self._ends[pos - 1] if pos else 0:self._ends[pos]].decode("utf-8")
+
+    def position(self, iid: int) -> int | None:
+        """The position of the image whose id is ``iid``, ``None`` when there is none."""
+        if self._by_id is not None:
+            return self._by_id.get(iid)
+        k = iid - self._first if self._first is not None else -1
+        return k if 0 <= k < len(self._w) else None
+
+    def _same_name(self, fn: str) -> int | None:
+        if fn in self._collided:
+            return self._collided[fn]
+        j = self._by_hash.get(hash(fn))
+        if j is None or self._name(j) == fn:
+            return j
+        return None
+
+    def _add_name(self, fn: str, i: int) -> None:
+        h = hash(fn)
+        if h in self._by_hash:  # another name with this hash
+            self._collided[fn] = i
+        else:
+            self._by_hash[h] = i
+        self._blob += fn.encode("utf-8")
+        self._ends.append(len(self._blob))
+
+    def _add_id(self, iid: int, i: int) -> None:
+        if self._by_id is None:
+            if self._first is None:
+                self._first = iid
+            if iid == self._first + i:
+                self._ids.append(iid)
+                return
+            self._by_id = {v: k for k, v in enumerate(self._ids)}  # the ids stopped running
+        self._by_id[iid] = i
+        self._ids.append(iid)
+
     def add_images(self, batch: Sequence[object]) -> None:
-        file, by_id, files = self.file, self.by_id, self._files
+        file = self.file
         for raw in batch:
-            i = len(self.images)
+            i = len(self._w)
             p = f"images[{i}]"
             if not isinstance(raw, dict):
                 raise _err(f"expected an object, got {type(raw).__name__}", file, p)
@@ -188,19 +246,23 @@ class CocoChecker:
             ih = _int(raw.get("height"), file, p + ".height")
             if iw <= 0 or ih <= 0:
                 raise _err(f"width and height must be > 0, got {iw}x{ih}", file, p)
-            if iid in by_id:
+            if max(abs(iid), iw, ih).bit_length() > 62:
+                raise _err(f"a number beyond 62 bits ({iid}, {iw}x{ih})", file, p)
+            if self.position(iid) is not None:
                 raise _err(f"image id {iid} is given twice", file, p + ".id")
-            if fn in files:
-                raise _err(f"file_name {fn!r} is given twice (images[{files[fn]}] has it too)", file,
-                           p + ".file_name")
-            files[fn] = i
-            rec = CocoImage(iid, fn, iw, ih, i)
-            self.images.append(rec)
-            by_id[iid] = rec
+            j = self._same_name(fn)
+            if j is not None:
+                raise _err(f"file_name {fn!r} is given twice (images[{j}] has it too)", file, p + ".file_name")
+            self._add_id(iid, i)
+            self._add_name(fn, i)
+            self._w.append(iw)
+            self._h.append(ih)
 
-    def annotations(self, batch: Sequence[object]) -> Iterator[tuple[CocoImage, CocoBox]]:
-        """Each checked box of a batch of ``annotations`` elements with its image (crowd regions counted)."""
-        by_id, new, scored = self.by_id, tuple.__new__, self._scored
+    def annotations(self, batch: Sequence[object]) -> Iterator[tuple[int, CocoBox]]:
+        """Each checked box of a batch of ``annotations`` elements with its image's position (crowd regions
+        counted)."""
+        new, scored, widths, heights, n = tuple.__new__, self._scored, self._w, self._h, len(self._w)
+        by_id, first = self._by_id, self._first if self._first is not None else 0
         cats = self.categories if self.categories_seen else None
         number, lo, hi = _NUMBER, _LO, _HI
         start = self._annotations
@@ -211,20 +273,22 @@ class CocoChecker:
                 aid, iid, cid, iscrowd, score = (a.get("id"), a["image_id"], a["category_id"],  # type: ignore[attr-defined, index]
                                                  a.get("iscrowd", 0), a.get("score"))  # type: ignore[attr-defined]
                 x, y, w, h = a["bbox"]  # type: ignore[index]
-                img: CocoImage | None = by_id.get(iid) if type(iid) is int else None
+                k: int | None = None
+                if type(iid) is int:
+                    k = by_id.get(iid) if by_id is not None else iid - first if 0 <= iid - first < n else None
             except (KeyError, TypeError, AttributeError, ValueError):
-                img = None
-            if (img is not None and type(cid) is int and (cats is None or cid in cats)
+                k = None
+            if (k is not None and type(cid) is int and (cats is None or cid in cats)
                     and (aid is None or type(aid) is int) and (iscrowd == 0 or iscrowd == 1)
                     and type(iscrowd) in (int, bool) and type(x) in number and type(y) in number
                     and type(w) in number and type(h) in number and lo < x < hi and lo < y < hi
-                    and 0 <= w < hi and 0 <= h < hi and x >= -1 and y >= -1 and x + w <= img.width + 1
-                    and y + h <= img.height + 1 and (score is None or (type(score) in number and lo < score < hi))
+                    and 0 <= w < hi and 0 <= h < hi and x >= -1 and y >= -1 and x + w <= widths[k] + 1
+                    and y + h <= heights[k] + 1 and (score is None or (type(score) in number and lo < score < hi))
                     and (score is not None or not scored)):
                 if iscrowd:
                     self.crowd += 1
                     continue
-                yield img, new(CocoBox, (cid, x, y, w, h, None if score is None else float(score), i, aid))
+                yield k, new(CocoBox, (cid, x, y, w, h, None if score is None else float(score), i, aid))
                 continue
             checked = self._checked(a, i, cats)
             if checked is None:
@@ -242,7 +306,7 @@ class CocoChecker:
         """How an annotation (or a result) is named in errors: ``annotations[12] (id 7)``, ``[12]``."""
         return f"{self._array}[{i}] (id {aid})" if aid is not None else f"{self._array}[{i}]"
 
-    def _checked(self, a: object, i: int, cats: Mapping[int, str] | None) -> tuple[CocoImage, CocoBox] | None:
+    def _checked(self, a: object, i: int, cats: Mapping[int, str] | None) -> tuple[int, CocoBox] | None:
         """One annotation checked field by field: its image and box, ``None`` for a crowd region, or the
         :class:`~gtlabel.errors.LabelError` naming the field (``cats`` ``None``: categories not known yet)."""
         file = self.file
@@ -253,9 +317,10 @@ class CocoChecker:
         if aid is not None:
             aid = _int(aid, file, p + ".id")
         iid = _int(a.get("image_id"), file, p + ".image_id")
-        im = self.by_id.get(iid)
-        if im is None:
+        k = self.position(iid)
+        if k is None:
             raise _err(f"image id {iid} is not in {self._images}", file, p + ".image_id")
+        im = self.image(k)
         cid = _int(a.get("category_id"), file, p + ".category_id")
         if cats is not None and cid not in cats:
             raise _err(f"category id {cid} is not in {self._categories} (ids {sorted(cats)[:20]})", file,
@@ -278,7 +343,7 @@ class CocoChecker:
             score = float(_num(score, file, p + ".score"))
         elif self._scored:
             raise _err("missing: each detection of a results list has its score", file, p + ".score")
-        return im, CocoBox(cid, x, y, w, h, score, i, aid)
+        return k, CocoBox(cid, x, y, w, h, score, i, aid)
 
 
 def parse_coco(doc: object, *, file: str) -> CocoDataset:
@@ -292,11 +357,12 @@ def parse_coco(doc: object, *, file: str) -> CocoDataset:
     check = CocoChecker(file)
     check.add_categories(_list(doc, "categories", file, True))
     check.add_images(_list(doc, "images", file, True))
-    boxes: dict[int, list[CocoBox]] = {im.id: [] for im in check.images}
-    for img, box in check.annotations(_list(doc, "annotations", file, False)):
-        boxes[img.id].append(box)
+    images = check.images
+    boxes: dict[int, list[CocoBox]] = {im.id: [] for im in images}
+    for k, box in check.annotations(_list(doc, "annotations", file, False)):
+        boxes[images[k].id].append(box)
     info = doc.get("info")
-    return CocoDataset(file, check.categories, check.images, boxes, check.crowd,
+    return CocoDataset(file, check.categories, images, boxes, check.crowd,
                        dict(info) if isinstance(info, dict) else {})
 
 
