@@ -457,6 +457,7 @@ def test_minimap_and_toolbar_keep_keyboard_on_the_image(tab: Any, harness: Harne
     assert abs(tab.evaluate(f"{BB}.zoom") - 1) < 1e-9
     assert tab.evaluate("document.activeElement.classList.contains('gtl-stage')"), "toolbar returns focus"
     mini = tab.locator(".gtl-minimap")
+    mini.wait_for(state="visible", timeout=5000)  # shown by the next animation frame's paint, not by the click
     assert mini.is_visible()
     bb = mini.bounding_box()
     assert bb is not None
