@@ -209,3 +209,37 @@ def test_the_compact_image_table_finds_images_and_duplicates(ids: list[int], one
         assert info.value.field == fld
     with pytest.raises(LabelError, match="not in 'images'"):
         parse_coco({**doc, "annotations": [dict(anns[0], image_id=max(ids) + 1)]}, file="t.json")
+
+
+def test_the_image_table_holds_no_python_object_per_image(monkeypatch: pytest.MonkeyPatch) -> None:
+    """50,000 images cost under 32 bytes each in memory, in a few blocks (flat arrays, names spilled to a temporary
+    file), whatever the file names' hashes; names read back across the spill, wide images, duplicates after it."""
+    import tracemalloc
+
+    from gtlabel.formats import coco
+
+    monkeypatch.setattr(coco, "_NAMES_IN_MEMORY", 1 << 16)
+    n = 50_000
+    batch = [{"id": k + 1, "file_name": f"d/{k:06d}.jpg", "width": 4000, "height": 3000} for k in range(n)]
+    check = coco.CocoChecker("t.json")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        check.add_images(batch)
+        stats = tracemalloc.take_snapshot().compare_to(before, "filename")
+    finally:
+        tracemalloc.stop()
+    grown = [s for s in stats if s.size_diff > 0]
+    assert sum(s.size_diff for s in grown) < 32 * n
+    assert sum(s.count_diff for s in grown) < 100  # blocks, not objects per image
+    try:
+        assert [(im.id, im.file_name) for im in check.images_between(n - 3, n)] == \
+            [(k + 1, f"d/{k:06d}.jpg") for k in range(n - 3, n)]
+        assert check.image(7).file_name == "d/000007.jpg" and check.image(n - 1).file_name == f"d/{n - 1:06d}.jpg"
+        check.add_images([{"id": n + 1, "file_name": "wide.jpg", "width": 100_000, "height": 3000}])
+        assert (check.image(n).width, check.image(0).width) == (100_000, 4000)
+        with pytest.raises(LabelError, match=r"images\[12\] has it too") as info:
+            check.add_images([{"id": n + 2, "file_name": "d/000012.jpg", "width": 1, "height": 1}])
+        assert info.value.field == f"images[{n + 1}].file_name"
+    finally:
+        check.close()

@@ -15,8 +15,8 @@ The shape (https://cocodataset.org/#format-data, as pycocotools reads it)::
 Reading, two ways, one set of checks (:class:`CocoChecker`): :func:`parse_coco` / :func:`loads_coco` take the
 decoded document (memory about 6-8x the file's size while orjson parses it); :func:`iter_coco` reads the file in
 chunks and gives each top-level array's elements a batch at a time (memory: a chunk and one batch, whatever the
-file's size), which :class:`gtlabel.interchange.readers.CocoSource` uses to import with memory that grows with
-the images only.
+file's size), which :class:`gtlabel.interchange.readers.CocoSource` uses to import with memory near flat (the image
+table: 20-32 bytes an image, no Python object per image).
 Writing is streamed: :func:`coco_head`, :func:`coco_image`, :data:`ANNOTATIONS_START`, :func:`coco_annotation`,
 :data:`COCO_END` are the file's pieces in order (one element a line), so the caller writes images as it goes
 and spools the annotations.
@@ -24,11 +24,14 @@ and spools the annotations.
 
 from __future__ import annotations
 
+import bisect
 import math
+import os
+import tempfile
 from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple
 
 import orjson
 
@@ -95,6 +98,7 @@ class CocoDataset:
 
 _NUMBER = (int, float)
 _LO, _HI = -1e300, 1e300  # finite (NaN fails every comparison)
+_NAMES_IN_MEMORY = 1 << 20  # file names past this many bytes go to a temporary file
 
 
 def _err(msg: str, file: str, fld: str) -> LabelError:
@@ -143,15 +147,19 @@ class CocoChecker:
         self.crowd = 0
         self.categories_seen = False
         self._names: set[str] = set()
-        # the image table, compact (about 0.1 KB an image; nothing per image when ids run first, first + 1, ...):
-        # widths, heights, ids and file names (UTF-8, end offsets) by position; positions by id once the ids
-        # stop running; positions by hash of the file name (a hash shared by different names: _collided)
-        self._w, self._h, self._ids, self._ends = array("q"), array("q"), array("q"), array("Q")
-        self._blob = bytearray()
+        # the image table, flat (no Python object per image, 20-32 bytes an image in memory): widths and heights
+        # by position (array "H", "q" once one is past 16 bits); ids by position only once they stop running
+        # first, first + 1, ... (then positions by id: _by_id); file names as UTF-8 with end offsets by position,
+        # spilled to a temporary file past _NAMES_IN_MEMORY bytes; duplicate names found through an open-addressing
+        # set of the names' hashes (array "q", at most 2/3 full), a hit checked against the stored names
+        self._w, self._h, self._ends = array("H"), array("H"), array("I")
+        self._ids: array[int] | None = None
+        self._blob = bytearray()  # the names after the spilled ones
+        self._spool: IO[bytes] | None = None
+        self._spilled = 0  # bytes of names in _spool
+        self._slots, self._mask, self._hashes = array("q", bytes(8 * 1024)), 1023, 0
         self._first: int | None = None  # ids run from it (no by-id dict) while _by_id is None
         self._by_id: dict[int, int] | None = None
-        self._by_hash: dict[int, int] = {}
-        self._collided: dict[str, int] = {}
         self._annotations = 0
         self._array = "annotations"  # what the boxes' fields are named under (a results list: "")
         self._images, self._categories = "'images'", "'categories'"
@@ -189,14 +197,42 @@ class CocoChecker:
     @property
     def images(self) -> list[CocoImage]:
         """Every image, in the file's order (made for the caller: the checker keeps them compact)."""
-        return [self.image(i) for i in range(self.image_count)]
+        return list(self.images_between(0, self.image_count))
 
     def image(self, pos: int) -> CocoImage:
         """The image at position ``pos`` of ``images``."""
-        return CocoImage(self._ids[pos], self._name(pos), self._w[pos], self._h[pos], pos)
+        return CocoImage(self._id(pos), self._name(pos), self._w[pos], self._h[pos], pos)
+
+    def images_between(self, lo: int, hi: int) -> Iterator[CocoImage]:
+        """The images at positions ``lo`` to ``hi - 1`` (their names read at once)."""
+        ends = self._ends
+        base = ends[lo - 1] if lo else 0
+        blob = self._name_bytes(base, ends[hi - 1]) if hi > lo else b""
+        start = 0
+        for pos in range(lo, hi):
+            end = ends[pos] - base
+            yield CocoImage(self._id(pos), blob[start:end].decode("utf-8"), self._w[pos], self._h[pos], pos)
+            start = end
+
+    def close(self) -> None:
+        """Remove the spilled names (the table is read no more)."""
+        if self._spool is not None:
+            self._spool.close()
+            self._spool = None
+
+    def _id(self, pos: int) -> int:
+        return self._ids[pos] if self._ids is not None else pos + (self._first or 0)
+
+    def _name_bytes(self, a: int, b: int) -> bytes:
+        spilled = self._spilled
+        if a >= spilled:
+            return bytes(self._blob[a - spilled:b - spilled])
+        assert self._spool is not None
+        head = os.pread(self._spool.fileno(), min(b, spilled) - a, a)
+        return head + bytes(self._blob[:b - spilled]) if b > spilled else head
 
     def _name(self, pos: int) -> str:
-        return self._blob[self._ends[pos - 1] if pos else 0:self._ends[pos]].decode("utf-8")
+        return self._name_bytes(self._ends[pos - 1] if pos else 0, self._ends[pos]).decode("utf-8")
 
     def position(self, iid: int) -> int | None:
         """The position of the image whose id is ``iid``, ``None`` when there is none."""
@@ -205,56 +241,100 @@ class CocoChecker:
         k = iid - self._first if self._first is not None else -1
         return k if 0 <= k < len(self._w) else None
 
-    def _same_name(self, fn: str) -> int | None:
-        if fn in self._collided:
-            return self._collided[fn]
-        j = self._by_hash.get(hash(fn))
-        if j is None or self._name(j) == fn:
-            return j
+    def _earlier(self, fn: str) -> int | None:
+        """The position of the image named ``fn`` (a hash hit: read the stored names), ``None`` when none is."""
+        ends, target = self._ends, fn.encode("utf-8")
+        data = self._name_bytes(0, ends[-1]) if ends else b""
+        at = data.find(target)
+        while at >= 0:
+            pos = bisect.bisect_right(ends, at)
+            if (ends[pos - 1] if pos else 0) == at and ends[pos] == at + len(target):
+                return pos
+            at = data.find(target, at + 1)
         return None
 
     def _add_name(self, fn: str, i: int) -> None:
-        h = hash(fn)
-        if h in self._by_hash:  # another name with this hash
-            self._collided[fn] = i
+        h = hash(fn) or 1  # 0 marks a free slot
+        slots, mask = self._slots, self._mask
+        s = h & mask
+        while (v := slots[s]) != 0:
+            if v == h:  # the same name, or (very rarely) another one with the same hash
+                j = self._earlier(fn)
+                if j is not None:
+                    raise _err(f"file_name {fn!r} is given twice (images[{j}] has it too)", self.file,
+                               f"images[{i}].file_name")
+                break
+            s = (s + 1) & mask
         else:
-            self._by_hash[h] = i
+            slots[s] = h
+            self._hashes += 1
+            if self._hashes * 3 > mask * 2:
+                self._grow()
         self._blob += fn.encode("utf-8")
-        self._ends.append(len(self._blob))
+        n = len(self._blob) + self._spilled
+        try:
+            self._ends.append(n)
+        except OverflowError:
+            self._ends = array("Q", self._ends)
+            self._ends.append(n)
+        if len(self._blob) >= _NAMES_IN_MEMORY:
+            if self._spool is None:
+                self._spool = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close()
+            self._spool.seek(0, os.SEEK_END)
+            self._spool.write(self._blob)
+            self._spool.flush()
+            self._spilled += len(self._blob)
+            self._blob.clear()
+
+    def _grow(self) -> None:
+        old = self._slots
+        mask = len(old) * 2 - 1
+        slots = array("q", bytes(8 * (mask + 1)))
+        for h in old:
+            if h:
+                s = h & mask
+                while slots[s]:
+                    s = (s + 1) & mask
+                slots[s] = h
+        self._slots, self._mask = slots, mask
 
     def _add_id(self, iid: int, i: int) -> None:
         if self._by_id is None:
             if self._first is None:
                 self._first = iid
             if iid == self._first + i:
-                self._ids.append(iid)
                 return
-            self._by_id = {v: k for k, v in enumerate(self._ids)}  # the ids stopped running
+            self._ids = array("q", range(self._first, self._first + i))  # the ids stopped running
+            self._by_id = {v: k for k, v in enumerate(self._ids)}
+        assert self._ids is not None
         self._by_id[iid] = i
         self._ids.append(iid)
+
+    def _image_fields(self, raw: object, i: int) -> tuple[int, str, int, int]:
+        file, p = self.file, f"images[{i}]"
+        if not isinstance(raw, dict):
+            raise _err(f"expected an object, got {type(raw).__name__}", file, p)
+        return (_int(raw.get("id"), file, p + ".id"), _text(raw.get("file_name"), file, p + ".file_name"),
+                _int(raw.get("width"), file, p + ".width"), _int(raw.get("height"), file, p + ".height"))
 
     def add_images(self, batch: Sequence[object]) -> None:
         file = self.file
         for raw in batch:
             i = len(self._w)
-            p = f"images[{i}]"
-            if not isinstance(raw, dict):
-                raise _err(f"expected an object, got {type(raw).__name__}", file, p)
-            iid = _int(raw.get("id"), file, p + ".id")
-            fn = _text(raw.get("file_name"), file, p + ".file_name")
-            iw = _int(raw.get("width"), file, p + ".width")
-            ih = _int(raw.get("height"), file, p + ".height")
+            if not (type(raw) is dict and type(iid := raw.get("id")) is int
+                    and type(fn := raw.get("file_name")) is str and fn
+                    and type(iw := raw.get("width")) is int and type(ih := raw.get("height")) is int):
+                iid, fn, iw, ih = self._image_fields(raw, i)  # the precise checks: an error naming the field
             if iw <= 0 or ih <= 0:
-                raise _err(f"width and height must be > 0, got {iw}x{ih}", file, p)
+                raise _err(f"width and height must be > 0, got {iw}x{ih}", file, f"images[{i}]")
             if max(abs(iid), iw, ih).bit_length() > 62:
-                raise _err(f"a number beyond 62 bits ({iid}, {iw}x{ih})", file, p)
+                raise _err(f"a number beyond 62 bits ({iid}, {iw}x{ih})", file, f"images[{i}]")
             if self.position(iid) is not None:
-                raise _err(f"image id {iid} is given twice", file, p + ".id")
-            j = self._same_name(fn)
-            if j is not None:
-                raise _err(f"file_name {fn!r} is given twice (images[{j}] has it too)", file, p + ".file_name")
-            self._add_id(iid, i)
+                raise _err(f"image id {iid} is given twice", file, f"images[{i}].id")
             self._add_name(fn, i)
+            self._add_id(iid, i)
+            if (iw > 0xFFFF or ih > 0xFFFF) and self._w.typecode == "H":
+                self._w, self._h = array("q", self._w), array("q", self._h)
             self._w.append(iw)
             self._h.append(ih)
 
@@ -359,8 +439,11 @@ def parse_coco(doc: object, *, file: str) -> CocoDataset:
     check.add_images(_list(doc, "images", file, True))
     images = check.images
     boxes: dict[int, list[CocoBox]] = {im.id: [] for im in images}
-    for k, box in check.annotations(_list(doc, "annotations", file, False)):
-        boxes[images[k].id].append(box)
+    try:
+        for k, box in check.annotations(_list(doc, "annotations", file, False)):
+            boxes[images[k].id].append(box)
+    finally:
+        check.close()
     info = doc.get("info")
     return CocoDataset(file, check.categories, images, boxes, check.crowd,
                        dict(info) if isinstance(info, dict) else {})
