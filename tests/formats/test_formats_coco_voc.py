@@ -211,16 +211,19 @@ def test_the_compact_image_table_finds_images_and_duplicates(ids: list[int], one
         parse_coco({**doc, "annotations": [dict(anns[0], image_id=max(ids) + 1)]}, file="t.json")
 
 
-def test_the_image_table_holds_no_python_object_per_image(monkeypatch: pytest.MonkeyPatch) -> None:
-    """50,000 images cost under 32 bytes each in memory, in a few blocks (flat arrays, names spilled to a temporary
-    file), whatever the file names' hashes; names read back across the spill, wide images, duplicates after it."""
+@pytest.mark.parametrize(("stride", "per_image", "n"), [(1, 32, 50_000), (-3, 56, 20_000)])
+def test_the_image_table_holds_no_python_object_per_image(stride: int, per_image: int, n: int,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """n images cost under 32 bytes each in memory when their ids run (56 when not: a table of ids), in a few
+    blocks (flat arrays, names spilled to a temporary file); ids found, names read back across the spill, wide
+    images, duplicates after it."""
     import tracemalloc
 
     from gtlabel.formats import coco
 
     monkeypatch.setattr(coco, "_NAMES_IN_MEMORY", 1 << 16)
-    n = 50_000
-    batch = [{"id": k + 1, "file_name": f"d/{k:06d}.jpg", "width": 4000, "height": 3000} for k in range(n)]
+    ids = [k * stride + 1 for k in range(n)]
+    batch = [{"id": ids[k], "file_name": f"d/{k:06d}.jpg", "width": 4000, "height": 3000} for k in range(n)]
     check = coco.CocoChecker("t.json")
     tracemalloc.start()
     try:
@@ -230,16 +233,20 @@ def test_the_image_table_holds_no_python_object_per_image(monkeypatch: pytest.Mo
     finally:
         tracemalloc.stop()
     grown = [s for s in stats if s.size_diff > 0]
-    assert sum(s.size_diff for s in grown) < 32 * n
+    assert sum(s.size_diff for s in grown) < per_image * n
     assert sum(s.count_diff for s in grown) < 100  # blocks, not objects per image
     try:
+        assert [check.position(ids[k]) for k in (0, 1, 4321, n - 1)] == [0, 1, 4321, n - 1]
+        assert check.position(ids[-1] + stride) is None and check.position(ids[0] - stride) is None
         assert [(im.id, im.file_name) for im in check.images_between(n - 3, n)] == \
-            [(k + 1, f"d/{k:06d}.jpg") for k in range(n - 3, n)]
+            [(ids[k], f"d/{k:06d}.jpg") for k in range(n - 3, n)]
         assert check.image(7).file_name == "d/000007.jpg" and check.image(n - 1).file_name == f"d/{n - 1:06d}.jpg"
-        check.add_images([{"id": n + 1, "file_name": "wide.jpg", "width": 100_000, "height": 3000}])
-        assert (check.image(n).width, check.image(0).width) == (100_000, 4000)
+        check.add_images([{"id": 10**9, "file_name": "wide.jpg", "width": 100_000, "height": 3000}])
+        assert (check.image(n).width, check.image(0).width, check.position(10**9)) == (100_000, 4000, n)
         with pytest.raises(LabelError, match=r"images\[12\] has it too") as info:
-            check.add_images([{"id": n + 2, "file_name": "d/000012.jpg", "width": 1, "height": 1}])
+            check.add_images([{"id": 10**9 + 1, "file_name": "d/000012.jpg", "width": 1, "height": 1}])
         assert info.value.field == f"images[{n + 1}].file_name"
+        with pytest.raises(LabelError, match=f"image id {ids[77]} is given twice"):
+            check.add_images([{"id": ids[77], "file_name": "new.jpg", "width": 1, "height": 1}])
     finally:
         check.close()

@@ -98,6 +98,7 @@ class CocoDataset:
 
 _NUMBER = (int, float)
 _LO, _HI = -1e300, 1e300  # finite (NaN fails every comparison)
+_GOLDEN, _U64 = 0x9E3779B97F4A7C15, (1 << 64) - 1  # Fibonacci hashing of image ids: the top bits of id * _GOLDEN
 _NAMES_IN_MEMORY = 1 << 20  # file names past this many bytes go to a temporary file
 
 
@@ -149,7 +150,7 @@ class CocoChecker:
         self._names: set[str] = set()
         # the image table, flat (no Python object per image, 20-32 bytes an image in memory): widths and heights
         # by position (array "H", "q" once one is past 16 bits); ids by position only once they stop running
-        # first, first + 1, ... (then positions by id: _by_id); file names as UTF-8 with end offsets by position,
+        # first, first + 1, ... (then positions + 1 by id in _id_slots: open addressing, <= 2/3 full); file names as UTF-8 with end offsets by position,
         # spilled to a temporary file past _NAMES_IN_MEMORY bytes; duplicate names found through an open-addressing
         # set of the names' hashes (array "q", at most 2/3 full), a hit checked against the stored names
         self._w, self._h, self._ends = array("H"), array("H"), array("I")
@@ -158,8 +159,8 @@ class CocoChecker:
         self._spool: IO[bytes] | None = None
         self._spilled = 0  # bytes of names in _spool
         self._slots, self._mask, self._hashes = array("q", bytes(8 * 1024)), 1023, 0
-        self._first: int | None = None  # ids run from it (no by-id dict) while _by_id is None
-        self._by_id: dict[int, int] | None = None
+        self._first: int | None = None  # ids run from it (no by-id table) while _ids is None
+        self._id_slots, self._id_shift = array("I", bytes(4 * 1024)), 54
         self._annotations = 0
         self._array = "annotations"  # what the boxes' fields are named under (a results list: "")
         self._images, self._categories = "'images'", "'categories'"
@@ -236,8 +237,14 @@ class CocoChecker:
 
     def position(self, iid: int) -> int | None:
         """The position of the image whose id is ``iid``, ``None`` when there is none."""
-        if self._by_id is not None:
-            return self._by_id.get(iid)
+        if self._ids is not None:
+            ids, slots, mask = self._ids, self._id_slots, len(self._id_slots) - 1
+            s = ((iid * _GOLDEN) & _U64) >> self._id_shift
+            while v := slots[s]:
+                if ids[v - 1] == iid:
+                    return v - 1
+                s = (s + 1) & mask
+            return None
         k = iid - self._first if self._first is not None else -1
         return k if 0 <= k < len(self._w) else None
 
@@ -299,16 +306,36 @@ class CocoChecker:
         self._slots, self._mask = slots, mask
 
     def _add_id(self, iid: int, i: int) -> None:
-        if self._by_id is None:
+        if self._ids is None:
             if self._first is None:
                 self._first = iid
             if iid == self._first + i:
                 return
             self._ids = array("q", range(self._first, self._first + i))  # the ids stopped running
-            self._by_id = {v: k for k, v in enumerate(self._ids)}
-        assert self._ids is not None
-        self._by_id[iid] = i
+            self._ids.append(iid)
+            self._rehash_ids()
+            return
         self._ids.append(iid)
+        if (i + 1) * 3 > len(self._id_slots) * 2:
+            self._rehash_ids()
+        else:
+            self._place_id(i)
+
+    def _rehash_ids(self) -> None:
+        """A table for the ids, 1/3 to 2/3 full."""
+        assert self._ids is not None
+        bits = max(10, (len(self._ids) * 3 // 2).bit_length())
+        self._id_slots, self._id_shift = array("I", bytes(4 << bits)), 64 - bits
+        for k in range(len(self._ids)):
+            self._place_id(k)
+
+    def _place_id(self, pos: int) -> None:
+        slots, mask = self._id_slots, len(self._id_slots) - 1
+        assert self._ids is not None
+        s = ((self._ids[pos] * _GOLDEN) & _U64) >> self._id_shift
+        while slots[s]:
+            s = (s + 1) & mask
+        slots[s] = pos + 1
 
     def _image_fields(self, raw: object, i: int) -> tuple[int, str, int, int]:
         file, p = self.file, f"images[{i}]"
@@ -342,11 +369,13 @@ class CocoChecker:
         """Each checked box of a batch of ``annotations`` elements with its image's position (crowd regions
         counted)."""
         new, scored, widths, heights, n = tuple.__new__, self._scored, self._w, self._h, len(self._w)
-        by_id, first = self._by_id, self._first if self._first is not None else 0
+        by_id, first = self.position if self._ids is not None else None, self._first if self._first is not None else 0
         cats = self.categories if self.categories_seen else None
         number, lo, hi = _NUMBER, _LO, _HI
         start = self._annotations
         self._annotations += len(batch)
+        last_id: object = None
+        last_k: int | None = None
         for i, a in enumerate(batch, start):
             # fast path: a well-formed annotation (what tools write); anything else gets the precise check below
             try:
@@ -355,7 +384,13 @@ class CocoChecker:
                 x, y, w, h = a["bbox"]  # type: ignore[index]
                 k: int | None = None
                 if type(iid) is int:
-                    k = by_id.get(iid) if by_id is not None else iid - first if 0 <= iid - first < n else None
+                    if by_id is None:
+                        k = iid - first if 0 <= iid - first < n else None
+                    elif iid == last_id:  # an image's boxes usually come together: one look-up for them
+                        k = last_k
+                    else:
+                        k = last_k = by_id(iid)
+                        last_id = iid
             except (KeyError, TypeError, AttributeError, ValueError):
                 k = None
             if (k is not None and type(cid) is int and (cats is None or cid in cats)
