@@ -8,12 +8,14 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo ">> ruff"; ruff check src tests bench
 echo ">> mypy (strict)"; mypy
 echo ">> import-linter (layer contracts)"; lint-imports --no-cache --no-logo
-# In parallel: pytest-xdist, one worker per core (-n logical: 2 on 2 cores; 'auto' counts physical cores where
-# psutil is installed: 1 on a 2-vCPU machine); --dist loadgroup hands out the units and
-# the order made in tests/conftest.py (a shared fixture's tests on one worker, the longest tests first). Arguments
-# go to pytest after these (one process: bash scripts/test.sh -n 0).
+# In parallel: pytest-xdist with one worker more than the cores (3 on 2 cores): the suite also waits (browsers,
+# servers, subprocesses, notebook kernels), and the extra worker fills that time (quiet 2-core machine, 1264 tests:
+# 277 s with 2 workers, 214 s with 3). --dist loadgroup hands out the units and the order made in tests/conftest.py
+# (a shared fixture's tests on one worker, the longest tests first). Arguments go to pytest after these (one
+# process: bash scripts/test.sh -n 0).
 # Bytecode is cached (__pycache__, git-ignored) even where PYTHONDONTWRITEBYTECODE is set: else every process of
 # the run (each worker, converter pools, `gtlabel serve` children, notebook kernels) compiles gtlabel's sources
 # again, and each worker rewrites every test module's asserts again.
 unset PYTHONDONTWRITEBYTECODE
-echo ">> pytest"; python -m pytest -q -n logical --dist loadgroup "$@"
+workers=$(( $(nproc) + 1 ))
+echo ">> pytest ($workers workers)"; python -m pytest -q -n "$workers" --dist loadgroup "$@"

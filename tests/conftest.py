@@ -147,7 +147,7 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 # ------------------------------------------------------------------------------------ parallel runs (xdist)
-# scripts/test.sh runs the suite with pytest-xdist (-n logical --dist loadgroup). Tests that share an expensive
+# scripts/test.sh runs the suite with pytest-xdist (-n <cores + 1> --dist loadgroup). Tests that share an expensive
 # fixture run on one worker, so that it is built once: a test file that defines a module- or session-scoped fixture
 # is one unit of work, and so is a folder whose own conftest.py does (tests/model: the trained model, tests/iam:
 # the enforcing IAM server); every other test is a unit of its own. The root conftest's session fixtures (one moto

@@ -128,10 +128,11 @@ def test_parallel_runs_build_a_shared_fixture_once_and_hand_out_the_longest_firs
 
 
 def test_the_test_command_runs_in_parallel() -> None:
-    """scripts/test.sh runs pytest-xdist (one worker per core, the grouping and order tested above) and hands its
+    """scripts/test.sh runs pytest-xdist (cores + 1 workers, the grouping and order tested above) and hands its
     arguments to pytest after its own (``-n 0``: one process); the dev extra installs pytest-xdist."""
     script = (ROOT / "scripts" / "test.sh").read_text()
-    assert 'python -m pytest -q -n logical --dist loadgroup "$@"' in script
+    assert 'workers=$(( $(nproc) + 1 ))' in script
+    assert 'python -m pytest -q -n "$workers" --dist loadgroup "$@"' in script
     import tomllib
 
     dev = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["dev"]
