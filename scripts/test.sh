@@ -8,7 +8,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 echo ">> ruff"; ruff check src tests bench
 echo ">> mypy (strict)"; mypy
 echo ">> import-linter (layer contracts)"; lint-imports --no-cache --no-logo
-# In parallel: pytest-xdist with one worker more than the cores (3 on 2 cores): the suite also waits (browsers,
+# In parallel: pytest-xdist with one worker more than the cores (3 on 2 cores, 8 at most): the suite also waits (browsers,
 # servers, subprocesses, notebook kernels), and the extra worker fills that time (quiet 2-core machine, 1264 tests:
 # 277 s with 2 workers, 214 s with 3). --dist loadgroup hands out the units and the order made in tests/conftest.py
 # (a shared fixture's tests on one worker, the longest tests first). Arguments go to pytest after these (one
@@ -17,5 +17,6 @@ echo ">> import-linter (layer contracts)"; lint-imports --no-cache --no-logo
 # the run (each worker, converter pools, `gtlabel serve` children, notebook kernels) compiles gtlabel's sources
 # again, and each worker rewrites every test module's asserts again.
 unset PYTHONDONTWRITEBYTECODE
-workers=$(( $(nproc) + 1 ))
+cores=$(nproc)
+workers=$(( cores < 8 ? cores + 1 : 8 ))  # at most 8: each worker may load torch (~1.5 GB)
 echo ">> pytest ($workers workers)"; python -m pytest -q -n "$workers" --dist loadgroup "$@"
