@@ -9,11 +9,18 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
+import pytest
+from botocore.exceptions import ClientError
 
+from gtlabel.aws import error_code
+from gtlabel.errors import StorageError
 from gtlabel.local.embedded_s3 import EmbeddedS3
+from gtlabel.local.output import S3Store, lean_s3_config
 
 
 def _alive(pid: int) -> bool:
@@ -81,3 +88,114 @@ def _parent(pid: int) -> int:
         return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
     except (FileNotFoundError, IndexError, ValueError):
         return -1
+
+
+# ----------------------------------------------------------------------------------------------- direct writes
+_VOLATILE = {"date", "x-amzn-requestid", "last-modified", "x-amz-version-id"}  # per request
+
+
+def _head(client: Any, bucket: str, key: str) -> dict[str, str]:
+    headers = client.head_object(Bucket=bucket, Key=key)["ResponseMetadata"]["HTTPHeaders"]
+    return {k: v for k, v in headers.items() if k not in _VOLATILE}
+
+
+@pytest.fixture(scope="module")
+def embedded() -> Iterator[tuple[EmbeddedS3, Any]]:
+    s3 = EmbeddedS3()
+    endpoint = s3.start()
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="svc-key",
+                          aws_secret_access_key="svc-secret", config=lean_s3_config(4))
+    try:
+        yield s3, client
+    finally:
+        s3.stop()
+
+
+def test_a_direct_write_stores_exactly_what_the_service_clients_put_object_stores(
+        embedded: tuple[EmbeddedS3, Any]) -> None:
+    """Objects written down the pipe are indistinguishable from the same objects PUT by the service's own boto3
+    client: body, ETag, Content-Type, metadata, ACL, tags, versions; errors carry the same S3 code."""
+    s3, client = embedded
+    client.create_bucket(Bucket="direct-plain")
+    client.create_bucket(Bucket="direct-versioned")
+    client.put_bucket_versioning(Bucket="direct-versioned", VersioningConfiguration={"Status": "Enabled"})
+    objects = [("wr/iteration-1/0/2026-12-07_05:00:00.json", '{"answers":[{"é":1}]}'.encode(), "application/json"),
+               ("manifests/output/output.manifest", b'{"source-ref":"s3://b/k"}\n' * 2000, "application/x-ndjson"),
+               ("empty.json", b"", "application/json"),
+               ("big.bin", bytes(range(256)) * 12_000, "application/octet-stream")]
+    for bucket in ("direct-plain", "direct-versioned"):
+        for key, data, ct in objects:
+            client.put_object(Bucket=bucket, Key=f"http/{key}", Body=data, ContentType=ct)
+        results = s3.put_many([(bucket, f"direct/{key}", data, ct) for key, data, ct in objects],
+                              access_key="svc-key", region="us-east-1")
+        assert results == [None] * len(objects)
+        for key, data, _ in objects:
+            assert _head(client, bucket, f"direct/{key}") == _head(client, bucket, f"http/{key}")
+            assert client.get_object(Bucket=bucket, Key=f"direct/{key}")["Body"].read() == data
+            assert (client.get_object_acl(Bucket=bucket, Key=f"direct/{key}")["Grants"]
+                    == client.get_object_acl(Bucket=bucket, Key=f"http/{key}")["Grants"])
+            assert client.get_object_tagging(Bucket=bucket, Key=f"direct/{key}")["TagSet"] == []
+    key, data, ct = objects[0]
+    assert s3.put_many([("direct-versioned", f"direct/{key}", data + b" ", ct)], access_key="svc-key",
+                       region="us-east-1") == [None]
+    versions = client.list_object_versions(Bucket="direct-versioned", Prefix=f"direct/{key}")["Versions"]
+    assert len(versions) == 2
+    # a bucket that does not exist, and one whose default retention needs a checksum header the service's
+    # client does not send: the same error codes as the client's PutObject gets
+    client.create_bucket(Bucket="direct-locked", ObjectLockEnabledForBucket=True)
+    client.put_object_lock_configuration(Bucket="direct-locked", ObjectLockConfiguration={
+        "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}})
+    errors = []
+    for bucket in ("direct-missing", "direct-locked"):
+        with pytest.raises(ClientError) as caught:
+            client.put_object(Bucket=bucket, Key="k", Body=b"x", ContentType="application/json")
+        errors.append(f"S3 error {error_code(caught.value)}")
+    assert errors == ["S3 error NoSuchBucket", "S3 error MissingUploadObjectWithObjectLockHeaders"]
+    assert s3.put_many([("direct-missing", "k", b"x", "application/json"), ("direct-plain", "ok", b"y", "text/plain"),
+                        ("direct-locked", "k", b"x", "application/json")],
+                       access_key="svc-key", region="us-east-1") == [errors[0], None, errors[1]]
+
+
+def test_the_store_writes_down_the_pipe_in_frames_and_starts_no_writer_process(
+        embedded: tuple[EmbeddedS3, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    s3, client = embedded
+    client.create_bucket(Bucket="direct-store")
+    frames: list[int] = []
+
+    def direct(items: Any) -> list[str | None]:
+        frames.append(len(items))
+        return s3.put_many(items, access_key="svc-key", region="us-east-1")
+
+    store = S3Store(client, client_kwargs={"endpoint_url": "http://127.0.0.1:9", "region_name": "us-east-1"},
+                    direct=direct)
+    monkeypatch.setattr(S3Store, "DIRECT_FRAME_BYTES", 1000)
+    items = [(f"s3://direct-store/wr/{i:03d}.json", b'{"i": %03d}' % i + b" " * 90, "application/json")
+             for i in range(S3Store.POOL_MIN_BATCH * 3)]
+    try:
+        store.write_many(items)
+        store.write_lines("s3://direct-store/out.manifest", [{"a": 1}, {"b": "é"}])
+        assert store._pool is None  # no writer process: the endpoint given to them does not even answer
+        with pytest.raises(StorageError, match=r"direct-missing/x\.json: S3 error NoSuchBucket"):
+            store.write_many([items[0], ("s3://direct-missing/x.json", b"{}", "application/json")])
+    finally:
+        store.close()
+    assert frames[:6] == [10] * 4 + [8, 1] and sum(frames[:5]) == len(items)  # 100 bytes each, 1,000 per frame
+    keys = [o["Key"] for o in client.list_objects_v2(Bucket="direct-store", Prefix="wr/")["Contents"]]
+    assert keys == [f"wr/{i:03d}.json" for i in range(len(items))]
+    assert client.get_object(Bucket="direct-store", Key="wr/007.json")["Body"].read() == items[7][1]
+    assert client.get_object(Bucket="direct-store", Key="out.manifest")["Body"].read() == (
+        '{"a":1}\n{"b":"é"}\n'.encode())
+
+
+def test_a_write_to_a_child_that_died_is_a_storage_error() -> None:
+    s3 = EmbeddedS3()
+    s3.start()
+    try:
+        assert s3.pid is not None
+        os.kill(s3.pid, signal.SIGKILL)
+        with pytest.raises(StorageError, match="embedded S3 stopped"):
+            s3.put_many([("b", "k", b"x", "application/json")], access_key="k", region="us-east-1")
+    finally:
+        s3.stop()
+    with pytest.raises(StorageError, match="not running"):
+        s3.put_many([("b", "k", b"x", "application/json")], access_key="k", region="us-east-1")

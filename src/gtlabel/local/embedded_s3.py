@@ -9,21 +9,38 @@ The child binds 127.0.0.1 on a free port, prints ``host:port`` as its first line
 input closes. The parent holds that pipe: whether the service stops, crashes or is killed with ``-9``, the pipe
 closes and the child ends, so no S3 outlives its service. The child runs in a session of its own, so the Ctrl-C
 that stops ``gtlabel serve`` does not take the S3 away while the service is still finishing its writes.
+
+The same two pipes carry the service's own writes (:meth:`EmbeddedS3.put_many`: the engine's worker responses,
+consolidation files and manifests): a batch of objects goes down standard input as one frame, the child stores
+each one with moto's S3 backend exactly as moto's ``PutObject`` handler does for a request from the service's
+client (same metadata, ACL, tagging, notifications, errors), and answers with one frame on standard output once
+all of them are stored. Over HTTP, each such PUT cost ~1.5 ms of botocore CPU (request, SigV4, urllib3) in the
+service or its writer processes and ~1 ms of werkzeug and moto request parsing in the child; over the pipe it
+costs a few microseconds of framing. Only the parent holds these pipes, so no one else can write this way.
+Frames: a 4-byte big-endian length and a JSON header ``{"account": {...}, "items": [[bucket, key,
+content_type, size], ...]}`` followed by the objects' bytes; the reply is a 4-byte length and a JSON list with,
+per object, ``null`` (stored) or the error text (``S3 error NoSuchBucket``).
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
+import hashlib
+import json
 import logging
+import os
 import queue
+import struct
 import subprocess
 import sys
 import threading
+from collections.abc import Sequence
+from typing import IO, Any
 
-from gtlabel.errors import ConfigError
+from gtlabel.errors import ConfigError, StorageError
 
-__all__ = ["EmbeddedS3", "main"]
+__all__ = ["EmbeddedS3", "main", "serve_writes"]
 
 START_TIMEOUT_S = 60.0
 
@@ -35,6 +52,7 @@ class EmbeddedS3:
         self.endpoint = ""
         self._proc: subprocess.Popen[bytes] | None = None
         self._stderr: collections.deque[str] = collections.deque(maxlen=40)
+        self._io_lock = threading.Lock()  # one frame in flight at a time on the pipes
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> str:
         """Start the child and return its endpoint URL (``http://127.0.0.1:<port>``)."""
@@ -54,6 +72,39 @@ class EmbeddedS3:
             raise ConfigError(f"the embedded S3 (moto) did not start within {timeout_s:g} s: {tail}")
         self.endpoint = f"http://{line}"
         return self.endpoint
+
+    def put_many(self, items: Sequence[tuple[str, str, bytes, str]], *, access_key: str,
+                 region: str) -> list[str | None]:
+        """Store ``(bucket, key, data, content_type)`` objects in the child, as ``PutObject`` calls signed with
+        ``access_key`` in ``region`` would (the same moto account and partition). Returns, per object, ``None``
+        once it is stored or the error text (``S3 error NoSuchBucket``); raises :class:`StorageError` when the
+        child is gone."""
+        if not items:
+            return []
+        header = json.dumps({"account": {"access_key": access_key, "region": region},
+                             "items": [[b, k, ct, len(data)] for b, k, data, ct in items]}).encode()
+        frame = [struct.pack(">I", len(header)), header, *(data for _, _, data, _ in items)]
+        with self._io_lock:
+            proc = self._proc
+            if proc is None or proc.stdin is None or proc.stdout is None:
+                raise StorageError("the embedded S3 is not running")
+            try:
+                proc.stdin.write(b"".join(frame))
+                proc.stdin.flush()
+                raw = _read_frame(proc.stdout)
+            except (OSError, ValueError) as exc:
+                raw = None
+                cause: Exception | None = exc
+            else:
+                cause = None
+        if raw is None:
+            tail = "\n".join(self._stderr)
+            raise StorageError(f"the embedded S3 stopped before it stored {len(items)} object(s)"
+                               + (f": {tail}" if tail else "")) from cause
+        results: list[str | None] = json.loads(raw)
+        if len(results) != len(items):
+            raise StorageError(f"the embedded S3 answered {len(results)} results for {len(items)} objects")
+        return results
 
     @property
     def pid(self) -> int | None:
@@ -85,9 +136,26 @@ class EmbeddedS3:
 
 def _first_line(proc: subprocess.Popen[bytes], out: queue.Queue[bytes]) -> None:
     assert proc.stdout is not None
-    out.put(proc.stdout.readline())
-    with contextlib.suppress(OSError, ValueError):
-        proc.stdout.read()  # nothing more is written; keep the pipe drained until the child ends
+    out.put(proc.stdout.readline())  # then standard output carries only the replies to put_many's frames
+
+
+def _read_exact(stream: IO[bytes], n: int) -> bytes | None:
+    """``n`` bytes, or None at the end of the stream (a frame cut short counts as the end)."""
+    chunks = []
+    while n > 0:
+        chunk = stream.read(n)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        n -= len(chunk)
+    return b"".join(chunks)
+
+
+def _read_frame(stream: IO[bytes]) -> bytes | None:
+    head = _read_exact(stream, 4)
+    if head is None:
+        return None
+    return _read_exact(stream, struct.unpack(">I", head)[0])
 
 
 def _drain(proc: subprocess.Popen[bytes], keep: collections.deque[str]) -> None:
@@ -97,18 +165,72 @@ def _drain(proc: subprocess.Popen[bytes], keep: collections.deque[str]) -> None:
             keep.append(raw.decode("utf-8", "replace").rstrip())
 
 
+# ----------------------------------------------------------------------------------------------- the child
+def _put(account: str, partition: str, bucket_name: str, key_name: str, data: bytes, content_type: str) -> str | None:
+    """One object into moto's S3 backend, as moto's ``S3Response.put_object`` stores a ``PutObject`` request of
+    the service's client (botocore, ``request_checksum_calculation="when_required"``: no checksum headers, the
+    payload's SHA-256 in ``x-amz-content-sha256``, which moto keeps as metadata). Returns the error text or None."""
+    from moto.s3.exceptions import MissingUploadObjectWithObjectLockHeaders
+    from moto.s3.models import s3_backends
+    from moto.s3.utils import metadata_from_headers
+
+    try:
+        backend = s3_backends[account][partition]
+        bucket = backend.get_bucket(bucket_name)
+        if bucket.object_lock_enabled and bucket.has_default_lock:
+            raise MissingUploadObjectWithObjectLockHeaders  # what moto answers such a request without Content-MD5
+        key = backend.put_object(bucket_name, key_name, data, storage="STANDARD")
+        key.set_metadata(metadata_from_headers({"content-type": content_type,
+                                                "x-amz-content-sha256": hashlib.sha256(data).hexdigest()}))
+        key.set_acl(bucket.acl)
+        key.website_redirect_location = None
+        backend.put_object_tagging(key, {})
+    except Exception as exc:  # moto's S3 errors carry the code S3 would answer
+        code = getattr(exc, "code", None)
+        return f"S3 error {code}" if isinstance(code, str) and code else f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _account(spec: dict[str, Any]) -> tuple[str, str]:
+    """(moto account, partition) of a request signed with ``spec["access_key"]`` in ``spec["region"]``, as moto's
+    request handler finds them."""
+    from moto.iam.models import get_account_id_from
+    from moto.utilities.utils import get_partition
+
+    account = os.environ.get("MOTO_ACCOUNT_ID") or get_account_id_from(str(spec["access_key"]))
+    return account, get_partition(str(spec["region"]))
+
+
+def serve_writes(inp: IO[bytes], out: IO[bytes]) -> None:
+    """Answer the parent's write frames until its pipe closes (the module docstring has the format)."""
+    while (raw := _read_frame(inp)) is not None:
+        header = json.loads(raw)
+        account, partition = _account(header["account"])
+        results: list[str | None] = []
+        for bucket, key, content_type, size in header["items"]:
+            data = _read_exact(inp, int(size))
+            if data is None:
+                return
+            results.append(_put(account, partition, bucket, key, data, content_type))
+        body = json.dumps(results).encode()
+        out.write(struct.pack(">I", len(body)) + body)
+        out.flush()
+
+
 def main() -> None:
-    """The child: moto's server on 127.0.0.1 (a free port) until standard input closes."""
+    """The child: moto's server on 127.0.0.1 (a free port) and the parent's writes until standard input closes."""
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
-    sys.stdout.write(f"{host}:{port}\n")
-    sys.stdout.flush()
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # whatever moto prints from here on goes to stderr, never into the replies
+    replies.write(f"{host}:{port}\n".encode())
+    replies.flush()
     try:
-        sys.stdin.buffer.read()  # returns at EOF: the service stopped or died
+        serve_writes(sys.stdin.buffer, replies)  # returns at EOF: the service stopped or died
     except KeyboardInterrupt:
         pass
     finally:

@@ -28,7 +28,7 @@ import multiprocessing as mp
 import os
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 __all__ = [
+    "DirectWriter",
     "OutputLayout",
     "S3Store",
     "consolidation_request_item",
@@ -178,6 +179,11 @@ def _child_put(item: tuple[str, bytes, str]) -> str | None:
     return None
 
 
+#: stores ``(bucket, key, data, content_type)`` objects without HTTP (the embedded S3's pipe,
+#: :meth:`gtlabel.local.embedded_s3.EmbeddedS3.put_many`); per object ``None`` (stored) or the error text
+DirectWriter = Callable[[Sequence[tuple[str, str, bytes, str]]], list[str | None]]
+
+
 class S3Store:
     """Reads and whole-object writes on one S3 endpoint (a PUT is atomic: readers never see half a file).
 
@@ -189,14 +195,20 @@ class S3Store:
     scope of :mod:`.scope`, docs/SECURITY.md 7.4), one ``PutObject`` per file and never the caller's SSE-KMS key,
     while storage sends its calls to the process-wide target of the notebook or demo that may run the service
     in-process, and its writes spool to a file and take ``GTLABEL_KMS_KEY_ID``.
+
+    With ``direct`` (the service's own embedded S3) every write goes down that writer's pipe instead, in frames
+    of up to :attr:`DIRECT_FRAME_BYTES`: no botocore, no HTTP, no writer process. Reads stay on ``client``.
     """
 
     #: batches smaller than this are written here (no process is started for a small job)
     POOL_MIN_BATCH = 16
+    #: a direct write frame holds objects of up to this many bytes together (one object may be larger)
+    DIRECT_FRAME_BYTES = 8 << 20
 
     def __init__(self, client: S3Client, *, client_kwargs: Mapping[str, Any] | None = None,
-                 writer_processes: int = 2) -> None:
+                 writer_processes: int = 2, direct: DirectWriter | None = None) -> None:
         self.client = client
+        self._direct = direct
         self._client_kwargs = dict(client_kwargs) if client_kwargs is not None else None
         self._writers = writer_processes
         self._pool: Any = None
@@ -226,6 +238,9 @@ class S3Store:
         return True
 
     def write(self, uri: str, data: bytes, content_type: str = "application/json") -> None:
+        if self._direct is not None:
+            self._write_direct(self._direct, [(uri, data, content_type)])
+            return
         loc = parse_s3(uri)
         try:
             self.client.put_object(Bucket=loc.bucket, Key=loc.key, Body=data, ContentType=content_type)
@@ -235,6 +250,9 @@ class S3Store:
     def write_many(self, items: Sequence[tuple[str, bytes, str]]) -> None:
         """Write ``(uri, data, content_type)`` objects; returns when all are stored (raises on the first failure,
         naming its URI). Large batches go to the writer processes, small ones are written here."""
+        if self._direct is not None:
+            self._write_direct(self._direct, items)
+            return
         pool = self._writer_pool() if len(items) >= self.POOL_MIN_BATCH else None
         if pool is None:
             for uri, data, content_type in items:
@@ -252,6 +270,21 @@ class S3Store:
         for (uri, _, _), err in zip(items, errors, strict=True):
             if err is not None:
                 raise StorageError(err, uri)
+
+    def _write_direct(self, direct: DirectWriter, items: Sequence[tuple[str, bytes, str]]) -> None:
+        frame: list[tuple[str, str, bytes, str]] = []
+        uris: list[str] = []
+        size = 0
+        for n, (uri, data, content_type) in enumerate(items):
+            loc = parse_s3(uri)
+            frame.append((loc.bucket, loc.key, data, content_type))
+            uris.append(uri)
+            size += len(data)
+            if size >= self.DIRECT_FRAME_BYTES or n == len(items) - 1:
+                for done, err in zip(uris, direct(frame), strict=True):
+                    if err is not None:
+                        raise StorageError(err, done)
+                frame, uris, size = [], [], 0
 
     def _writer_pool(self) -> Any:
         if self._client_kwargs is None or self._writers <= 0:

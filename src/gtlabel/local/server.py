@@ -14,6 +14,7 @@ Routing only; the parts are
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import json
 import logging
@@ -365,7 +366,10 @@ class LocalService:
         client_kwargs: dict[str, Any] = {"endpoint_url": self.s3_endpoint, "region_name": self.region}
         if not self._s3_given:
             client_kwargs.update(aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key)
-        store = S3Store(s3, client_kwargs=client_kwargs)
+        direct = None
+        if self._moto is not None:  # our own S3: the service's writes go down its pipe (no botocore, no HTTP)
+            direct = functools.partial(self._moto.put_many, access_key=self.access_key, region=self.region)
+        store = S3Store(s3, client_kwargs=client_kwargs, direct=direct)
         self._store = store
         self._engine = Engine(self._backend, store, lambdas=self.lambdas, issuer=self.sagemaker_endpoint,
                               interval=self.engine_interval, answer_limits=self.answer_limits,
