@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import orjson
+from PIL import Image
 from typer.testing import CliRunner
 
 from gtlabel.cli import Exit, app
@@ -54,3 +55,32 @@ def test_cli_errors_name_the_file_and_field(tmp_path: Path) -> None:
     assert res.exit_code == Exit.INVALID and "NAME=TARGET" in res.output
     res = runner.invoke(app, ["import", "yolo", "--help"])
     assert res.exit_code == Exit.OK and "data.yaml" in res.output
+
+
+def test_import_coco_to_yolo(tmp_path: Path) -> None:
+    """``import coco --to-yolo``: a dataset with the images linked; errors for a wrong combination."""
+    doc = json.loads((GOLDEN / "coco-small.json").read_text())
+    root = tmp_path / "raw"
+    for im in doc["images"]:
+        (root / im["file_name"]).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (im["width"], im["height"])).save(root / im["file_name"], "JPEG")
+    (tmp_path / "coco.json").write_text(json.dumps(doc))
+    res = runner.invoke(app, ["import", "coco", str(tmp_path / "coco.json"), "--to-yolo", str(tmp_path / "ds"),
+                              "--images", str(root), "--split", "1,0", "--labels", "drone,vehicle,person,building",
+                              "--json"])
+    assert res.exit_code == Exit.OK, res.output
+    report = orjson.loads(res.output)
+    assert report["images"] == 2 and report["splits"]["train"] == 2 and report["version"].startswith("v-")
+    assert (tmp_path / "ds" / "images" / "train").resolve() == root.resolve()
+    assert "train: train.txt" in (tmp_path / "ds" / "data.yaml").read_text()
+    res = runner.invoke(app, ["import", "coco", str(tmp_path / "coco.json"), "--to-yolo", str(tmp_path / "ds"),
+                              "--images", str(root), "--split", "1,0", "--labels", "drone,vehicle,person,building"])
+    assert res.exit_code == Exit.OK and "unchanged" in res.output
+    for bad in (["--to", "m.manifest"], [], ["--split", "a,b"]):
+        res = runner.invoke(app, ["import", "coco", str(tmp_path / "coco.json"), "--to-yolo", str(tmp_path / "d2"),
+                                  *bad] if bad != [] else ["import", "coco", str(tmp_path / "coco.json")])
+        assert res.exit_code == Exit.INVALID, (bad, res.output)
+    res = runner.invoke(app, ["import", "voc", str(tmp_path), "--to-yolo", str(tmp_path / "d3")])
+    assert res.exit_code == Exit.INVALID and "gtlabel convert" in res.output
+    res = runner.invoke(app, ["import", "coco", "--help"])
+    assert res.exit_code == Exit.OK and "--to-yolo" in res.output

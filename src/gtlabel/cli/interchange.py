@@ -11,7 +11,7 @@ import typer
 from gtlabel.cli._common import console, handle_errors
 from gtlabel.errors import ConfigError
 from gtlabel.formats import strict_json
-from gtlabel.interchange import export_coco, export_voc, import_labels
+from gtlabel.interchange import coco_to_yolo, export_coco, export_voc, import_labels
 from gtlabel.interchange.importer import DEFAULT_ATTRIBUTE, DEFAULT_JOB, ImportFormat
 from gtlabel.jobs.spec import load_spec
 
@@ -53,6 +53,31 @@ def _import(fmt: ImportFormat, source: str, to: str, label_attribute: str, label
     _render(report.as_dict(), report.summary(), json_out)
 
 
+def _to_yolo(fmt: ImportFormat, source: str, dest: str, labels: str | None, label_config: str | None,
+             job_config: str | None, drop_unknown: bool, alias: list[str] | None, images: str | None,
+             results_of: str | None, split: tuple[list[float], int, str | None, bool], json_out: bool) -> None:
+    """``import coco SOURCE --to-yolo DIR``: :func:`gtlabel.interchange.coco_to_yolo`."""
+    if fmt != "coco" or results_of is not None:
+        raise ConfigError("--to-yolo reads a COCO file (not a results list); for YOLO or VOC labels import --to a "
+                          "manifest, then `gtlabel convert` it")
+    names = _split(labels)
+    if job_config is not None:
+        if names is not None or label_config is not None:
+            raise ConfigError("give the job's labels once: --job-config, --labels or --label-config")
+        names = load_spec(job_config).labels
+    ratios, seed, split_by, overwrite = split
+    rep = coco_to_yolo(source, dest, images=images, labels=names, label_category_config=label_config, aliases=alias,
+                       drop_unknown=drop_unknown, splits=ratios, seed=seed, split_by=split_by, overwrite=overwrite)
+    _render(rep.as_dict(), rep.summary(), json_out)
+
+
+def _parse_split(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"--split: expected train,val[,test] ratios, e.g. 0.8,0.1,0.1, got {text!r}") from None
+
+
 _SOURCES = {
     "yolo": "a YOLO dataset folder or s3:// prefix (data.yaml, images/, labels/; a 6th column is a confidence)",
     "coco": "a COCO detection JSON file (s3:// or local; a 'score' per box is kept as its confidence), or a COCO "
@@ -65,7 +90,19 @@ _SOURCES = {
 def _import_command(
     ctx: typer.Context,
     source: Annotated[str, typer.Argument(help="What to import (see the command's help).")],
-    to: Annotated[str, typer.Option("--to", help="The output manifest to write (s3:// or local).")],
+    to: Annotated[str | None, typer.Option("--to", help="The output manifest to write (s3:// or local).")] = None,
+    to_yolo: Annotated[str | None, typer.Option(
+        "--to-yolo", help="COCO only, instead of --to: write a YOLO11 dataset into this local folder, the images "
+                          "linked (not copied) from --images (default: the COCO file's folder): data.yaml, "
+                          "train/val/test.txt lists, labels/, lineage.json. Train on it with Ultralytics as it is.")
+    ] = None,
+    split: Annotated[str, typer.Option(help="With --to-yolo: train,val[,test] ratios.")] = "0.8,0.1,0.1",
+    seed: Annotated[int, typer.Option(help="With --to-yolo: salt of the split hash (of each file name).")] = 0,
+    split_by: Annotated[str | None, typer.Option(
+        help="With --to-yolo: prefix:N keeps the images of one folder (the first N folders of file_name: a flight) "
+             "in one split.")] = None,
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="With --to-yolo: replace a different dataset gtlabel wrote there.")] = False,
     label_attribute: Annotated[str, typer.Option(
         help="The label attribute the labels go under (the prior attribute of an adjustment job).")
     ] = DEFAULT_ATTRIBUTE,
@@ -79,7 +116,8 @@ def _import_command(
     alias: Aliases = None,
     images: Annotated[str | None, typer.Option(
         help="Where the images are: an s3:// prefix or a folder inside the manifest's folder; each source-ref "
-             "is this + the source's file name.")] = None,
+             "is this + the source's file name. With --to-yolo: the local folder the COCO file names are "
+             "relative to (default: the COCO file's folder).")] = None,
     classes: Annotated[str | None, typer.Option(
         help="YOLO only: the class names in id order when the source has no data.yaml.")] = None,
     predictions: Annotated[bool | None, typer.Option(
@@ -93,6 +131,13 @@ def _import_command(
     json_out: Json = False,
 ) -> None:
     fmt: ImportFormat = "yolo" if ctx.info_name == "yolo" else "coco" if ctx.info_name == "coco" else "voc"
+    if to_yolo is not None and to is None:
+        _to_yolo(fmt, source, to_yolo, labels, label_config, job_config, drop_unknown, alias, images, results_of,
+                 (_parse_split(split), seed, split_by, overwrite), json_out)
+        return
+    if to is None or to_yolo is not None:
+        raise ConfigError("give one destination: --to MANIFEST (a Ground Truth output manifest) or, for COCO, "
+                          "--to-yolo DIR (a YOLO dataset)")
     _import(fmt, source, to, label_attribute, labels, label_config, job_config, drop_unknown, alias, images,
             classes, predictions, job_name, json_out, results_of)
 
@@ -152,7 +197,8 @@ def register(app: typer.Typer) -> None:
     """Add ``import yolo|coco|voc`` and ``export coco|voc`` (``export`` is a group other areas add to)."""
     imports = group(app, "import", IMPORT_HELP)
     for fmt, what in _SOURCES.items():
-        imports.command(fmt, help=f"Import {fmt.upper()} labels as a Ground Truth output manifest (--to). "
+        extra = " Or, with --to-yolo DIR, straight to a YOLO11 dataset, the images linked." if fmt == "coco" else ""
+        imports.command(fmt, help=f"Import {fmt.upper()} labels as a Ground Truth output manifest (--to).{extra} "
                                   f"SOURCE: {what}.")(_import_command)
     exports = group(app, "export", EXPORT_HELP)
     exports.command("coco")(coco)

@@ -48,6 +48,7 @@ __all__ = [
     "quality_summary",
     "remove_caches",
     "remove_stale_partials",
+    "swap_into_place",
     "write_lineage",
 ]
 
@@ -174,8 +175,13 @@ def publish_local(final: Path, pub: Publication, phase: Phase) -> None:
                 d.rmdir()
     (staging / "conversion-report.json").write_bytes(pub.report_json())
     (staging / "data.yaml").write_bytes(pub.data_yaml)  # last: a folder without data.yaml is incomplete
+    swap_into_place(staging, final)
+
+
+def swap_into_place(staging: Path, final: Path) -> None:
+    """A finished staging folder replaces ``final`` (when there is one) in one rename, the old folder moved aside
+    first and removed after (symbolic links in it are removed, never followed)."""
     _fsync_dir(staging)
-    # swap into place
     old: Path | None = None
     if final.exists():
         old = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:12]}"
@@ -264,7 +270,8 @@ def publish_s3(out: str, pub: Publication, phase: Phase, *, clean: bool) -> None
 
 def dataset_files(base: str) -> list[str]:
     """The files of the gtlabel dataset at ``base``, as its ``lineage.json`` lists them (paths relative to
-    ``base``): its images and labels, the three top-level files, and Ultralytics' ``*.cache`` files under
+    ``base``): its images and labels, the three top-level files (and the split lists of a dataset with linked
+    images, :mod:`gtlabel.interchange.to_yolo`), and Ultralytics' ``*.cache`` files under
     ``labels/``. Raises :class:`DatasetExists` when there is no lineage.json: then it is not a dataset we wrote,
     and nothing there may be replaced."""
     lin = storage.join(base, LINEAGE_FILE)
@@ -274,10 +281,13 @@ def dataset_files(base: str) -> list[str]:
         raise DatasetExists(f"{base}: there is no lineage.json, so this is not a dataset gtlabel wrote; --overwrite "
                             "replaces only those (choose an empty or new location)") from None
     try:
-        _head, records = parse_lineage(data, lin)
+        head, records = parse_lineage(data, lin)
     except LineageError as exc:
         raise DatasetExists(f"{base}: its lineage.json cannot be read ({exc}); nothing is replaced") from None
     files = {"data.yaml", LINEAGE_FILE, "conversion-report.json"}
+    settings = head.get("settings")
+    if isinstance(settings, dict) and settings.get("images") == "linked":  # gtlabel.interchange.to_yolo's lists
+        files.update(f"{s}.txt" for s in SPLITS)
     for rec in records:
         files.update((rec.image, rec.label))
     caches = storage.list_objects(storage.join(base, "labels"), suffixes=[".cache"]) \

@@ -196,6 +196,12 @@ class CocoChecker:
         return len(self._w)
 
     @property
+    def sizes(self) -> tuple[array[int], array[int]]:
+        """The images' widths and heights by position (the table's own arrays, to read: a caller checking boxes
+        against their images takes them once)."""
+        return self._w, self._h
+
+    @property
     def images(self) -> list[CocoImage]:
         """Every image, in the file's order (made for the caller: the checker keeps them compact)."""
         return list(self.images_between(0, self.image_count))

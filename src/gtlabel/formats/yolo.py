@@ -34,6 +34,7 @@ __all__ = [
     "parse_data_yaml_names",
     "parse_label_rows",
     "render_data_yaml",
+    "split_list_line",
 ]
 
 #: the splits of a dataset, in this order (``images/<split>``, ``labels/<split>``)
@@ -84,22 +85,34 @@ def check_label_text(text: str, nc: int) -> list[str]:
 
 
 def render_data_yaml(names: Sequence[str], *, path: str | None, splits_present: Iterable[str],
-                     version: str) -> bytes:
-    """data.yaml as Ultralytics reads it: ``path`` (absolute) or none, train, val, optional test, dict names."""
+                     version: str, lists: bool = False) -> bytes:
+    """data.yaml as Ultralytics reads it: ``path`` (absolute) or none, train, val, optional test, dict names.
+    Each split is its folder ``images/<split>``, or with ``lists`` its list file ``<split>.txt`` (one image path a
+    line, ``./`` relative to the file: :func:`split_list_line`)."""
     present = set(splits_present)
     doc: dict[str, Any] = {}
     if path is not None:
         doc["path"] = path
-    doc["train"] = "images/train"
-    doc["val"] = "images/val" if "val" in present else "images/train"
+
+    def where(split: str) -> str:
+        return f"{split}.txt" if lists else f"images/{split}"
+
+    doc["train"] = where("train")
+    doc["val"] = where("val" if "val" in present else "train")
     if "test" in present:
-        doc["test"] = "images/test"
+        doc["test"] = where("test")
     doc["names"] = dict(enumerate(names))
     head = f"# gtlabel YOLO11 detect dataset {version} (lineage.json beside this file)\n"
     if "val" not in present:
         head += "# no image fell into 'val': val points at the train images\n"
     body = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False)
     return (head + body).encode()
+
+
+def split_list_line(image_rel: str) -> bytes:
+    """One line of a split's list file (``train.txt``): the image's path in the dataset, ``./`` first, which
+    Ultralytics' ``get_img_files`` resolves against the list file's folder (so the dataset can move)."""
+    return f"./{image_rel}\n".encode()
 
 
 #: a YOLO row read: class id, normalized centre x, centre y, width, height, and the confidence of a 6th column

@@ -49,7 +49,7 @@ from gtlabel.interchange.readers import CocoSource, Item, image_size, iter_voc, 
 from gtlabel.manifests import resolve_source_ref
 from gtlabel.settings import get_settings
 
-__all__ = ["FORMATS", "ImportFormat", "ImportReport", "import_labels"]
+__all__ = ["FORMATS", "ImportFormat", "ImportReport", "class_targets", "import_labels"]
 
 ImportFormat = Literal["yolo", "coco", "voc"]
 FORMATS: tuple[str, ...] = ("yolo", "coco", "voc")
@@ -130,8 +130,10 @@ class _Refs:
                              "inside the manifest's folder)", file=item.file, line=item.line, field=fld) from None
 
 
-def _targets(labels: Sequence[str] | None, label_category_config: str | os.PathLike[str] | Mapping[str, Any] | None,
-             source_names: Sequence[str], aliases: Mapping[str, str]) -> list[str]:
+def class_targets(labels: Sequence[str] | None, label_category_config: str | os.PathLike[str] | Mapping[str, Any] | None,
+                  source_names: Sequence[str], aliases: Mapping[str, str]) -> list[str]:
+    """The dataset's class names in id order: ``labels``, else the label category config's, else the source's
+    (``source_names`` after ``aliases``, in order of first appearance)."""
     cfg = load_label_config(label_category_config)
     if labels is not None or cfg is not None:
         return resolve_class_names(list(labels) if labels is not None else None, cfg)
@@ -199,7 +201,7 @@ def import_labels(fmt: ImportFormat, source: str | os.PathLike[str], dest: str |
         items = iter_voc(src)
     else:
         source_names, items = iter_yolo(src, classes, threads=get_settings().max_concurrency)
-    lines = _Lines(_targets(labels, label_category_config, source_names, amap), amap, drop_unknown,
+    lines = _Lines(class_targets(labels, label_category_config, source_names, amap), amap, drop_unknown,
                    human_annotated, labeling_job_name(job_name), created, label_attribute, refs, report)
     report.labels = lines.targets
     with storage.atomic_writer(out, content_type="application/jsonlines") as fh:

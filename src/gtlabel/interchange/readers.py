@@ -32,7 +32,8 @@ from gtlabel.formats.voc import from_voc, parse_voc
 from gtlabel.formats.yolo import ULTRALYTICS_IMG_FORMATS, parse_data_yaml_names, parse_label_rows
 from gtlabel.geometry import displayed_size
 
-__all__ = ["BUCKET_IMAGES", "RESULTS_SHAPE", "CocoSource", "Item", "NamedBox", "image_size", "iter_voc", "iter_yolo", "yolo_label_uri"]
+__all__ = ["BUCKET_IMAGES", "RESULTS_SHAPE", "CocoSource", "Item", "NamedBox", "image_size", "iter_voc", "iter_yolo",
+           "read_coco", "yolo_label_uri"]
 
 #: class name, left, top, width, height (pixels), confidence
 NamedBox = tuple[str, float, float, float, float, float | None]
@@ -60,6 +61,40 @@ _REC = struct.Struct("<iqqqddddd")  # image index, category id, position, annota
 _NO_ID = -(1 << 63)
 #: images per spool file: the boxes of this many images are in memory at once when they are given back
 BUCKET_IMAGES = 4096
+
+
+def read_coco(uri: str, check: CocoChecker,
+              on_annotations: Callable[[list[object]], None] | None) -> CocoDataset | None:
+    """Read the COCO file ``uri`` streamed into ``check``: its categories and images kept there, each batch of
+    ``annotations`` handed to ``on_annotations`` (which checks them with ``check.annotations``; ``None``: the
+    annotations are not read, as for the ground truth of a results list). A file that lists
+    ``annotations`` before ``images`` (unusual) is parsed whole instead and returned (``on_annotations`` then saw
+    nothing); ``None`` otherwise. A missing ``images`` or ``categories`` list, or one that is not a list, is a
+    :class:`~gtlabel.errors.LabelError` naming the field."""
+    seen: set[str] = set()
+    spooled = False
+    with storage.open_read(uri) as fh:
+        for key, payload, is_array in iter_coco(fh.read, file=uri):
+            seen.add(key)
+            if not is_array:
+                if key in ("images", "annotations", "categories"):
+                    raise LabelError(f"expected a list, got {type(payload).__name__}", file=uri, field=key)
+                continue
+            if key == "categories":
+                check.add_categories(payload)
+            elif key == "images":
+                if spooled:
+                    raise LabelError("'images' continues after 'annotations' began", file=uri, field="images")
+                check.add_images(payload)
+            elif key == "annotations" and payload and on_annotations is not None:
+                if "images" not in seen:  # boxes before their images: parse the whole file instead
+                    return loads_coco(storage.read_bytes(uri), file=uri)
+                spooled = True
+                on_annotations(payload)
+    for key in ("images", "categories"):
+        if key not in seen:
+            raise LabelError("missing", file=uri, field=key)
+    return None
 
 
 class CocoSource:
@@ -93,29 +128,10 @@ class CocoSource:
                     self._spool(batch)
 
     def _read(self, uri: str, *, boxes: bool) -> None:
-        seen: set[str] = set()
-        with storage.open_read(uri) as fh:
-            for key, payload, is_array in iter_coco(fh.read, file=uri):
-                seen.add(key)
-                if not is_array:
-                    if key in ("images", "annotations", "categories"):
-                        raise LabelError(f"expected a list, got {type(payload).__name__}", file=uri, field=key)
-                    continue
-                if key == "categories":
-                    self.check.add_categories(payload)
-                elif key == "images":
-                    if self._buckets:
-                        raise LabelError("'images' continues after 'annotations' began", file=uri, field="images")
-                    self.check.add_images(payload)
-                elif key == "annotations" and payload and boxes:
-                    if "images" not in seen:  # boxes before their images: parse the whole file instead
-                        self._close()
-                        self._whole = loads_coco(storage.read_bytes(uri), file=uri)
-                        return
-                    self._spool(payload)
-        for key in ("images", "categories"):
-            if key not in seen:
-                raise LabelError("missing", file=uri, field=key)
+        whole = read_coco(uri, self.check, self._spool if boxes else None)
+        if whole is not None:  # boxes before their images: the file was parsed whole instead
+            self._close()
+            self._whole = whole
 
     def _spool(self, batch: list[object]) -> None:
         if not self._buckets:
