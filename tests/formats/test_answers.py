@@ -142,3 +142,79 @@ def test_parse_answer_refuses_out_of_range_numbers_as_label_errors() -> None:
         with pytest.raises(LabelError) as ei:  # never OverflowError / a silent inf
             parse_answer(answer(dict(BOX, left=bad)), "w")
         assert ei.value.field == "w.boundingBoxes[0].left"
+
+
+# ----------------------------------------------------------------------------------------------- one walk
+def _old_check_values(answer: Any, limits: AnswerLimits, where: str) -> None:
+    """_check_values as it was before it became one walk (two walks, every path spelled out): the oracle."""
+    import math
+    from collections.abc import Mapping
+
+    from gtlabel.formats.answers import MAX_INTEGER
+    from gtlabel.formats.strict_json import nesting_depth
+
+    if nesting_depth(answer, limits.max_depth) > limits.max_depth:
+        raise LabelError(f"the answer nests deeper than {limits.max_depth} levels", field=where)
+    stack: list[tuple[Any, str]] = [(answer, where)]
+    while stack:
+        v, path = stack.pop()
+        if isinstance(v, bool) or v is None or isinstance(v, str):
+            continue
+        if isinstance(v, int):
+            if not -MAX_INTEGER <= v <= MAX_INTEGER:
+                raise LabelError(f"an integer of {len(str(abs(v)))} digits is not a pixel value or a count",
+                                 field=path)
+        elif isinstance(v, float):
+            if not math.isfinite(v):
+                raise LabelError(f"expected a finite number, got {v!r}", field=path)
+        elif isinstance(v, Mapping):
+            stack.extend((x, f"{path}.{k}") for k, x in v.items())
+        elif isinstance(v, list | tuple):
+            stack.extend((x, f"{path}[{i}]") for i, x in enumerate(v))
+        else:
+            raise LabelError(f"not a JSON value: {type(v).__name__}", field=path)
+
+
+def _outcome(fn: Any, value: Any, limits: AnswerLimits) -> tuple[str, str | None] | None:
+    try:
+        fn(value, limits, "answer")
+    except LabelError as exc:
+        return str(exc), exc.field
+    return None
+
+
+def test_the_one_walk_refuses_exactly_what_the_two_walks_refused() -> None:
+    """Same verdict and the same message and field as before, for hostile and odd values (subclasses, tuples,
+    sets, non-string keys, a bad value and too much depth in one answer) and for random JSON-ish trees."""
+    from enum import IntEnum
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from gtlabel.formats.answers import _check_values
+
+    class Small(IntEnum):
+        A = 3
+
+    class Wide(int):
+        pass
+
+    limits = AnswerLimits(max_depth=6)
+    fixed = [answer(BOX), {"a": [1, 2.5, None, True, "x"]}, {"a": float("nan")}, {"a": [1, {"b": 10**400}]},
+             {"a": {1, 2}}, {1: [float("inf")], None: 2, (3, 4): -1}, ({"a": Small.A}, [Wide(10**30)]),
+             {"deep": nested(7), "bad": float("nan")}, {"bad": float("-inf"), "deep": nested(7)}, nested(6),
+             nested(7), [[], {}, ()], {"a": b"bytes"}, [1.0, [2.0, [float("nan"), [10**20]]]]]
+    for value in fixed:
+        assert _outcome(_check_values, value, limits) == _outcome(_old_check_values, value, limits), value
+
+    scalars = (st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.floats(allow_nan=True)
+               | st.text(max_size=3) | st.sampled_from([Small.A, Wide(5), Wide(2**60)]))
+    trees = st.recursive(scalars, lambda kids: st.lists(kids, max_size=4) | st.tuples(kids, kids)
+                         | st.dictionaries(st.text(max_size=2) | st.integers(0, 3), kids, max_size=4), max_leaves=30)
+
+    @settings(max_examples=300)
+    @given(trees)
+    def same(value: Any) -> None:
+        assert _outcome(_check_values, value, limits) == _outcome(_old_check_values, value, limits)
+
+    same()

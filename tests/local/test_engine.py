@@ -572,3 +572,48 @@ def test_public_workforce_answers_carry_no_private_identity(clocked: Any, s3: An
     assert len(answers) == 2
     assert all(set(a) == {"workerId", "acceptanceTime", "submissionTime", "timeSpentInSeconds", "answerContent"}
                for a in answers)
+
+
+def test_the_running_engine_takes_a_burst_of_wake_ups_in_few_ticks(tmp_path: Any) -> None:
+    """Every stored answer wakes the engine; ticks still start at least MIN_TICK_GAP_S apart, and a wake-up
+    after a quiet spell is answered by a tick at once (not after the interval)."""
+    import itertools
+    import threading
+    import time
+
+    from gtlabel.local import LocalService
+    from gtlabel.local.engine import MIN_TICK_GAP_S
+
+    svc = LocalService(data_dir=tmp_path / "svc", engine_interval=30.0)
+    svc.start()
+    try:
+        engine = svc._engine
+        assert engine is not None
+        starts: list[float] = []
+        ticked = threading.Event()
+        real_tick = engine.tick
+
+        def tick() -> None:
+            starts.append(time.monotonic())
+            ticked.set()
+            real_tick()
+
+        engine.tick = tick  # type: ignore[method-assign]
+        time.sleep(2 * MIN_TICK_GAP_S)
+        ticked.clear()
+        woken = time.monotonic()
+        svc.backend.on_change()  # type: ignore[misc]
+        assert ticked.wait(5)  # the interval is 30 s: this tick came from the wake-up
+        assert starts[-1] - woken < 5
+        first = len(starts)
+        burst_end = time.monotonic() + 0.5
+        while time.monotonic() < burst_end:  # 200 wake-ups in half a second
+            svc.backend.on_change()  # type: ignore[misc]
+            time.sleep(0.0025)
+        time.sleep(2 * MIN_TICK_GAP_S)
+        burst = starts[first:]
+        assert 1 <= len(burst) <= 0.5 / MIN_TICK_GAP_S + 2, len(burst)
+        gaps = [b - a for a, b in itertools.pairwise(starts)]
+        assert min(gaps) >= MIN_TICK_GAP_S * 0.99, gaps
+    finally:
+        svc.stop()

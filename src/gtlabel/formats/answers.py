@@ -166,27 +166,68 @@ def load_answer(raw: bytes | str) -> dict[str, Any]:
 
 
 def _check_values(answer: Any, limits: AnswerLimits, where: str) -> None:
-    """Depth, finite numbers and integer size anywhere in the answer (iterative: no recursion)."""
-    if strict_json.nesting_depth(answer, limits.max_depth) > limits.max_depth:
-        raise LabelError(f"the answer nests deeper than {limits.max_depth} levels", field=where)
-    stack: list[tuple[Any, str]] = [(answer, where)]
+    """Depth, finite numbers and integer size anywhere in the answer (iterative: no recursion).
+
+    One walk does both checks (a depth over ``limits.max_depth`` is the error whenever there is one, else the
+    first bad value in the walk's order), and a value's path (``answer.boundingBox.boundingBoxes[3].left``) is
+    spelled out only for the error: every submitted answer goes through here, on the service's hot path."""
+    max_depth = limits.max_depth
+    bad: LabelError | None = None
+    # (value, depth of the container holding it, that container's path, the value's key or index in it, whether
+    # that container is a list or tuple)
+    stack: list[tuple[Any, int, str, Any, bool]] = [(answer, 0, where, _ROOT, False)]
+    pop, extend = stack.pop, stack.extend
     while stack:
-        v, path = stack.pop()
-        if isinstance(v, bool) or v is None or isinstance(v, str):
+        v, depth, parent, key, indexed = pop()
+        t = type(v)
+        if t is str or t is bool or v is None:
             continue
-        if isinstance(v, int):
-            if not -MAX_INTEGER <= v <= MAX_INTEGER:
-                raise LabelError(f"an integer of {len(str(abs(v)))} digits is not a pixel value or a count",
-                                 field=path)
-        elif isinstance(v, float):
-            if not math.isfinite(v):
-                raise LabelError(f"expected a finite number, got {v!r}", field=path)
-        elif isinstance(v, Mapping):
-            stack.extend((x, f"{path}.{k}") for k, x in v.items())
-        elif isinstance(v, list | tuple):
-            stack.extend((x, f"{path}[{i}]") for i, x in enumerate(v))
-        else:
-            raise LabelError(f"not a JSON value: {type(v).__name__}", field=path)
+        if t is dict or t is list:
+            container = True
+        elif t is int or t is float:
+            container = False
+        else:  # the exact-type checks above are a shortcut only: subclasses take the same path as before
+            if isinstance(v, bool | str) or v is None:
+                continue
+            container = isinstance(v, Mapping | list | tuple)
+        if container:
+            depth += 1
+            if depth > max_depth:
+                raise LabelError(f"the answer nests deeper than {max_depth} levels", field=where)
+            path = _child_path(parent, key, indexed)
+            if isinstance(v, Mapping):
+                extend((x, depth, path, k, False) for k, x in v.items())
+            else:
+                extend((x, depth, path, i, True) for i, x in enumerate(v))
+        elif bad is None:
+            if t is int:
+                if -MAX_INTEGER <= v <= MAX_INTEGER:
+                    continue
+            elif t is float and math.isfinite(v):
+                continue
+            bad = _bad_value(v, _child_path(parent, key, indexed))
+    if bad is not None:
+        raise bad
+
+
+_ROOT = object()  # the key of the answer itself in _check_values's walk
+
+
+def _child_path(parent: str, key: Any, indexed: bool) -> str:
+    if key is _ROOT:
+        return parent
+    return f"{parent}[{key}]" if indexed else f"{parent}.{key}"
+
+
+def _bad_value(v: Any, path: str) -> LabelError | None:
+    """The error for a scalar that is not allowed (``path`` is its field), None for a good number."""
+    if isinstance(v, int):
+        if not -MAX_INTEGER <= v <= MAX_INTEGER:
+            return LabelError(f"an integer of {len(str(abs(v)))} digits is not a pixel value or a count", field=path)
+        return None
+    if isinstance(v, float):
+        return None if math.isfinite(v) else LabelError(f"expected a finite number, got {v!r}", field=path)
+    return LabelError(f"not a JSON value: {type(v).__name__}", field=path)
 
 
 def check_answer(answer: Mapping[str, Any], *, labels: Collection[str] = (), bounding_box: bool = False,

@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -93,6 +94,7 @@ __all__ = ["Engine"]
 log = logging.getLogger("gtlabel.local.engine")
 
 INTERMEDIATE_EVERY_S = 10.0  # the intermediate output manifest is rewritten at most this often (and per batch)
+MIN_TICK_GAP_S = 0.05  # the running engine starts a tick at most this often, however often it is woken
 Result = tuple[Any, dict[str, Any]] | str  # (label, metadata) of a consolidated object, or its failure reason
 
 
@@ -137,12 +139,18 @@ class Engine:
     def _loop(self) -> None:
         assert self.interval is not None
         while not self._stop.is_set():
+            began = time.monotonic()
             try:
                 self.tick()
             except Exception:  # keep the service alive; the failing job is marked Failed in tick()
                 log.exception("engine tick failed")
             self._wake.wait(self.interval)
-            self._wake.clear()
+            # every stored answer wakes the engine: at hundreds per second, the changes of MIN_TICK_GAP_S are
+            # taken in one tick (one batch of files, one round of queries) instead of one tick each
+            rest = began + min(MIN_TICK_GAP_S, self.interval) - time.monotonic()
+            if rest > 0:
+                self._stop.wait(rest)
+            self._wake.clear()  # a change from before this line is seen by the tick that follows it
 
     def tick(self) -> None:
         """Advance every job that is not finished by one step (each may pass several states)."""

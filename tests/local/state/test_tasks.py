@@ -140,3 +140,22 @@ def test_what_is_left_for_a_worker(state: State, job: str) -> None:
     for i in range(3):
         tasks.decline(tasks.claim(f"t{i}", job, i, "w1", now=11.0), now=12.0)
     assert not tasks.any_left_for(job, "w1") and tasks.any_left_for(job, "w2")
+
+
+def test_timing_out_no_claim_takes_no_write_lock(state: State, job: str) -> None:
+    """The engine asks at every tick; when no claim is late it only reads, so it never waits behind (or holds
+    up) the writers of answers."""
+    import threading
+
+    tasks = state.tasks
+    tasks.release(job, [0, 1], iteration=1, now=10.0)
+    tasks.claim("fresh", job, 0, "w1", now=100.0)
+    done: list[int] = []
+    with state.tx():  # another writer holds the write lock meanwhile
+        t = threading.Thread(target=lambda: done.append(tasks.time_out_claims(job, claimed_before=50.0)))
+        t.start()
+        t.join(timeout=5)
+        assert done == [0]
+    assert tasks.assignment("fresh").state is A.CLAIMED  # type: ignore[union-attr]
+    assert tasks.time_out_claims(job, claimed_before=150.0) == 1  # a late one is still timed out
+    assert tasks.assignment("fresh").state is A.TIMEDOUT  # type: ignore[union-attr]

@@ -215,6 +215,10 @@ class Tasks:
 
     def time_out_claims(self, job: str, *, claimed_before: float) -> int:
         """Claims of the job older than ``claimed_before`` -> ``timedout`` (their slots go back); how many."""
+        # the engine asks at every tick and there are rarely any: a read first, no write lock to wait for
+        if self.db.one("SELECT 1 FROM assignments WHERE job=? AND state=? AND claimed < ? LIMIT 1",
+                       (job, AssignmentState.CLAIMED, claimed_before)) is None:
+            return 0
         with self.db.tx() as con:
             late = con.execute("SELECT * FROM assignments WHERE job=? AND state=? AND claimed < ?",
                                (job, AssignmentState.CLAIMED, claimed_before)).fetchall()
