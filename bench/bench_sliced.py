@@ -17,7 +17,11 @@
   below conf 0.1).
 - Sides, each in a fresh process: ``sahi`` (one predict call per slice, its default), ``gtlabel`` (the CPU
   default: one tile per call, after the first straight through Ultralytics' predictor; vectorised merge),
-  ``gtlabel-batched`` (all tiles of a frame in one call, the accelerator default). Reported per side: frames/s,
+  ``gtlabel-batched`` (all tiles of a frame in one call, the accelerator default; not run by default), and
+  ``gtlabel@onnx`` / ``gtlabel@openvino`` (``runtime="onnx"|"openvino"``: the same weights exported once by
+  Ultralytics' exporter, cached in the work folder, OpenVINO pinned to float32) with their twins ``sahi@onnx`` /
+  ``sahi@openvino`` (SAHI given the same exported model): ours-with-a-runtime vs ``sahi`` is what a user of SAHI
+  on the ``.pt`` gains; vs its twin, what our tile path and merge add on top of the runtime. Reported per side: frames/s,
   CPU seconds per frame (user + sys of the process: the figure that other load changes least; torch runs its
   default threads, 2 on the project machine), peak RSS.
 - Checked before any figure is printed: every frame's boxes of each gtlabel side pair one-to-one with SAHI's
@@ -48,7 +52,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-SIDES = ("sahi", "gtlabel", "gtlabel-batched")
+RUNTIMES = ("onnx", "openvino")
+SIDES = ("sahi", "gtlabel", "gtlabel-batched", *(f"{side}@{rt}" for rt in RUNTIMES for side in ("gtlabel", "sahi")))
+DEFAULT_SIDES = ("sahi", "gtlabel", *(f"{side}@{rt}" for rt in RUNTIMES for side in ("gtlabel", "sahi")))
 SLICE, OVERLAP, IMGSZ = 640, 0.2, 640
 
 
@@ -132,13 +138,19 @@ def child(side: str, weights: str, frames: int, width: int, height: int, conf: f
 
     spec = synth.FrameSpec(width=width, height=height, empty_every=0, exif_every=0)
     imgs = [display_image(synth.make_frame(i, spec, seed=3).jpeg, f"frame{i}") for i in range(frames)]
+    base, _, runtime = side.partition("@")
+    runtime = runtime or "torch"
+
+    def model() -> Any:
+        return load_model(weights, runtime=runtime, imgsz=IMGSZ, cache_dir=Path(out).parent)  # <work>/exports/
+
     opts = SliceOptions(width=SLICE, height=SLICE, overlap=OVERLAP, merge="nmm", match="ios", threshold=0.5,
-                        batch=None if side == "gtlabel" else 1000)
-    if side == "sahi":
+                        batch=1000 if base == "gtlabel-batched" else None)
+    if base == "sahi":
         from sahi import AutoDetectionModel
         from sahi.predict import get_sliced_prediction
 
-        ref = AutoDetectionModel.from_pretrained(model_type="ultralytics", model=load_model(weights),
+        ref = AutoDetectionModel.from_pretrained(model_type="ultralytics", model=model(),
                                                  confidence_threshold=conf, device="cpu", image_size=IMGSZ)
 
         def run(frame: Any) -> Any:
@@ -151,7 +163,7 @@ def child(side: str, weights: str, frames: int, width: int, height: int, conf: f
             return boxes_from_sahi(r.object_prediction_list)
         warm = ref.model
     else:
-        yolo = load_model(weights)
+        yolo = model()
 
         def run(frame: Any) -> Any:
             return predict_frame(yolo, frame, opts, conf=conf, imgsz=IMGSZ, device="cpu")
@@ -184,7 +196,7 @@ def child(side: str, weights: str, frames: int, width: int, height: int, conf: f
 
 
 def run_side(side: str, weights: Path, args: argparse.Namespace, conf: float, work: Path) -> dict[str, Any]:
-    out = work / f"{side}-{conf}.json"
+    out = work / f"{side.replace('@', '-')}-{conf}.json"
     cmd = [sys.executable, __file__, "--child", side, "--weights", str(weights), "--frames", str(args.frames),
            "--width", str(args.width), "--height", str(args.height), "--conf", str(conf), "--out", str(out)]
     subprocess.run(cmd + (["--profile"] if args.profile else []), check=True,
@@ -242,7 +254,9 @@ def main() -> None:
     ap.add_argument("--conf", type=float, nargs="+", default=[0.25, 0.001])
     ap.add_argument("--weights", default=None)
     ap.add_argument("--work", default=None, help="work folder (kept; default: a temporary one)")
-    ap.add_argument("--sides", nargs="+", choices=SIDES, default=list(SIDES))
+    ap.add_argument("--sides", nargs="+", choices=SIDES, default=list(DEFAULT_SIDES),
+                    help="side@runtime: the same weights exported for ONNX Runtime / OpenVINO (cached in the work "
+                         "folder); sahi@runtime is SAHI given that same exported model")
     ap.add_argument("--profile", action="store_true", help="profile one frame per side (CPU time by part)")
     ap.add_argument("--merge-only", type=int, nargs="+", metavar="N", help="time the merge alone on N boxes")
     ap.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
@@ -276,23 +290,30 @@ def main() -> None:
 
     print(f"# {args.frames} frame(s) {args.width}x{args.height}, slice {SLICE} overlap {OVERLAP} + whole frame, "
           f"GREEDYNMM/IOS 0.5, imgsz {IMGSZ}, weights {weights}; load average {os.getloadavg()[0]:.1f}")
-    print("| conf | side | boxes/frame | frames/s | CPU s/frame | peak RSS MB | vs SAHI (CPU) | boxes equal |")
-    print("|---|---|---:|---:|---:|---:|---:|---|")
+    print("| conf | side | boxes/frame | frames/s | CPU s/frame | peak RSS MB | vs SAHI on the .pt: frames/s, CPU "
+          "| vs SAHI on the same runtime: frames/s, CPU | boxes equal |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+
+    def ratios(r: dict[str, Any], ref: dict[str, Any] | None) -> str:
+        if ref is None or ref is r:
+            return "-"
+        return f"{ref['wall'] / ref['frames'] / (r['wall'] / r['frames']):.2f}x, {ref['cpu'] / r['cpu']:.2f}x"
+
     for conf in args.conf:
         res = {side: run_side(side, weights, args, conf, work) for side in args.sides}
         ref = res.get("sahi")
         for side, r in res.items():
             same = "reference"
-            if ref is not None and side != "sahi":
+            if ref is not None and side != "sahi":  # every side against SAHI on the .pt, as users run it
                 ag = [agreement(boxes(a), boxes(b)) for a, b in zip(r["boxes"], ref["boxes"], strict=True)]
                 bad = [a for a in ag if not a.same(conf_tol=1e-3)]
                 assert not bad, f"{side} at conf {conf}: boxes differ from SAHI's: {bad}"
                 same = f"yes (min IoU {min(a.min_iou for a in ag):.6f})"
             n = sum(len(b["conf"]) for b in r["boxes"]) / r["frames"]
-            ratio = f"{ref['cpu'] / r['cpu']:.2f}x" if ref is not None else "-"
+            runtime = side.partition("@")[2]
+            twin = res.get(f"sahi@{runtime}") if runtime and side.startswith("gtlabel") else None
             print(f"| {conf} | {side} | {n:.0f} | {r['frames'] / r['wall']:.3f} | {r['cpu'] / r['frames']:.2f} | "
-                  f"{r['rss_mb']:.0f} | {ratio} | {same} |", flush=True)
-
+                  f"{r['rss_mb']:.0f} | {ratios(r, ref)} | {ratios(r, twin)} | {same} |", flush=True)
 
 if __name__ == "__main__":
     main()

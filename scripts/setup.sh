@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Creates .venv and installs everything gtlabel needs: Python extras and Debian's chromium.
-# Usage: bash scripts/setup.sh [extras]   (default extras: local,train,pipeline,video,geo,dev)
+# Usage: bash scripts/setup.sh [extras]   (default extras: local,train,runtime,pipeline,video,geo,dev)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRAS="${1:-local,train,pipeline,video,geo,dev}"
+EXTRAS="${1:-local,train,runtime,pipeline,video,geo,dev}"
 PY="${PYTHON:-python3}"
 
 need_apt=()

@@ -2,7 +2,7 @@
 # Sets up everything (venv, extras, Debian chromium) and runs ruff, mypy, import-linter and the whole test suite.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh local,train,pipeline,video,geo,dev 2>&1 | grep -v "^WARNING: Location" || true
+bash scripts/setup.sh local,train,runtime,pipeline,video,geo,dev 2>&1 | grep -v "^WARNING: Location" || true
 test -x .venv/bin/python
 export PATH="$PWD/.venv/bin:$PATH"
 echo ">> ruff"; ruff check src tests bench

@@ -62,12 +62,21 @@ MergeOpt = Annotated[str, typer.Option(help="How tile boxes merge: nms (keep the
 MatchOpt = Annotated[str, typer.Option(help="Overlap measure for merging: ios (intersection over the smaller "
                                             "box) or iou (--slice).")]
 MatchThresholdOpt = Annotated[float, typer.Option(help="Boxes whose --match is >= this merge (--slice).")]
+RuntimeOpt = Annotated[str, typer.Option(
+    help="Inference runtime: torch (the .pt as it is), onnx (ONNX Runtime) or openvino: the same weights exported "
+         "once and cached, a faster forward pass on CPU (needs the 'runtime' extra).")]
 
 
 def _sliced(slice_: str | None, overlap: float, merge: str, match: str, match_threshold: float) -> dict[str, Any]:
     """The sliced-inference keywords of evaluate, preannotate, rank and ShardOptions, from the four options."""
     return {"slice": None if slice_ is None else parse_size(slice_, "--slice"), "overlap": overlap, "merge": merge,
             "match": match, "match_threshold": match_threshold}
+
+
+def _local_runtime(runtime: str, sagemaker: bool) -> None:
+    """--runtime other than torch runs on this machine only (the SageMaker shards run the .pt)."""
+    if sagemaker and runtime != "torch":
+        raise ConfigError("--runtime runs on this machine only; with --sagemaker the shards run the .pt (torch)")
 
 
 def _fmt(v: Any) -> str:
@@ -163,11 +172,13 @@ def evaluate(
     merge: MergeOpt = "nms",
     match: MatchOpt = "ios",
     match_threshold: MatchThresholdOpt = 0.5,
+    runtime: RuntimeOpt = "torch",
 ) -> None:
     """Evaluate a model on the labeled test split: per-class metrics, confusion matrix PNG, metrics.json.
     With --slice: on full frames with sliced inference, also by object size (small/medium/large)."""
     res = evaluate_model(model, dataset, split=split, imgsz=imgsz, batch=batch, device=device, project=project,
-                   name=name, exist_ok=exist_ok, **_sliced(slice_, overlap, merge, match, match_threshold))
+                   name=name, exist_ok=exist_ok, runtime=runtime,
+                   **_sliced(slice_, overlap, merge, match, match_threshold))
     console.print(_metrics_table(f"{res.split} split", res.metrics, res.per_class))
     if res.by_size:
         t = Table(title="by object size (COCO areas, frame pixels)")
@@ -204,8 +215,10 @@ def preannotate(
     merge: MergeOpt = "nms",
     match: MatchOpt = "ios",
     match_threshold: MatchThresholdOpt = 0.5,
+    runtime: RuntimeOpt = "torch",
 ) -> None:
     """Write model boxes into an input manifest, in Ground Truth format, for an AdjustmentBoundingBox job."""
+    _local_runtime(runtime, sagemaker)
     if sagemaker:
         opts = ShardOptions(task="preannotate", attribute=attribute, conf=conf, classes=_names(classes),
                             job_name=job_name, imgsz=imgsz, **_sliced(slice_, overlap, merge, match, match_threshold))
@@ -215,7 +228,7 @@ def preannotate(
         return
     s = preannotate_images(model, images, out, attribute=attribute, conf=conf, class_names=_names(classes),
                            job_name=job_name,
-            imgsz=imgsz, device=device, **_sliced(slice_, overlap, merge, match, match_threshold))
+            imgsz=imgsz, device=device, runtime=runtime, **_sliced(slice_, overlap, merge, match, match_threshold))
     console.print(f"{s.images} image(s), {s.boxes} box(es) under '{attribute}' -> {s.out_manifest}",
                   highlight=False, markup=False, soft_wrap=True)
     if s.unmapped_boxes:
@@ -254,10 +267,12 @@ def rank(
     merge: MergeOpt = "nms",
     match: MatchOpt = "ios",
     match_threshold: MatchThresholdOpt = 0.5,
+    runtime: RuntimeOpt = "torch",
 ) -> None:
     """Active learning: rank images by model uncertainty and write the top-K as an input manifest."""
     if sagemaker and diversity is not None:
         raise ConfigError("--diversity runs on this machine only (the shards' merge ranks by score alone)")
+    _local_runtime(runtime, sagemaker)
     if sagemaker:
         opts = ShardOptions(task="rank", top_k=top_k, strategy=strategy, conf=conf, threshold=threshold,
                             score_key=score_key, prelabels=prelabels, classes=_names(classes), imgsz=imgsz,
@@ -268,7 +283,8 @@ def rank(
         return
     s = rank_images(model, images, out, top_k=top_k, strategy=strategy, conf=conf, threshold=threshold,
             score_key=score_key, prelabel_attribute=prelabels, class_names=_names(classes), imgsz=imgsz,
-            device=device, **_sliced(slice_, overlap, merge, match, match_threshold), diversity=diversity)
+            device=device, **_sliced(slice_, overlap, merge, match, match_threshold), diversity=diversity,
+            runtime=runtime)
     t = Table(title=f"top {s.written} of {s.scored} by {s.strategy}")
     t.add_column("#", justify="right")
     t.add_column("source-ref")

@@ -189,6 +189,7 @@ def rank(
     match: str = "ios",
     match_threshold: float = 0.5,
     diversity: int | None = None,
+    runtime: str = "torch",
 ) -> RankSummary:
     """Score every image in ``images`` (input manifest, folder or S3 prefix) with the model and write the
     ``top_k`` most uncertain to ``out_manifest`` (atomically), most uncertain first.
@@ -202,6 +203,8 @@ def rank(
     objects count; ``None``: whole frames.
     ``diversity`` (0..16 bits; 8 suits drone bursts): see the module docstring; the candidates' images are read
     once more for their perceptual hash.
+    ``runtime``: ``"torch"`` (default), ``"onnx"`` (ONNX Runtime) or ``"openvino"``: the same weights exported
+    once and cached (:mod:`gtlabel.model.runtime`, the ``runtime`` extra); a faster forward pass on CPU.
     """
     max_attribute_chars = facts.limits().manifest_max_attribute_chars
     if strategy not in STRATEGIES:
@@ -222,7 +225,7 @@ def rank(
     import_ultralytics()  # the missing extra is the first thing to say
     out = str(out_manifest)
     t0 = time.perf_counter()
-    yolo = load_model(model_path, cache_dir=cache_dir)
+    yolo = load_model(model_path, cache_dir=cache_dir, runtime=runtime, imgsz=imgsz)
     model_cls = model_names(yolo)
     mapping = class_index(model_cls, class_names) if prelabel_attribute else {}
     names = dict(enumerate(class_names)) if class_names is not None else dict(model_cls)

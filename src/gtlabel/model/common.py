@@ -24,6 +24,7 @@ from gtlabel.formats import strict_json
 from gtlabel.formats.ground_truth import InputLine
 from gtlabel.manifests import resolve_source_ref
 from gtlabel.model.offline import default_cache_dir, import_ultralytics
+from gtlabel.model.runtime import check_runtime, load_exported
 from gtlabel.settings import get_settings
 
 __all__ = [
@@ -210,12 +211,18 @@ def local_file(uri: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str]
 
 
 # ----------------------------------------------------------------------------------------------- models
-def load_model(model: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None) -> Any:
+def load_model(model: str | os.PathLike[str], *, cache_dir: str | os.PathLike[str] | None = None,
+               runtime: str = "torch", imgsz: int = 640) -> Any:
     """An Ultralytics ``YOLO`` from a model yaml (built from scratch, e.g. ``yolo11n.yaml``) or local/S3
-    weights. gtlabel never lets Ultralytics download weights: a ``.pt`` that is not a file is an error."""
-    text = str(model)
-    YOLO = import_ultralytics().YOLO
+    weights. gtlabel never lets Ultralytics download weights: a ``.pt`` that is not a file is an error.
 
+    ``runtime``: ``"torch"`` (the ``.pt`` as it is), ``"onnx"`` or ``"openvino"`` (the weights exported once for
+    ``imgsz`` and cached, :mod:`gtlabel.model.runtime`; needs the ``runtime`` extra)."""
+    text = str(model)
+    check_runtime(runtime)
+    YOLO = import_ultralytics().YOLO
+    if runtime != "torch" and not text.lower().endswith(".pt"):
+        raise ConfigError(f"runtime={runtime!r} runs trained .pt weights (exported once), got {text}")
     if text.lower().endswith((".yaml", ".yml")) and not storage.is_s3(text):
         try:
             return YOLO(text)
@@ -227,6 +234,8 @@ def load_model(model: str | os.PathLike[str], *, cache_dir: str | os.PathLike[st
     if not path.is_file():
         raise NotFound("weights file not found (gtlabel never downloads weights; give a local .pt, an s3:// "
                        "URI, or a model yaml such as yolo11n.yaml to train from scratch)", text)
+    if runtime != "torch":
+        return load_exported(path, runtime, imgsz=imgsz, cache_dir=cache_dir)
     return YOLO(str(path))
 
 

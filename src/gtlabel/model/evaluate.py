@@ -142,6 +142,7 @@ def evaluate(
     match: str = "ios",
     match_threshold: float = 0.5,
     max_det: int = 300,
+    runtime: str = "torch",
 ) -> EvalResult:
     """Validate ``model_path`` (local or ``s3://`` weights) on ``split`` of ``dataset`` and save the results in
     ``project/name``: ``metrics.json``, ``confusion_matrix.png`` (+ the normalized one and PR curves).
@@ -149,6 +150,8 @@ def evaluate(
     ``slice`` (with ``overlap``, ``merge``, ``match``, ``match_threshold``; :mod:`gtlabel.model.sliced`):
     evaluate on the full frames with sliced inference, per class and by object size (``by_size``: COCO's
     small < 32x32 px, medium < 96x96, large), with Ultralytics' metric code; ``max_det`` then counts per tile.
+    ``runtime``: ``"torch"`` (default), ``"onnx"`` (ONNX Runtime) or ``"openvino"``: the same weights exported
+    once and cached (:mod:`gtlabel.model.runtime`, the ``runtime`` extra); a faster forward pass on CPU.
     """
     if split not in {"train", "val", "test"}:
         raise ConfigError(f"split must be one of train, val, test; got {split!r}")
@@ -160,7 +163,7 @@ def evaluate(
     used = split if split in ds.splits else "val"
     note = None if used == split else f"the dataset has no {split} split; evaluated on val"
     lineage = lineage_ref(ds.root)
-    yolo = load_model(model_path, cache_dir=cache_dir)
+    yolo = load_model(model_path, cache_dir=cache_dir, runtime=runtime, imgsz=imgsz)
     t0 = time.perf_counter()
     by_size: dict[str, dict[str, Any]] = {}
     if slicing is None:
@@ -196,7 +199,7 @@ def evaluate(
                              "layout": "rows predicted, columns true", "matrix": matrix},
         "confusion_matrix_png": str(png),
         "dataset": {"source": ds.source, "data_yaml": str(ds.data_yaml), "root": str(ds.root), **lineage},
-        "settings": {"imgsz": imgsz, "batch": batch, "device": device, "conf": conf, "iou": iou,
+        "settings": {"imgsz": imgsz, "batch": batch, "device": device, "conf": conf, "iou": iou, "runtime": runtime,
                      **({"slicing": slicing.record(), "max_det": max_det} if slicing else {})},
         "timing": {"seconds": round(seconds, 3)},
         "versions": {"gtlabel": __version__},

@@ -242,6 +242,7 @@ def preannotate(
     merge: str = "nms",
     match: str = "ios",
     match_threshold: float = 0.5,
+    runtime: str = "torch",
 ) -> PreannotateSummary:
     """Write an input manifest for an adjustment job: ``images`` (an input manifest, a local folder or an S3
     prefix) with the model's boxes (confidence >= ``conf``) under ``attribute``. The file appears atomically.
@@ -252,6 +253,8 @@ def preannotate(
     ``overlap``; boxes merged by ``merge`` = ``"nms"``/``"nmm"`` with ``match`` = ``"iou"``/``"ios"`` >=
     ``match_threshold``; :mod:`gtlabel.model.sliced`), so that small objects in large frames get boxes.
     ``None`` (the default): the whole frame at ``imgsz``. ``max_det`` then counts per tile.
+    ``runtime``: ``"torch"`` (default), ``"onnx"`` (ONNX Runtime) or ``"openvino"``: the same weights exported
+    once and cached (:mod:`gtlabel.model.runtime`, the ``runtime`` extra); a faster forward pass on CPU.
     """
     lim = facts.limits()
     validate_attribute(attribute)
@@ -261,7 +264,7 @@ def preannotate(
     import_ultralytics()  # the missing extra is the first thing to say
     out = str(out_manifest)
     t0 = time.perf_counter()
-    yolo = load_model(model_path, cache_dir=cache_dir)
+    yolo = load_model(model_path, cache_dir=cache_dir, runtime=runtime, imgsz=imgsz)
     model_cls = model_names(yolo)
     mapping = class_index(model_cls, class_names)
     names = dict(enumerate(class_names)) if class_names is not None else dict(model_cls)
