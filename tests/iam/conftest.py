@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import socket
+import select
 import subprocess
 import sys
-import time
 import types
 import urllib.request
 from collections.abc import Iterator
@@ -43,32 +42,21 @@ class EnforcingMoto:
             assert r.status == 200
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def enforcing_moto() -> Iterator[EnforcingMoto]:
-    port = _free_port()
     env = dict(os.environ, INITIAL_NO_AUTH_ACTION_COUNT=str(SETUP_BUDGET))
-    proc = subprocess.Popen(
-        [sys.executable, str(HERE / "moto_iam_server.py"), "-H", "127.0.0.1", "-p", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    proc = subprocess.Popen(  # it binds port 0 and prints the port it got (no port chosen here and raced for)
+        [sys.executable, str(HERE / "moto_iam_server.py"), "127.0.0.1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
-    endpoint = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto server with IAM enforcement did not start") from None
-                time.sleep(0.1)
-        yield EnforcingMoto(endpoint)
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        line = proc.stdout.readline() if ready else ""  # its port, or "" if it died first
+        if not line.strip().isdigit():
+            raise RuntimeError(f"moto server with IAM enforcement did not start (exit code {proc.poll()})")
+        proc.stdout.close()  # the server prints nothing more
+        yield EnforcingMoto(f"http://127.0.0.1:{int(line)}")
     finally:
         proc.terminate()
         try:

@@ -1,7 +1,9 @@
 """moto's server with IAM enforcement, for the least-privilege proof (tests/iam/test_iam_moto.py).
 
-Run as a script in a subprocess: ``INITIAL_NO_AUTH_ACTION_COUNT=<n> python moto_iam_server.py -H 127.0.0.1 -p PORT``.
-moto reads INITIAL_NO_AUTH_ACTION_COUNT when it is imported, which is why this is a separate process.
+Run as a script in a subprocess: ``INITIAL_NO_AUTH_ACTION_COUNT=<n> python moto_iam_server.py 127.0.0.1``.
+moto reads INITIAL_NO_AUTH_ACTION_COUNT when it is imported, which is why this is a separate process. It listens on
+a port the system picks (port 0: no window in which another process can take a port chosen beforehand) and prints
+that port on its first line of stdout once it accepts connections.
 
 One shim, using moto's own hook: moto 5.2.5 authorizes S3 requests against the real bucket/object ARN,
 but SNS and KMS requests against ``Resource="*"`` (no ``_determine_resource`` on their response classes),
@@ -13,6 +15,7 @@ not evaluate ``Condition`` blocks (see docs/SECURITY.md).
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -44,12 +47,24 @@ def _kms_resource(self: Any) -> str:
 
 def main() -> None:
     from moto.kms.responses import KmsResponse
-    from moto.server import main as moto_main
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
     from moto.sns.responses import SNSResponse
+    from werkzeug.serving import make_server
 
     SNSResponse._determine_resource = _sns_resource  # type: ignore[attr-defined]
     KmsResponse._determine_resource = _kms_resource  # type: ignore[attr-defined]
-    moto_main(sys.argv[1:])
+    # what moto.server.main serves, on port 0 (moto.server.main cannot say which port it got)
+    server = make_server(sys.argv[1], 0, DomainDispatcherApplication(create_backend_app), threaded=True,
+                         request_handler=MotoRequestHandler)
+    port = server.socket.getsockname()[1]
+    os.environ["MOTO_PORT"] = str(port)  # as moto.server.main sets it
+    print(port, flush=True)  # the socket listens already: connections wait in its backlog
+    os.dup2(os.open(os.devnull, os.O_WRONLY), 1)  # nothing more on the pipe: the test closes its end
+    server.serve_forever()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -30,15 +29,10 @@ PER_OBJECT = 3
 KILL_AFTER = 150  # acknowledged submissions before the kill
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(data_dir: Path, port: int, s3: str, log: Path) -> subprocess.Popen[bytes]:
+def _start(data_dir: Path, s3: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``gtlabel serve`` on a port the system picks (--port 0: none chosen here and raced for), and its URL."""
     exe = Path(sys.executable).with_name("gtlabel")
-    args = [str(exe), "serve", "--data-dir", str(data_dir), "--port", str(port), "--s3-endpoint", s3,
+    args = [str(exe), "serve", "--data-dir", str(data_dir), "--port", "0", "--s3-endpoint", s3,
             "--access-key", "testing", "--secret-key", "testing"]
     for i in range(N_WORKERS):
         args += ["--worker", f"crash{i}:pw-crash-{i}"]
@@ -47,13 +41,18 @@ def _start(data_dir: Path, port: int, s3: str, log: Path) -> subprocess.Popen[by
     proc = subprocess.Popen(args, stdout=log.open("ab"), stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if (data_dir / "endpoints.json").exists():
-            return proc  # written once the workers exist
+        if (data_dir / "endpoints.json").exists():  # written (atomically) once the workers exist
+            return proc, json.loads((data_dir / "endpoints.json").read_text())["env"]["AWS_ENDPOINT_URL_SAGEMAKER"]
         if proc.poll() is not None:
             raise AssertionError(f"gtlabel serve exited: {log.read_text()}")
         time.sleep(0.1)
     proc.kill()
     raise AssertionError(f"gtlabel serve did not start: {log.read_text()}")
+
+
+def _sagemaker(base: str) -> Any:
+    return boto3.client("sagemaker", endpoint_url=base, region_name="us-east-1", aws_access_key_id="testing",
+                        aws_secret_access_key="testing", config=Config(retries={"max_attempts": 1}))
 
 
 def _db_rows(data_dir: Path) -> list[tuple[str, str, int, str]]:
@@ -73,13 +72,10 @@ def _db_rows(data_dir: Path) -> list[tuple[str, str, int, str]]:
 @pytest.mark.slow
 def test_kill_9_mid_burst_loses_nothing(moto_server: str, s3: Any, bucket: str, tmp_path: Path) -> None:
     data_dir, log = tmp_path / "data", tmp_path / "serve.log"
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
     uris = put_inputs(s3, bucket, N_IMAGES)
-    proc = _start(data_dir, port, moto_server, log)
+    proc, base = _start(data_dir, moto_server, log)
     try:
-        sm = boto3.client("sagemaker", endpoint_url=base, region_name="us-east-1", aws_access_key_id="testing",
-                          aws_secret_access_key="testing", config=Config(retries={"max_attempts": 1}))
+        sm = _sagemaker(base)
         team = sm.describe_workteam(WorkteamName="default")["Workteam"]["WorkteamArn"]
         sm.create_labeling_job(**job_request("crash-job", uris, team, workers=PER_OBJECT))
         deadline = time.monotonic() + 60
@@ -143,8 +139,10 @@ def test_kill_9_mid_burst_loses_nothing(moto_server: str, s3: Any, bucket: str, 
         assert len(pairs) == len(set(pairs))
         assert len(acked) >= KILL_AFTER
 
-        # restart on the same data dir: the job resumes; interrupted submits are retried (idempotent)
-        proc = _start(data_dir, port, moto_server, tmp_path / "serve-2.log")
+        # restart on the same data dir (on another free port): the job resumes; interrupted submits are retried
+        # (idempotent)
+        proc, base = _start(data_dir, moto_server, tmp_path / "serve-2.log")
+        sm = _sagemaker(base)
         for i, (tid, answer) in list(in_flight.items()):
             w = Worker(base, f"crash{i}", f"pw-crash-{i}")
             r = w.post(f"/tasks/{tid}/submit", answer)
