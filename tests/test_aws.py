@@ -1,4 +1,4 @@
-"""gtlabel.aws: the one ARN parser, error codes, job statuses and pagination."""
+"""gtlabel.aws: the one ARN parser, error codes, job statuses, pagination and sessions sharing botocore's data."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from gtlabel.aws import (
     TERMINAL,
     Arn,
     JobStatus,
+    boto3_session,
     error_code,
     error_message,
     is_not_found,
@@ -149,3 +150,28 @@ def test_paginate_is_lazy_and_bounded(sm: Any) -> None:
         stub.add_response("list_workteams", {"Workteams": [_team("a")], "NextToken": "t1"}, {})
         assert len(list(paginate(sm, "list_workteams", "Workteams", max_pages=1))) == 1
         stub.assert_no_pending_responses()
+
+
+def test_sessions_share_parsed_botocore_data_and_keep_their_own_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    import botocore.loaders
+
+    first = boto3_session(aws_access_key_id="AKIDFIRST", aws_secret_access_key="s1", region_name="eu-west-1")
+    first.client("sagemaker")
+    reads: list[str] = []
+    load_file = botocore.loaders.JSONFileLoader.load_file
+
+    def counting(self: Any, file_path: str, *args: Any, **kwargs: Any) -> Any:
+        reads.append(file_path)
+        return load_file(self, file_path, *args, **kwargs)
+
+    monkeypatch.setattr(botocore.loaders.JSONFileLoader, "load_file", counting)
+    second = boto3_session(aws_access_key_id="AKIDSECOND", aws_secret_access_key="s2", region_name="us-west-2")
+    sm = second.client("sagemaker")
+    assert reads == []  # model, endpoints and partitions parsed once, by the first session's client
+    assert sm.meta.region_name == "us-west-2" and first.region_name == "eu-west-1"
+    assert second.get_credentials().access_key == "AKIDSECOND"
+    assert first.get_credentials().access_key == "AKIDFIRST"
+    assert sm.list_labeling_jobs.__doc__ is not None and sm.meta.service_model.service_name == "sagemaker"
+    paths = second._session.get_component("data_loader").search_paths
+    assert len(paths) == len(set(paths))  # boto3 adds its data folder once, not once per session
+    assert boto3_session()._session.get_component("data_loader") is second._session.get_component("data_loader")

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from gtlabel.aws import boto3_session
 from gtlabel.errors import AuthFailure, ConfigError, RequestTooLarge, ServiceError, SessionEnded
 from gtlabel.formats import strict_json
 from gtlabel.formats.answers import DEFAULT_MAX_BOXES, AnswerLimits
@@ -461,9 +462,9 @@ class LocalService:
         if endpoint is None:
             raise ConfigError(f"the local service serves 'sagemaker', 'cognito-idp' and 's3', not {service!r}")
         kwargs.setdefault("config", Config(retries={"max_attempts": 2, "mode": "standard"}))
-        session = boto3.session.Session(aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
-                                        region_name=self.region)
-        return session.client(service, endpoint_url=endpoint, **kwargs)  # type: ignore[call-overload]
+        session = boto3_session(aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key,
+                                region_name=self.region)
+        return session.client(service, endpoint_url=endpoint, **kwargs)
 
     def add_worker(self, team: str, username: str, password: str) -> str:
         """Create a portal account in ``team`` (the team must exist); returns the GT-style worker id."""

@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from gtlabel.aws import error_code, is_not_found
+from gtlabel.aws import boto3_session, error_code, is_not_found
 from gtlabel.errors import NotFound, StorageError
 from gtlabel.settings import get_settings
 from gtlabel.storage.base import ObjectInfo, RangeRead, parse_s3
@@ -85,12 +85,10 @@ class S3Target:
     def client(self) -> S3Client:
         with self._lock:
             if self._client is None:
-                import boto3.session  # boto3 on first use (start-up cost, module docstring)
-
                 c = self.credentials
-                sess = boto3.session.Session(aws_access_key_id=c.access_key if c else None,
-                                             aws_secret_access_key=c.secret_key if c else None,
-                                             aws_session_token=c.session_token if c else None)
+                sess = boto3_session(aws_access_key_id=c.access_key if c else None,
+                                     aws_secret_access_key=c.secret_key if c else None,
+                                     aws_session_token=c.session_token if c else None)
                 self._client = sess.client("s3", endpoint_url=self.endpoint_url, config=_client_config(),
                                            region_name=self.region or sess.region_name or "us-east-1")
             return self._client
@@ -172,8 +170,8 @@ def reset_clients() -> None:
     that the next calls see the environment as it is now (after pointing it at another endpoint or key)."""
     with _clients_lock:
         _clients.clear()
-        if "boto3" in sys.modules:
-            sys.modules["boto3"].DEFAULT_SESSION = None  # type: ignore[attr-defined]
+        if "boto3" in sys.modules:  # a new default session (sharing the parsed botocore data: aws.boto3_session)
+            sys.modules["boto3"].DEFAULT_SESSION = boto3_session()  # type: ignore[attr-defined]
 
 
 def s3_client(region: str | None = None, session: boto3.Session | None = None) -> S3Client:
@@ -186,9 +184,7 @@ def s3_client(region: str | None = None, session: boto3.Session | None = None) -
     with _clients_lock:
         cli = _clients.get(key)
         if cli is None:
-            import boto3.session  # boto3 on first use (start-up cost, module docstring)
-
-            sess = session or boto3.session.Session()
+            sess = session or boto3_session()
             cli = sess.client("s3", region_name=region or sess.region_name or "us-east-1", config=_client_config())
             _clients[key] = cli
         return cli
