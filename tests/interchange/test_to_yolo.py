@@ -255,3 +255,17 @@ def test_ultralytics_reads_the_dataset(tmp_path: Path) -> None:
     assert total == rep.boxes == 25
     batch = next(iter(build_dataloader(ds, batch=2, workers=0, shuffle=False)))
     assert batch["img"].shape[0] == 2
+
+
+def test_missing_images_found_in_folders_that_alternate(tmp_path: Path) -> None:
+    """Images listed folder by folder, and names that alternate between folders (each folder listed again, then
+    asked file by file): every missing image is found."""
+    names = [f"{d}/{i:02d}.jpg" for i in range(8) for d in ("a", "b")]  # a/00, b/00, a/01, ...
+    src = write_coco(tmp_path, names, {n: [("drone", 1, 1, 5, 5)] for n in names})
+    for gone in ("a/03.jpg", "b/07.jpg", "a/07.jpg"):
+        (tmp_path / "images" / gone).unlink()
+    rep = coco_to_yolo(src, tmp_path / "ds", splits=(1, 0, 0))
+    assert rep.images == 13 and rep.skipped == {"image not found": 3}
+    listed = {line.rsplit("/", 2)[-2] + "/" + line.rsplit("/", 1)[-1]
+              for line in (tmp_path / "ds" / "train.txt").read_text().splitlines()}
+    assert listed == set(names) - {"a/03.jpg", "b/07.jpg", "a/07.jpg"}

@@ -211,3 +211,16 @@ def test_local_join_is_what_pathlib_gives(pieces: list[str]) -> None:
     """storage.join's os.path.join shortcut for plain pieces gives Path's string for every piece (dots, empty
     pieces, double and trailing slashes included)."""
     assert storage.join(pieces[0], *pieces[1:]) == str(Path(pieces[0], *pieces[1:]))
+
+
+def test_read_file_whole_or_a_head(tmp_path: Path) -> None:
+    """storage.read_file (os.read, for many small files): the whole file, its first ``limit`` bytes, errors raised."""
+    big = bytes(range(256)) * 1500  # 384,000 bytes: several reads
+    (tmp_path / "big").write_bytes(big)
+    (tmp_path / "empty").write_bytes(b"")
+    assert storage.read_file(str(tmp_path / "big")) == big
+    assert storage.read_file(str(tmp_path / "big"), 70_000) == big[:70_000]
+    assert storage.read_file(str(tmp_path / "big"), 10) == big[:10]
+    assert storage.read_file(str(tmp_path / "empty")) == b""
+    with pytest.raises(FileNotFoundError):
+        storage.read_file(str(tmp_path / "missing"))

@@ -157,8 +157,7 @@ def jpeg_header(data: bytes) -> tuple[tuple[int, int], int | None] | None:
 def displayed_size_of(path: str) -> tuple[int, int]:
     """The displayed (EXIF-upright) size of a local image: its JPEG markers, else PIL's header read. Raises what
     opening or reading it raises (``FileNotFoundError``, PIL's errors for a non-image)."""
-    with open(path, "rb") as fh:
-        head = fh.read(_JPEG_HEAD)
+    head = storage.read_file(path, _JPEG_HEAD)
     fast = jpeg_header(head)
     if fast is not None:
         (w, h), orientation = fast

@@ -170,6 +170,7 @@ class CocoSource:
             return
         new, check = tuple.__new__, self.check
         count = check.image_count
+        checked: set[int] = set() if self._deferred else set(check.categories)
         try:
             for k in range(max(1, len(self._buckets))):
                 by_index: dict[int, list[CocoBox]] = {}
@@ -179,9 +180,14 @@ class CocoSource:
                     for idx, cid, pos, aid, x, y, w, h, score in _REC.iter_unpack(f.read()):
                         box = new(CocoBox, (cid, x, y, w, h, None if score != score else score, pos,
                                             None if aid == _NO_ID else aid))
-                        if self._deferred:
+                        if cid not in checked:  # categories listed after the boxes: each id checked once
                             check.check_category(box)
-                        by_index.setdefault(idx, []).append(box)
+                            checked.add(cid)
+                        boxes = by_index.get(idx)
+                        if boxes is None:
+                            by_index[idx] = [box]
+                        else:
+                            boxes.append(box)
                     f.close()
                 for im in check.images_between(k * BUCKET_IMAGES, min(count, (k + 1) * BUCKET_IMAGES)):
                     yield im, by_index.get(im.pos, [])

@@ -143,10 +143,7 @@ def _dataset(lin: Lineage, records: Iterator[ImageRecord]) -> LabelSource:
         return os.path.join(manifest_dir, *rec.source_ref.replace("\\", "/").split("/"))
 
     def read(uri: str) -> bytes:
-        if local:
-            with open(uri, "rb") as fh:
-                return fh.read()
-        return storage.read_bytes(uri)
+        return storage.read_file(uri) if local else storage.read_bytes(uri)
 
     def images() -> Iterator[LabeledImage]:
         for rec in records:

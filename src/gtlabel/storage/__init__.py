@@ -26,7 +26,7 @@ from typing import IO
 from gtlabel.errors import NotFound, StorageError
 from gtlabel.storage.base import CHUNK, Backend, ObjectInfo, RangeRead, S3Uri, is_s3, join, parse_s3
 from gtlabel.storage.copies import copy, copy_many
-from gtlabel.storage.local import LocalBackend, md5_file, write_private_json
+from gtlabel.storage.local import LocalBackend, md5_file, read_file, write_private_json
 from gtlabel.storage.s3 import (
     Credentials,
     S3Backend,
@@ -72,6 +72,7 @@ __all__ = [
     "parse_s3",
     "presign",
     "read_bytes",
+    "read_file",
     "read_range",
     "read_text",
     "reset_clients",

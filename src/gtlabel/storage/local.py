@@ -17,12 +17,31 @@ from typing import IO, Any
 from gtlabel.errors import NotFound, StorageError
 from gtlabel.storage.base import CHUNK, ObjectInfo, RangeRead
 
-__all__ = ["LocalBackend", "md5_file", "write_private_json"]
+__all__ = ["LocalBackend", "md5_file", "read_file", "write_private_json"]
 
 
 def _no_versions(uri: str, version_id: str | None) -> None:
     if version_id is not None:
         raise StorageError(f"a local file has no versions (asked for version {version_id})", uri)
+
+
+def read_file(path: str, limit: int | None = None) -> bytes:
+    """A local file's bytes (at most ``limit``) read with ``os.open``/``os.read``: for the many small files of a
+    dataset (label files, image headers), about 2.5x cheaper in CPU than ``open()`` (no buffered file object).
+    Raises what ``os.open`` raises (``FileNotFoundError``, ...)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
+    try:
+        parts: list[bytes] = []
+        n = 0
+        while limit is None or n < limit:
+            chunk = os.read(fd, (1 << 16) if limit is None else min(limit - n, 1 << 20))
+            if not chunk:
+                break
+            parts.append(chunk)
+            n += len(chunk)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+    finally:
+        os.close(fd)
 
 
 def md5_file(path: str | os.PathLike[str]) -> str:
