@@ -312,6 +312,9 @@ def _target(src: str, out: str, images: str | os.PathLike[str] | None, splits: S
             ) -> _Target:
     if storage.is_s3(out):
         raise ConfigError(f"{out}: a dataset with linked images is a local folder (Ultralytics reads local files)")
+    if os.open not in os.supports_dir_fd:  # Windows: no symbolic links for users, no openat
+        raise ConfigError("a dataset with linked images needs symbolic links (Linux, macOS); import --to a "
+                          "manifest and convert it (copy_images) instead")
     if images is None:
         if storage.is_s3(src):
             raise ConfigError(f"{src} is on S3: give the local folder of its images (images= / --images)")
@@ -352,9 +355,10 @@ def _class_prefixes(check: CocoChecker, spool: _Spool, names: list[str], amap: M
     return out
 
 
-def _place(im: CocoImage, split: str, file: str) -> tuple[str, str, bool]:
-    """``(image path, label path, linked alone)`` of an image in the dataset; a hostile ``file_name`` (absolute,
-    ``..``, a line break: it would break the list files) is a LabelError naming it."""
+def _place(im: CocoImage, split: str, file: str) -> tuple[str, str, str, bool]:
+    """``(image path, label folder, label name in it, linked alone)`` of an image in the dataset (the label's path
+    is the folder, ``/`` and the name); a hostile ``file_name`` (absolute, ``..``, a line break: it would break the
+    list files) is a LabelError naming it."""
     fn = im.file_name
     if not _PLAIN.fullmatch(fn):  # the plain names pass at once; anything else gets the full checks
         fld = f"images[{im.pos}].file_name"
@@ -365,11 +369,10 @@ def _place(im: CocoImage, split: str, file: str) -> tuple[str, str, bool]:
         if "\n" in fn or "\r" in fn or fn.startswith("s3://"):
             raise LabelError(f"{fn!r}: a file name relative to the images' folder, on one line", file=file,
                              field=fld)
-    if "images/" in fn and "images" in fn.split("/")[:-1]:  # Ultralytics would look for its label inside the images' folder
+    if "images/" in fn and "images" in fn.split("/")[:-1]:  # Ultralytics would look inside the images' folder
         img, lbl = dataset_name(fn)
-        return f"images/{split}{_LINKED}/{img}", f"labels/{split}{_LINKED}/{lbl}", True
-    stem = fn.rsplit(".", 1)[0]
-    return f"images/{split}/{fn}", f"labels/{split}/{stem}.txt", False
+        return f"images/{split}{_LINKED}/{img}", f"labels/{split}{_LINKED}", lbl, True
+    return f"images/{split}/{fn}", f"labels/{split}", fn.rsplit(".", 1)[0] + ".txt", False
 
 
 class _Present:
@@ -450,6 +453,7 @@ def _write(target: _Target, check: CocoChecker, spool: _Spool, prefixes: dict[in
     dropped: Counter[int] = Counter()
     sha256, dumps, sbase, root_s = hashlib.sha256, orjson.dumps, str(staging) + "/", str(root) + "/"
     is_there = _Present(root_s)
+    dir_fds: dict[str, int] = {}
     spool_file = tempfile.TemporaryFile()  # noqa: SIM115 - the lineage entries, closed below
     try:
         for b in range(len(spool.files)):
@@ -474,7 +478,7 @@ def _write(target: _Target, check: CocoChecker, spool: _Spool, prefixes: dict[in
             for im in check.images_between(lo, min(check.image_count, lo + BUCKET_IMAGES)):
                 si = split_of_name(im.file_name)
                 split = SPLITS[si]
-                image_rel, label_rel, alone = _place(im, split, check.file)
+                image_rel, label_dir, label_name, alone = _place(im, split, check.file)
                 why = _skip_reason(im, is_there)
                 rows = by_image.get(im.pos, [])
                 if why is not None:
@@ -487,12 +491,15 @@ def _write(target: _Target, check: CocoChecker, spool: _Spool, prefixes: dict[in
                     _uncount(class_rows, unique, rows)
                     rows = unique
                 data = b"\n".join(rows) + b"\n" if rows else b""
-                folder = label_rel.rpartition("/")[0]
-                if folder not in made:
+                dir_fd = dir_fds.get(label_dir)
+                if dir_fd is None:  # each label folder opened once: files are created relative to it (shorter lookups)
+                    os.makedirs(sbase + label_dir, exist_ok=True)
+                    dir_fd = dir_fds[label_dir] = os.open(sbase + label_dir, os.O_RDONLY)
+                if "/" in label_name and (folder := f"{label_dir}/{label_name.rpartition('/')[0]}") not in made:
                     os.makedirs(sbase + folder, exist_ok=True)
                     made.add(folder)
                 try:
-                    fd = os.open(sbase + label_rel, _NEW, 0o666)
+                    fd = os.open(label_name, _NEW, 0o666, dir_fd=dir_fd)
                 except FileExistsError:
                     report.skipped["label name taken by another image of its split"] += 1
                     _uncount(class_rows, rows)
@@ -509,7 +516,7 @@ def _write(target: _Target, check: CocoChecker, spool: _Spool, prefixes: dict[in
                 report.boxes += len(rows)
                 counts[si] += 1
                 lists[si].write(split_list_line(image_rel))
-                line = _ENTRY % (dumps(image_rel), dumps(label_rel), dumps(im.file_name), split_names[si],
+                line = _ENTRY % (dumps(image_rel), dumps(f"{label_dir}/{label_name}"), dumps(im.file_name), split_names[si],
                                  sha256(data).hexdigest().encode())
                 entries.update(line)
                 spool_file.write(line + b"\n")
@@ -548,6 +555,8 @@ def _write(target: _Target, check: CocoChecker, spool: _Spool, prefixes: dict[in
         spool_file.close()
         for f in lists:
             f.close()
+        for dir_fd in dir_fds.values():
+            os.close(dir_fd)
     for s, n in zip(SPLITS, counts, strict=True):
         if not n:
             (staging / f"{s}.txt").unlink()
