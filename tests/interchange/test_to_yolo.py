@@ -19,7 +19,7 @@ from interchange_helpers import LABELS, make_image
 from gtlabel.errors import ConfigError, DatasetExists, InputError, LabelError
 from gtlabel.geometry import clip_box, format_row, to_yolo
 from gtlabel.interchange import coco_to_yolo, export_coco
-from gtlabel.interchange.to_yolo import yolo_row_coords
+from gtlabel.interchange.yolo_spool import yolo_row_coords
 from gtlabel.lineage import load as load_lineage
 
 SIZE = (64, 48)

@@ -24,7 +24,8 @@ outside its image, an annotation naming a missing image or category, a duplicate
 :class:`~gtlabel.errors.LabelError` naming the file and field). Classes go through the label config / alias map
 as the import's do (:func:`gtlabel.interchange.importer.class_targets`; an unknown class is an error unless
 dropped); boxes are clipped to their image (zero-area and exact-duplicate rows dropped, all counted); each box
-becomes its YOLO row as it is read (:data:`gtlabel.geometry.ROW_FORMAT`) and is spooled, 47 bytes, in buckets
+becomes its YOLO row as it is read (:data:`gtlabel.geometry.ROW_FORMAT`) and is spooled
+(:class:`~gtlabel.interchange.yolo_spool.RowSpool`), 47 bytes, in buckets
 of :data:`~gtlabel.interchange.readers.BUCKET_IMAGES` images, so memory does not grow with the boxes or the file
 (the image table: ~30-50 bytes an image). Splits are the converter's (:func:`gtlabel.convert.splits.split_hash`
 of the file name and ``seed``, or whole groups with ``split_by="prefix:N"``).
@@ -37,22 +38,19 @@ label name another image of its split has taken (``a.jpg`` and ``a.png``) is ski
 
 from __future__ import annotations
 
-import bisect
 import hashlib
 import os
 import re
 import shutil
-import struct
 import tempfile
 import time
 import uuid
-from array import array
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
@@ -77,24 +75,18 @@ from gtlabel.formats.ground_truth import check_source_ref
 from gtlabel.formats.yolo import (
     DATASET_FORMAT,
     MIN_IMAGE_PX,
-    MIN_NORMALIZED_SIZE,
     SPLITS,
     ULTRALYTICS_IMG_FORMATS,
     render_data_yaml,
     split_list_line,
 )
-from gtlabel.geometry import ROW_FORMAT, clip_box
 from gtlabel.interchange.importer import ImportReport, class_targets
 from gtlabel.interchange.readers import BUCKET_IMAGES, read_coco
+from gtlabel.interchange.yolo_spool import CLASS_FORMAT, ImagesPresent, RowSpool
 from gtlabel.lineage import LINEAGE_FILE, version_id
 
-__all__ = ["COORDS_FORMAT", "DatasetImportReport", "coco_to_yolo", "yolo_row_coords"]
+__all__ = ["DatasetImportReport", "coco_to_yolo"]
 
-#: a row's four normalized coordinates (``ROW_FORMAT`` after its class id): 35 bytes for values in [0, 1]
-COORDS_FORMAT = ROW_FORMAT.split(" ", 1)[1].encode()
-_CLASS_FORMAT = ROW_FORMAT.split(" ", 1)[0].encode() + b" "
-_REC = struct.Struct("<iq35s")  # image position, category id, the row's coordinates
-_FLUSH = 1 << 22  # spooled bytes held before they are written to the buckets' files
 #: one lineage.json entry (what :func:`gtlabel.lineage.parse` reads), as ``orjson.dumps`` of its dict writes it
 _ENTRY = (b'{"image":%b,"label":%b,"source_ref":%b,"source_etag":null,"source_version_id":null,"split":"%b",'
           b'"label_sha256":"%b"}')
@@ -134,89 +126,6 @@ class DatasetImportReport(ImportReport):
             (f", {dropped} boxes of unknown classes dropped" if dropped else "")
         return (f"coco -> yolo: {self.images} images ({split}), {self.boxes} boxes{extra} -> {self.data_yaml} "
                 f"({self.version})")
-
-
-def yolo_row_coords(x: float, y: float, w: float, h: float, fw: int, fh: int) -> tuple[bytes | None, bool]:
-    """A box in pixels -> its row's coordinates (:data:`COORDS_FORMAT`) in a ``fw`` x ``fh`` frame, clipped to it:
-    ``(coords, clipped)``, ``coords`` ``None`` for a box of zero area (or one that rounds to 0 at 6 decimals). The
-    per-box step of :func:`coco_to_yolo` (inlined there), the same numbers as :func:`gtlabel.convert.rows.rows_for`."""
-    clipped = False
-    if x < 0 or y < 0 or x + w > fw or y + h > fh:
-        box = clip_box(x, y, w, h, fw, fh)
-        if box is None:
-            return None, False
-        x, y, w, h = box
-        clipped = True
-    elif w <= 0 or h <= 0:
-        return None, False
-    nw, nh = w / fw, h / fh
-    if nw < MIN_NORMALIZED_SIZE or nh < MIN_NORMALIZED_SIZE:
-        return None, clipped
-    return COORDS_FORMAT % ((x + w / 2.0) / fw, (y + h / 2.0) / fh, nw, nh), clipped
-
-
-class _Spool:
-    """Each kept box as (image position, category id, row coordinates), in files of ``BUCKET_IMAGES`` images; the
-    counts of the boxes as they are read, and the first box of each category id (for an error naming it)."""
-
-    def __init__(self, check: CocoChecker, report: DatasetImportReport) -> None:
-        self.check, self.report = check, report
-        n = max(1, -(-check.image_count // BUCKET_IMAGES))
-        self.files: list[IO[bytes]] = [tempfile.TemporaryFile() for _ in range(n)]  # noqa: SIM115 - close()
-        self.pending: list[list[bytes]] = [[] for _ in range(n)]
-        self.held = 0
-        self.first: dict[int, tuple[int, int | None]] = {}  # category id -> its first box (position, id)
-
-    def add(self, boxes: Iterable[tuple[int, CocoBox]], n: int) -> None:
-        """Spool the rows of checked boxes (``n`` elements read; the per-box hot path, clipping inline)."""
-        widths, heights = self.check.sizes
-        pack, pending, first, fmt = _REC.pack, self.pending, self.first, COORDS_FORMAT
-        tiny = MIN_NORMALIZED_SIZE
-        clipped = zero = 0
-        for k, b in boxes:
-            cid, x, y, w, h, _score, pos, aid = b
-            if cid not in first:
-                first[cid] = (pos, aid)
-            fw, fh = widths[k], heights[k]
-            if x < 0 or y < 0 or x + w > fw or y + h > fh:
-                box = clip_box(x, y, w, h, fw, fh)
-                if box is None:
-                    zero += 1
-                    continue
-                x, y, w, h = box
-                clipped += 1
-            elif w <= 0 or h <= 0:
-                zero += 1
-                continue
-            nw, nh = w / fw, h / fh
-            if nw < tiny or nh < tiny:
-                zero += 1
-                continue
-            pending[k // BUCKET_IMAGES].append(pack(k, cid, fmt % ((x + w / 2.0) / fw, (y + h / 2.0) / fh, nw, nh)))
-        self.report.boxes_clipped += clipped
-        self.report.boxes_zero_area += zero
-        self.held += n
-        if self.held * _REC.size >= _FLUSH:
-            self.flush()
-
-    def flush(self) -> None:
-        for f, rows in zip(self.files, self.pending, strict=True):
-            if rows:
-                f.write(b"".join(rows))
-                rows.clear()
-        self.held = 0
-
-    def bucket(self, i: int) -> Iterator[tuple[int, int, bytes]]:
-        """The rows of bucket ``i`` (its file is closed after)."""
-        f = self.files[i]
-        f.seek(0)
-        data = f.read()
-        f.close()
-        return _REC.iter_unpack(data)
-
-    def close(self) -> None:
-        for f in self.files:
-            f.close()
 
 
 @dataclass(frozen=True)
@@ -267,12 +176,12 @@ def coco_to_yolo(source: str | os.PathLike[str], dest: str | os.PathLike[str], *
     amap = check_aliases(aliases)
     report = DatasetImportReport(src, str(target.final), "coco", "", [])
     check = CocoChecker(src)
-    spool: _Spool | None = None
+    spool: RowSpool | None = None
 
     def annotations(batch: list[object]) -> None:
         nonlocal spool
         if spool is None:
-            spool = _Spool(check, report)
+            spool = RowSpool(check)
         spool.add(check.annotations(batch), len(batch))
 
     try:
@@ -283,14 +192,15 @@ def coco_to_yolo(source: str | os.PathLike[str], dest: str | os.PathLike[str], *
             check.add_categories([{"id": c, "name": n} for c, n in whole.categories.items()])
             check.add_images([{"id": im.id, "file_name": im.file_name, "width": im.width, "height": im.height}
                               for im in whole.images])
-            spool = _Spool(check, report)
+            spool = RowSpool(check)
             spool.add(((im.pos, b) for im in whole.images for b in whole.boxes[im.id]), 0)
             report.crowd_skipped = whole.crowd
         else:
             report.crowd_skipped = check.crowd
         if spool is None:
-            spool = _Spool(check, report)
+            spool = RowSpool(check)
         spool.flush()
+        report.boxes_clipped, report.boxes_zero_area = spool.clipped, spool.zero_area
         names = class_targets(labels, load_label_config(label_category_config), list(check.categories.values()),
                               amap)
         report.labels = names
@@ -336,7 +246,7 @@ def _target(src: str, out: str, images: str | os.PathLike[str] | None, splits: S
     return _Target(final, staging, root, normalize_splits(splits), seed, by, overwrite, drop_unknown)
 
 
-def _class_prefixes(check: CocoChecker, spool: _Spool, names: list[str], amap: Mapping[str, str],
+def _class_prefixes(check: CocoChecker, spool: RowSpool, names: list[str], amap: Mapping[str, str],
                     drop_unknown: bool) -> dict[int, bytes | None]:
     """Each category id's row prefix (``"<class id> "``), ``None`` for a dropped class; a category that is not
     declared, or (without ``drop_unknown``) not among ``names``, is an error naming its first box."""
@@ -351,7 +261,7 @@ def _class_prefixes(check: CocoChecker, spool: _Spool, names: list[str], amap: M
             raise LabelError(f"class {name!r}{f' (alias of {target!r})' if target != name else ''} is not one of "
                              f"the dataset's labels {names}; add it, alias it (--alias {name}=LABEL) or drop it "
                              f"(--drop-unknown)", file=check.file, field=check.box_path(pos, aid) + ".category_id")
-        out[cid] = None if gid is None else _CLASS_FORMAT % gid
+        out[cid] = None if gid is None else CLASS_FORMAT % gid
     return out
 
 
@@ -375,38 +285,7 @@ def _place(im: CocoImage, split: str, file: str) -> tuple[str, str, str, bool]:
     return f"images/{split}/{fn}", f"labels/{split}", fn.rsplit(".", 1)[0] + ".txt", False
 
 
-class _Present:
-    """Whether each image is there, without a system call per image: the folder of the image asked about is listed
-    once (``os.scandir``) into a sorted array of its names' hashes (8 bytes a name; only the last folder is kept,
-    since a file's images come folder by folder); a folder listed again and again (names that alternate between
-    folders) is asked file by file (``os.access``) from its fifth listing on. A hash shared by a missing name and a
-    present one (64 bits: about one in 10^19) would count the missing image as there: Ultralytics then reports it
-    when it loads the dataset."""
-
-    def __init__(self, root: str) -> None:
-        self.root = root  # with a trailing "/"
-        self.folder: str | None = None
-        self.hashes: array[int] = array("q")
-        self.listed: Counter[str] = Counter()
-
-    def __call__(self, file_name: str) -> bool:
-        folder, _, name = file_name.rpartition("/")
-        if folder != self.folder:
-            self.listed[folder] += 1
-            if self.listed[folder] > 4:
-                return os.access(self.root + file_name, os.F_OK)
-            try:
-                with os.scandir(self.root + folder if folder else self.root) as it:
-                    self.hashes = array("q", sorted(hash(e.name) for e in it))
-            except OSError:
-                self.hashes = array("q")
-            self.folder = folder
-        h, hashes = hash(name), self.hashes
-        i = bisect.bisect_left(hashes, h)
-        return i < len(hashes) and hashes[i] == h
-
-
-def _skip_reason(im: CocoImage, present: _Present) -> str | None:
+def _skip_reason(im: CocoImage, present: ImagesPresent) -> str | None:
     """Why Ultralytics could not use an image, or ``None``."""
     if im.file_name.rpartition(".")[2].lower() not in ULTRALYTICS_IMG_FORMATS:  # "a.b/c" gives "b/c": no format
         return "not an image format Ultralytics reads"
@@ -439,7 +318,7 @@ def _uncount(class_rows: Counter[bytes], rows: list[bytes], before: list[bytes] 
         class_rows[row.split(b" ", 1)[0] + b" "] -= n
 
 
-def _write(target: _Target, check: CocoChecker, spool: _Spool, prefixes: dict[int, bytes | None],
+def _write(target: _Target, check: CocoChecker, spool: RowSpool, prefixes: dict[int, bytes | None],
            names: list[str], amap: Mapping[str, str], report: DatasetImportReport) -> bytes:
     """The label files, list files and lineage.json into the staging folder (data.yaml and the report after)."""
     staging, root = target.staging, target.root
@@ -452,7 +331,7 @@ def _write(target: _Target, check: CocoChecker, spool: _Spool, prefixes: dict[in
     made: set[str] = set()
     dropped: Counter[int] = Counter()
     sha256, dumps, sbase, root_s = hashlib.sha256, orjson.dumps, str(staging) + "/", str(root) + "/"
-    is_there = _Present(root_s)
+    is_there = ImagesPresent(root_s)
     dir_fds: dict[str, int] = {}
     spool_file = tempfile.TemporaryFile()  # noqa: SIM115 - the lineage entries, closed below
     try:
@@ -525,7 +404,7 @@ def _write(target: _Target, check: CocoChecker, spool: _Spool, prefixes: dict[in
             report.dropped_unknown[check.categories[cid]] += n
         report.images = sum(counts)
         report.splits = dict(zip(SPLITS, counts, strict=True))
-        by_prefix = {_CLASS_FORMAT % i: n for i, n in enumerate(names)}
+        by_prefix = {CLASS_FORMAT % i: n for i, n in enumerate(names)}
         report.class_counts = Counter({by_prefix[p]: c for p, c in sorted(class_rows.items()) if c})
         if report.images == 0:
             raise InputError(f"no image to write ({dict(report.skipped)}); are the images under {root}? (give "
