@@ -127,7 +127,7 @@ def profile_rows(prof: Any, total: float) -> list[tuple[str, float]]:
 
 
 def child(side: str, weights: str, frames: int, width: int, height: int, conf: float, out: str,
-          profile: bool = False) -> None:
+          profile: bool = False, batch: int | None = None) -> None:
     """One side in this process: decode the frames, predict each, time only the predictions (``profile``: the
     first frame under cProfile with a CPU clock instead, its rows printed)."""
     import numpy as np
@@ -145,7 +145,7 @@ def child(side: str, weights: str, frames: int, width: int, height: int, conf: f
         return load_model(weights, runtime=runtime, imgsz=IMGSZ, cache_dir=Path(out).parent)  # <work>/exports/
 
     opts = SliceOptions(width=SLICE, height=SLICE, overlap=OVERLAP, merge="nmm", match="ios", threshold=0.5,
-                        batch=1000 if base == "gtlabel-batched" else None)
+                        batch=1000 if base == "gtlabel-batched" else batch)
     if base == "sahi":
         from sahi import AutoDetectionModel
         from sahi.predict import get_sliced_prediction
@@ -198,6 +198,7 @@ def child(side: str, weights: str, frames: int, width: int, height: int, conf: f
 def run_side(side: str, weights: Path, args: argparse.Namespace, conf: float, work: Path) -> dict[str, Any]:
     out = work / f"{side.replace('@', '-')}-{conf}.json"
     cmd = [sys.executable, __file__, "--child", side, "--weights", str(weights), "--frames", str(args.frames),
+           *(["--batch", str(args.batch)] if args.batch else []),
            "--width", str(args.width), "--height", str(args.height), "--conf", str(conf), "--out", str(out)]
     subprocess.run(cmd + (["--profile"] if args.profile else []), check=True,
                    env={**os.environ, "GTLABEL_PROGRESS": "0"})
@@ -259,6 +260,8 @@ def main() -> None:
                          "folder); sahi@runtime is SAHI given that same exported model")
     ap.add_argument("--profile", action="store_true", help="profile one frame per side (CPU time by part)")
     ap.add_argument("--merge-only", type=int, nargs="+", metavar="N", help="time the merge alone on N boxes")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="tiles per call on the gtlabel sides (default: predict_frame's auto, one on CPU)")
     ap.add_argument("--child", choices=SIDES, help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -269,7 +272,8 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     ensure_ultralytics_offline(work / "yolo-config")
     if args.child:
-        child(args.child, args.weights, args.frames, args.width, args.height, args.conf[0], args.out, args.profile)
+        child(args.child, args.weights, args.frames, args.width, args.height, args.conf[0], args.out, args.profile,
+              args.batch)
         return
     if args.merge_only:
         merge_only(args.merge_only)

@@ -162,3 +162,35 @@ def test_bad_runtime_arguments(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"trained \.pt weights"):
         exported_model(not_pt, "onnx")
     assert os.listdir(tmp_path) == ["w.onnx"]  # nothing written
+
+
+def test_exported_runtime_batches_tiles_on_cpu(trained: dict[str, object], cache: Path) -> None:
+    """batch=None on CPU: the first tile through predict, then EXPORTED_CPU_BATCH tiles per call for an exported
+    model (one per call for PyTorch); an explicit batch wins. Counted at the predictor's forward pass."""
+    from gtlabel.model.sliced import EXPORTED_CPU_BATCH, predict_tiles, windows
+
+    def batches(yolo: Any, opts: SliceOptions) -> list[int]:
+        yolo.predict(np.zeros((IMGSZ, IMGSZ, 3), np.uint8), imgsz=IMGSZ, device="cpu", verbose=False)
+        pred, calls = yolo.predictor, []
+        real = pred.inference
+
+        def counting(im: Any, *args: Any, **kwargs: Any) -> Any:
+            calls.append(int(im.shape[0]))
+            return real(im, *args, **kwargs)
+
+        pred.inference = counting
+        try:
+            predict_tiles(yolo, _frame(1000, 700, 0), opts, conf=CONF, imgsz=IMGSZ)
+        finally:
+            del pred.inference
+        return calls
+
+    n = len(windows(1000, 700, OPTS))
+    assert n > EXPORTED_CPU_BATCH + 1
+    weights = str(trained["weights"])
+    onnx = load_model(weights, runtime="onnx", imgsz=IMGSZ, cache_dir=cache)
+    calls = batches(onnx, OPTS)  # the first tile, the rest in batches, the whole frame (full_frame)
+    assert calls[0] == 1 and max(calls) == EXPORTED_CPU_BATCH and sum(calls) == n + 1, calls
+    assert batches(load_model(weights), OPTS) == [1] * (n + 1)
+    calls = batches(onnx, SliceOptions(width=320, height=256, batch=3))
+    assert max(calls) == 3 and sum(calls) == n + 1, calls

@@ -22,8 +22,10 @@ frame is letterboxed to the same rectangle as with the ``.pt``) and load the exp
 - ONNX Runtime and OpenVINO come in the ``runtime`` extra; asking for one that is not installed raises
   :class:`~gtlabel.errors.MissingExtra` naming it.
 
-Measured (bench/README.md, "Sliced inference"): float32 forward passes of YOLO11n on 640 px tiles, one thread,
-project machine: PyTorch ~100 ms, ONNX Runtime and OpenVINO ~75-85 ms; outputs within ~1.2e-4 of PyTorch's.
+Measured (bench/README.md, "Runtimes"): float32 forward passes of YOLO11n on 640 px tiles, one thread, project
+machine: PyTorch 98-119 ms, ONNX Runtime 75-85 ms, OpenVINO 80-86 ms; outputs within ~2e-4 px of PyTorch's. Sliced
+inference on 4000x3000 frames: 1.8-2.3x the frames/s of SAHI on the ``.pt`` (mostly because these runtimes use
+both cores where Ultralytics gives PyTorch cores - 1 threads), the same boxes.
 """
 
 from __future__ import annotations

@@ -17,14 +17,17 @@ pixels and merges the duplicates that the overlaps produce. The semantics are SA
 
 Unlike SAHI, nothing switches the merge silently (SAHI turns GREEDYNMM/IOS into NMS/IOU below a model
 confidence of 0.1); on an accelerator the tiles of a frame go through Ultralytics in one batched call (``batch``
-sets the tiles per call; on CPU one tile per call measured faster); after the first call the tiles skip
+sets the tiles per call; on CPU one tile per call measured faster with PyTorch, 8 with an exported runtime); after the first call the tiles skip
 ``yolo.predict``'s per-call machinery and go straight through its predictor's model, NMS and box scaling
 (:func:`predict_tiles`). The merge is vectorised numpy: candidate pairs from a sweep over sorted x, the greedy
 keep/suppress order settled by a fixed point over the pairs (no loop per box).
 
 Speed on CPU: the forward passes of the model are ~90 % of SAHI's CPU time per frame and ~95 % of ours; both
 run the same model on the same tiles, so what gtlabel saves (SAHI's PIL crops, per-call set-up, ``Results``
-and ``ObjectPrediction`` objects, its slower merge) is worth ~1.05-1.1x (bench/README.md, "Sliced inference").
+and ``ObjectPrediction`` objects, its slower merge) is worth ~1.1-1.3x (bench/README.md, "Sliced inference").
+The forward pass itself gets faster with ``runtime="onnx"|"openvino"`` (:mod:`gtlabel.model.runtime`): float32
+kernels that also use both cores (Ultralytics runs PyTorch on cores - 1 threads on CPU: one on 2 cores), with
+8 tiles per call there.
 
 Import cost: numpy loads when a function runs; torch and Ultralytics only in :func:`predict_tiles`, for the model
 object passed in.
@@ -41,7 +44,7 @@ from gtlabel.tiling import tile_grid
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["MATCHES", "MERGES", "SAHI_NAMES", "Agreement", "FrameBoxes", "SliceOptions", "agreement",
+__all__ = ["EXPORTED_CPU_BATCH", "MATCHES", "MERGES", "SAHI_NAMES", "Agreement", "FrameBoxes", "SliceOptions", "agreement",
            "boxes_from_sahi", "merge_boxes", "predict_frame", "predict_tiles", "slice_options", "windows"]
 
 #: ``merge`` values: ``nms`` (SAHI's NMS) and ``nmm`` (SAHI's GREEDYNMM).
@@ -50,6 +53,8 @@ MERGES = ("nms", "nmm")
 MATCHES = ("iou", "ios")
 #: The names SAHI gives them (what a comparison with ``get_sliced_prediction`` passes).
 SAHI_NAMES = {"nms": "NMS", "nmm": "GREEDYNMM", "iou": "IOU", "ios": "IOS"}
+#: Tiles per call on CPU for a model exported to ONNX Runtime / OpenVINO (``SliceOptions(batch=None)``).
+EXPORTED_CPU_BATCH = 8
 _PAIR_CHUNK = 2_000_000  # candidate pairs generated at a time (bounds the sweep's memory)
 
 
@@ -60,8 +65,9 @@ class SliceOptions:
     ``width``/``height``: the tile size in frame pixels; ``overlap``: the share of a tile that neighbours
     share, in [0, 1); ``full_frame``: also predict on the whole frame downscaled (large objects);
     ``batch``: tiles per Ultralytics call; ``None`` (auto): all tiles of a frame in one call on an
-    accelerator, one tile per call on ``device="cpu"``, where batching measured slower and holds the whole
-    frame's activations at once (bench/README.md, "Sliced inference": 48 tiles in one call 7.1-7.5 CPU s per
+    accelerator; on ``device="cpu"`` :data:`EXPORTED_CPU_BATCH` for a model exported to ONNX Runtime or OpenVINO
+    (``runtime=``, :mod:`gtlabel.model.runtime`), else one tile per call: with PyTorch batching measured slower
+    and holds the whole frame's activations at once (bench/README.md, "Sliced inference": 48 tiles in one call 7.1-7.5 CPU s per
     4000x3000 frame and 2.3 GB peak RSS vs 5.8-6.5 s and 1.1 GB one tile per call).
     """
 
@@ -341,6 +347,14 @@ def _direct_predict(yolo: Any, frame_t: Any, chunk: list[tuple[int, int, int, in
     return out
 
 
+def _cpu_batch(yolo: Any) -> int:
+    """Tiles per call on CPU after the first: :data:`EXPORTED_CPU_BATCH` for a model exported to ONNX Runtime or
+    OpenVINO (measured quiet, back to back: 1.1-1.9x frames/s against one per call; within the run-to-run spread in
+    other runs; bench/README.md, "Runtimes"), 1 for PyTorch (batching measured slower)."""
+    fmt = getattr(yolo.predictor.model, "format", "pt")
+    return EXPORTED_CPU_BATCH if fmt in {"onnx", "openvino"} else 1
+
+
 def _boxes_of_data(data: np.ndarray, dx: int, dy: int, width: int, height: int
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`_boxes_of` on a tile's (N, 6) array."""
@@ -371,21 +385,26 @@ def predict_tiles(yolo: Any, frame: np.ndarray, opts: SliceOptions, *, conf: flo
 
     height, width = int(frame.shape[0]), int(frame.shape[1])
     wins = windows(width, height, opts)
-    step = opts.batch or (1 if str(device).lower().startswith("cpu") else len(wins))
+    cpu = str(device).lower().startswith("cpu")
+    step = opts.batch or (1 if cpu else len(wins))  # on CPU, after the first call: see _cpu_batch
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     kwargs = {"conf": conf, "iou": iou, "imgsz": imgsz, "device": device, "max_det": max_det, "verbose": False}
     direct, frame_t = False, None
-    for s in range(0, len(wins), step):
+    s = 0
+    while s < len(wins):
         chunk = wins[s:s + step]
+        s += len(chunk)
         if direct:
             datas = _direct_predict(yolo, frame_t, chunk)
         else:
             crops = [frame[y0:y1, x0:x1] for x0, y0, x1, y1 in chunk]
             datas = [_data_of(r) for r in yolo.predict(crops, **kwargs)]
-            if s == 0 and len(wins) > len(chunk) and _direct_ready(yolo, crops[0]):
+            if s == len(chunk) and len(wins) > len(chunk) and _direct_ready(yolo, crops[0]):
                 import torch
 
                 direct, frame_t = True, torch.from_numpy(np.ascontiguousarray(frame))
+                if cpu and opts.batch is None:
+                    step = _cpu_batch(yolo)
         for (x0, y0, _x1, _y1), data in zip(chunk, datas, strict=True):
             parts.append(_boxes_of_data(data, x0, y0, width, height))
     if opts.full_frame and len(wins) > 1:
