@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 
 from gtlabel.aws import error_code
 from gtlabel.errors import StorageError
-from gtlabel.local.embedded_s3 import EmbeddedS3
+from gtlabel.local.embedded_s3 import EmbeddedS3, OwnCalls
 from gtlabel.local.output import S3Store, lean_s3_config
 
 
@@ -162,12 +162,13 @@ def test_the_store_writes_down_the_pipe_in_frames_and_starts_no_writer_process(
     client.create_bucket(Bucket="direct-store")
     frames: list[int] = []
 
-    def direct(items: Any) -> list[str | None]:
-        frames.append(len(items))
-        return s3.put_many(items, access_key="svc-key", region="us-east-1")
+    class Counted(OwnCalls):
+        def put_many(self, items: Any) -> list[str | None]:
+            frames.append(len(items))
+            return super().put_many(items)
 
     store = S3Store(client, client_kwargs={"endpoint_url": "http://127.0.0.1:9", "region_name": "us-east-1"},
-                    direct=direct)
+                    direct=Counted(s3, access_key="svc-key", region="us-east-1"))
     monkeypatch.setattr(S3Store, "DIRECT_FRAME_BYTES", 1000)
     items = [(f"s3://direct-store/wr/{i:03d}.json", b'{"i": %03d}' % i + b" " * 90, "application/json")
              for i in range(S3Store.POOL_MIN_BATCH * 3)]
@@ -185,6 +186,27 @@ def test_the_store_writes_down_the_pipe_in_frames_and_starts_no_writer_process(
     assert client.get_object(Bucket="direct-store", Key="wr/007.json")["Body"].read() == items[7][1]
     assert client.get_object(Bucket="direct-store", Key="out.manifest")["Body"].read() == (
         '{"a":1}\n{"b":"é"}\n'.encode())
+
+
+def test_exists_asks_the_pipe_first_and_http_for_a_miss(embedded: tuple[EmbeddedS3, Any]) -> None:
+    """The engine's check of every data object at job start: an object that is there is found over the pipe
+    (no HTTP request); a missing key, a delete marker or a missing bucket is asked over HTTP, so the answer (and
+    any error) is the one HeadObject gives."""
+    s3, client = embedded
+    client.create_bucket(Bucket="direct-exists")
+    client.put_bucket_versioning(Bucket="direct-exists", VersioningConfiguration={"Status": "Enabled"})
+    for key in ("img/a.png", "img/ü b+c.png", "img/gone.png"):
+        client.put_object(Bucket="direct-exists", Key=key, Body=b"x")
+    client.delete_object(Bucket="direct-exists", Key="img/gone.png")  # leaves a delete marker
+    calls = OwnCalls(s3, access_key="svc-key", region="us-east-1")
+    asked = [("direct-exists", "img/a.png"), ("direct-exists", "img/ü b+c.png"), ("direct-exists", "img/gone.png"),
+             ("direct-exists", "img/never.png"), ("direct-missing-bucket", "img/a.png")]
+    assert calls.exists_many(asked) == [True, True, False, False, False]
+    http: list[str] = []
+    client.meta.events.register("before-send.s3.HeadObject", lambda request, **_: http.append(request.url))
+    store = S3Store(client, direct=calls)
+    assert [store.exists(f"s3://{b}/{k}") for b, k in asked] == [True, True, False, False, False]
+    assert len(http) == 3  # the three misses only
 
 
 def test_a_write_to_a_child_that_died_is_a_storage_error() -> None:

@@ -17,9 +17,10 @@ client (same metadata, ACL, tagging, notifications, errors), and answers with on
 all of them are stored. Over HTTP, each such PUT cost ~1.5 ms of botocore CPU (request, SigV4, urllib3) in the
 service or its writer processes and ~1 ms of werkzeug and moto request parsing in the child; over the pipe it
 costs a few microseconds of framing. Only the parent holds these pipes, so no one else can write this way.
-Frames: a 4-byte big-endian length and a JSON header ``{"account": {...}, "items": [[bucket, key,
+Frames: a 4-byte big-endian length and a JSON header ``{"op": "put", "account": {...}, "items": [[bucket, key,
 content_type, size], ...]}`` followed by the objects' bytes; the reply is a 4-byte length and a JSON list with,
-per object, ``null`` (stored) or the error text (``S3 error NoSuchBucket``).
+per object, ``null`` (stored) or the error text (``S3 error NoSuchBucket``). ``{"op": "exists", "items":
+[[bucket, key], ...]}`` (the engine's check of every data object at job start) answers ``true`` or ``false``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from typing import IO, Any
 
 from gtlabel.errors import ConfigError, StorageError
 
-__all__ = ["EmbeddedS3", "main", "serve_writes"]
+__all__ = ["EmbeddedS3", "OwnCalls", "main", "serve_writes"]
 
 START_TIMEOUT_S = 60.0
 
@@ -79,17 +80,28 @@ class EmbeddedS3:
         ``access_key`` in ``region`` would (the same moto account and partition). Returns, per object, ``None``
         once it is stored or the error text (``S3 error NoSuchBucket``); raises :class:`StorageError` when the
         child is gone."""
-        if not items:
+        results = self._call({"op": "put", "items": [[b, k, ct, len(data)] for b, k, data, ct in items]},
+                             [data for _, _, data, _ in items], access_key, region)
+        return [r if isinstance(r, str) else None for r in results]
+
+    def exists_many(self, items: Sequence[tuple[str, str]], *, access_key: str, region: str) -> list[bool]:
+        """Whether each ``(bucket, key)`` object is in the child's store (its current version, not a delete
+        marker). False also for a bucket that is not there; :meth:`S3Store.exists` asks over HTTP then."""
+        return [r is True for r in self._call({"op": "exists", "items": [[b, k] for b, k in items]}, [], access_key,
+                                              region)]
+
+    def _call(self, header: dict[str, Any], payload: list[bytes], access_key: str, region: str) -> list[Any]:
+        n = len(header["items"])
+        if not n:
             return []
-        header = json.dumps({"account": {"access_key": access_key, "region": region},
-                             "items": [[b, k, ct, len(data)] for b, k, data, ct in items]}).encode()
-        frame = [struct.pack(">I", len(header)), header, *(data for _, _, data, _ in items)]
+        head = json.dumps({**header, "account": {"access_key": access_key, "region": region}}).encode()
+        frame = b"".join([struct.pack(">I", len(head)), head, *payload])
         with self._io_lock:
             proc = self._proc
             if proc is None or proc.stdin is None or proc.stdout is None:
                 raise StorageError("the embedded S3 is not running")
             try:
-                proc.stdin.write(b"".join(frame))
+                proc.stdin.write(frame)
                 proc.stdin.flush()
                 raw = _read_frame(proc.stdout)
             except (OSError, ValueError) as exc:
@@ -99,11 +111,11 @@ class EmbeddedS3:
                 cause = None
         if raw is None:
             tail = "\n".join(self._stderr)
-            raise StorageError(f"the embedded S3 stopped before it stored {len(items)} object(s)"
+            raise StorageError(f"the embedded S3 stopped before it answered a call for {n} object(s)"
                                + (f": {tail}" if tail else "")) from cause
-        results: list[str | None] = json.loads(raw)
-        if len(results) != len(items):
-            raise StorageError(f"the embedded S3 answered {len(results)} results for {len(items)} objects")
+        results: list[Any] = json.loads(raw)
+        if len(results) != n:
+            raise StorageError(f"the embedded S3 answered {len(results)} results for {n} objects")
         return results
 
     @property
@@ -132,6 +144,20 @@ class EmbeddedS3:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=5)
+
+
+class OwnCalls:
+    """The pipe of an :class:`EmbeddedS3` as the service's own S3 client would call it (its access key and region):
+    what :class:`gtlabel.local.output.S3Store` takes as ``direct``."""
+
+    def __init__(self, s3: EmbeddedS3, *, access_key: str, region: str) -> None:
+        self._s3, self._access_key, self._region = s3, access_key, region
+
+    def put_many(self, items: Sequence[tuple[str, str, bytes, str]]) -> list[str | None]:
+        return self._s3.put_many(items, access_key=self._access_key, region=self._region)
+
+    def exists_many(self, items: Sequence[tuple[str, str]]) -> list[bool]:
+        return self._s3.exists_many(items, access_key=self._access_key, region=self._region)
 
 
 def _first_line(proc: subprocess.Popen[bytes], out: queue.Queue[bytes]) -> None:
@@ -201,13 +227,25 @@ def _account(spec: dict[str, Any]) -> tuple[str, str]:
     return account, get_partition(str(spec["region"]))
 
 
+def _exists(account: str, partition: str, bucket_name: str, key_name: str) -> bool:
+    """Whether the object is there as moto's ``HeadObject`` finds it (the current version; not a delete marker)."""
+    from moto.s3.models import FakeKey, s3_backends
+
+    try:
+        return isinstance(s3_backends[account][partition].get_object(bucket_name, key_name), FakeKey)
+    except Exception:  # no such bucket: the caller asks over HTTP for the answer S3 gives
+        return False
+
+
 def serve_writes(inp: IO[bytes], out: IO[bytes]) -> None:
-    """Answer the parent's write frames until its pipe closes (the module docstring has the format)."""
+    """Answer the parent's frames until its pipe closes (the module docstring has the format)."""
     while (raw := _read_frame(inp)) is not None:
         header = json.loads(raw)
         account, partition = _account(header["account"])
-        results: list[str | None] = []
-        for bucket, key, content_type, size in header["items"]:
+        results: list[str | bool | None] = []
+        if header.get("op") == "exists":
+            results = [_exists(account, partition, bucket, key) for bucket, key in header["items"]]
+        for bucket, key, content_type, size in header["items"] if header.get("op") == "put" else ():
             data = _read_exact(inp, int(size))
             if data is None:
                 return

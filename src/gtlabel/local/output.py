@@ -28,11 +28,11 @@ import multiprocessing as mp
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from botocore.exceptions import ClientError
 
@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 __all__ = [
-    "DirectWriter",
+    "DirectS3",
     "OutputLayout",
     "S3Store",
     "consolidation_request_item",
@@ -179,9 +179,14 @@ def _child_put(item: tuple[str, bytes, str]) -> str | None:
     return None
 
 
-#: stores ``(bucket, key, data, content_type)`` objects without HTTP (the embedded S3's pipe,
-#: :meth:`gtlabel.local.embedded_s3.EmbeddedS3.put_many`); per object ``None`` (stored) or the error text
-DirectWriter = Callable[[Sequence[tuple[str, str, bytes, str]]], list[str | None]]
+class DirectS3(Protocol):
+    """Calls to an S3 without HTTP (the embedded S3's pipe: :class:`gtlabel.local.embedded_s3.OwnCalls`)."""
+
+    def put_many(self, items: Sequence[tuple[str, str, bytes, str]]) -> list[str | None]:
+        """Store ``(bucket, key, data, content_type)`` objects; per object ``None`` (stored) or the error text."""
+
+    def exists_many(self, items: Sequence[tuple[str, str]]) -> list[bool]:
+        """Whether each ``(bucket, key)`` object is there (False may also mean: ask over HTTP)."""
 
 
 class S3Store:
@@ -196,8 +201,9 @@ class S3Store:
     while storage sends its calls to the process-wide target of the notebook or demo that may run the service
     in-process, and its writes spool to a file and take ``GTLABEL_KMS_KEY_ID``.
 
-    With ``direct`` (the service's own embedded S3) every write goes down that writer's pipe instead, in frames
-    of up to :attr:`DIRECT_FRAME_BYTES`: no botocore, no HTTP, no writer process. Reads stay on ``client``.
+    With ``direct`` (the service's own embedded S3) every write goes down its pipe instead, in frames of up to
+    :attr:`DIRECT_FRAME_BYTES`: no botocore, no HTTP, no writer process; and :meth:`exists` asks there first (the
+    engine checks every data object at job start). Reads stay on ``client``.
     """
 
     #: batches smaller than this are written here (no process is started for a small job)
@@ -206,7 +212,7 @@ class S3Store:
     DIRECT_FRAME_BYTES = 8 << 20
 
     def __init__(self, client: S3Client, *, client_kwargs: Mapping[str, Any] | None = None,
-                 writer_processes: int = 2, direct: DirectWriter | None = None) -> None:
+                 writer_processes: int = 2, direct: DirectS3 | None = None) -> None:
         self.client = client
         self._direct = direct
         self._client_kwargs = dict(client_kwargs) if client_kwargs is not None else None
@@ -229,6 +235,8 @@ class S3Store:
 
     def exists(self, uri: str) -> bool:
         loc = parse_s3(uri)
+        if self._direct is not None and self._direct.exists_many([(loc.bucket, loc.key)])[0]:
+            return True  # a miss (or no bucket) is asked over HTTP below: the answer and the error S3 gives
         try:
             self.client.head_object(Bucket=loc.bucket, Key=loc.key)
         except ClientError as exc:
@@ -271,7 +279,7 @@ class S3Store:
             if err is not None:
                 raise StorageError(err, uri)
 
-    def _write_direct(self, direct: DirectWriter, items: Sequence[tuple[str, bytes, str]]) -> None:
+    def _write_direct(self, direct: DirectS3, items: Sequence[tuple[str, bytes, str]]) -> None:
         frame: list[tuple[str, str, bytes, str]] = []
         uris: list[str] = []
         size = 0
@@ -281,7 +289,7 @@ class S3Store:
             uris.append(uri)
             size += len(data)
             if size >= self.DIRECT_FRAME_BYTES or n == len(items) - 1:
-                for done, err in zip(uris, direct(frame), strict=True):
+                for done, err in zip(uris, direct.put_many(frame), strict=True):
                     if err is not None:
                         raise StorageError(err, done)
                 frame, uris, size = [], [], 0

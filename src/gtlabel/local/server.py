@@ -14,7 +14,6 @@ Routing only; the parts are
 from __future__ import annotations
 
 import contextlib
-import functools
 import ipaddress
 import json
 import logging
@@ -43,7 +42,7 @@ from gtlabel.local.bodies import MAX_API_BODY, BodyLimit
 from gtlabel.local.cognito import SERVICE as COGNITO_SERVICE
 from gtlabel.local.cognito import TARGET as COGNITO_TARGET
 from gtlabel.local.cognito import CognitoApi
-from gtlabel.local.embedded_s3 import EmbeddedS3
+from gtlabel.local.embedded_s3 import EmbeddedS3, OwnCalls
 from gtlabel.local.engine import Engine
 from gtlabel.local.lambdas import LambdaFn, LambdaRegistry
 from gtlabel.local.output import S3Store, lean_s3_config
@@ -369,7 +368,7 @@ class LocalService:
             client_kwargs.update(aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key)
         direct = None
         if self._moto is not None:  # our own S3: the service's writes go down its pipe (no botocore, no HTTP)
-            direct = functools.partial(self._moto.put_many, access_key=self.access_key, region=self.region)
+            direct = OwnCalls(self._moto, access_key=self.access_key, region=self.region)
         store = S3Store(s3, client_kwargs=client_kwargs, direct=direct)
         self._store = store
         self._engine = Engine(self._backend, store, lambdas=self.lambdas, issuer=self.sagemaker_endpoint,
