@@ -269,3 +269,18 @@ def test_missing_images_found_in_folders_that_alternate(tmp_path: Path) -> None:
     listed = {line.rsplit("/", 2)[-2] + "/" + line.rsplit("/", 1)[-1]
               for line in (tmp_path / "ds" / "train.txt").read_text().splitlines()}
     assert listed == set(names) - {"a/03.jpg", "b/07.jpg", "a/07.jpg"}
+
+
+def test_annotations_before_images_gives_the_same_dataset(tmp_path: Path) -> None:
+    """A file listing its annotations first (parsed whole instead of streamed) gives the same bytes."""
+    src = write_coco(tmp_path, NAMES, BOXES | {NAMES[1]: [("vehicle", 60, 40, 4.5, 8.6), ("drone", 1, 1, 0, 5)]})
+    first = coco_to_yolo(src, tmp_path / "ds")
+    doc = orjson.loads(src.read_bytes())
+    src.write_bytes(orjson.dumps({"annotations": doc["annotations"], "images": doc["images"],
+                                  "categories": doc["categories"]}))
+    again = coco_to_yolo(src, tmp_path / "ds2")
+    assert (again.boxes, again.boxes_clipped, again.boxes_zero_area) == (first.boxes, 1, 1) == (23, 1, 1)
+    assert again.version == first.version
+    a, b = tree(tmp_path / "ds"), tree(tmp_path / "ds2")
+    assert {k: v for k, v in a.items() if not k.endswith((".yaml", ".json"))} == \
+        {k: v for k, v in b.items() if not k.endswith((".yaml", ".json"))}
