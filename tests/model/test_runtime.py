@@ -194,3 +194,32 @@ def test_exported_runtime_batches_tiles_on_cpu(trained: dict[str, object], cache
     assert batches(load_model(weights), OPTS) == [1] * (n + 1)
     calls = batches(onnx, SliceOptions(width=320, height=256, batch=3))
     assert max(calls) == 3 and sum(calls) == n + 1, calls
+
+
+def test_cli_runtime_option(trained: dict[str, object], yolo_dataset: Path, tmp_path: Path) -> None:
+    """--runtime on preannotate and evaluate (the export made once in the cache, the choice in metrics.json), and
+    the clear errors: an unknown runtime, --runtime with --sagemaker."""
+    import json
+
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from gtlabel.cli import app
+
+    (tmp_path / "imgs").mkdir()
+    Image.fromarray(_frame(420, 300, 3)[..., ::-1]).save(tmp_path / "imgs" / "f.jpg", quality=92)
+    w = str(trained["weights"])
+    pre = ["preannotate", w, str(tmp_path / "imgs"), "--conf", "0.001", "--imgsz", "160", "--slice", "160"]
+    r = CliRunner().invoke(app, [*pre, "-o", str(tmp_path / "p.manifest"), "--runtime", "onnx"])
+    assert r.exit_code == 0, r.output
+    line = json.loads((tmp_path / "p.manifest").read_text())
+    assert line["prelabels"]["annotations"]  # the export ran and found boxes
+    r = CliRunner().invoke(app, ["evaluate", w, str(yolo_dataset), "--imgsz", "128", "--slice", "128",
+                                 "--project", str(tmp_path), "--name", "ev", "--runtime", "onnx"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["settings"]["runtime"] == "onnx"
+    for bad, says in ((["--runtime", "tensorrt"], "runtime must be one of"),
+                      (["--runtime", "onnx", "--sagemaker"], "--runtime runs on this machine only")):
+        r = CliRunner().invoke(app, [*pre, "-o", str(tmp_path / "x.manifest"), *bad])
+        assert r.exit_code != 0 and says in r.output, (bad, r.output)
+    assert not (tmp_path / "x.manifest").exists()
