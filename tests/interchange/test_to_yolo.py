@@ -21,6 +21,7 @@ from gtlabel.geometry import clip_box, format_row, to_yolo
 from gtlabel.interchange import coco_to_yolo, export_coco
 from gtlabel.interchange.yolo_spool import yolo_row_coords
 from gtlabel.lineage import load as load_lineage
+from gtlabel.lineage import recompute_version, verify
 
 SIZE = (64, 48)
 
@@ -81,7 +82,7 @@ def test_layout_labels_lists_and_lineage(tmp_path: Path) -> None:
     data = (ds / "data.yaml").read_text()
     assert "train: train.txt" in data and "val: val.txt" in data and f"path: {ds}" in data
     lin = load_lineage(ds)
-    assert lin.version == rep.version and len(lin.images) == 12
+    assert lin.version == rep.version == recompute_version(lin) and len(lin.images) == 12  # `lineage verify` agrees
     assert {r.source_ref for r in lin.images} == set(NAMES)
     assert orjson.loads((ds / "conversion-report.json").read_bytes())["boxes"] == 23
 
@@ -284,3 +285,13 @@ def test_annotations_before_images_gives_the_same_dataset(tmp_path: Path) -> Non
     a, b = tree(tmp_path / "ds"), tree(tmp_path / "ds2")
     assert {k: v for k, v in a.items() if not k.endswith((".yaml", ".json"))} == \
         {k: v for k, v in b.items() if not k.endswith((".yaml", ".json"))}
+
+
+def test_lineage_verify_checks_a_linked_dataset(tmp_path: Path) -> None:
+    """`lineage verify`: the version recomputes, the labels match, the sources are checked (no copies to compare)."""
+    src = write_coco(tmp_path, NAMES, BOXES)
+    coco_to_yolo(src, tmp_path / "ds", images=tmp_path / "images")
+    rep = verify(tmp_path / "ds")
+    assert rep.ok and rep.sources_checked == 12 and any("linked" in n for n in rep.notes), rep.problems
+    (tmp_path / "images" / NAMES[3]).unlink()
+    assert {(p.kind, Path(p.file).name) for p in verify(tmp_path / "ds").problems} == {("source-missing", NAMES[3])}

@@ -326,7 +326,7 @@ def _write(target: _Target, check: CocoChecker, spool: RowSpool, prefixes: dict[
     lists = [open(staging / f"{s}.txt", "wb") for s in SPLITS]  # noqa: SIM115 - closed below
     counts = [0, 0, 0]
     class_rows: Counter[bytes] = Counter()  # rows by their class prefix
-    entries = hashlib.sha256()  # the entries in order (one process writes them all): part of the version id
+    entries_sum = 0  # the sum of the entries' sha256, as the converter's (gtlabel.lineage.recompute_version)
     split_names = [s.encode() for s in SPLITS]
     made: set[str] = set()
     dropped: Counter[int] = Counter()
@@ -397,7 +397,7 @@ def _write(target: _Target, check: CocoChecker, spool: RowSpool, prefixes: dict[
                 lists[si].write(split_list_line(image_rel))
                 line = _ENTRY % (dumps(image_rel), dumps(f"{label_dir}/{label_name}"), dumps(im.file_name), split_names[si],
                                  sha256(data).hexdigest().encode())
-                entries.update(line)
+                entries_sum += int.from_bytes(sha256(line).digest(), "big")
                 spool_file.write(line + b"\n")
             by_image.clear()
         for cid, n in dropped.items():
@@ -421,7 +421,7 @@ def _write(target: _Target, check: CocoChecker, spool: RowSpool, prefixes: dict[
         if target.split_by is not None:
             settings["split_by"] = str(target.split_by)
         payload = {"format": DATASET_FORMAT, "names": names, "settings": settings,
-                   "entries": entries.hexdigest(), "count": report.images}
+                   "entries": f"{entries_sum % (1 << 256):064x}", "count": report.images, "moved_to_val": []}
         report.version = version_id(payload)
         head: dict[str, Any] = {"version": report.version, "format": DATASET_FORMAT, "package_version": __version__,
                                 "manifest": {"uri": check.file, "etag": None}, "images_root": str(root), "jobs": [],

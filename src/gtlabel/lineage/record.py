@@ -73,8 +73,11 @@ class Lineage:
         return storage.join(self.base, *rel.split("/"))
 
     def source_uri(self, rec: ImageRecord) -> str:
-        """The URI/path of a record's source image (its ``source_ref`` resolved against the manifest's folder)."""
-        return resolve_source_ref(rec.source_ref, str(self.manifest.get("uri") or self.base), None)
+        """The URI/path of a record's source image (its ``source_ref`` resolved against the manifest's folder, or
+        against ``images_root`` when the head has one: a dataset whose images are linked, not copied)."""
+        root = self.head.get("images_root")
+        return resolve_source_ref(rec.source_ref, str(self.manifest.get("uri") or self.base),
+                                  root if isinstance(root, str) else None)
 
 
 def parse(data: bytes, uri: str = LINEAGE_FILE) -> tuple[dict[str, Any], list[ImageRecord]]:

@@ -234,8 +234,11 @@ def verify(
     one is a :class:`Problem` in the report; :func:`verify_or_raise` raises instead."""
     lin = dataset if isinstance(dataset, Lineage) else load(dataset)
     rep = VerifyReport(lin.base, lin.version, images=len(lin.images))
-    copies = bool(lin.settings.get("copy_images", True))
-    if not copies:
+    linked = lin.settings.get("images") == "linked"  # gtlabel.interchange.to_yolo: links to the sources' folder
+    copies = bool(lin.settings.get("copy_images", True)) and not linked
+    if linked:
+        rep.notes.append("images are linked to their folder, not copied: sources checked instead")
+    elif not copies:
         rep.notes.append("images were not copied into the dataset (copy_images=false): sources checked instead")
     rv = recompute_version(lin)
     rep.version_recomputed = rv
@@ -269,7 +272,7 @@ def verify(
             if on_progress:
                 on_progress(1)
     known = {r.label for r in lin.images} | ({r.image for r in lin.images} if copies else set())
-    for kind in ("labels", "images"):
+    for kind in ("labels",) if linked else ("labels", "images"):  # a linked images/ holds the sources' folder
         for uri in _listed(lin, kind):
             rel = _rel(lin, uri)
             name = rel.rsplit("/", 1)[-1]
