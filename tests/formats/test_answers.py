@@ -146,7 +146,7 @@ def test_parse_answer_refuses_out_of_range_numbers_as_label_errors() -> None:
 
 # ----------------------------------------------------------------------------------------------- one walk
 def _old_check_values(answer: Any, limits: AnswerLimits, where: str) -> None:
-    """_check_values as it was before it became one walk (two walks, every path spelled out): the oracle."""
+    """check_values as it was before it became one walk (two walks, every path spelled out): the oracle."""
     import math
     from collections.abc import Mapping
 
@@ -191,7 +191,7 @@ def test_the_one_walk_refuses_exactly_what_the_two_walks_refused() -> None:
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from gtlabel.formats.answers import _check_values
+    from gtlabel.formats.answers import check_values
 
     class Small(IntEnum):
         A = 3
@@ -205,7 +205,7 @@ def test_the_one_walk_refuses_exactly_what_the_two_walks_refused() -> None:
              {"deep": nested(7), "bad": float("nan")}, {"bad": float("-inf"), "deep": nested(7)}, nested(6),
              nested(7), [[], {}, ()], {"a": b"bytes"}, [1.0, [2.0, [float("nan"), [10**20]]]]]
     for value in fixed:
-        assert _outcome(_check_values, value, limits) == _outcome(_old_check_values, value, limits), value
+        assert _outcome(check_values, value, limits) == _outcome(_old_check_values, value, limits), value
 
     scalars = (st.none() | st.booleans() | st.integers(-(2**60), 2**60) | st.floats(allow_nan=True)
                | st.text(max_size=3) | st.sampled_from([Small.A, Wide(5), Wide(2**60)]))
@@ -215,6 +215,6 @@ def test_the_one_walk_refuses_exactly_what_the_two_walks_refused() -> None:
     @settings(max_examples=300)
     @given(trees)
     def same(value: Any) -> None:
-        assert _outcome(_check_values, value, limits) == _outcome(_old_check_values, value, limits)
+        assert _outcome(check_values, value, limits) == _outcome(_old_check_values, value, limits)
 
     same()

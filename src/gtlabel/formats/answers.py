@@ -39,6 +39,7 @@ __all__ = [
     "AnswerLimits",
     "bounding_box_element",
     "check_answer",
+    "check_values",
     "load_answer",
     "parse_answer",
 ]
@@ -165,7 +166,7 @@ def load_answer(raw: bytes | str) -> dict[str, Any]:
     return answer
 
 
-def _check_values(answer: Any, limits: AnswerLimits, where: str) -> None:
+def check_values(answer: Any, limits: AnswerLimits, where: str) -> None:
     """Depth, finite numbers and integer size anywhere in the answer (iterative: no recursion).
 
     One walk does both checks (a depth over ``limits.max_depth`` is the error whenever there is one, else the
@@ -210,7 +211,7 @@ def _check_values(answer: Any, limits: AnswerLimits, where: str) -> None:
         raise bad
 
 
-_ROOT = object()  # the key of the answer itself in _check_values's walk
+_ROOT = object()  # the key of the answer itself in check_values's walk
 
 
 def _child_path(parent: str, key: Any, indexed: bool) -> str:
@@ -244,7 +245,7 @@ def check_answer(answer: Mapping[str, Any], *, labels: Collection[str] = (), bou
         if isinstance(raw, list) and len(raw) > limits.max_boxes:
             raise LabelError(f"{len(raw)} boxes in one answer; at most {limits.max_boxes} are accepted",
                              field=f"{path}.boundingBoxes")
-    _check_values(answer, limits, where)
+    check_values(answer, limits, where)
     if not bounding_box:
         return
     if not elements:
