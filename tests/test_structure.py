@@ -1,4 +1,4 @@
-"""The package's shape, read from its source (AST only, nothing imported, well under a second).
+"""The package's shape, read from its source (AST only, nothing imported; parsed when the first test asks).
 
 - no module over 600 lines, except the declarative ones named in :data:`DECLARATIVE`;
 - imports at module level: a function imports only a heavy extra (:data:`LAZY_EXTRAS`), or boto3/botocore
@@ -14,6 +14,7 @@ no longer occurs fails the test, so the list only shrinks.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,8 +72,16 @@ def _modules(root: Path, base: Path) -> list[Module]:
     return out
 
 
-SOURCES = _modules(PACKAGE, SRC)
-TEST_SOURCES = _modules(TESTS, TESTS)
+@functools.cache
+def package_modules() -> list[Module]:
+    """The package's modules, parsed when a test first asks (not at collection: every xdist worker collects this
+    file, and parsing the package and the tests costs ~2 CPU-s)."""
+    return _modules(PACKAGE, SRC)
+
+
+@functools.cache
+def modules_of_tests() -> list[Module]:
+    return _modules(TESTS, TESTS)
 
 
 def _private(part: str) -> bool:
@@ -115,13 +124,13 @@ def _has_reason(mod: Module, node: ast.stmt) -> bool:
 
 
 def too_long() -> list[str]:
-    return [f"lines: {m.rel}: {len(m.text.splitlines())} lines" for m in SOURCES
+    return [f"lines: {m.rel}: {len(m.text.splitlines())} lines" for m in package_modules()
             if len(m.text.splitlines()) > MAX_LINES and m.rel not in DECLARATIVE]
 
 
 def hidden_imports() -> list[str]:
     out = []
-    for m in SOURCES:
+    for m in package_modules():
         for node in _function_imports(m):
             for source, _ in _imported(m, node):
                 top = source.split(".")[0]
@@ -134,7 +143,7 @@ def hidden_imports() -> list[str]:
 
 def private_imports() -> list[str]:
     out = []
-    for m in SOURCES:
+    for m in package_modules():
         for node in ast.walk(m.tree):
             if not isinstance(node, ast.Import | ast.ImportFrom):
                 continue
@@ -158,7 +167,7 @@ def _is_module(dotted: str) -> bool:
 
 def private_names_in_tests() -> list[str]:
     out = []
-    for m in TEST_SOURCES:
+    for m in modules_of_tests():
         modules: set[str] = set()  # local names bound to gtlabel modules
         for node in ast.walk(m.tree):
             if isinstance(node, ast.Import | ast.ImportFrom):

@@ -8,22 +8,26 @@ instead of RGB tiles still matched within 2e-5 px), calibrated they do (the same
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Any
 
 import numpy as np
 import pytest
 
-pytest.importorskip("ultralytics")
-import torch
-
 from gtlabel.model.common import load_model
 from gtlabel.model.sliced import SliceOptions, predict_tiles, windows
+
+# found, not imported: every xdist worker collects this module, and importing ultralytics (torch) costs ~2 CPU-s
+if importlib.util.find_spec("ultralytics") is None:
+    pytest.skip("could not import 'ultralytics': the train extra", allow_module_level=True)
 
 CONF, IMGSZ = 1e-6, 160  # an untrained head scores ~1e-5: this floor keeps max_det boxes per tile
 
 
 @pytest.fixture(scope="module")
 def yolo(frame: np.ndarray) -> Any:
+    import torch
+
     torch.manual_seed(0)
     model = load_model("yolo11n.yaml")
     for m in model.model.modules():
