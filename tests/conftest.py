@@ -149,9 +149,12 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 # ------------------------------------------------------------------------------------ parallel runs (xdist)
 # scripts/test.sh runs the suite with pytest-xdist (-n <cores + 1> --dist loadgroup). Tests that share an expensive
 # fixture run on one worker, so that it is built once: a test file that defines a module- or session-scoped fixture
-# is one unit of work, and so is a folder whose own conftest.py does (tests/model: the trained model, tests/iam:
-# the enforcing IAM server); every other test is a unit of its own. The root conftest's session fixtures (one moto
-# server, the cache folder) are built once per worker. Tests do not depend on the order or the worker (temporary
+# is one unit of work, and so is a folder whose own conftest.py does (tests/iam: the enforcing IAM server); every
+# other test is a unit of its own. A folder conftest that names its expensive fixtures in ONE_WORKER_FIXTURES keeps
+# only the files that use one of them together (tests/model: the trained model, ~15 CPU-s); its other files are
+# units as above, and its cheap shared fixtures (the synthetic dataset, Ultralytics' settings) are built once per
+# worker that runs them. The root conftest's session fixtures (one moto server, the cache folder) are built once
+# per worker. Tests do not depend on the order or the worker (temporary
 # folders, ports 0, uniquely named buckets, no shared files). pytest-xdist 3.8 cannot group by xdist_group marks
 # under pytest 9.2 (its loadgroup renames node ids, which pytest 9.2 no longer allows: pytest-xdist issue 1386), so
 # the groups are made here, from the files, for the controller that hands out the work.
@@ -160,22 +163,39 @@ def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> 
 # so that the collections agree) by the marks that name long tests (train, then slow), and the groups of a shared
 # fixture before the single tests; the controller keeps that order (it does not reorder by the units' sizes).
 _SHARED_FIXTURE = re.compile(r"@pytest\.fixture\(\s*scope=[\"'](?:module|package|session|class)[\"']")
+_ONE_WORKER_FIXTURES = re.compile(r"^ONE_WORKER_FIXTURES\b[^=]*=\s*\(([^)]*)\)", re.MULTILINE)
 
 
 @functools.cache
-def _shares_fixtures(path: Path) -> bool:
+def _text(path: Path) -> str:
     try:
-        return _SHARED_FIXTURE.search(path.read_text(encoding="utf-8")) is not None
+        return path.read_text(encoding="utf-8")
     except OSError:
-        return False
+        return ""
+
+
+def _shares_fixtures(path: Path) -> bool:
+    return _SHARED_FIXTURE.search(_text(path)) is not None
+
+
+@functools.cache
+def _one_worker_fixtures(conftest: Path) -> re.Pattern[str] | None:
+    """A pattern that finds a use of a fixture named in ``conftest``'s ONE_WORKER_FIXTURES: a parameter (``name:``,
+    ``name,``, ``name)``) or a quoted name (``usefixtures("name")``); None without that list."""
+    m = _ONE_WORKER_FIXTURES.search(_text(conftest))
+    names = "|".join(re.findall(r"[\"'](\w+)[\"']", m.group(1))) if m else ""
+    return re.compile(rf"\b(?:{names})\b(?=\s*[:,)])|[\"'](?:{names})[\"']") if names else None
 
 
 def work_unit(nodeid: str, rootdir: Path = ROOT) -> str:
     """The unit of work a test belongs to: its folder, its file, or itself (see above)."""
     file = nodeid.split("::", 1)[0]
     folder = (rootdir / file).parent
-    if folder != Path(__file__).resolve().parent and _shares_fixtures(folder / "conftest.py"):
-        return f"{folder.relative_to(rootdir).as_posix()}/"
+    conftest = folder / "conftest.py"
+    if folder != Path(__file__).resolve().parent and _shares_fixtures(conftest):
+        expensive = _one_worker_fixtures(conftest)
+        if expensive is None or expensive.search(_text(rootdir / file)):
+            return f"{folder.relative_to(rootdir).as_posix()}/"
     return file if _shares_fixtures(rootdir / file) else nodeid
 
 

@@ -127,6 +127,36 @@ def test_parallel_runs_build_a_shared_fixture_once_and_hand_out_the_longest_firs
     assert by_worker[other][:2] == ["train", "slow"], by_worker
 
 
+def test_a_folder_conftest_can_keep_only_the_users_of_its_expensive_fixtures_together(
+        tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    """A folder conftest with a session fixture makes the folder one unit of work; with ONE_WORKER_FIXTURES, only
+    the files that use one of the fixtures it names (tests/model: the trained model) are; the others are units as
+    anywhere else (their file when it has a module fixture of its own, else each test)."""
+    # the root conftest as pytest loaded it ("import conftest" may find another folder's conftest)
+    root_conftest = next(p for p in pytestconfig.pluginmanager.get_plugins()
+                         if getattr(p, "__file__", None) == str(ROOT / "tests" / "conftest.py"))
+    work_unit = root_conftest.work_unit
+
+    shared = "import pytest\n\n@pytest.fixture(scope=\"session\")\ndef trained():\n    return 1\n"
+    for folder, extra in (("whole", ""), ("split", "\nONE_WORKER_FIXTURES = (\"trained\",)\n")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "conftest.py").write_text(shared + extra)
+        (tmp_path / folder / "test_user.py").write_text("def test_a(trained: int) -> None: ...\n")
+        (tmp_path / folder / "test_marked.py").write_text(
+            "import pytest\n\n@pytest.mark.usefixtures(\"trained\")\ndef test_b(): ...\n")
+        (tmp_path / folder / "test_free.py").write_text("def test_c(tmp_path):  # trained on nothing\n    ...\n")
+        (tmp_path / folder / "test_own.py").write_text(
+            "import pytest\n\n@pytest.fixture(scope=\"module\")\ndef own(): ...\n\ndef test_d(own): ...\n")
+    units = {f"{folder}/{name}": work_unit(f"{folder}/{name}.py::test_x", tmp_path)
+             for folder in ("whole", "split") for name in ("test_user", "test_marked", "test_free", "test_own")}
+    assert units == {
+        "whole/test_user": "whole/", "whole/test_marked": "whole/", "whole/test_free": "whole/",
+        "whole/test_own": "whole/",
+        "split/test_user": "split/", "split/test_marked": "split/", "split/test_free": "split/test_free.py::test_x",
+        "split/test_own": "split/test_own.py",
+    }
+
+
 def test_the_test_command_runs_in_parallel() -> None:
     """scripts/test.sh runs pytest-xdist (cores + 1 workers, the grouping and order tested above) and hands its
     arguments to pytest after its own (``-n 0``: one process); the dev extra installs pytest-xdist."""

@@ -20,6 +20,10 @@ from PIL import Image, ImageDraw
 if importlib.util.find_spec("ultralytics") is None:
     pytest.skip("could not import 'ultralytics': the train extra", allow_module_level=True)
 
+#: the fixtures worth keeping their users on one xdist worker (tests/conftest.py's work units): the trained model
+#: (~15 CPU-s); the test files that do not use it run on any worker
+ONE_WORKER_FIXTURES = ("trained",)
+
 CLASSES = ("drone", "vehicle", "person")
 COLORS = {0: (230, 40, 40), 1: (40, 200, 60), 2: (50, 80, 230)}
 SPLITS = {"train": 24, "val": 8, "test": 8}
