@@ -91,15 +91,38 @@ def test_demo_runs_end_to_end_with_training(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_demo_with_more_workers_per_image_than_the_default_team(tmp_path: Path) -> None:
+def test_demo_with_more_workers_per_image_than_the_default_team_leaves_the_environment_alone(tmp_path: Path) -> None:
+    """More workers per image than the default team has (the team grows); and the demo reaches its service's S3
+    through a storage target and passes SageMaker clients explicitly: nothing in os.environ changes, not even for
+    the length of the run, and no target is left behind. One demo run for both (each costs ~5 CPU-s)."""
+    import os
+    import threading
+
+    from gtlabel import storage
     from gtlabel.demo import run_demo, worker_accounts
 
     assert len(worker_accounts(3)) == 4 and len(worker_accounts(7)) == 8
-    res = run_demo(tmp_path / "demo5", images=5, workers_per_object=5, train=False, progress=False)
-    assert res.status == "Completed"
+    before = dict(os.environ)
+    seen: list[dict[str, str]] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(0.2):
+            seen.append(dict(os.environ))
+
+    t = threading.Thread(target=watch, daemon=True)
+    t.start()
+    try:
+        res = run_demo(tmp_path / "demo5", images=5, workers_per_object=5, train=False, progress=False)
+    finally:
+        stop.set()
+        t.join()
+    assert res.status == "Completed" and (res.dataset_dir / "data.yaml").is_file()
     summary = json.loads((tmp_path / "demo5" / "demo-summary.json").read_text())
     assert summary["simulated_workers"]["submitted"] == 5 * 5 and summary["simulated_workers"]["errors"] == 0
     assert summary["settings"]["imgsz"] == summary["settings"]["tile"] == 320  # by default it trains at the tile side
+    assert seen and all(env == before for env in seen)
+    assert storage.current_target() is None
 
 
 @pytest.mark.slow
@@ -208,33 +231,3 @@ def test_demo_in_an_80_column_terminal_cuts_no_value(tmp_path: Path) -> None:
         assert [line for line in lines if bar in line], bar
     assert "/?" not in screen, [line for line in lines if "/?" in line]  # every bar knows its total
     assert "pip install 'gtlabel[train]'" in screen
-
-
-@pytest.mark.slow
-def test_demo_leaves_the_environment_alone(tmp_path: Path) -> None:
-    """The demo reaches its service's S3 through a storage target and passes SageMaker clients explicitly:
-    nothing in os.environ changes, not even for the length of the run, and no target is left behind."""
-    import os
-    import threading
-
-    from gtlabel import storage
-    from gtlabel.demo import run_demo
-
-    before = dict(os.environ)
-    seen: list[dict[str, str]] = []
-    stop = threading.Event()
-
-    def watch() -> None:
-        while not stop.wait(0.2):
-            seen.append(dict(os.environ))
-
-    t = threading.Thread(target=watch, daemon=True)
-    t.start()
-    try:
-        result = run_demo(tmp_path / "demo", images=6, train=False, progress=False)
-    finally:
-        stop.set()
-        t.join()
-    assert result.status == "Completed" and (result.dataset_dir / "data.yaml").is_file()
-    assert seen and all(env == before for env in seen)
-    assert storage.current_target() is None
