@@ -362,14 +362,10 @@ class LocalService:
         self.db = Database(db_path, synchronous=self.synchronous)
         self._backend = Backend(self.db, clock=self.clock, region=self.region, account_id=self.account_id,
                                 portal_url=self.sagemaker_endpoint)
-        # writer processes reach the same endpoint with the same keys (embedded S3: ours; else boto3's chain)
-        client_kwargs: dict[str, Any] = {"endpoint_url": self.s3_endpoint, "region_name": self.region}
-        if not self._s3_given:
-            client_kwargs.update(aws_access_key_id=self.access_key, aws_secret_access_key=self.secret_key)
-        direct = None
         if self._moto is not None:  # our own S3: the service's writes go down its pipe (no botocore, no HTTP)
-            direct = OwnCalls(self._moto, access_key=self.access_key, region=self.region)
-        store = S3Store(s3, client_kwargs=client_kwargs, direct=direct)
+            store = S3Store(s3, direct=OwnCalls(self._moto, access_key=self.access_key, region=self.region))
+        else:  # writer processes reach the given endpoint with boto3's credential chain, as `s3` does
+            store = S3Store(s3, client_kwargs={"endpoint_url": self.s3_endpoint, "region_name": self.region})
         self._store = store
         self._engine = Engine(self._backend, store, lambdas=self.lambdas, issuer=self.sagemaker_endpoint,
                               interval=self.engine_interval, answer_limits=self.answer_limits,
