@@ -67,21 +67,15 @@ def check_runtime(runtime: str) -> str:
     return runtime
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def export_key(weights: Path, runtime: str, imgsz: int) -> str:
     """The cache key of an export: the weights' SHA-256, the runtime, ``imgsz``, the (dynamic) batch, and the
     versions of Ultralytics and of the runtime's packages."""
     versions = [importlib.metadata.version("ultralytics"),
                 *(importlib.metadata.version(m) for m in _NEEDS.get(runtime, ()))]
     tail = hashlib.sha256("|".join(versions).encode()).hexdigest()[:8]
-    return f"{_sha256(weights)[:24]}-{runtime}-{imgsz}-dynbatch-{tail}"
+    with weights.open("rb") as f:
+        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    return f"{digest[:24]}-{runtime}-{imgsz}-dynbatch-{tail}"
 
 
 def exported_model(weights: str | os.PathLike[str], runtime: str, *, imgsz: int = 640,
