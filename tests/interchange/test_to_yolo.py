@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 from interchange_helpers import LABELS, make_image
 
 from gtlabel.errors import ConfigError, DatasetExists, InputError, LabelError
+from gtlabel.formats.coco import CocoBox, CocoChecker
 from gtlabel.geometry import clip_box, format_row, to_yolo
 from gtlabel.interchange import coco_to_yolo, export_coco
-from gtlabel.interchange.yolo_spool import yolo_row_coords
+from gtlabel.interchange.yolo_spool import RowSpool
 from gtlabel.lineage import load as load_lineage
 from gtlabel.lineage import recompute_version, verify
 
@@ -197,16 +198,29 @@ def test_split_by_folder_keeps_a_flight_together(tmp_path: Path) -> None:
 @given(st.integers(10, 6000), st.integers(10, 6000), st.floats(-1, 6000), st.floats(-1, 6000), st.floats(0, 6000),
        st.floats(0, 6000))
 def test_row_coords_are_the_converters_rows(fw: int, fh: int, x: float, y: float, w: float, h: float) -> None:
-    """The per-box step gives what clip_box + to_yolo + format_row give (the converter's rows)."""
-    coords, clipped = yolo_row_coords(x, y, w, h, fw, fh)
+    """RowSpool's per-box step gives what clip_box + to_yolo + format_row give (the converter's rows), and counts
+    the boxes it clips and drops."""
+    check = CocoChecker("t.json")
+    check.add_images([{"id": 1, "file_name": "a.jpg", "width": fw, "height": fh}])
+    spool = RowSpool(check)
+    try:
+        spool.add([(0, CocoBox(7, x, y, w, h, None, 0, 1))], 1)
+        spool.flush()
+        rows = list(spool.bucket(0))
+    finally:
+        spool.close()
+        check.close()
     box = clip_box(x, y, w, h, fw, fh) if x < 0 or y < 0 or x + w > fw or y + h > fh else \
         ((x, y, w, h) if w > 0 and h > 0 else None)
+    assert spool.first == {7: (0, 1)}
+    assert spool.clipped == (box is not None and box != (x, y, w, h))
     if box is None or box[2] / fw < 5e-7 or box[3] / fh < 5e-7:
-        assert coords is None
+        assert rows == [] and spool.zero_area == 1
         return
-    assert coords is not None and len(coords) == 35
+    assert spool.zero_area == 0 and len(rows) == 1
+    (k, cid, coords), = rows
+    assert (k, cid, len(coords)) == (0, 7, 35)
     assert b"0 " + coords == format_row(0, *to_yolo(*box, fw, fh)).encode()
-    assert clipped == (box != (x, y, w, h))
 
 
 @settings(max_examples=15, deadline=None)

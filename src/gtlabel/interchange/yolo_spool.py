@@ -18,7 +18,7 @@ from gtlabel.formats.yolo import MIN_NORMALIZED_SIZE
 from gtlabel.geometry import ROW_FORMAT, clip_box
 from gtlabel.interchange.readers import BUCKET_IMAGES
 
-__all__ = ["CLASS_FORMAT", "COORDS_FORMAT", "ImagesPresent", "RowSpool", "yolo_row_coords"]
+__all__ = ["CLASS_FORMAT", "COORDS_FORMAT", "ImagesPresent", "RowSpool"]
 
 #: a row's four normalized coordinates (``ROW_FORMAT`` after its class id): 35 bytes for values in [0, 1]
 COORDS_FORMAT = ROW_FORMAT.split(" ", 1)[1].encode()
@@ -26,25 +26,6 @@ COORDS_FORMAT = ROW_FORMAT.split(" ", 1)[1].encode()
 CLASS_FORMAT = ROW_FORMAT.split(" ", 1)[0].encode() + b" "
 _REC = struct.Struct("<iq35s")  # image position, category id, the row's coordinates
 _FLUSH = 1 << 22  # spooled bytes held before they are written to the buckets' files
-
-
-def yolo_row_coords(x: float, y: float, w: float, h: float, fw: int, fh: int) -> tuple[bytes | None, bool]:
-    """A box in pixels -> its row's coordinates (:data:`COORDS_FORMAT`) in a ``fw`` x ``fh`` frame, clipped to it:
-    ``(coords, clipped)``, ``coords`` ``None`` for a box of zero area (or one that rounds to 0 at 6 decimals). The
-    per-box step of :class:`RowSpool` (inlined there), the same numbers as :func:`gtlabel.convert.rows.rows_for`."""
-    clipped = False
-    if x < 0 or y < 0 or x + w > fw or y + h > fh:
-        box = clip_box(x, y, w, h, fw, fh)
-        if box is None:
-            return None, False
-        x, y, w, h = box
-        clipped = True
-    elif w <= 0 or h <= 0:
-        return None, False
-    nw, nh = w / fw, h / fh
-    if nw < MIN_NORMALIZED_SIZE or nh < MIN_NORMALIZED_SIZE:
-        return None, clipped
-    return COORDS_FORMAT % ((x + w / 2.0) / fw, (y + h / 2.0) / fh, nw, nh), clipped
 
 
 class RowSpool:
