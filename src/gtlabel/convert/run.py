@@ -56,7 +56,7 @@ from gtlabel.convert.rows import RowContext
 from gtlabel.convert.splits import SplitBy, assign_groups, normalize_splits, stratify
 from gtlabel.errors import ConfigError, DatasetExists, ManifestError
 from gtlabel.formats.yolo import DATASET_FORMAT, SPLITS, render_data_yaml
-from gtlabel.lineage import version_id
+from gtlabel.lineage import dataset_version
 from gtlabel.settings import get_settings
 from gtlabel.tiling import TileSpec
 
@@ -266,7 +266,7 @@ def _group_splits(plan: _Plan, advance: Advance) -> LaneSpec:
 
 
 def _version(plan: _Plan, state: PassState, moved: Sequence[str]) -> str:
-    """The report's totals from the pass, and the dataset's version id (``version_id`` of its content)."""
+    """The report's totals from the pass, and the dataset's version id (``dataset_version`` of its content)."""
     report = plan.report
     report.images = sum(state.counts.values())
     report.splits = {s: state.counts[s] for s in SPLITS}
@@ -276,9 +276,7 @@ def _version(plan: _Plan, state: PassState, moved: Sequence[str]) -> str:
     if report.images == 0:
         raise ManifestError(f"no image could be converted ({report.summary()})", file=plan.manifest)
     plan.settings["label_attribute"] = state.label_attribute  # the one used (given or detected)
-    payload = {"format": DATASET_FORMAT, "names": plan.names, "settings": plan.settings,
-               "entries": f"{state.entries_sum % (1 << 256):064x}", "count": report.images, "moved_to_val": moved}
-    report.version = version_id(payload)
+    report.version = dataset_version(plan.names, plan.settings, state.entries_sum, report.images, moved)
     return report.version
 
 

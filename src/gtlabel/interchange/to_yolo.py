@@ -83,7 +83,7 @@ from gtlabel.formats.yolo import (
 from gtlabel.interchange.importer import ImportReport, class_targets
 from gtlabel.interchange.readers import BUCKET_IMAGES, read_coco
 from gtlabel.interchange.yolo_spool import CLASS_FORMAT, ImagesPresent, RowSpool
-from gtlabel.lineage import LINEAGE_FILE, version_id
+from gtlabel.lineage import LINEAGE_FILE, dataset_version
 
 __all__ = ["DatasetImportReport", "coco_to_yolo"]
 
@@ -420,9 +420,7 @@ def _write(target: _Target, check: CocoChecker, spool: RowSpool, prefixes: dict[
             settings["aliases"] = dict(amap)
         if target.split_by is not None:
             settings["split_by"] = str(target.split_by)
-        payload = {"format": DATASET_FORMAT, "names": names, "settings": settings,
-                   "entries": f"{entries_sum % (1 << 256):064x}", "count": report.images, "moved_to_val": []}
-        report.version = version_id(payload)
+        report.version = dataset_version(names, settings, entries_sum, report.images, [])
         head: dict[str, Any] = {"version": report.version, "format": DATASET_FORMAT, "package_version": __version__,
                                 "manifest": {"uri": check.file, "etag": None}, "images_root": str(root), "jobs": [],
                                 "label_attribute": None, "settings": settings, "names": dict(enumerate(names)),

@@ -30,7 +30,7 @@ from gtlabel.lineage.diff import Change, DatasetDiff, diff
 from gtlabel.lineage.record import LINEAGE_FILE, ImageRecord, Lineage, lineage_uri, load, parse, stream
 from gtlabel.lineage.show import find_images, provenance
 from gtlabel.lineage.verify import Problem, VerifyReport, changed_files, verify, verify_or_raise
-from gtlabel.lineage.version import recompute_version, version_id
+from gtlabel.lineage.version import dataset_version, recompute_version, version_id
 
 __all__ = [
     "LINEAGE_FILE",
@@ -41,6 +41,7 @@ __all__ = [
     "Problem",
     "VerifyReport",
     "changed_files",
+    "dataset_version",
     "diff",
     "find_images",
     "lineage_uri",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -20,11 +20,19 @@ def version_id(payload: Mapping[str, Any]) -> str:
     return "v-" + hashlib.sha256(blob).hexdigest()[:16]
 
 
+def dataset_version(names: Sequence[str], settings: Mapping[str, Any] | None, entries_sum: int, count: int,
+                    moved_to_val: Sequence[str]) -> str:
+    """The version id of a dataset (format :data:`~gtlabel.formats.yolo.DATASET_FORMAT`): of its class
+    ``names``, conversion ``settings``, ``entries_sum`` (the sum of its lineage entries' SHA-256, as integers;
+    taken mod 2**256 here), image ``count`` and the images ``moved_to_val`` (train -> val, tiny datasets). The
+    one payload the converters hash and :func:`recompute_version` recomputes."""
+    return version_id({"format": DATASET_FORMAT, "names": list(names), "settings": settings,
+                       "entries": f"{entries_sum % (1 << 256):064x}", "count": count,
+                       "moved_to_val": list(moved_to_val)})
+
+
 def _entries_sum(entries: Iterable[Mapping[str, Any]]) -> int:
-    total = 0
-    for e in entries:
-        total += int.from_bytes(hashlib.sha256(strict_json.dumps(dict(e))).digest(), "big")
-    return total % (1 << 256)
+    return sum(int.from_bytes(hashlib.sha256(strict_json.dumps(dict(e))).digest(), "big") for e in entries)
 
 
 def _unmoved(entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -42,18 +50,16 @@ def recompute_version(lin: Lineage) -> str | None:
     names = [n for _, n in sorted(lin.names.items())]
     raws = [r.raw for r in lin.images]
 
-    def payload(entries: Iterable[Mapping[str, Any]], moved: list[str]) -> dict[str, Any]:
-        return {"format": lin.head["format"], "names": names, "settings": lin.head.get("settings"),
-                "entries": f"{_entries_sum(entries):064x}", "count": len(raws), "moved_to_val": moved}
-
-    v = version_id(payload(raws, []))
+    settings = lin.head.get("settings")
+    v = dataset_version(names, settings, _entries_sum(raws), len(raws), [])
     if v == lin.version:
         return v
     # The converter moves one train image to val when hashing left val empty; it then holds the only val image.
     vals = [r for r in lin.images if r.split == "val"]
     if len(vals) == 1:
         moved = vals[0]
-        alt = version_id(payload((_unmoved(e) if e is moved.raw else e for e in raws), [moved.name]))
+        alt = dataset_version(names, settings, _entries_sum(_unmoved(e) if e is moved.raw else e for e in raws),
+                              len(raws), [moved.name])
         if alt == lin.version:
             return alt
     return v
