@@ -125,6 +125,12 @@ def test_classes_through_labels_aliases_and_drop(tmp_path: Path) -> None:
     rep = coco_to_yolo(src, tmp_path / "ds", labels=["uav", "vehicle"], aliases=["drone=uav"], drop_unknown=True)
     assert rep.dropped_unknown == {"building": 1} and rep.class_counts == {"uav": 1} and rep.boxes == 1
     assert "aliases" in load_lineage(tmp_path / "ds").settings
+    config = tmp_path / "label-config.json"  # a label category config file: its labels, in its order
+    config.write_bytes(orjson.dumps({"document-version": "2018-11-28",
+                                     "labels": [{"label": "building"}, {"label": "drone"}]}))
+    rep = coco_to_yolo(src, tmp_path / "ds2", label_category_config=config)
+    assert rep.labels == ["building", "drone"] and rep.class_counts == {"building": 1, "drone": 1}
+    assert load_lineage(tmp_path / "ds2").names == {0: "building", 1: "drone"}
 
 
 @pytest.mark.parametrize(("mutate", "field"), [

@@ -55,7 +55,7 @@ from typing import Any
 import orjson
 
 from gtlabel import __version__, storage
-from gtlabel.convert.classes import check_aliases, load_label_config
+from gtlabel.convert.classes import check_aliases
 from gtlabel.convert.publish import (
     INCOMPLETE,
     check_replaceable,
@@ -201,8 +201,7 @@ def coco_to_yolo(source: str | os.PathLike[str], dest: str | os.PathLike[str], *
             spool = RowSpool(check)
         spool.flush()
         report.boxes_clipped, report.boxes_zero_area = spool.clipped, spool.zero_area
-        names = class_targets(labels, load_label_config(label_category_config), list(check.categories.values()),
-                              amap)
+        names = class_targets(labels, label_category_config, list(check.categories.values()), amap)
         report.labels = names
         prefixes = _class_prefixes(check, spool, names, amap, drop_unknown)
         remove_stale_partials(target.final)  # interrupted runs' folders (before this run's is made)
