@@ -27,7 +27,7 @@ dropped); boxes are clipped to their image (zero-area and exact-duplicate rows d
 becomes its YOLO row as it is read (:data:`gtlabel.geometry.ROW_FORMAT`) and is spooled
 (:class:`~gtlabel.interchange.yolo_spool.RowSpool`), 47 bytes, in buckets
 of :data:`~gtlabel.interchange.readers.BUCKET_IMAGES` images, so memory does not grow with the boxes or the file
-(the image table: ~30-50 bytes an image). Splits are the converter's (:func:`gtlabel.convert.splits.split_hash`
+(the image table: ~30-50 bytes an image). Splits are the converter's (:func:`gtlabel.convert.splits.split_for`
 of the file name and ``seed``, or whole groups with ``split_by="prefix:N"``).
 
 Everything is written into a hidden folder beside ``DIR`` and renamed into place at the end, so a bad input
@@ -67,7 +67,7 @@ from gtlabel.convert.publish import (
     write_lineage,
 )
 from gtlabel.convert.rows import dataset_name
-from gtlabel.convert.splits import SplitBy, assign_groups, normalize_splits, split_hash, split_of
+from gtlabel.convert.splits import SplitBy, assign_groups, normalize_splits, split_for
 from gtlabel.errors import ConfigError, DatasetExists, InputError, LabelError
 from gtlabel.formats import strict_json
 from gtlabel.formats.coco import CocoBox, CocoChecker, CocoImage
@@ -300,7 +300,7 @@ def _split_function(target: _Target, check: CocoChecker, report: DatasetImportRe
     ratios, seed, by = target.ratios, target.seed, target.split_by
     if by is None:
         index = {s: i for i, s in enumerate(SPLITS)}
-        return lambda fn: index[split_of(split_hash(fn, seed), ratios)]
+        return lambda fn: index[split_for(fn, ratios, seed)]
     sizes: Counter[str] = Counter()
     for lo in range(0, check.image_count, BUCKET_IMAGES):
         for im in check.images_between(lo, min(check.image_count, lo + BUCKET_IMAGES)):
