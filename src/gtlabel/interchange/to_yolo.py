@@ -212,8 +212,8 @@ def coco_to_yolo(source: str | os.PathLike[str], dest: str | os.PathLike[str], *
         if spool is not None:
             spool.close()
         check.close()
-        if target.staging.exists():
-            _remove_staging(target.staging)
+        # a failed (or no-op) run's staging folder; rmtree unlinks the links in it, never follows them
+        shutil.rmtree(target.staging, ignore_errors=True)
 
 
 def _target(src: str, out: str, images: str | os.PathLike[str] | None, splits: Sequence[float] |
@@ -470,7 +470,3 @@ def _publish(target: _Target, report: DatasetImportReport, data_yaml: bytes, t0:
     swap_into_place(staging, final)
     return report
 
-
-def _remove_staging(staging: Path) -> None:
-    """The staging folder of a run that failed (or was a no-op): removed, its links unlinked, never followed."""
-    shutil.rmtree(staging, ignore_errors=True)
