@@ -73,9 +73,16 @@ def test_import_coco_to_yolo(tmp_path: Path) -> None:
     assert report["images"] == 2 and report["splits"]["train"] == 2 and report["version"].startswith("v-")
     assert (tmp_path / "ds" / "images" / "train").resolve() == root.resolve()
     assert "train: train.txt" in (tmp_path / "ds" / "data.yaml").read_text()
+    (tmp_path / "job.yaml").write_text("input_manifest: s3://b/in.manifest\noutput_path: s3://b/out/\n"
+                                       "labels: [drone, vehicle, person, building]\n")
+    # the same labels from a job spec: the same dataset
     res = runner.invoke(app, ["import", "coco", str(tmp_path / "coco.json"), "--to-yolo", str(tmp_path / "ds"),
-                              "--images", str(root), "--split", "1,0", "--labels", "drone,vehicle,person,building"])
+                              "--images", str(root), "--split", "1,0", "--job-config", str(tmp_path / "job.yaml")])
     assert res.exit_code == Exit.OK and "unchanged" in res.output
+    for dest in (["--to", str(tmp_path / "m.manifest")], ["--to-yolo", str(tmp_path / "d4")]):
+        res = runner.invoke(app, ["import", "coco", str(tmp_path / "coco.json"), *dest, "--images", str(root),
+                                  "--job-config", str(tmp_path / "job.yaml"), "--labels", "drone"])
+        assert res.exit_code == Exit.INVALID and "give the job's labels once" in res.output, (dest, res.output)
     for bad in (["--to", "m.manifest"], [], ["--split", "a,b"]):
         res = runner.invoke(app, ["import", "coco", str(tmp_path / "coco.json"), "--to-yolo", str(tmp_path / "d2"),
                                   *bad] if bad != [] else ["import", "coco", str(tmp_path / "coco.json")])

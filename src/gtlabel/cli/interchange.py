@@ -37,15 +37,22 @@ def _render(report_dict: dict[str, object], summary: str, json_out: bool) -> Non
         console.print(summary, highlight=False, markup=False, soft_wrap=True)
 
 
-def _import(fmt: ImportFormat, source: str, to: str, label_attribute: str, labels: str | None,
-            label_config: str | None, job_config: str | None, drop_unknown: bool, alias: list[str] | None,
-            images: str | None, classes: str | None, predictions: bool | None, job_name: str, json_out: bool,
-            results_of: str | None = None) -> None:
+def _job_labels(labels: str | None, label_config: str | None, job_config: str | None) -> list[str] | None:
+    """The job's labels of ``--labels`` or ``--job-config`` (``None``: ``--label-config``'s, else the source's);
+    given more than once is a ConfigError."""
     names = _split(labels)
     if job_config is not None:
         if names is not None or label_config is not None:
             raise ConfigError("give the job's labels once: --job-config, --labels or --label-config")
         names = load_spec(job_config).labels
+    return names
+
+
+def _import(fmt: ImportFormat, source: str, to: str, label_attribute: str, labels: str | None,
+            label_config: str | None, job_config: str | None, drop_unknown: bool, alias: list[str] | None,
+            images: str | None, classes: str | None, predictions: bool | None, job_name: str, json_out: bool,
+            results_of: str | None = None) -> None:
+    names = _job_labels(labels, label_config, job_config)
     report = import_labels(fmt, source, to, label_attribute=label_attribute, labels=names,
                            label_category_config=label_config, drop_unknown=drop_unknown, aliases=alias,
                            images=images, classes=_split(classes), human_annotated=None if predictions is None
@@ -60,11 +67,7 @@ def _to_yolo(fmt: ImportFormat, source: str, dest: str, labels: str | None, labe
     if fmt != "coco" or results_of is not None:
         raise ConfigError("--to-yolo reads a COCO file (not a results list); for YOLO or VOC labels import --to a "
                           "manifest, then `gtlabel convert` it")
-    names = _split(labels)
-    if job_config is not None:
-        if names is not None or label_config is not None:
-            raise ConfigError("give the job's labels once: --job-config, --labels or --label-config")
-        names = load_spec(job_config).labels
+    names = _job_labels(labels, label_config, job_config)
     ratios, seed, split_by, overwrite = split
     rep = coco_to_yolo(source, dest, images=images, labels=names, label_category_config=label_config, aliases=alias,
                        drop_unknown=drop_unknown, splits=ratios, seed=seed, split_by=split_by, overwrite=overwrite)
