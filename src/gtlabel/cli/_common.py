@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: exit codes and error rendering."""
+"""Shared CLI plumbing: exit codes, error rendering and the options more than one command parses."""
 
 from __future__ import annotations
 
@@ -70,3 +70,11 @@ def handle_errors(fn: Callable[P, R]) -> Callable[P, R]:
             sys.exit(130)
 
     return wrapper
+
+
+def parse_split(text: str) -> tuple[float, ...]:
+    """``--split 0.8,0.1,0.1``: the ratios (their number and sum are checked where they are used)."""
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise errors.ConfigError(f"--split: expected train,val[,test] ratios, e.g. 0.8,0.1,0.1, got {text!r}") from None

@@ -7,20 +7,13 @@ from typing import Annotated
 import orjson
 import typer
 
-from gtlabel.cli._common import console, handle_errors
+from gtlabel.cli._common import console, handle_errors, parse_split
 from gtlabel.convert import convert_ground_truth_to_yolo
 from gtlabel.errors import ConfigError
 from gtlabel.formats import strict_json
 from gtlabel.tiling import DEFAULT_TILE, TileSpec, parse_size
 
 __all__ = ["convert", "register", "tile_spec"]
-
-
-def _parse_split(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(p) for p in text.split(","))
-    except ValueError:
-        raise ConfigError(f"--split: expected ratios like 0.8,0.1,0.1, got {text!r}") from None
 
 
 def tile_spec(tile: str | None, overlap: float, min_visibility: float, keep_empty: float, with_frames: bool,
@@ -102,7 +95,7 @@ def convert(
     tiling = tile_spec(tile, overlap, min_visibility, keep_empty, tile_with_frames, seed)
     report = convert_ground_truth_to_yolo(
         manifest, out, names, label_attribute=label_attribute, label_category_config=label_config,
-        splits=_parse_split(split), stratify=stratify, seed=seed, split_by=split_by, drop_unknown_classes=drop_unknown, aliases=alias,
+        splits=parse_split(split), stratify=stratify, seed=seed, split_by=split_by, drop_unknown_classes=drop_unknown, aliases=alias,
         copy_images=copy_images, exif="normalize" if exif == "normalize" else "ignore", strict=not lenient,
         overwrite=overwrite, image_root=image_root, progress=progress and not json_out, quality=quality,
         describe_jobs=describe_jobs, fingerprint_sources=fingerprint_sources, processes=processes,

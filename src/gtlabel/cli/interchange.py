@@ -8,7 +8,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from gtlabel.cli._common import console, handle_errors
+from gtlabel.cli._common import console, handle_errors, parse_split
 from gtlabel.errors import ConfigError
 from gtlabel.formats import strict_json
 from gtlabel.interchange import coco_to_yolo, export_coco, export_voc, import_labels
@@ -62,7 +62,7 @@ def _import(fmt: ImportFormat, source: str, to: str, label_attribute: str, label
 
 def _to_yolo(fmt: ImportFormat, source: str, dest: str, labels: str | None, label_config: str | None,
              job_config: str | None, drop_unknown: bool, alias: list[str] | None, images: str | None,
-             results_of: str | None, split: tuple[list[float], int, str | None, bool], json_out: bool) -> None:
+             results_of: str | None, split: tuple[tuple[float, ...], int, str | None, bool], json_out: bool) -> None:
     """``import coco SOURCE --to-yolo DIR``: :func:`gtlabel.interchange.coco_to_yolo`."""
     if fmt != "coco" or results_of is not None:
         raise ConfigError("--to-yolo reads a COCO file (not a results list); for YOLO or VOC labels import --to a "
@@ -72,13 +72,6 @@ def _to_yolo(fmt: ImportFormat, source: str, dest: str, labels: str | None, labe
     rep = coco_to_yolo(source, dest, images=images, labels=names, label_category_config=label_config, aliases=alias,
                        drop_unknown=drop_unknown, splits=ratios, seed=seed, split_by=split_by, overwrite=overwrite)
     _render(rep.as_dict(), rep.summary(), json_out)
-
-
-def _parse_split(text: str) -> list[float]:
-    try:
-        return [float(v) for v in text.split(",")]
-    except ValueError:
-        raise ConfigError(f"--split: expected train,val[,test] ratios, e.g. 0.8,0.1,0.1, got {text!r}") from None
 
 
 _SOURCES = {
@@ -136,7 +129,7 @@ def _import_command(
     fmt: ImportFormat = "yolo" if ctx.info_name == "yolo" else "coco" if ctx.info_name == "coco" else "voc"
     if to_yolo is not None and to is None:
         _to_yolo(fmt, source, to_yolo, labels, label_config, job_config, drop_unknown, alias, images, results_of,
-                 (_parse_split(split), seed, split_by, overwrite), json_out)
+                 (parse_split(split), seed, split_by, overwrite), json_out)
         return
     if to is None or to_yolo is not None:
         raise ConfigError("give one destination: --to MANIFEST (a Ground Truth output manifest) or, for COCO, "
