@@ -113,6 +113,17 @@ def test_rerun_is_a_no_op_and_overwrite_gives_the_same_bytes(tmp_path: Path) -> 
     assert (tmp_path / "images" / NAMES[0]).is_file()  # the linked images survive the replacement
     with pytest.raises(DatasetExists, match="different dataset"):
         coco_to_yolo(src, tmp_path / "ds", seed=4)
+    # overwrite replaces only a dataset of ours, whole: not with someone's file in it, never someone's folder
+    (tmp_path / "ds" / "notes.txt").write_text("mine")
+    with pytest.raises(DatasetExists, match=r"notes\.txt"):
+        coco_to_yolo(src, tmp_path / "ds", seed=4, overwrite=True)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "thesis.tex").write_text("keep me")
+    with pytest.raises(DatasetExists, match="not a gtlabel dataset"):
+        coco_to_yolo(src, tmp_path / "other", overwrite=True)
+    assert (tmp_path / "ds" / "notes.txt").read_text() == "mine" and tree(tmp_path / "ds") == {
+        **before, "notes.txt": tree(tmp_path / "ds")["notes.txt"]}
+    assert [p.name for p in (tmp_path / "other").iterdir()] == ["thesis.tex"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 

@@ -34,6 +34,7 @@ from gtlabel.lineage import parse as parse_lineage
 __all__ = [
     "INCOMPLETE",
     "Publication",
+    "check_destination",
     "check_replaceable",
     "copy_batch",
     "dataset_files",
@@ -353,6 +354,32 @@ def non_empty_foreign(out: str, final_local: Path | None) -> bool:
     if final_local is not None:
         return final_local.is_dir() and any(final_local.iterdir())
     return next(iter(storage.list_objects(out.rstrip("/") + "/")), None) is not None
+
+
+def check_destination(out: str, final_local: Path | None, version: str, *, overwrite: bool,
+                      noun: str) -> tuple[str | None, bool]:
+    """What is at the dataset's destination ``out`` (``final_local``: its local folder, ``None`` for an S3
+    prefix), checked before the dataset ``version`` replaces it: ``(the version there, no-op)``. The version
+    there is ``None`` when there is none (:func:`existing_version`); no-op when it is ``version`` and not
+    ``overwrite`` (nothing to write). Else a different dataset is refused unless ``overwrite`` (:data:`INCOMPLETE`,
+    our own interrupted run, is replaced), anything there that is not a gtlabel dataset always, and one that
+    cannot be replaced whole (files its lineage.json does not list, or none) too: :class:`DatasetExists`, its
+    message naming the destination as ``noun`` (``"output_directory"``, ``"folder"``)."""
+    existing = existing_version(out, final_local)
+    if existing is not None and existing == version and not overwrite:
+        return existing, True
+    if existing is not None and existing != INCOMPLETE and not overwrite:
+        raise DatasetExists(f"{out}: a different dataset ({existing}) is already there; this one is {version}. "
+                            f"Choose another {noun} or pass overwrite=True (CLI: --overwrite)")
+    # overwrite replaces only what is recognisably a dataset we wrote: one its lineage.json lists
+    if existing is None and non_empty_foreign(out, final_local):
+        raise DatasetExists(f"{out}: it exists and is not a gtlabel dataset (no lineage.json); choose an empty "
+                            f"or new {noun} (--overwrite replaces only datasets gtlabel wrote)")
+    if existing is not None and final_local is not None:
+        check_replaceable(final_local)
+    elif existing is not None:
+        dataset_files(out)  # no readable lineage.json: refused before anything is deleted
+    return existing, False
 
 
 def etag_of(uri: str) -> str | None:

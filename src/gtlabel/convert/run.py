@@ -37,14 +37,10 @@ from gtlabel.convert.options import (
 )
 from gtlabel.convert.progress import Phases
 from gtlabel.convert.publish import (
-    INCOMPLETE,
     Publication,
-    check_replaceable,
-    dataset_files,
+    check_destination,
     describe_jobs,
     etag_of,
-    existing_version,
-    non_empty_foreign,
     publish_local,
     publish_s3,
     quality_summary,
@@ -54,7 +50,7 @@ from gtlabel.convert.publish import (
 from gtlabel.convert.report import ConversionReport
 from gtlabel.convert.rows import RowContext
 from gtlabel.convert.splits import SplitBy, assign_groups, normalize_splits, stratify
-from gtlabel.errors import ConfigError, DatasetExists, ManifestError
+from gtlabel.errors import ConfigError, ManifestError
 from gtlabel.formats.yolo import DATASET_FORMAT, SPLITS, render_data_yaml
 from gtlabel.lineage import dataset_version
 from gtlabel.settings import get_settings
@@ -80,26 +76,14 @@ def convert(opts: ConvertOptions) -> ConversionReport:
             moved = [] if plan.split_by or plan.spec.tile else ensure_val(state, plan.ratios, plan.staging, report)
             version = _version(plan, state, moved)
             manifest_etag = state.manifest_md5 or etag_of(plan.manifest)
-            existing = existing_version(plan.out, plan.final_local)
-            if existing is not None and existing == version and not overwrite:
+            existing, noop = check_destination(plan.out, plan.final_local, version, overwrite=overwrite,
+                                               noun="output_directory")
+            if noop:
                 report.noop = True
                 report.data_yaml = storage.join(plan.base, "data.yaml")
                 report.stale_caches_removed = remove_caches(plan.base)
                 report.elapsed_s = time.perf_counter() - t0
                 return report
-            # a different dataset is kept unless overwrite; INCOMPLETE (our own interrupted run) is replaced
-            if existing is not None and existing != INCOMPLETE and not overwrite:
-                raise DatasetExists(
-                    f"{plan.out}: a different dataset ({existing}) is already there; this one is {version}. "
-                    f"Choose another output_directory or pass overwrite=True (CLI: --overwrite)")
-            # overwrite replaces only what is recognisably a dataset we wrote: one its lineage.json lists
-            if existing is None and non_empty_foreign(plan.out, plan.final_local):
-                raise DatasetExists(f"{plan.out}: it exists and is not a gtlabel dataset (no lineage.json); choose an "
-                                    f"empty or new location (--overwrite replaces only datasets gtlabel wrote)")
-            if existing is not None and plan.final_local is not None:
-                check_replaceable(plan.final_local)
-            elif existing is not None:
-                dataset_files(plan.out)  # no readable lineage.json: refused before anything is deleted
             head, data_yaml = _describe(plan, state, version, manifest_etag)
             pub = Publication(plan.staging, state, moved, head, data_yaml, report, opts.images.copy, plan.workers,
                               opts.images.strip_gps)

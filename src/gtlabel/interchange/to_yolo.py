@@ -57,10 +57,7 @@ import orjson
 from gtlabel import __version__, storage
 from gtlabel.convert.classes import check_aliases
 from gtlabel.convert.publish import (
-    INCOMPLETE,
-    check_replaceable,
-    existing_version,
-    non_empty_foreign,
+    check_destination,
     remove_caches,
     remove_stale_partials,
     swap_into_place,
@@ -68,7 +65,7 @@ from gtlabel.convert.publish import (
 )
 from gtlabel.convert.rows import dataset_name
 from gtlabel.convert.splits import SplitBy, assign_groups, normalize_splits, split_for
-from gtlabel.errors import ConfigError, DatasetExists, InputError, LabelError
+from gtlabel.errors import ConfigError, InputError, LabelError
 from gtlabel.formats import strict_json
 from gtlabel.formats.coco import CocoBox, CocoChecker, CocoImage
 from gtlabel.formats.ground_truth import check_source_ref
@@ -449,20 +446,12 @@ def _publish(target: _Target, report: DatasetImportReport, data_yaml: bytes, t0:
     dataset gtlabel wrote with nothing else in it."""
     final, staging = target.final, target.staging
     report.data_yaml = str(final / "data.yaml")
-    existing = existing_version(str(final), final)
-    if existing is not None and existing == report.version and not target.overwrite:
+    _, noop = check_destination(str(final), final, report.version, overwrite=target.overwrite, noun="folder")
+    if noop:
         report.noop = True
         remove_caches(str(final))
         report.elapsed_s = time.perf_counter() - t0
         return report
-    if existing is not None and not target.overwrite and existing != INCOMPLETE:
-        raise DatasetExists(f"{final}: a different dataset ({existing}) is already there; this one is "
-                            f"{report.version}. Choose another folder or pass overwrite=True (CLI: --overwrite)")
-    if existing is None and non_empty_foreign(str(final), final):
-        raise DatasetExists(f"{final}: it exists and is not a gtlabel dataset (no lineage.json); choose an empty "
-                            f"or new folder (--overwrite replaces only datasets gtlabel wrote)")
-    if existing is not None:
-        check_replaceable(final)
     report.elapsed_s = time.perf_counter() - t0
     (staging / "conversion-report.json").write_bytes(
         strict_json.dumps(report.as_dict(), option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS) + b"\n")
