@@ -16,12 +16,17 @@
   ``iou`` 0.7 and ``max_det`` 300 per tile, ``force_postprocess_type=True`` (SAHI would switch to NMS/IOU
   below conf 0.1).
 - Sides, each in a fresh process: ``sahi`` (one predict call per slice, its default), ``gtlabel`` (the CPU
-  default: one tile per call, after the first straight through Ultralytics' predictor; vectorised merge),
+  default: one tile per call, after the first straight through Ultralytics' predictor on one thread per CPU
+  with one PyTorch thread each; vectorised merge), ``gtlabel-serial`` (the same on one thread, ``workers=1``:
+  the default before the tile threads), ``sahi-allcores`` (not run by default: SAHI with PyTorch on one thread per
+  CPU; Ultralytics' ``select_device`` leaves one core idle, ``torch_utils.NUM_THREADS`` = cores - 1),
   ``gtlabel-batched`` (all tiles of a frame in one call, the accelerator default; not run by default), and
   ``gtlabel@onnx`` / ``gtlabel@openvino`` (``runtime="onnx"|"openvino"``: the same weights exported once by
   Ultralytics' exporter, cached in the work folder, OpenVINO pinned to float32) with their twins ``sahi@onnx`` /
   ``sahi@openvino`` (SAHI given the same exported model): ours-with-a-runtime vs ``sahi`` is what a user of SAHI
   on the ``.pt`` gains; vs its twin, what our tile path and merge add on top of the runtime. Reported per side: frames/s,
+  the CPU that other processes used while it ran (machine-wide /proc/stat less this process: a run where it is
+  not ~0 was shared),
   CPU seconds per frame (user + sys of the process: the figure that other load changes least; torch runs its
   default threads, 2 on the project machine), peak RSS.
 - Checked before any figure is printed: every frame's boxes of each gtlabel side pair one-to-one with SAHI's
@@ -53,14 +58,20 @@ from pathlib import Path
 from typing import Any
 
 RUNTIMES = ("onnx", "openvino")
-SIDES = ("sahi", "gtlabel", "gtlabel-batched", *(f"{side}@{rt}" for rt in RUNTIMES for side in ("gtlabel", "sahi")))
-DEFAULT_SIDES = ("sahi", "gtlabel", *(f"{side}@{rt}" for rt in RUNTIMES for side in ("gtlabel", "sahi")))
+SIDES = ("sahi", "sahi-allcores", "gtlabel", "gtlabel-serial", "gtlabel-batched", *(f"{side}@{rt}" for rt in RUNTIMES for side in ("gtlabel", "sahi")))
+DEFAULT_SIDES = ("sahi", "gtlabel", "gtlabel-serial", *(f"{side}@{rt}" for rt in RUNTIMES for side in ("gtlabel", "sahi")))
 SLICE, OVERLAP, IMGSZ = 640, 0.2, 640
 
 
 def _cpu() -> float:
     r = resource.getrusage(resource.RUSAGE_SELF)
     return r.ru_utime + r.ru_stime
+
+
+def _machine_busy() -> float:
+    """CPU seconds the whole machine has spent busy (all processes), from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # less idle and iowait
 
 
 def train_model(work: Path) -> Path:
@@ -145,8 +156,13 @@ def child(side: str, weights: str, frames: int, width: int, height: int, conf: f
         return load_model(weights, runtime=runtime, imgsz=IMGSZ, cache_dir=Path(out).parent)  # <work>/exports/
 
     opts = SliceOptions(width=SLICE, height=SLICE, overlap=OVERLAP, merge="nmm", match="ios", threshold=0.5,
-                        batch=1000 if base == "gtlabel-batched" else batch)
-    if base == "sahi":
+                        batch=1000 if base == "gtlabel-batched" else batch,
+                        workers=1 if base == "gtlabel-serial" else None)
+    if base == "sahi-allcores":  # Ultralytics' select_device sets torch to cores - 1 threads at every set-up
+        from ultralytics.utils import torch_utils
+
+        torch_utils.NUM_THREADS = len(os.sched_getaffinity(0))
+    if base.startswith("sahi"):
         from sahi import AutoDetectionModel
         from sahi.predict import get_sliced_prediction
 
@@ -183,14 +199,16 @@ def child(side: str, weights: str, frames: int, width: int, height: int, conf: f
         for label, sec in profile_rows(prof, total):
             print(f"| {label} | {sec:.2f} | {sec / total:.0%} |", flush=True)
         return
-    results, cpu, wall = [], 0.0, 0.0
+    results, cpu, wall, others = [], 0.0, 0.0, 0.0
     for frame in imgs:
-        c0, t0 = _cpu(), time.perf_counter()
+        m0, c0, t0 = _machine_busy(), _cpu(), time.perf_counter()
         fb = run(frame)
-        cpu += _cpu() - c0
+        c1 = _cpu()
+        others += _machine_busy() - m0 - (c1 - c0)
+        cpu += c1 - c0
         wall += time.perf_counter() - t0
         results.append({"xyxy": fb.xyxy.tolist(), "conf": fb.conf.tolist(), "cls": fb.cls.tolist()})
-    Path(out).write_text(json.dumps({"side": side, "cpu": cpu, "wall": wall, "frames": frames,
+    Path(out).write_text(json.dumps({"side": side, "cpu": cpu, "wall": wall, "frames": frames, "others": others,
                                      "rss_mb": _peak_rss_mb(),
                                      "boxes": results}))
 
@@ -295,8 +313,8 @@ def main() -> None:
     print(f"# {args.frames} frame(s) {args.width}x{args.height}, slice {SLICE} overlap {OVERLAP} + whole frame, "
           f"GREEDYNMM/IOS 0.5, imgsz {IMGSZ}, weights {weights}; load average {os.getloadavg()[0]:.1f}")
     print("| conf | side | boxes/frame | frames/s | CPU s/frame | peak RSS MB | vs SAHI on the .pt: frames/s, CPU "
-          "| vs SAHI on the same runtime: frames/s, CPU | boxes equal |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---|")
+          "| vs SAHI on the same runtime: frames/s, CPU | boxes equal | other processes' CPU |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---|---:|")
 
     def ratios(r: dict[str, Any], ref: dict[str, Any] | None) -> str:
         if ref is None or ref is r:
@@ -317,7 +335,8 @@ def main() -> None:
             runtime = side.partition("@")[2]
             twin = res.get(f"sahi@{runtime}") if runtime and side.startswith("gtlabel") else None
             print(f"| {conf} | {side} | {n:.0f} | {r['frames'] / r['wall']:.3f} | {r['cpu'] / r['frames']:.2f} | "
-                  f"{r['rss_mb']:.0f} | {ratios(r, ref)} | {ratios(r, twin)} | {same} |", flush=True)
+                  f"{r['rss_mb']:.0f} | {ratios(r, ref)} | {ratios(r, twin)} | {same} | "
+                  f"{max(r['others'], 0.0) / r['wall']:.2f} cores |", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -128,7 +128,7 @@ def test_nmm_merges_clipped_copies_into_one_box() -> None:
 @pytest.mark.parametrize("kwargs, msg", [
     ({"overlap": 1.0}, "overlap"), ({"overlap": -0.1}, "overlap"), ({"merge": "wbf"}, "merge"),
     ({"match": "giou"}, "match"), ({"threshold": 0.0}, "threshold"), ({"width": 16}, "32x32"),
-    ({"batch": 0}, "batch"),
+    ({"batch": 0}, "batch"), ({"workers": 0}, "workers"), ({"workers": True}, "workers"), ({"workers": 2.0}, "workers"),
 ])
 def test_bad_options_are_config_errors(kwargs: dict[str, object], msg: str) -> None:
     with pytest.raises(ConfigError, match=msg):

@@ -101,3 +101,66 @@ def test_tiles_that_need_a_letterbox_go_through_predict(yolo: Any, frame: np.nda
     got = predict_tiles(yolo, frame, opts, conf=CONF, imgsz=IMGSZ, max_det=20)
     assert len(calls) == len(windows(frame.shape[1], frame.shape[0], opts)) > 1
     np.testing.assert_allclose(got.xyxy, expected[:, :4], rtol=0, atol=1e-4)
+
+
+def _meeting_inference(real: Any, seen: list[tuple[str, int]]) -> Any:
+    """``predictor.inference`` that records (thread name, PyTorch threads) per call, and holds the first two calls
+    on the tile threads until both have arrived: two threads must run at once (fails after 60 s if not), however
+    the scheduler orders them."""
+    import threading
+
+    import torch
+
+    meet, lock, waiting = threading.Barrier(2, timeout=60), threading.Lock(), [0]
+
+    def inference(im: Any, *a: Any, **kw: Any) -> Any:
+        name = threading.current_thread().name
+        seen.append((name, torch.get_num_threads()))
+        if name.startswith("gtlabel-tiles"):
+            with lock:
+                waiting[0] += 1
+                wait = waiting[0] <= 2
+            if wait:
+                meet.wait()
+        return real(im, *a, **kw)
+
+    return inference
+
+
+def test_cpu_threads_share_the_tiles_with_the_same_boxes(yolo: Any, frame: np.ndarray,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CPU the direct calls run on ``workers`` threads of one PyTorch thread each, at once; the boxes are
+    exactly those of one thread, in the same order, and PyTorch's thread setting is put back afterwards."""
+    import torch
+
+    opts = SliceOptions(width=IMGSZ, height=IMGSZ, overlap=0.2, full_frame=False, workers=1)
+    one = predict_tiles(yolo, frame, opts, conf=CONF, imgsz=IMGSZ, max_det=50)  # also sets the predictor up
+    seen: list[tuple[str, int]] = []
+    monkeypatch.setattr(yolo.predictor, "inference", _meeting_inference(yolo.predictor.inference, seen))
+    threads_before = torch.get_num_threads()
+    many = predict_tiles(yolo, frame, SliceOptions(width=IMGSZ, height=IMGSZ, overlap=0.2, full_frame=False,
+                                                   workers=3), conf=CONF, imgsz=IMGSZ, max_det=50)
+    assert torch.get_num_threads() == threads_before
+    direct = [s for s in seen if s[0].startswith("gtlabel-tiles")]
+    assert len(direct) == 11 and {n for _, n in direct} == {1}  # 12 tiles: the first via yolo.predict
+    assert len(one) == len(many) > 12 * 40
+    assert np.array_equal(one.xyxy, many.xyxy) and np.array_equal(one.conf, many.conf)
+    assert np.array_equal(one.cls, many.cls)
+    expected = np.concatenate(_per_tile_predict(yolo, frame, opts, max_det=50))
+    np.testing.assert_allclose(many.xyxy, expected[:, :4], rtol=0, atol=1e-4)
+
+
+def test_default_workers_follow_the_cpus(yolo: Any, frame: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``workers=None`` on CPU with a PyTorch model: one thread per usable CPU (the affinity mask the function
+    reads, set here to 2 CPUs, then 1); no tile threads when only one CPU is usable."""
+    import os
+
+    predict_tiles(yolo, frame, SliceOptions(width=IMGSZ, height=IMGSZ, full_frame=False), conf=CONF, imgsz=IMGSZ)
+    real = yolo.predictor.inference
+    for cpus, expected in (({0, 1}, 2), ({0}, 0)):
+        seen: list[tuple[str, int]] = []
+        monkeypatch.setattr(yolo.predictor, "inference", _meeting_inference(real, seen))
+        monkeypatch.setattr(os, "sched_getaffinity", lambda _pid, cpus=cpus: cpus)
+        predict_tiles(yolo, frame, SliceOptions(width=IMGSZ, height=IMGSZ, full_frame=False), conf=CONF,
+                      imgsz=IMGSZ)
+        assert len({name for name, _ in seen if name.startswith("gtlabel-tiles")}) == expected

@@ -48,6 +48,7 @@ from gtlabel.convert.rows import RowContext
 from gtlabel.errors import GtlabelError
 from gtlabel.formats.ground_truth import detect_label_attributes
 from gtlabel.formats.yolo import SPLITS
+from gtlabel.settings import usable_cpus
 
 __all__ = [
     "BLOCK_BYTES",
@@ -82,10 +83,7 @@ def lanes_for(manifest: str, processes: int) -> int:
     than the CPUs, at most 8, for a manifest of :data:`PARALLEL_MIN_BYTES` or more, else 1."""
     if processes >= 1:
         return processes
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cpus = os.cpu_count() or 1
+    cpus = usable_cpus()
     if cpus < 2:
         return 1
     try:

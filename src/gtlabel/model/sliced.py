@@ -17,17 +17,18 @@ pixels and merges the duplicates that the overlaps produce. The semantics are SA
 
 Unlike SAHI, nothing switches the merge silently (SAHI turns GREEDYNMM/IOS into NMS/IOU below a model
 confidence of 0.1); on an accelerator the tiles of a frame go through Ultralytics in one batched call (``batch``
-sets the tiles per call; on CPU one tile per call measured faster with PyTorch, 8 with an exported runtime); after the first call the tiles skip
+sets the tiles per call; on CPU one tile per call measured faster with PyTorch, shared by one thread per CPU,
+8 per call with an exported runtime); after the first call the tiles skip
 ``yolo.predict``'s per-call machinery and go straight through its predictor's model, NMS and box scaling
 (:func:`predict_tiles`). The merge is vectorised numpy: candidate pairs from a sweep over sorted x, the greedy
 keep/suppress order settled by a fixed point over the pairs (no loop per box).
 
 Speed on CPU: the forward passes of the model are ~90 % of SAHI's CPU time per frame and ~95 % of ours; both
-run the same model on the same tiles, so what gtlabel saves (SAHI's PIL crops, per-call set-up, ``Results``
-and ``ObjectPrediction`` objects, its slower merge) is worth ~1.1-1.3x (bench/README.md, "Sliced inference").
-The forward pass itself gets faster with ``runtime="onnx"|"openvino"`` (:mod:`gtlabel.model.runtime`): float32
-kernels that also use both cores (Ultralytics runs PyTorch on cores - 1 threads on CPU: one on 2 cores), with
-8 tiles per call there.
+run the same model on the same tiles. What gtlabel saves around them (SAHI's PIL crops, per-call set-up, ``Results``
+and ``ObjectPrediction`` objects, its slower merge) is worth ~1.05x; the rest of its 1.7-2.0x frames/s
+(bench/README.md, "Sliced inference") is the tile threads (:func:`_cpu_workers`): Ultralytics runs PyTorch on
+``cores - 1`` threads on CPU, one on 2 cores. The forward pass itself gets faster with ``runtime="onnx"|"openvino"``
+(:mod:`gtlabel.model.runtime`), with 8 tiles per call there.
 
 Import cost: numpy loads when a function runs; torch and Ultralytics only in :func:`predict_tiles`, for the model
 object passed in.
@@ -35,16 +36,21 @@ object passed in.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from gtlabel.errors import ConfigError
+from gtlabel.settings import usable_cpus
 from gtlabel.tiling import tile_grid
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     import numpy as np
 
-__all__ = ["EXPORTED_CPU_BATCH", "MATCHES", "MERGES", "SAHI_NAMES", "Agreement", "FrameBoxes", "SliceOptions", "agreement",
+__all__ = ["EXPORTED_CPU_BATCH", "MATCHES", "MAX_CPU_WORKERS", "MERGES", "SAHI_NAMES", "Agreement", "FrameBoxes", "SliceOptions", "agreement",
            "boxes_from_sahi", "merge_boxes", "predict_frame", "predict_tiles", "slice_options", "windows"]
 
 #: ``merge`` values: ``nms`` (SAHI's NMS) and ``nmm`` (SAHI's GREEDYNMM).
@@ -55,6 +61,9 @@ MATCHES = ("iou", "ios")
 SAHI_NAMES = {"nms": "NMS", "nmm": "GREEDYNMM", "iou": "IOU", "ios": "IOS"}
 #: Tiles per call on CPU for a model exported to ONNX Runtime / OpenVINO (``SliceOptions(batch=None)``).
 EXPORTED_CPU_BATCH = 8
+#: At most this many threads share a frame's tiles on CPU (``SliceOptions(workers=None)``): each holds one tile's
+#: activations while it runs.
+MAX_CPU_WORKERS = 8
 _PAIR_CHUNK = 2_000_000  # candidate pairs generated at a time (bounds the sweep's memory)
 
 
@@ -69,6 +78,9 @@ class SliceOptions:
     (``runtime=``, :mod:`gtlabel.model.runtime`), else one tile per call: with PyTorch batching measured slower
     and holds the whole frame's activations at once (bench/README.md, "Sliced inference": 48 tiles in one call 7.1-7.5 CPU s per
     4000x3000 frame and 2.3 GB peak RSS vs 5.8-6.5 s and 1.1 GB one tile per call).
+    ``workers``: threads that share a frame's tiles on CPU with PyTorch, one PyTorch thread each; ``None``
+    (auto): one per usable CPU (at most :data:`MAX_CPU_WORKERS`) on ``device="cpu"`` with a PyTorch model, else 1
+    (an accelerator, or ONNX Runtime / OpenVINO, which thread each call themselves). The boxes do not depend on it.
     """
 
     width: int = 640
@@ -80,6 +92,7 @@ class SliceOptions:
     full_frame: bool = True
     class_agnostic: bool = False
     batch: int | None = None
+    workers: int | None = None
 
     def __post_init__(self) -> None:
         if not (isinstance(self.width, int) and isinstance(self.height, int)) or self.width < 32 \
@@ -95,6 +108,9 @@ class SliceOptions:
             raise ConfigError(f"the match threshold must be in (0, 1], got {self.threshold}")
         if self.batch is not None and self.batch < 1:
             raise ConfigError(f"batch must be >= 1 (or None: all tiles of a frame at once), got {self.batch}")
+        if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
+                                         or self.workers < 1):
+            raise ConfigError(f"workers must be an integer >= 1 (or None: one per CPU), got {self.workers!r}")
 
     def record(self) -> dict[str, Any]:
         """The settings as written into metrics.json and summaries."""
@@ -368,6 +384,33 @@ def _boxes_of_data(data: np.ndarray, dx: int, dy: int, width: int, height: int
     return xy, data[ok, 4].astype(np.float32), data[ok, 5].astype(np.int64)
 
 
+def _cpu_workers(yolo: Any, opts: SliceOptions) -> int:
+    """Threads that share a frame's tiles after the first on CPU: ``opts.workers``, else one per usable CPU (at
+    most :data:`MAX_CPU_WORKERS`) for a PyTorch model, 1 for ONNX Runtime / OpenVINO (each call uses every core).
+    Ultralytics runs PyTorch on ``cores - 1`` threads on CPU (one on 2 cores), and a second PyTorch thread on a tile
+    of 640 measured at ~4x the CPU per tile under load (OpenMP waiting); one tile per thread, one PyTorch thread
+    each, uses every core without that (bench/README.md, "Sliced inference")."""
+    if opts.workers is not None:
+        return opts.workers
+    if getattr(yolo.predictor.model, "format", "pt") != "pt":
+        return 1
+    return max(1, min(usable_cpus(), MAX_CPU_WORKERS))
+
+
+@contextmanager
+def _torch_threads(n: int) -> Iterator[None]:
+    """PyTorch's intra-op threads set to ``n`` for the block (threads started in it take the setting at their
+    first operation), then put back."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def predict_tiles(yolo: Any, frame: np.ndarray, opts: SliceOptions, *, conf: float = 0.25, iou: float = 0.7,
                   imgsz: int = 640, device: str = "cpu", max_det: int = 300) -> FrameBoxes:
     """The unmerged boxes of a sliced prediction on one full frame (BGR ``numpy`` array as
@@ -377,7 +420,9 @@ def predict_tiles(yolo: Any, frame: np.ndarray, opts: SliceOptions, *, conf: flo
     on CPU) through Ultralytics: the first through ``yolo.predict`` (which sets its predictor up with these
     settings), the others straight through that predictor's model, NMS and box scaling
     (:func:`_direct_predict`: the same tensors and the same code, without the per-call loader and ``Results``)
-    when the letterbox leaves a tile as it is, else through ``yolo.predict`` too. The whole frame goes through
+    when the letterbox leaves a tile as it is, else through ``yolo.predict`` too. On CPU the direct calls are
+    shared by :func:`_cpu_workers` threads when every tile has the first one's size (one PyTorch thread each;
+    results kept in tile order, so the boxes are the same as one thread's). The whole frame goes through
     its own ``yolo.predict`` when ``opts.full_frame`` and there is more than one tile (another input size: in a
     shared call Ultralytics would letterbox it square, SAHI does not). ``conf``, ``iou``, ``imgsz`` and
     ``max_det`` are Ultralytics' settings per tile."""
@@ -387,26 +432,34 @@ def predict_tiles(yolo: Any, frame: np.ndarray, opts: SliceOptions, *, conf: flo
     wins = windows(width, height, opts)
     cpu = str(device).lower().startswith("cpu")
     step = opts.batch or (1 if cpu else len(wins))  # on CPU, after the first call: see _cpu_batch
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     kwargs = {"conf": conf, "iou": iou, "imgsz": imgsz, "device": device, "max_det": max_det, "verbose": False}
-    direct, frame_t = False, None
-    s = 0
-    while s < len(wins):
-        chunk = wins[s:s + step]
-        s += len(chunk)
-        if direct:
-            datas = _direct_predict(yolo, frame_t, chunk)
-        else:
-            crops = [frame[y0:y1, x0:x1] for x0, y0, x1, y1 in chunk]
-            datas = [_data_of(r) for r in yolo.predict(crops, **kwargs)]
-            if s == len(chunk) and len(wins) > len(chunk) and _direct_ready(yolo, crops[0]):
-                import torch
+    first = wins[:step]
+    crops = [frame[y0:y1, x0:x1] for x0, y0, x1, y1 in first]
+    done: list[tuple[list[tuple[int, int, int, int]], list[np.ndarray]]] = [
+        (first, [_data_of(r) for r in yolo.predict(crops, **kwargs)])]
+    rest = wins[len(first):]
+    if rest and _direct_ready(yolo, crops[0]):
+        import torch
 
-                direct, frame_t = True, torch.from_numpy(np.ascontiguousarray(frame))
-                if cpu and opts.batch is None:
-                    step = _cpu_batch(yolo)
-        for (x0, y0, _x1, _y1), data in zip(chunk, datas, strict=True):
-            parts.append(_boxes_of_data(data, x0, y0, width, height))
+        frame_t = torch.from_numpy(np.ascontiguousarray(frame))
+        if cpu and opts.batch is None:
+            step = _cpu_batch(yolo)
+        chunks = [rest[i:i + step] for i in range(0, len(rest), step)]
+        size = (first[0][2] - first[0][0], first[0][3] - first[0][1])
+        workers = min(_cpu_workers(yolo, opts), len(chunks)) if cpu else 1
+        if workers > 1 and all((x1 - x0, y1 - y0) == size for x0, y0, x1, y1 in rest):
+            # one tile size: the model's grid (anchors) set up by the first call is only read by the threads
+            with _torch_threads(1), ThreadPoolExecutor(workers, thread_name_prefix="gtlabel-tiles") as pool:
+                done += zip(chunks, pool.map(lambda c: _direct_predict(yolo, frame_t, c), chunks), strict=True)
+        else:
+            done += ((c, _direct_predict(yolo, frame_t, c)) for c in chunks)
+    else:
+        for i in range(0, len(rest), step):
+            chunk = rest[i:i + step]
+            datas = [_data_of(r) for r in yolo.predict([frame[y0:y1, x0:x1] for x0, y0, x1, y1 in chunk], **kwargs)]
+            done.append((chunk, datas))
+    parts = [_boxes_of_data(data, x0, y0, width, height)
+             for chunk, datas in done for (x0, y0, _x1, _y1), data in zip(chunk, datas, strict=True)]
     if opts.full_frame and len(wins) > 1:
         parts.append(_boxes_of(yolo.predict(frame, **kwargs)[0], 0, 0, width, height))
     return FrameBoxes(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
