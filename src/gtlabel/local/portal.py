@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+import orjson
 from liquid import Environment
 from markupsafe import Markup
 
@@ -47,7 +48,10 @@ __all__ = ["Portal"]
 SESSION_COOKIE = "gtlabel_session"
 LOGIN_CSRF_COOKIE = "gtlabel_login_csrf"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-WORK_THREADS = 32  # answers waiting for their group commit's fsync hold a thread each (a few ms)
+WORK_THREADS = 32  # large answers waiting for their group commit's fsync hold a thread each (a few ms)
+# an answer up to this size is parsed, checked and stored on the event loop (a few boxes: ~0.3 KB, tens of us);
+# a larger one on a thread, so that a big (or hostile) body does not stall every other request
+INLINE_ANSWER_BYTES = 8 << 10
 
 
 class Portal:
@@ -109,6 +113,19 @@ class Portal:
                 "Content-Security-Policy": "frame-ancestors 'none'", "X-Frame-Options": "DENY", **(headers or {})}
         return HTMLResponse(str(tpl.render(**ctx)), status_code=status, headers=hdrs)
 
+    @staticmethod
+    def _json(content: Any) -> Response:
+        """A 200 JSON reply of the two requests of every task, rendered by orjson (what Starlette's
+        ``JSONResponse`` sends, a few times cheaper); ``json`` for what orjson cannot hold (an integer over 64
+        bits from a manifest line)."""
+        from starlette.responses import Response
+
+        try:
+            body = orjson.dumps(content)
+        except TypeError:
+            body = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        return Response(body, media_type="application/json")
+
     async def _run(self, fn: Any, *args: Any) -> Any:
         """``fn(*args)`` on one of the portal's threads (a shared queue: a thread that has just finished takes the
         next call without being woken)."""
@@ -119,6 +136,20 @@ class Portal:
         there (:meth:`_live`): a session ended meanwhile (logout, ``gtlabel workers remove`` from another process,
         expiry) raises :class:`SessionEnded` before anything is done."""
         return await self._run(self._live, request.cookies.get(self.session_cookie, ""), fn, args)
+
+    async def _here(self, request: Request, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` on the event loop itself, once the request's session has been read again from the
+        database (:meth:`_live`), as :meth:`_as` does on a thread: for the two requests of every task (short SQL,
+        no thread hop). A durable commit ``fn`` makes does not block the loop: its fsync (the group commit's) is
+        awaited before anything is answered, also when ``fn`` raises."""
+        db = self.backend.db
+        deferred = db.deferred()
+        try:
+            with deferred:
+                return self._live(request.cookies.get(self.session_cookie, ""), fn, args)
+        finally:
+            if deferred.seq:
+                await db.synced(deferred.seq)
 
     def close(self) -> None:
         """Let the portal's threads go (calls already queued still run)."""
@@ -132,16 +163,15 @@ class Portal:
         return fn(*args)
 
     async def _session(self, request: Request) -> tuple[str, str] | None:
-        """The session's ``(worker_id, csrf)``. On the event loop it is the one this process read last for the
-        cookie (no SQL there: a query on the loop stalls every request while it waits for the GIL back); the
-        database decides in the request's worker-thread hop (:meth:`_as`), so an ended session is refused
-        there. A cookie not seen before is read in a hop of its own."""
+        """The session's ``(worker_id, csrf)`` as this process read it last for the cookie: a first guess for the
+        CSRF check; the database decides when the request's work starts (:meth:`_live`, from :meth:`_as` or
+        :meth:`_here`), so an ended session is refused there. A cookie not seen before is read here."""
         token = request.cookies.get(self.session_cookie)
         if not token:
             return None
         known = self._known.get(token)
         if known is None:
-            known = await self._run(self.backend.session, token)
+            known = self.backend.session(token)  # one indexed read (no thread hop: see _here)
             if known is not None:
                 if len(self._known) >= 100_000:  # tokens of sessions gone long ago
                     self._known.clear()
@@ -313,7 +343,6 @@ class Portal:
 
     async def api_next_task(self, request: Request) -> Response:
         """``POST /api/next-task?job=`` (CSRF header): claim a task, as JSON (the simulated workforce)."""
-        from starlette.responses import JSONResponse
 
         auth = await self._auth(request, csrf=True)
         if not isinstance(auth, tuple):
@@ -321,14 +350,14 @@ class Portal:
         job = request.query_params.get("job", "")
         if not job:
             return self._error(request, 400, "query parameter 'job' is required")
-        try:  # claim, task input and image URL in one thread hop
-            assignment, done, task_input, image_url = await self._as(request, self._next_task, job, auth[0])
+        try:  # claim, task input and image URL on the loop (short SQL; a claim waits for no fsync)
+            assignment, done, task_input, image_url = await self._here(request, self._next_task, job, auth[0])
         except (ServiceError, PortalError) as exc:
             return self._error(request, exc.status if exc.status >= 400 and exc.status != 400 else 404, exc.message)
         if assignment is None:
-            return JSONResponse({"task_id": None, "done": done})
+            return self._json({"task_id": None, "done": done})
         tid = assignment.id
-        return JSONResponse({"task_id": tid, "job": assignment.job, "input": task_input, "image_url": image_url,
+        return self._json({"task_id": tid, "job": assignment.job, "input": task_input, "image_url": image_url,
                              "submit_url": f"/tasks/{tid}/submit", "decline_url": f"/tasks/{tid}/decline",
                              "return_url": f"/tasks/{tid}/return", "csrf_token": auth[1]})
 
@@ -394,20 +423,21 @@ class Portal:
 
     # ------------------------------------------------------------------ answers
     async def submit(self, request: Request) -> Response:
-        from starlette.responses import JSONResponse
 
         auth = await self._auth(request, csrf=True)
         if not isinstance(auth, tuple):
             return auth
         raw = await request.body()  # BodyLimit: at most MAX_ANSWER_BYTES
-        try:  # parsed and checked off the event loop: a large answer must not stall every other request
-            assignment, first = await self._as(request, self._submit, request.path_params["task_id"], auth[0], raw)
+        # a large answer is parsed and checked off the event loop: it must not stall every other request
+        run = self._here if len(raw) <= INLINE_ANSWER_BYTES else self._as
+        try:
+            assignment, first = await run(request, self._submit, request.path_params["task_id"], auth[0], raw)
         except LabelError as exc:  # refused before it is stored: the task stays the worker's, to fix and resend
             return self._error(request, 400, f"Your answer was not accepted: {exc}")
         except (ServiceError, PortalError) as exc:
             return self._error(request, exc.status, exc.message)
         # the next task is claimed by a POST to "next" (crowd-html-elements.js does it); a GET of it claims nothing
-        return JSONResponse({"ok": True, "task_id": assignment.id, "duplicate": not first,
+        return self._json({"ok": True, "task_id": assignment.id, "duplicate": not first,
                              "next": f"/jobs/{quote(assignment.job)}/next"})
 
     def _submit(self, task_id: str, worker_id: str, raw: bytes) -> tuple[Assignment, bool]:

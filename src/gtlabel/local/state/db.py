@@ -15,6 +15,12 @@ other). The guarantee is the same: the commit record is on disk before ``tx()`` 
 and the database file themselves in NORMAL mode. ``tx(durable=False)`` skips the wait, for writes that may be
 lost in a power cut without harm (a task claim: the task is simply offered again).
 
+On an event loop a commit must not block the thread while it waits for the disk: inside ``with db.deferred() as
+d:`` a durable commit returns at once and records its number in ``d.seq``; ``await db.synced(d.seq)`` then
+returns once an fsync covers it (a thread of the database's own leads the fsync for every coroutine waiting, in
+the same group commit as the threads). The caller must not answer before that await (the portal's hot routes:
+:mod:`gtlabel.local.portal`).
+
 Tables (all times are epoch seconds from the service clock):
 
 - ``workteams``  one row per private team (the SageMaker ``Workteam`` fields as JSON columns)
@@ -30,6 +36,7 @@ Tables (all times are epoch seconds from the service clock):
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import sqlite3
@@ -145,6 +152,11 @@ class Database:
         self._synced = 0
         self._syncing = False
         self._wal_fd: int | None = None
+        # coroutines awaiting synced(): (commit number, their loop, their future), served by the _syncer thread
+        self._async_waiters: list[tuple[int, asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._syncer: threading.Thread | None = None
+        self._syncer_idle = False  # waiting for a coroutine to wait (only then is it worth a notify)
+        self._closing = False
         self.fsyncs = 0  # how many group fsyncs ran (tests and benchmarks read it)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         con = self.conn()
@@ -174,6 +186,58 @@ class Database:
         durability, and an exception that leaves the outermost body rolls everything back. So a repository method
         writes in a transaction of its own, and a caller makes several of them one."""
         return Transaction(self, durable)
+
+    def deferred(self) -> Deferred:
+        """Durable commits of this thread inside the ``with`` block do not wait for their fsync: the context's
+        ``seq`` is the last one's number, for :meth:`synced` (0: nothing to wait for)."""
+        return Deferred(self)
+
+    async def synced(self, seq: int) -> None:
+        """Return (without blocking the event loop) once an fsync that started after commit ``seq`` finished;
+        raises the fsync's ``OSError`` if it failed. At once with ``synchronous=NORMAL`` or for ``seq`` 0."""
+        if not self._group or seq <= self._synced:
+            return
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        with self._sync_cond:
+            if seq <= self._synced:
+                return
+            self._async_waiters.append((seq, loop, fut))
+            if self._syncer is None:
+                self._closing = False
+                self._syncer = threading.Thread(target=self._sync_for_waiters, name="gtlabel-db-sync", daemon=True)
+                self._syncer.start()
+            elif self._syncer_idle:  # else it is syncing and looks at the waiters again when that is done
+                self._sync_cond.notify_all()
+        await fut
+
+    def _sync_for_waiters(self) -> None:
+        """The syncer thread: an fsync (or a wait for the one running) for the coroutines awaiting :meth:`synced`,
+        then their futures resolved, one wake-up per loop for each group."""
+        while True:
+            with self._sync_cond:
+                while not self._async_waiters and not self._closing:
+                    self._syncer_idle = True
+                    self._sync_cond.wait()
+                self._syncer_idle = False
+                if not self._async_waiters:
+                    return
+                target = max(w[0] for w in self._async_waiters)
+            error: Exception | None = None
+            try:
+                self._make_durable(target)
+            except Exception as exc:  # the fsync failed: every waiter hears it (their requests fail, no 200)
+                error = exc
+            with self._sync_cond:
+                limit = target if error is not None else self._synced
+                done = [w for w in self._async_waiters if w[0] <= limit]
+                self._async_waiters = [w for w in self._async_waiters if w[0] > limit]
+            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+            for _, loop, fut in done:
+                by_loop.setdefault(loop, []).append(fut)
+            for loop, futs in by_loop.items():
+                with contextlib.suppress(RuntimeError):  # the loop is closed: no one is waiting any more
+                    loop.call_soon_threadsafe(_resolve, futs, error)
 
     def _make_durable(self, seq: int) -> None:
         """Return once an fsync that started after commit ``seq`` has finished (leader/follower group commit)."""
@@ -226,6 +290,12 @@ class Database:
 
     def close(self) -> None:
         with self._sync_cond:
+            self._closing = True
+            self._sync_cond.notify_all()
+            syncer, self._syncer = self._syncer, None
+        if syncer is not None and syncer is not threading.current_thread():
+            syncer.join(timeout=30)
+        with self._sync_cond:
             while self._syncing:
                 self._sync_cond.wait()
             if self._wal_fd is not None:
@@ -238,6 +308,38 @@ class Database:
                     con.close()
             self._all.clear()
         self._local = threading.local()
+
+
+def _resolve(futs: list[asyncio.Future[None]], error: Exception | None) -> None:
+    for fut in futs:
+        if fut.done():  # its request was cancelled meanwhile
+            continue
+        if error is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(error)
+
+
+class Deferred:
+    """What :meth:`Database.deferred` returns: while it is entered, this thread's durable commits leave their
+    fsync to :meth:`Database.synced` (``seq``: the last such commit's number, 0 if none)."""
+
+    __slots__ = ("_db", "_outer", "seq")
+
+    def __init__(self, db: Database) -> None:
+        self._db, self.seq = db, 0
+        self._outer: Deferred | None = None
+
+    def __enter__(self) -> Deferred:
+        local = self._db._local
+        self._outer = getattr(local, "deferred", None)
+        local.deferred = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._db._local.deferred = self._outer
+        if self._outer is not None:  # an enclosing deferred block waits for these commits too
+            self._outer.seq = max(self._outer.seq, self.seq)
 
 
 class Transaction:
@@ -282,4 +384,8 @@ class Transaction:
         finally:
             db._write_lock.release()
         if db._group and self._durable:
-            db._make_durable(seq)
+            deferred: Deferred | None = getattr(db._local, "deferred", None)
+            if deferred is not None:
+                deferred.seq = seq  # the caller awaits Database.synced(seq) before it answers
+            else:
+                db._make_durable(seq)
