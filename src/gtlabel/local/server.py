@@ -50,6 +50,7 @@ from gtlabel.local.portal import Portal
 from gtlabel.local.scope import normalize_prefix
 from gtlabel.local.sigv4 import Credentials, precheck, verify
 from gtlabel.local.state import Database
+from gtlabel.local.wire import http_protocol
 from gtlabel.storage import write_private_json
 
 if TYPE_CHECKING:
@@ -385,7 +386,7 @@ class LocalService:
                     "UserPool": f"{self.region}_gtlabel", "UserGroup": self.default_team, "ClientId": "gtlabel-local"}}],
             })
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_keep_alive=30, backlog=2048)
+                                timeout_keep_alive=30, backlog=2048, http=http_protocol())
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
                                         name="gtlabel-uvicorn", daemon=True)
