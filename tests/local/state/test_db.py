@@ -3,6 +3,7 @@ fewer fsyncs than commits when many threads commit at once."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
 import time
@@ -119,4 +120,82 @@ def test_a_transaction_inside_another_joins_it(tmp_path: Path) -> None:
     with db.tx(), db.tx(durable=False) as inner:
         inner.execute("INSERT INTO t (who) VALUES ('e')")
     assert db.fsyncs == fsyncs + 2
+    db.close()
+
+
+def test_deferred_commits_are_awaited_on_the_loop_not_waited_for(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The portal's hot routes commit on the event loop: inside deferred() a durable commit returns before any
+    fsync (the loop is never blocked on the disk), and ``await synced(seq)`` returns only once an fsync that
+    began after that commit has finished; the coroutines waiting together share fsyncs (group commit)."""
+    path = tmp_path / "a.sqlite3"
+    db = Database(path)
+    _table(db)
+    seen_at_fsync: list[int] = []
+    real_fsync = dbmod.os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        with sqlite3.connect(path) as peek:
+            n = peek.execute("SELECT count(*) FROM t").fetchone()[0]
+        time.sleep(0.004)
+        real_fsync(fd)
+        seen_at_fsync.append(n)
+
+    monkeypatch.setattr(dbmod.os, "fsync", slow_fsync)
+    failures: list[str] = []
+    before = db.fsyncs
+
+    async def answer(k: int) -> None:
+        for j in range(3):
+            fsyncs = db.fsyncs
+            with db.deferred() as pending:
+                with db.tx() as con:
+                    position = con.execute("SELECT count(*) FROM t").fetchone()[0] + 1
+                    con.execute("INSERT INTO t (who) VALUES (?)", (f"{k}-{j}",))
+                with db.tx(durable=False) as con:  # a claim's write: nothing more to wait for
+                    con.execute("SELECT 1")
+            if db.fsyncs != fsyncs:
+                failures.append(f"{k}-{j}: the commit itself waited for an fsync")
+            assert pending.seq > 0
+            await db.synced(pending.seq)
+            if max(seen_at_fsync, default=0) < position:
+                failures.append(f"{k}-{j}: synced() returned before an fsync covered row {position}")
+            await asyncio.sleep(0)
+
+    async def main() -> None:
+        await asyncio.gather(*(answer(k) for k in range(30)))
+
+    asyncio.run(main())
+    assert failures == []
+    assert db.one("SELECT count(*) AS n FROM t")["n"] == 90  # type: ignore[index]
+    assert 0 < db.fsyncs - before < 90 / 4, db.fsyncs - before  # grouped, not one per commit
+
+    # a failed fsync: the waiters hear it (their requests fail instead of answering 200)
+    def broken_fsync(fd: int) -> None:
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(dbmod.os, "fsync", broken_fsync)
+
+    async def failing() -> None:
+        with db.deferred() as pending, db.tx() as con:
+            con.execute("INSERT INTO t (who) VALUES ('lost')")
+        await db.synced(pending.seq)
+
+    with pytest.raises(OSError, match="Input/output error"):
+        asyncio.run(failing())
+    db.close()
+
+
+def test_deferred_in_normal_mode_has_nothing_to_wait_for(tmp_path: Path) -> None:
+    db = Database(tmp_path / "n.sqlite3", synchronous="NORMAL")
+    _table(db)
+
+    async def main() -> int:
+        with db.deferred() as pending, db.tx() as con:
+            con.execute("INSERT INTO t (who) VALUES ('x')")
+        await db.synced(pending.seq)
+        return pending.seq
+
+    assert asyncio.run(main()) == 0
+    assert db.fsyncs == 0
     db.close()
