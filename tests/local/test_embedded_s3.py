@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import pytest
+import requests
 from botocore.exceptions import ClientError
 
 from gtlabel.aws import error_code
@@ -207,6 +208,35 @@ def test_exists_asks_the_pipe_first_and_http_for_a_miss(embedded: tuple[Embedded
     store = S3Store(client, direct=calls)
     assert [store.exists(f"s3://{b}/{k}") for b, k in asked] == [True, True, False, False, False]
     assert len(http) == 3  # the three misses only
+
+
+def test_the_store_presigns_as_its_client_does_and_the_url_gets_the_image(
+        embedded: tuple[EmbeddedS3, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Images are presigned without botocore for the embedded S3 (on the event loop, at every new claim): the
+    same URL, byte for byte, as the service's client's generate_presigned_url at the same second, for awkward
+    keys too; and the URL fetches the object."""
+    s3, client = embedded
+    calls = OwnCalls(s3, access_key="svc-key", region="us-east-1", secret_key="svc-secret")
+    keys = ["img/a.png", "img/a b+c~d.png", "ü/ñ%20x?y#z&=.png", "a//b/./c/../d", "with'quote\"and<>", "dir/",
+            "*star(paren)!$,;:@"]
+    store = S3Store(client, direct=calls)
+    for now in (1_800_000_000.0, 1_800_000_000.999):
+        monkeypatch.setattr(time, "time", lambda now=now: now)
+        for expires in (900, 60):
+            for key in keys:
+                ours = calls.presign_get("direct-presign", key, expires)
+                assert ours == client.generate_presigned_url(
+                    "get_object", Params={"Bucket": "direct-presign", "Key": key}, ExpiresIn=expires), key
+    monkeypatch.undo()
+    client.create_bucket(Bucket="direct-presign")
+    client.put_object(Bucket="direct-presign", Key="img/a b+c~d.png", Body=b"pixels")
+    http: list[str] = []
+    client.meta.events.register("before-sign.s3.GetObject", lambda request, **_: http.append(request.url))
+    url = store.presign("s3://direct-presign/img/a b+c~d.png", 900)
+    assert http == []  # not botocore's
+    assert requests.get(url, timeout=10).content == b"pixels"
+    # without the secret key (or a started S3) the client presigns, as before
+    assert OwnCalls(s3, access_key="svc-key", region="us-east-1").presign_get("b", "k", 60) is None
 
 
 def test_a_write_to_a_child_that_died_is_a_storage_error() -> None:

@@ -25,9 +25,11 @@ per object, ``null`` (stored) or the error text (``S3 error NoSuchBucket``). ``{
 
 from __future__ import annotations
 
+import base64
 import collections
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import os
@@ -36,8 +38,10 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from typing import IO, Any
+from urllib.parse import quote
 
 from gtlabel.errors import ConfigError, StorageError
 
@@ -148,10 +152,27 @@ class EmbeddedS3:
 
 class OwnCalls:
     """The pipe of an :class:`EmbeddedS3` as the service's own S3 client would call it (its access key and region):
-    what :class:`gtlabel.local.output.S3Store` takes as ``direct``."""
+    what :class:`gtlabel.local.output.S3Store` takes as ``direct``. With the client's secret key it also presigns
+    GETs as that client does (:meth:`presign_get`)."""
 
-    def __init__(self, s3: EmbeddedS3, *, access_key: str, region: str) -> None:
+    def __init__(self, s3: EmbeddedS3, *, access_key: str, region: str, secret_key: str = "") -> None:
         self._s3, self._access_key, self._region = s3, access_key, region
+        self._secret = secret_key.encode("utf-8")
+
+    def presign_get(self, bucket: str, key: str, expires_in: int) -> str | None:
+        """The URL botocore's ``generate_presigned_url("get_object", ...)`` gives for the service's client of this
+        S3 (path-style on its endpoint; query-string auth with ``Expires``, the one botocore uses to presign when
+        no signature version is configured), in ~10 us instead of botocore's ~0.1-0.3 ms (every new image a
+        worker claims is presigned on the service's event loop). None without a secret key or endpoint."""
+        endpoint = self._s3.endpoint
+        if not self._secret or not endpoint:
+            return None
+        expires = str(int(time.time() + expires_in))
+        path = f"/{bucket}/{quote(key, safe='/~')}"
+        digest = hmac.new(self._secret, f"GET\n\n\n{expires}\n{path}".encode(), hashlib.sha1).digest()
+        signature = quote(base64.b64encode(digest).decode("ascii"), safe="")
+        return (f"{endpoint}{path}?AWSAccessKeyId={quote(self._access_key, safe='')}&Signature={signature}"
+                f"&Expires={expires}")
 
     def put_many(self, items: Sequence[tuple[str, str, bytes, str]]) -> list[str | None]:
         return self._s3.put_many(items, access_key=self._access_key, region=self._region)

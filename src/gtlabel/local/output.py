@@ -188,6 +188,9 @@ class DirectS3(Protocol):
     def exists_many(self, items: Sequence[tuple[str, str]]) -> list[bool]:
         """Whether each ``(bucket, key)`` object is there (False may also mean: ask over HTTP)."""
 
+    def presign_get(self, bucket: str, key: str, expires_in: int) -> str | None:
+        """The presigned GET URL the store's client would make (None: let the client make it)."""
+
 
 class S3Store:
     """Reads and whole-object writes on one S3 endpoint (a PUT is atomic: readers never see half a file).
@@ -203,7 +206,8 @@ class S3Store:
 
     With ``direct`` (the service's own embedded S3) every write goes down its pipe instead, in frames of up to
     :attr:`DIRECT_FRAME_BYTES`: no botocore, no HTTP, no writer process; and :meth:`exists` asks there first (the
-    engine checks every data object at job start). Reads stay on ``client``.
+    engine checks every data object at job start), and it presigns the images workers are sent (no botocore on
+    the event loop). Reads stay on ``client``.
     """
 
     #: batches smaller than this are written here (no process is started for a small job)
@@ -324,8 +328,10 @@ class S3Store:
         if hit is not None and hit[1] - now > expires_in / 2:
             return hit[0]
         loc = parse_s3(uri)
-        url: str = self.client.generate_presigned_url("get_object", Params={"Bucket": loc.bucket, "Key": loc.key},
-                                                      ExpiresIn=expires_in)
+        url = self._direct.presign_get(loc.bucket, loc.key, expires_in) if self._direct is not None else None
+        if url is None:
+            url = self.client.generate_presigned_url("get_object", Params={"Bucket": loc.bucket, "Key": loc.key},
+                                                     ExpiresIn=expires_in)
         with self._presign_lock:
             if len(self._presigned) >= 50_000:
                 self._presigned.clear()
