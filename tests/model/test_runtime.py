@@ -67,12 +67,17 @@ def _forward(yolo: Any, tiles: Any) -> np.ndarray:
     return np.concatenate([np.asarray(o[0] if isinstance(o, list | tuple) else o) for o in out])
 
 
-def _sahi(model: Any, frame: np.ndarray) -> Any:
+def _reference(model: Any) -> Any:
+    """SAHI's Ultralytics model on its own YOLO object (``model``: loaded apart from the one under test)."""
     from sahi import AutoDetectionModel
+
+    return AutoDetectionModel.from_pretrained(model_type="ultralytics", model=model, confidence_threshold=CONF,
+                                              device="cpu", image_size=IMGSZ)
+
+
+def _sahi(ref: Any, frame: np.ndarray) -> Any:
     from sahi.predict import get_sliced_prediction
 
-    ref = AutoDetectionModel.from_pretrained(model_type="ultralytics", model=model, confidence_threshold=CONF,
-                                             device="cpu", image_size=IMGSZ)
     r = get_sliced_prediction(np.ascontiguousarray(frame[:, :, ::-1]), ref, slice_height=OPTS.height,
                               slice_width=OPTS.width, overlap_height_ratio=OPTS.overlap,
                               overlap_width_ratio=OPTS.overlap, perform_standard_pred=True,
@@ -93,10 +98,12 @@ def test_runtime_forward_equals_torch_and_sliced_boxes_equal_sahis(trained: dict
     assert np.abs(out[:, 4:] - ref[:, 4:]).max() < 1e-5  # class scores (measured ~1e-6)
     # the sliced pipeline on the runtime = SAHI's on the same exported model (which Ultralytics' YOLO loads)
     matched = 0
+    # SAHI's model: the exported one loaded again (its own YOLO object and predictor, as SAHI gets it), once for
+    # both frames (each load of an OpenVINO model compiles it again)
+    ref = _reference(load_model(weights, runtime=runtime, imgsz=IMGSZ, cache_dir=cache))
     for s, (w, h) in enumerate([(1000, 700), (700, 1000)]):
         frame = _frame(w, h, s)
-        agree = agreement(predict_frame(yolo, frame, OPTS, conf=CONF, imgsz=IMGSZ),
-                          _sahi(load_model(weights, runtime=runtime, imgsz=IMGSZ, cache_dir=cache), frame))
+        agree = agreement(predict_frame(yolo, frame, OPTS, conf=CONF, imgsz=IMGSZ), _sahi(ref, frame))
         assert agree.same(conf_tol=1e-3), (runtime, s, agree)
         matched += agree.matched
     assert matched > 20  # the comparison saw real boxes
