@@ -16,10 +16,10 @@ from gtlabel.cli import app
 @pytest.mark.train
 def test_demo_runs_end_to_end_with_training(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    # small frames, one epoch at 160 px on the 320 px tiles: the mechanics (the default run, which trains at the
+    # small frames, one epoch at 64 px on the 320 px tiles: the mechanics (the default run, which trains at the
     # tile side, has its accuracy measured by bench/bench_tiles.py; its default imgsz is checked below)
     res = CliRunner().invoke(app, ["demo", "--out", str(out), "--images", "16", "--frame", "800x600", "--epochs", "1",
-                                   "--imgsz", "160", "--seed", "3"])
+                                   "--imgsz", "64", "--seed", "3"])
     assert res.exit_code == 0, res.output
 
     summary = json.loads((out / "demo-summary.json").read_text())
@@ -71,7 +71,7 @@ def test_demo_runs_end_to_end_with_training(tmp_path: Path) -> None:
                if (out / "dataset" / img["label"]).read_text().strip()}
     assert tiled_test and test_frames & labeled <= tiled_test <= test_frames
     assert summary["settings"]["frame"] == [800, 600] and summary["settings"]["tile"] == 320
-    assert summary["settings"]["imgsz"] == 160 and summary["settings"]["epochs"] == 1
+    assert summary["settings"]["imgsz"] == 64 and summary["settings"]["epochs"] == 1
 
     # training + evaluation ran; metrics are finite and in range (one epoch: mechanics, not accuracy)
     metrics = summary["metrics"]

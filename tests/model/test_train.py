@@ -51,7 +51,7 @@ def test_metrics_json_has_results_version_and_lineage(trained: dict[str, object]
 
 
 def test_cli_train_one_epoch(yolo_dataset: Path, tmp_path: Path) -> None:
-    r = CliRunner().invoke(app, ["train", str(yolo_dataset.parent), "--epochs", "1", "--imgsz", "128", "--batch", "8",
+    r = CliRunner().invoke(app, ["train", str(yolo_dataset.parent), "--epochs", "1", "--imgsz", "64", "--batch", "8",
                                  "--project", str(tmp_path), "--name", "cli", "--exist-ok"])
     assert r.exit_code == 0, r.output
     assert "dataset version: v-synthetic0001" in r.output
