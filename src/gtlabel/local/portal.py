@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
 
-__all__ = ["Portal"]
+__all__ = ["NEXT_TASK_PATH", "SUBMIT_PATH", "Portal"]
 
 SESSION_COOKIE = "gtlabel_session"
 LOGIN_CSRF_COOKIE = "gtlabel_login_csrf"
@@ -52,6 +52,9 @@ WORK_THREADS = 32  # large answers waiting for their group commit's fsync hold a
 # an answer up to this size is parsed, checked and stored on the event loop (a few boxes: ~0.3 KB, tens of us);
 # a larger one on a thread, so that a big (or hostile) body does not stall every other request
 INLINE_ANSWER_BYTES = 8 << 10
+#: The two requests of every task (``POST``): the routes here, and :class:`gtlabel.local.server.HotRoutes`.
+NEXT_TASK_PATH = "/api/next-task"
+SUBMIT_PATH = "/tasks/{task_id}/submit"
 
 
 class Portal:
@@ -88,8 +91,8 @@ class Portal:
         from starlette.routing import Route
 
         return [  # the two requests of every task first: routes are matched in this order
-            Route("/api/next-task", self.api_next_task, methods=["POST"]),
-            Route("/tasks/{task_id}/submit", self.submit, methods=["POST"]),
+            Route(NEXT_TASK_PATH, self.api_next_task, methods=["POST"]),
+            Route(SUBMIT_PATH, self.submit, methods=["POST"]),
             Route("/login", self.login, methods=["GET", "POST"]),
             Route("/logout", self.logout, methods=["POST"]),
             Route("/jobs/{job}/start", self.start, methods=["POST"]),
@@ -358,7 +361,7 @@ class Portal:
             return self._json({"task_id": None, "done": done})
         tid = assignment.id
         return self._json({"task_id": tid, "job": assignment.job, "input": task_input, "image_url": image_url,
-                             "submit_url": f"/tasks/{tid}/submit", "decline_url": f"/tasks/{tid}/decline",
+                             "submit_url": SUBMIT_PATH.format(task_id=tid), "decline_url": f"/tasks/{tid}/decline",
                              "return_url": f"/tasks/{tid}/return", "csrf_token": auth[1]})
 
     def _next_task(self, job: str, worker_id: str) -> tuple[Assignment | None, bool, Any, str]:

@@ -46,7 +46,7 @@ from gtlabel.local.embedded_s3 import EmbeddedS3, OwnCalls
 from gtlabel.local.engine import Engine
 from gtlabel.local.lambdas import LambdaFn, LambdaRegistry
 from gtlabel.local.output import S3Store, lean_s3_config
-from gtlabel.local.portal import Portal
+from gtlabel.local.portal import NEXT_TASK_PATH, SUBMIT_PATH, Portal
 from gtlabel.local.scope import normalize_prefix
 from gtlabel.local.sigv4 import Credentials, precheck, verify
 from gtlabel.local.state import Database
@@ -150,6 +150,9 @@ def build_app(api: Api, credentials: Credentials, region: str, portal: Any | Non
     return BodyLimit(HotRoutes(app, portal) if portal is not None else app, too_large=_too_large)
 
 
+_SUBMIT_HEAD, _, _SUBMIT_TAIL = SUBMIT_PATH.partition("{task_id}")
+
+
 class HotRoutes:
     """ASGI: the two requests of every task (``POST /api/next-task``, ``POST /tasks/{task_id}/submit``) go
     straight to their portal handlers, everything else to ``app``. The same handlers and checks as through
@@ -166,10 +169,11 @@ class HotRoutes:
         handler = None
         if scope["type"] == "http" and scope["method"] == "POST":
             path: str = scope["path"]
-            if path == "/api/next-task":
+            if path == NEXT_TASK_PATH:
                 handler, params = self.portal.api_next_task, {}
-            elif path.startswith("/tasks/") and path.endswith("/submit"):
-                task_id = path[7:-7]  # what the route's {task_id} matches: one non-empty path segment
+            elif path.startswith(_SUBMIT_HEAD) and path.endswith(_SUBMIT_TAIL):
+                # what the route's {task_id} matches: one non-empty path segment
+                task_id = path[len(_SUBMIT_HEAD):len(path) - len(_SUBMIT_TAIL)]
                 if task_id and "/" not in task_id:
                     handler, params = self.portal.submit, {"task_id": task_id}
         if handler is None:
